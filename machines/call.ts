@@ -1,0 +1,183 @@
+import { assign, sendTo, setup, spawnChild } from 'xstate';
+import { mediaMachine } from './media.ts';
+import { natProbeMachine, type NatProbeOutput } from './natProbe.ts';
+import { portMappingMachine } from './portMapping.ts';
+import { sipSessionMachine } from './sipSession.ts';
+import type { CallOutcome, CallRole, Endpoint, GatewayInfo, MediaPlan, PortMappingEntry, Problem } from './types.ts';
+
+/** What a call is given. */
+export interface CallInput {
+  readonly role: CallRole;
+  /** Whom to call (caller): a SIP URI. */
+  readonly target?: string;
+  /** Answer by itself (callee). */
+  readonly autoAnswer?: boolean;
+  /** The Snatmap reflector; none skips the NAT probe. */
+  readonly reflector?: Endpoint;
+  /** Local UDP ports to map on the home router: SIP and the four media ports. */
+  readonly ports: readonly number[];
+  /** Hang up by itself this long after the call is established. */
+  readonly durationMs?: number;
+  /** How long cleanup waits for the router to confirm the mappings are gone. */
+  readonly cleanupTimeoutMs?: number;
+}
+
+/** Events a user (CLI, UI, test) sends to a call. */
+export type CallUserEvent = { type: 'ANSWER' } | { type: 'REJECT'; status?: number } | { type: 'MUTE' } | { type: 'UNMUTE' } | { type: 'HANGUP' };
+
+/** Events the call's children send it. */
+export type CallChildEvent =
+  | { type: 'MAPPING.READY'; mappings: PortMappingEntry[]; gateway: GatewayInfo }
+  | { type: 'MAPPING.NONE'; problem: Problem }
+  | { type: 'MAPPING.RELEASED' }
+  | { type: 'SESSION.RINGING' }
+  | { type: 'SESSION.INCOMING'; from: string }
+  | { type: 'SESSION.ESTABLISHED'; plan: MediaPlan }
+  | { type: 'SESSION.MEDIA'; plan: MediaPlan };
+
+interface CallContext {
+  readonly input: CallInput;
+  readonly nat?: NatProbeOutput;
+  readonly mappings: PortMappingEntry[];
+  readonly gateway?: GatewayInfo;
+  readonly mappingStarted: boolean;
+  readonly plan?: MediaPlan;
+  readonly from?: string;
+  /** Things that went wrong without ending the call (no gateway, probe failed). */
+  readonly notes: Problem[];
+  readonly outcome?: CallOutcome;
+}
+
+/**
+ * One call, every phase a child actor: NAT probe → port mapping → SIP session → media (four port
+ * actors) → cleanup. Ends in exactly one final state with one outcome; cleanup always releases the
+ * port mappings, whatever ended the call.
+ */
+export const callMachine = setup({
+  types: {} as {
+    input: CallInput;
+    context: CallContext;
+    events: CallUserEvent | CallChildEvent;
+    output: CallOutcome;
+  },
+  actors: {
+    natProbe: natProbeMachine,
+    portMapping: portMappingMachine,
+    sipSession: sipSessionMachine,
+    media: mediaMachine,
+  },
+  delays: {
+    callDuration: ({ context }) => context.input.durationMs ?? 0,
+    cleanupTimeout: ({ context }) => context.input.cleanupTimeoutMs ?? 5000,
+  },
+  guards: {
+    hasDuration: ({ context }) => (context.input.durationMs ?? 0) > 0,
+    mappingStarted: ({ context }) => context.mappingStarted,
+    audioMuted: ({ context }) => (context.plan?.audio?.direction ?? 'sendrecv') !== 'sendrecv',
+    audioUnmuted: ({ context }) => (context.plan?.audio?.direction ?? 'sendrecv') === 'sendrecv',
+  },
+  actions: {
+    toSession: sendTo('sipSession', ({ event }) => event as CallUserEvent),
+    endEarly: assign({ outcome: { reason: 'cancelled' } }),
+  },
+}).createMachine({
+  id: 'call',
+  context: ({ input }) => ({ input, mappings: [], mappingStarted: false, notes: [] }),
+  initial: 'probing',
+  states: {
+    probing: {
+      invoke: {
+        id: 'natProbe',
+        src: 'natProbe',
+        input: ({ context }) => ({ reflector: context.input.reflector }),
+        onDone: {
+          target: 'mapping',
+          actions: assign({
+            nat: ({ event }) => event.output,
+            notes: ({ context, event }) => (event.output.problem ? [...context.notes, event.output.problem] : context.notes),
+          }),
+        },
+      },
+      on: { HANGUP: { target: 'cleanup', actions: 'endEarly' } },
+    },
+    mapping: {
+      entry: [
+        spawnChild('portMapping', { id: 'portMapping', systemId: 'portMapping', input: ({ context }) => ({ ports: context.input.ports }) }),
+        assign({ mappingStarted: true }),
+      ],
+      on: {
+        'MAPPING.READY': { target: 'session', actions: assign({ mappings: ({ event }) => event.mappings, gateway: ({ event }) => event.gateway }) },
+        'MAPPING.NONE': { target: 'session', actions: assign({ notes: ({ context, event }) => [...context.notes, event.problem] }) },
+        HANGUP: { target: 'cleanup', actions: 'endEarly' },
+      },
+    },
+    session: {
+      invoke: {
+        id: 'sipSession',
+        src: 'sipSession',
+        input: ({ context }) => ({ role: context.input.role, target: context.input.target, autoAnswer: context.input.autoAnswer }),
+        onDone: { target: 'cleanup', actions: assign({ outcome: ({ event }) => event.output }) },
+      },
+      on: {
+        ANSWER: { actions: 'toSession' },
+        REJECT: { actions: 'toSession' },
+        HANGUP: { actions: 'toSession' },
+      },
+      initial: 'signalling',
+      states: {
+        signalling: {
+          initial: 'starting',
+          states: {
+            starting: {},
+            ringing: {},
+            incoming: {},
+          },
+          on: {
+            'SESSION.RINGING': '.ringing',
+            'SESSION.INCOMING': { target: '.incoming', actions: assign({ from: ({ event }) => event.from }) },
+            'SESSION.ESTABLISHED': { target: 'active', actions: assign({ plan: ({ event }) => event.plan }) },
+          },
+        },
+        active: {
+          invoke: { id: 'media', src: 'media', input: ({ context }) => ({ plan: context.plan! }) },
+          after: { callDuration: { guard: 'hasDuration', actions: sendTo('sipSession', { type: 'HANGUP' }) } },
+          on: {
+            MUTE: { actions: 'toSession' },
+            UNMUTE: { actions: 'toSession' },
+            'SESSION.MEDIA': {
+              actions: [assign({ plan: ({ event }) => event.plan }), sendTo('media', ({ event }) => ({ type: 'MEDIA.UPDATE' as const, plan: event.plan }))],
+            },
+          },
+          initial: 'established',
+          states: {
+            established: { always: { guard: 'audioMuted', target: 'muted' } },
+            muted: { always: { guard: 'audioUnmuted', target: 'established' } },
+          },
+        },
+      },
+    },
+    cleanup: {
+      initial: 'deciding',
+      states: {
+        deciding: { always: [{ guard: 'mappingStarted', target: 'releasing' }, { target: '#call.ended' }] },
+        releasing: {
+          entry: sendTo('portMapping', { type: 'RELEASE' }),
+          on: { 'MAPPING.RELEASED': '#call.ended' },
+          after: {
+            cleanupTimeout: {
+              target: '#call.ended',
+              actions: assign({
+                notes: ({ context }) => [
+                  ...context.notes,
+                  { code: 'RELEASE_TIMEOUT', message: 'the router did not confirm that the port mappings are gone; check it with upnpc -l' },
+                ],
+              }),
+            },
+          },
+        },
+      },
+    },
+    ended: { type: 'final' },
+  },
+  output: ({ context }) => context.outcome ?? { reason: 'failed', problem: { code: 'NO_OUTCOME', message: 'the call ended without a reason' } },
+});

@@ -1,0 +1,87 @@
+/**
+ * Plain-data types the statecharts exchange with their I/O actors. Pure: no Node, no DOM, so the
+ * machines run unchanged in Node, a browser or a test. Every value here serialises to JSON, which
+ * the inspector needs.
+ */
+
+/** An SDP stream direction (RFC 3264 §5.1), from the point of view of the side that holds it. */
+export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+
+/** Media kinds a call carries. */
+export type MediaKind = 'audio' | 'video';
+
+/** A transport address. */
+export interface Endpoint {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** One negotiated stream: what to send where, and whether to send and/or receive. */
+export interface StreamPlan {
+  readonly kind: MediaKind;
+  readonly payloadType: number;
+  readonly codec: string;
+  readonly clockRate: number;
+  readonly local: { readonly rtpPort: number; readonly rtcpPort: number };
+  readonly remote: { readonly address: string; readonly rtpPort: number; readonly rtcpPort: number };
+  /** Our direction after negotiation: `sendonly` means we send and do not expect to receive. */
+  readonly direction: Direction;
+}
+
+/** The outcome of one offer/answer exchange; a stream that was declined is absent. */
+export interface MediaPlan {
+  readonly audio?: StreamPlan;
+  readonly video?: StreamPlan;
+}
+
+/** A failure as plain data: a code and a message that names the fix. */
+export interface Problem {
+  readonly code: string;
+  readonly message: string;
+}
+
+/** What the NAT probe learnt for one local port. */
+export type PortProbe =
+  | { readonly localPort: number; readonly ok: true; readonly external: Endpoint; readonly rttMs: number; readonly attempts: number }
+  | { readonly localPort: number; readonly ok: false; readonly error: Problem };
+
+/** The NAT probe's report: per port, plus a one-word verdict. */
+export interface NatReport {
+  readonly results: readonly PortProbe[];
+  readonly verdict: string;
+}
+
+/** One port mapping made on the home router. */
+export interface PortMappingEntry {
+  readonly protocol: 'UDP' | 'TCP';
+  readonly internalPort: number;
+  readonly externalPort: number;
+  readonly internalClient: string;
+  readonly leaseSeconds: number;
+}
+
+/** A gateway found by discovery. */
+export interface GatewayInfo {
+  readonly location: string;
+  readonly externalAddress?: string;
+}
+
+/** Which side of the call this endpoint is. */
+export type CallRole = 'caller' | 'callee';
+
+/** Why a call ended; exactly one per call. */
+export type EndReason =
+  | 'localHangup'
+  | 'remoteHangup'
+  | 'cancelled'
+  | 'rejected'
+  | 'noAnswer'
+  | 'failed';
+
+/** How a call ended. */
+export interface CallOutcome {
+  readonly reason: EndReason;
+  /** SIP status of a reject, when there was one. */
+  readonly status?: number;
+  readonly problem?: Problem;
+}

@@ -1,0 +1,130 @@
+import type { Subscription } from 'rxjs';
+import { Inviter, SessionState, UserAgent, type Invitation, type Session } from 'sip.js';
+import { fromCallback } from 'xstate';
+import type { SipDialogCommand, SipDialogEvent } from '../../machines/sipSession.ts';
+import type { CallRole, MediaPlan } from '../../machines/types.ts';
+import type { RtpSessionDescriptionHandler } from './sessionDescriptionHandler.ts';
+import type { SipUserAgent } from './userAgent.ts';
+
+/**
+ * The `sipDialog` actor of the sipSession chart: one INVITE dialog over a real sip.js user agent.
+ * It turns sip.js callbacks into {@link SipDialogEvent}s and chart commands into SIP requests.
+ * Stopping it ends the dialog on the wire (BYE, CANCEL or 480) if it is still up.
+ */
+export function sipDialogLogic(agent: SipUserAgent) {
+  return fromCallback<SipDialogCommand, { role: CallRole; target?: string }>(({ input, sendBack, receive }) => {
+    const send = (event: SipDialogEvent) => sendBack(event);
+    const subscriptions: Subscription[] = [];
+    let session: Session | undefined;
+    let plan: MediaPlan | undefined;
+    let hungUpLocally = false;
+    // While our own re-INVITE is out, its plan is reported from onAccept, once sip.js has sent the ACK
+    // and can take the next re-INVITE; reporting it earlier lets a quick UNMUTE hit "re-INVITE pending".
+    let ownReinvite = false;
+
+    const sdh = () => session?.sessionDescriptionHandler as RtpSessionDescriptionHandler | undefined;
+
+    const attach = (s: Session) => {
+      session = s;
+      subscriptions.push(
+        agent.plans(s).subscribe((next) => {
+          plan = next;
+          if (s.state === SessionState.Established && !ownReinvite) send({ type: 'SIP.MEDIA_UPDATED', plan: next });
+        }),
+      );
+      s.stateChange.addListener((state) => {
+        if (state === SessionState.Established) {
+          if (plan) send({ type: 'SIP.ESTABLISHED', plan });
+          else send({ type: 'SIP.ERROR', problem: { code: 'NO_MEDIA_PLAN', message: 'the call was set up without an SDP exchange; the peer must offer or answer SDP' } });
+        } else if (state === SessionState.Terminated) {
+          send({ type: 'SIP.TERMINATED', by: hungUpLocally ? 'local' : 'remote' });
+        }
+      });
+    };
+
+    const fail = (code: string, err: unknown) => send({ type: 'SIP.ERROR', problem: { code, message: (err as Error)?.message ?? String(err) } });
+
+    if (input.role === 'caller') {
+      const target = input.target ? UserAgent.makeURI(input.target) : undefined;
+      if (!target) {
+        send({ type: 'SIP.ERROR', problem: { code: 'BAD_TARGET', message: `cannot call ${JSON.stringify(input.target)}: give host[:port] or a sip: URI` } });
+      } else {
+        const inviter = new Inviter(agent.ua, target);
+        attach(inviter);
+        inviter
+          .invite({
+            requestDelegate: {
+              onTrying: () => send({ type: 'SIP.TRYING' }),
+              onProgress: (response) => {
+                if (response.message.statusCode === 180 || response.message.statusCode === 183) send({ type: 'SIP.RINGING' });
+              },
+              onReject: (response) =>
+                send({ type: 'SIP.REJECTED', status: response.message.statusCode ?? 0, reasonPhrase: response.message.reasonPhrase ?? '' }),
+            },
+          })
+          .catch((err) => fail('INVITE_FAILED', err));
+      }
+    } else {
+      subscriptions.push(
+        agent.nextInvitation().subscribe((invitation: Invitation) => {
+          attach(invitation);
+          send({ type: 'SIP.INCOMING', from: invitation.remoteIdentity.uri.toString() });
+        }),
+      );
+    }
+
+    receive((command) => {
+      const s = session;
+      if (!s) return;
+      switch (command.type) {
+        case 'ANSWER':
+          (s as Invitation).accept().catch((err) => fail('ANSWER_FAILED', err));
+          break;
+        case 'REJECT':
+          (s as Invitation).reject({ statusCode: command.status }).catch((err) => fail('REJECT_FAILED', err));
+          break;
+        case 'SET_AUDIO': {
+          const handler = sdh();
+          if (!handler) break;
+          const previous = handler.directions.audio;
+          handler.setDirection('audio', command.direction);
+          ownReinvite = true;
+          s.invite({
+            requestDelegate: {
+              onAccept: () => {
+                ownReinvite = false;
+                if (plan) send({ type: 'SIP.MEDIA_UPDATED', plan });
+              },
+              onReject: (response) => {
+                ownReinvite = false;
+                handler.setDirection('audio', previous);
+                send({ type: 'SIP.REINVITE_FAILED', status: response.message.statusCode ?? 0 });
+              },
+            },
+          }).catch(() => {
+            // A re-INVITE sip.js refused to send (one already pending) leaves the call as it was.
+            ownReinvite = false;
+            handler.setDirection('audio', previous);
+            send({ type: 'SIP.REINVITE_FAILED', status: 0 });
+          });
+          break;
+        }
+        case 'HANGUP':
+          hungUpLocally = true;
+          if (s.state === SessionState.Established) s.bye().catch((err) => fail('BYE_FAILED', err));
+          else if (s instanceof Inviter) s.cancel().catch((err) => fail('CANCEL_FAILED', err));
+          else (s as Invitation).reject({ statusCode: 486 }).catch((err) => fail('REJECT_FAILED', err));
+          break;
+      }
+    });
+
+    return () => {
+      for (const sub of subscriptions) sub.unsubscribe();
+      if (session && session.state !== SessionState.Terminated) {
+        hungUpLocally = true;
+        // sip.js's dispose ends the dialog as the state requires: BYE, CANCEL, or 480 to an unanswered INVITE.
+        session.dispose().catch(() => {});
+      }
+    };
+  });
+}

@@ -1,0 +1,122 @@
+/**
+ * Just enough parsing of a SIP message's text to route it over UDP (RFC 3261 §18):
+ * where a request goes (first Route, else Request-URI) and where a response goes (top Via's
+ * received/rport, else its sent-by). Pure functions over text; they return values, never throw.
+ */
+
+/** A transport address. */
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** What routing needs of one message, or why it could not be read. */
+export type RoutingInfo =
+  | { readonly ok: true; readonly kind: 'request'; readonly method: string; readonly destination: HostPort }
+  | { readonly ok: true; readonly kind: 'response'; readonly status: number; readonly destination: HostPort }
+  | { readonly ok: false; readonly error: { readonly code: 'SIP_UNROUTABLE'; readonly message: string } };
+
+const DEFAULT_SIP_PORT = 5060;
+
+function unroutable(message: string): RoutingInfo {
+  return { ok: false, error: { code: 'SIP_UNROUTABLE', message } };
+}
+
+/** Split a SIP message into its start line and header lines (folded lines joined). */
+function headerLines(text: string): { startLine: string; headers: Array<[string, string]> } {
+  const end = text.indexOf('\r\n\r\n');
+  const head = (end >= 0 ? text.slice(0, end) : text).split(/\r?\n/);
+  const startLine = head.shift() ?? '';
+  const headers: Array<[string, string]> = [];
+  for (const line of head) {
+    if (/^[ \t]/.test(line) && headers.length > 0) {
+      headers[headers.length - 1][1] += ` ${line.trim()}`;
+      continue;
+    }
+    const colon = line.indexOf(':');
+    if (colon > 0) headers.push([line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()]);
+  }
+  return { startLine, headers };
+}
+
+function firstHeader(headers: Array<[string, string]>, ...names: string[]): string | undefined {
+  return headers.find(([name]) => names.includes(name))?.[1];
+}
+
+/** Parse `host[:port]` (IPv6 in brackets) with a default port. */
+export function parseHostPort(text: string, defaultPort = DEFAULT_SIP_PORT): HostPort | undefined {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:;>\s]+)(?::(\d{1,5}))?$/.exec(text.trim());
+  if (!m) return undefined;
+  const port = m[2] === undefined ? defaultPort : Number(m[2]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: m[1].replace(/^\[|\]$/g, ''), port };
+}
+
+/** The host and port a SIP URI names (`sip:user@host:port;params`), default port 5060. */
+export function hostPortOfUri(uri: string): HostPort | undefined {
+  const m = /^sips?:(?:[^@]*@)?([^;?>]+)/i.exec(uri.trim().replace(/^<|>$/g, ''));
+  return m ? parseHostPort(m[1]) : undefined;
+}
+
+/** Parse the first value of a Via header: sent-by and the received/rport parameters. */
+export function parseTopVia(value: string): { sentBy: HostPort; received?: string; rport?: number } | undefined {
+  const first = value.split(',')[0].trim();
+  const m = /^SIP\s*\/\s*2\.0\s*\/\s*[A-Za-z]+\s+([^;\s]+)\s*(.*)$/i.exec(first);
+  if (!m) return undefined;
+  const sentBy = parseHostPort(m[1]);
+  if (!sentBy) return undefined;
+  const params = new Map<string, string>();
+  for (const p of m[2].split(';')) {
+    const [k, v] = p.split('=');
+    if (k?.trim()) params.set(k.trim().toLowerCase(), (v ?? '').trim());
+  }
+  const rport = Number(params.get('rport'));
+  return {
+    sentBy,
+    received: params.get('received') || undefined,
+    rport: Number.isInteger(rport) && rport > 0 && rport < 65536 ? rport : undefined,
+  };
+}
+
+/** Decide where a message we are about to send goes. */
+export function routeOf(text: string): RoutingInfo {
+  const { startLine, headers } = headerLines(text);
+  const status = /^SIP\/2\.0\s+(\d{3})\b/.exec(startLine);
+  if (status) {
+    const via = firstHeader(headers, 'via', 'v');
+    const parsed = via ? parseTopVia(via) : undefined;
+    if (!parsed) return unroutable('response has no usable Via header');
+    // RFC 3581 §4: answer to the source the request came from when received/rport are present.
+    const host = parsed.received ?? parsed.sentBy.host;
+    const port = parsed.rport ?? parsed.sentBy.port;
+    return { ok: true, kind: 'response', status: Number(status[1]), destination: { host, port } };
+  }
+  const request = /^([A-Z]+)\s+(\S+)\s+SIP\/2\.0$/i.exec(startLine.trim());
+  if (!request) return unroutable(`not a SIP start line: ${JSON.stringify(startLine.slice(0, 60))}`);
+  const route = firstHeader(headers, 'route');
+  const target = route ? hostPortOfUri(route.split(',')[0]) : hostPortOfUri(request[2]);
+  if (!target) return unroutable(`cannot find a host in ${route ? 'Route' : 'Request-URI'} of ${request[1]}`);
+  return { ok: true, kind: 'request', method: request[1].toUpperCase(), destination: target };
+}
+
+/**
+ * Stamp the top Via of an incoming request with `received` and `rport` (RFC 3261 §18.2.1, RFC 3581),
+ * so that responses go back to where the request really came from. Responses pass through unchanged.
+ */
+export function stampReceived(text: string, source: HostPort): string {
+  if (/^SIP\/2\.0\s/.test(text)) return text;
+  const end = text.indexOf('\r\n\r\n');
+  const head = end >= 0 ? text.slice(0, end) : text;
+  const m = /\r\n(Via|v)[ \t]*:[ \t]*([^\r\n]*)/i.exec(head);
+  if (!m) return text;
+  const [firstVia, ...rest] = m[2].split(',');
+  let stamped = firstVia.replace(/;\s*received=[^;,\s]*/i, '');
+  stamped = /;\s*rport(=\d*)?/i.test(stamped)
+    ? stamped.replace(/;\s*rport(=\d*)?/i, `;rport=${source.port}`)
+    : `${stamped};rport=${source.port}`;
+  stamped = `${stamped};received=${source.host}`;
+  const value = [stamped, ...rest].join(',');
+  const start = m.index + 2;
+  const lineEnd = start + m[0].length - 2;
+  return `${text.slice(0, start)}${m[1]}: ${value}${text.slice(lineEnd)}`;
+}
