@@ -29,7 +29,8 @@ export type CallUserEvent = { type: 'ANSWER' } | { type: 'REJECT'; status?: numb
 export type CallChildEvent =
   | { type: 'MAPPING.READY'; mappings: PortMappingEntry[]; gateway: GatewayInfo }
   | { type: 'MAPPING.NONE'; problem: Problem }
-  | { type: 'MAPPING.RELEASED' }
+  /** The port-mapping actor reached its final state: every mapping it made is gone. */
+  | { type: 'xstate.done.actor.portMapping' }
   | { type: 'SESSION.RINGING' }
   | { type: 'SESSION.INCOMING'; from: string }
   | { type: 'SESSION.ESTABLISHED'; plan: MediaPlan }
@@ -162,7 +163,7 @@ export const callMachine = setup({
         deciding: { always: [{ guard: 'mappingStarted', target: 'releasing' }, { target: '#call.ended' }] },
         releasing: {
           entry: sendTo('portMapping', { type: 'RELEASE' }),
-          on: { 'MAPPING.RELEASED': '#call.ended' },
+          on: { 'xstate.done.actor.portMapping': '#call.ended' },
           after: {
             cleanupTimeout: {
               target: '#call.ended',

@@ -12,8 +12,7 @@ export interface PortMappingInput {
 /** Events the port-mapping actor sends its parent. */
 export type PortMappingParentEvent =
   | { type: 'MAPPING.READY'; mappings: PortMappingEntry[]; gateway: GatewayInfo }
-  | { type: 'MAPPING.NONE'; problem: Problem }
-  | { type: 'MAPPING.RELEASED' };
+  | { type: 'MAPPING.NONE'; problem: Problem };
 
 /** Events the port-mapping actor takes. */
 export type PortMappingEvent = { type: 'RELEASE' };
@@ -130,9 +129,7 @@ export const portMappingMachine = setup({
         onError: { target: 'released', actions: assign({ problem: ({ event }) => problemOf(event.error, 'RELEASE_FAILED') }) },
       },
     },
-    released: {
-      type: 'final',
-      entry: sendParent({ type: 'MAPPING.RELEASED' }),
-    },
+    // The parent learns of this from the done event (xstate.done.actor.portMapping).
+    released: { type: 'final' },
   },
 });
