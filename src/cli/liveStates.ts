@@ -1,0 +1,44 @@
+import type { InspectionEvent } from 'xstate';
+
+/** One actor's state change, as the CLI shows it live. */
+export interface StateChange {
+  readonly endpoint: string;
+  readonly actor: string;
+  readonly from?: string;
+  readonly to: string;
+}
+
+/** `{ established: 'muted' }` → `established.muted`; parallel regions joined with ", ". */
+export function formatStateValue(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object') {
+    return Object.entries(value as Record<string, unknown>)
+      .map(([key, child]) => {
+        const inner = formatStateValue(child);
+        return inner ? `${key}.${inner}` : key;
+      })
+      .join(', ');
+  }
+  return '';
+}
+
+/**
+ * An inspector that reports every state change of every state machine in a call (the call chart
+ * and its children), named by actor id; the root call actor is named "call".
+ */
+export function stateChangeInspector(endpoint: string, onChange: (change: StateChange) => void): (event: InspectionEvent) => void {
+  const last = new Map<string, string>();
+  return (event) => {
+    if (event.type !== '@xstate.snapshot') return;
+    const snapshot = event.snapshot as { value?: unknown; status?: string };
+    if (snapshot.value === undefined) return;
+    const ref = event.actorRef as unknown as { id: string; sessionId: string; _parent?: unknown };
+    const actor = ref._parent ? ref.id : 'call';
+    const to = formatStateValue(snapshot.value);
+    const key = ref.sessionId;
+    const from = last.get(key);
+    if (from === to) return;
+    last.set(key, to);
+    onChange({ endpoint, actor, from, to });
+  };
+}

@@ -1,0 +1,296 @@
+import { createSocket } from 'node:dgram';
+import { networkInterfaces } from 'node:os';
+import { createInterface } from 'node:readline';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { Logger } from 'pino';
+import type { InspectionEvent } from 'xstate';
+import type { CallOutcome, Endpoint as HostPort } from '../../machines/types.ts';
+import { openEndpoint, type AvchatEndpoint, type CallHandle } from '../endpoint/endpoint.ts';
+import type { UpnpOptions } from '../endpoint/portMappingActors.ts';
+import { liveChildren } from '../media/ffmpeg/source.ts';
+import { startReflector } from '../reflector/server.ts';
+import { DEMO_DEFAULTS, runDemo } from './demo.ts';
+import { stateChangeInspector, type StateChange } from './liveStates.ts';
+import { createLogger } from './log.ts';
+import { formatPortSummary } from './summary.ts';
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('must be a port number from 1 to 65535');
+  return n;
+}
+
+function parseMediaPort(value: string): number {
+  const n = parsePort(value);
+  if (n > 65532) throw new InvalidArgumentError('must leave room for four ports (at most 65532)');
+  return n;
+}
+
+function parseSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number of seconds');
+  return n;
+}
+
+/** Parse `host:port` (default port given). */
+export function parseHostPort(value: string, defaultPort: number): HostPort {
+  const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(value.trim());
+  if (!m || !m[1]) throw new InvalidArgumentError(`"${value}" is not host[:port]`);
+  return { address: m[1], port: m[2] ? parsePort(m[2]) : defaultPort };
+}
+
+/** `host`, `host:port`, or a `sip:` URI → a SIP URI for the INVITE. */
+export function targetUri(target: string): string {
+  if (/^sips?:/i.test(target)) return target;
+  const { address, port } = parseHostPort(target, 5060);
+  return `sip:avchat@${address}:${port}`;
+}
+
+function parseUpnp(value: string): UpnpOptions | 'off' {
+  if (value === 'off') return 'off';
+  if (value === 'multicast') return { target: { address: '239.255.255.250', port: 1900 }, timeoutMs: 2000 };
+  return { target: parseHostPort(value, 1900), timeoutMs: 1500 };
+}
+
+/** The local address on the route to `host`, found without sending anything (a connected UDP socket). */
+function localAddressToward(host: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = createSocket('udp4');
+    socket.on('error', () => {
+      socket.close();
+      resolve('127.0.0.1');
+    });
+    socket.connect(9, host, () => {
+      const { address } = socket.address();
+      socket.close();
+      resolve(address);
+    });
+  });
+}
+
+function firstExternalAddress(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+interface CommonOptions {
+  sipPort: number;
+  mediaPort: number;
+  reflector?: HostPort;
+  duration?: number;
+  record?: string;
+  json?: boolean;
+  address?: string;
+  bind: string;
+  upnp: UpnpOptions | 'off';
+}
+
+function addCommonOptions(cmd: Command): Command {
+  return cmd
+    .option('--sip-port <n>', 'UDP port for SIP', parsePort, 5060)
+    .option('--media-port <n>', 'first of the four media ports (video RTP, video RTCP, audio RTP, audio RTCP)', parseMediaPort, 16384)
+    .option('--reflector <host:port>', 'Snatmap reflector to probe the NAT with (default port 5678)', (v) => parseHostPort(v, 5678))
+    .option('--duration <s>', 'hang up this many seconds after the call is established', parseSeconds)
+    .option('--record <dir>', 'write received media (video .h263, audio .wav) into this folder')
+    .option('--address <ip>', 'address to advertise in SIP and SDP (default: the local address toward the peer)')
+    .option('--bind <ip>', 'local address to bind', '0.0.0.0')
+    .addOption(
+      new Option('--upnp <off|multicast|host:port>', 'UPnP gateway discovery: off, SSDP multicast, or a unicast SSDP target')
+        .argParser(parseUpnp)
+        .default('off' as const, 'off'),
+    )
+    .option('--json', 'log one JSON object per line');
+}
+
+function logStateChange(log: Logger) {
+  return (change: StateChange) =>
+    log.info({ endpoint: change.endpoint, actor: change.actor, from: change.from, to: change.to }, `${change.endpoint} ${change.actor}: ${change.from ?? '∅'} → ${change.to}`);
+}
+
+async function openFromOptions(name: string, opts: CommonOptions, log: Logger, peerHost?: string): Promise<AvchatEndpoint> {
+  const advertised = opts.address ?? (peerHost ? await localAddressToward(peerHost) : opts.bind !== '0.0.0.0' ? opts.bind : firstExternalAddress());
+  const inspect: (event: InspectionEvent) => void = stateChangeInspector(name, logStateChange(log));
+  return openEndpoint({
+    name,
+    bindAddress: opts.bind,
+    advertisedAddress: advertised,
+    sipPort: opts.sipPort,
+    mediaPort: opts.mediaPort,
+    reflector: opts.reflector,
+    upnp: opts.upnp,
+    media: { recordDir: opts.record },
+    inspect,
+    onProblem: (problem) => log.warn({ endpoint: name, ...problem }, `${problem.code}: ${problem.message}`),
+  });
+}
+
+function describeOutcome(outcome: CallOutcome): string {
+  const extra = outcome.status ? ` (${outcome.status})` : '';
+  return `call ended: ${outcome.reason}${extra}${outcome.problem ? ` — ${outcome.problem.message}` : ''}`;
+}
+
+/** Ctrl-C (and SIGTERM): hang up the call once; a second Ctrl-C leaves at once. */
+function onInterrupt(handler: () => void): () => void {
+  let count = 0;
+  const listener = () => {
+    count += 1;
+    if (count > 1) process.exit(130);
+    handler();
+  };
+  process.on('SIGINT', listener);
+  process.on('SIGTERM', listener);
+  return () => {
+    process.off('SIGINT', listener);
+    process.off('SIGTERM', listener);
+  };
+}
+
+async function finishCall(call: CallHandle, endpoint: AvchatEndpoint, log: Logger): Promise<CallOutcome> {
+  const outcome = await call.done;
+  log.info({ outcome }, describeOutcome(outcome));
+  process.stdout.write(`${formatPortSummary(endpoint.name, call.bus.snapshot())}\n`);
+  return outcome;
+}
+
+/** Build the `avchat` command line. */
+export function buildProgram(): Command {
+  const program = new Command('avchat')
+    .description('Peer-to-peer audio/video calls the way iChat AV made them: Snatmap NAT probe, UPnP, SIP over UDP, RTP/RTCP.')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (str, write) => write(str) });
+
+  addCommonOptions(
+    program
+      .command('call')
+      .description('call another endpoint and run the call until --duration or Ctrl-C')
+      .argument('<target>', 'host[:port] or a sip: URI of the peer'),
+  ).action(async (target: string, opts: CommonOptions) => {
+    const log = createLogger({ json: opts.json });
+    const uri = targetUri(target);
+    const host = /^sips?:(?:[^@]*@)?\[?([^\]:;>]+)/i.exec(uri)?.[1] ?? '127.0.0.1';
+    const endpoint = await openFromOptions('local', opts, log, host);
+    const call = endpoint.call(uri, { durationMs: opts.duration ? opts.duration * 1000 : undefined });
+    const off = onInterrupt(() => call.send({ type: 'HANGUP' }));
+    try {
+      const outcome = await finishCall(call, endpoint, log);
+      process.exitCode = outcome.reason === 'localHangup' || outcome.reason === 'remoteHangup' ? 0 : 1;
+    } finally {
+      off();
+      await endpoint.close();
+    }
+  });
+
+  addCommonOptions(
+    program
+      .command('listen')
+      .description('wait for calls and answer them (asks, unless --auto-answer); Ctrl-C to stop')
+      .option('--auto-answer', 'answer every call by itself')
+      .option('--once', 'stop after one call'),
+  ).action(async (opts: CommonOptions & { autoAnswer?: boolean; once?: boolean }) => {
+    const log = createLogger({ json: opts.json });
+    const endpoint = await openFromOptions('local', opts, log);
+    log.info(`listening as ${endpoint.uri}`);
+    let stopping = false;
+    let current: CallHandle | undefined;
+    const off = onInterrupt(() => {
+      stopping = true;
+      current?.send({ type: 'HANGUP' });
+    });
+    try {
+      while (!stopping) {
+        const call = endpoint.answerNext({ autoAnswer: opts.autoAnswer, durationMs: opts.duration ? opts.duration * 1000 : undefined });
+        current = call;
+        if (!opts.autoAnswer) {
+          const sub = call.actor.subscribe((s) => {
+            if (!s.matches({ session: { signalling: 'incoming' } })) return;
+            sub.unsubscribe();
+            const rl = createInterface({ input: process.stdin, output: process.stdout });
+            rl.question(`incoming call from ${s.context.from}; answer? [Y/n] `, (answer) => {
+              rl.close();
+              call.send(/^n/i.test(answer.trim()) ? { type: 'REJECT', status: 603 } : { type: 'ANSWER' });
+            });
+          });
+        }
+        await finishCall(call, endpoint, log);
+        if (opts.once) break;
+      }
+    } finally {
+      off();
+      await endpoint.close();
+    }
+  });
+
+  program
+    .command('reflector')
+    .description('run a Snatmap reflector: tells each client the public address it was seen from')
+    .option('--port <n>', 'UDP port', parsePort, 5678)
+    .option('--bind <ip>', 'local address to bind', '0.0.0.0')
+    .option('--json', 'log one JSON object per line')
+    .action(async (opts: { port: number; bind: string; json?: boolean }) => {
+      const log = createLogger({ json: opts.json });
+      const reflector = await startReflector({ port: opts.port, address: opts.bind });
+      log.info(`reflector listening on ${reflector.address}:${reflector.port}; Ctrl-C to stop`);
+      await new Promise<void>((resolve) => {
+        const off = onInterrupt(() => {
+          off();
+          resolve();
+        });
+      });
+      log.info(reflector.stats(), 'reflector stopped');
+      await reflector.close();
+    });
+
+  program
+    .command('demo')
+    .description('a whole call on this machine: reflector and two endpoints on loopback, live states, per-port summary')
+    .option('--duration <s>', 'how long the call runs', parseSeconds, DEMO_DEFAULTS.durationS)
+    .option('--record <dir>', 'write what each side received into this folder')
+    .option('--sip-port <n>', "the caller's SIP port (the callee uses +2)", parsePort, DEMO_DEFAULTS.caller.sipPort)
+    .option('--media-port <n>', "the caller's first media port (the callee uses +100)", parseMediaPort, DEMO_DEFAULTS.caller.mediaPort)
+    .option('--reflector-port <n>', 'port of the embedded reflector', parsePort, DEMO_DEFAULTS.reflectorPort)
+    .option('--json', 'log one JSON object per line')
+    .action(async (opts: { duration: number; record?: string; sipPort: number; mediaPort: number; reflectorPort: number; json?: boolean }) => {
+      const log = createLogger({ json: opts.json });
+      const controller = new AbortController();
+      const off = onInterrupt(() => controller.abort());
+      try {
+        const result = await runDemo({
+          ...DEMO_DEFAULTS,
+          durationS: opts.duration,
+          recordDir: opts.record,
+          reflectorPort: opts.reflectorPort,
+          caller: { sipPort: opts.sipPort, mediaPort: opts.mediaPort },
+          callee: { sipPort: opts.sipPort + 2, mediaPort: opts.mediaPort + 100 },
+          onStateChange: logStateChange(log),
+          onWire: (endpoint, record) =>
+            log.debug({ endpoint, direction: record.direction, peer: record.peer }, record.text.split('\r\n')[0]),
+          onProblem: (endpoint, problem) => log.warn({ endpoint, ...problem }, `${endpoint}: ${problem.code}: ${problem.message}`),
+          onStep: (message) => log.info(message),
+          signal: controller.signal,
+        });
+        process.stdout.write(`${formatPortSummary('caller', result.stats.caller)}\n${formatPortSummary('callee', result.stats.callee)}\n`);
+        if (opts.record) log.info(`recordings in ${opts.record}`);
+        log.info({ liveFfmpegChildren: liveChildren() }, 'all sockets closed');
+      } finally {
+        off();
+      }
+    });
+
+  return program;
+}
+
+/** Run the CLI; user mistakes and known failures print one line and exit 1. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    // Known failures carry a code and a message that names the fix; AVCHAT_DEBUG=1 shows the stack too.
+    const e = err as Error;
+    if (process.env.AVCHAT_DEBUG) console.error(e);
+    process.stderr.write(`avchat: ${e.message}\n`);
+    process.exitCode = 1;
+  }
+}
+

@@ -1,0 +1,28 @@
+import { MEDIA_PORTS, type MediaPortName } from '../../machines/media.ts';
+import type { PortStats } from '../media/mediaBus.ts';
+
+/** A per-port table of what a call's media did: packets, bytes, loss, jitter, RTT, reports. */
+export function formatPortSummary(endpoint: string, stats: Record<MediaPortName, PortStats>): string {
+  const header = ['port', 'local', 'sent pkts', 'sent bytes', 'recv pkts', 'recv bytes', 'PT', 'lost', 'loss %', 'jitter ms', 'RTT ms', 'SR/RR sent', 'SR/RR recv'];
+  const rows = MEDIA_PORTS.map((name) => {
+    const s = stats[name];
+    return [
+      name,
+      String(s.localPort),
+      String(s.packetsSent),
+      String(s.bytesSent),
+      String(s.packetsReceived),
+      String(s.bytesReceived),
+      s.payloadTypes.join(',') || '-',
+      String(s.lost),
+      (s.fractionLost * 100).toFixed(1),
+      s.jitterMs.toFixed(2),
+      s.rttMs === undefined ? '-' : s.rttMs.toFixed(2),
+      `${s.reportsSent.sr}/${s.reportsSent.rr}`,
+      `${s.reportsReceived.sr}/${s.reportsReceived.rr}`,
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [`media summary for ${endpoint}`, line(header), ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,124 @@
+import { createActor, fromPromise, toPromise, type Actor, type InspectionEvent } from 'xstate';
+import { callMachine, type CallInput, type CallUserEvent } from '../../machines/call.ts';
+import { mediaMachine } from '../../machines/media.ts';
+import { natProbeMachine } from '../../machines/natProbe.ts';
+import { portMappingMachine } from '../../machines/portMapping.ts';
+import { sipSessionMachine } from '../../machines/sipSession.ts';
+import type { CallOutcome, Endpoint as HostPort, NatReport } from '../../machines/types.ts';
+import { createMediaPortActors, type MediaOptions } from '../media/mediaPorts.ts';
+import { MediaBus } from '../media/mediaBus.ts';
+import { probeReflector } from '../reflector/client.ts';
+import { sipDialogLogic } from '../sip/dialogActor.ts';
+import type { SipWireRecord } from '../sip/udpTransport.ts';
+import { createSipUserAgent, type SipUserAgent } from '../sip/userAgent.ts';
+import { openCallPorts, type CallPorts } from './callPorts.ts';
+import { portMappingActors, type UpnpOptions } from './portMappingActors.ts';
+
+/** How to open an endpoint. */
+export interface EndpointOptions {
+  /** A short name for logs ("A", "B"). */
+  readonly name: string;
+  /** Local address to bind; default 0.0.0.0. */
+  readonly bindAddress?: string;
+  /** The address we advertise in SIP and SDP: where the peer reaches us. */
+  readonly advertisedAddress: string;
+  readonly sipPort: number;
+  /** First of the four media ports. */
+  readonly mediaPort: number;
+  /** The Snatmap reflector; none skips the NAT probe. */
+  readonly reflector?: HostPort;
+  /** UPnP discovery; 'off' skips it. */
+  readonly upnp: UpnpOptions | 'off';
+  /** Media sources and recording. */
+  readonly media: MediaOptions;
+  /** Told of every SIP message on the wire. */
+  readonly onWire?: (record: SipWireRecord) => void;
+  /** Told of every actor event and snapshot (live state display, inspector). */
+  readonly inspect?: (event: InspectionEvent) => void;
+  /** Told of problems that do not end the call (a media source that failed, sip.js warnings). */
+  readonly onProblem?: (problem: { code: string; message: string }) => void;
+}
+
+/** One running call. */
+export interface CallHandle {
+  readonly actor: Actor<typeof callMachine>;
+  /** Media stats of this call. */
+  readonly bus: MediaBus;
+  /** Resolves with the outcome once the call reached its final state and cleanup ran. */
+  readonly done: Promise<CallOutcome>;
+  send(event: CallUserEvent): void;
+}
+
+/** An avchat endpoint: five sockets, a SIP user agent, and calls run through the call chart. */
+export interface AvchatEndpoint {
+  readonly name: string;
+  readonly ports: CallPorts;
+  readonly agent: SipUserAgent;
+  /** Our SIP URI. */
+  readonly uri: string;
+  /** Call someone: a SIP URI. */
+  call(target: string, opts?: { durationMs?: number }): CallHandle;
+  /** Wait for the next incoming call. */
+  answerNext(opts?: { autoAnswer?: boolean; durationMs?: number }): CallHandle;
+  /** Stop the user agent and close every socket. Calls should have ended (or be hung up) first. */
+  close(): Promise<void>;
+}
+
+/** Open the ports, start the SIP user agent, and get ready to call or be called. */
+export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndpoint> {
+  const ports = await openCallPorts({ address: options.bindAddress ?? '0.0.0.0', sipPort: options.sipPort, mediaPort: options.mediaPort });
+  let agent: SipUserAgent;
+  try {
+    agent = await createSipUserAgent({
+      udpPort: ports.sip,
+      address: options.advertisedAddress,
+      media: { address: options.advertisedAddress, videoPort: ports.media.videoRtp.port, audioPort: ports.media.audioRtp.port },
+      onWire: options.onWire,
+      onLog: (level, category, message) => {
+        if (level === 'error') options.onProblem?.({ code: 'SIP_STACK', message: `${category}: ${message}` });
+      },
+    });
+  } catch (err) {
+    await ports.close();
+    throw err;
+  }
+
+  const localPorts = ports.all.map((p) => p.port);
+
+  const run = (input: CallInput): CallHandle => {
+    const bus = new MediaBus();
+    const machine = callMachine.provide({
+      actors: {
+        natProbe: natProbeMachine.provide({
+          actors: {
+            probeReflector: fromPromise<NatReport, { reflector: HostPort }>(({ input: probe, signal }) =>
+              probeReflector({ ports: ports.all, reflector: probe.reflector, signal }),
+            ),
+          },
+        }),
+        portMapping: portMappingMachine.provide({ actors: portMappingActors(options.upnp) }),
+        sipSession: sipSessionMachine.provide({ actors: { sipDialog: sipDialogLogic(agent) } }),
+        media: mediaMachine.provide({ actors: createMediaPortActors({ ports: ports.media, bus, options: options.media, name: options.name, onProblem: options.onProblem }) }),
+      },
+    });
+    const actor = createActor(machine, { input, inspect: options.inspect });
+    const done = toPromise(actor).finally(() => bus.complete());
+    actor.start();
+    return { actor, bus, done, send: (event) => actor.send(event) };
+  };
+
+  return {
+    name: options.name,
+    ports,
+    agent,
+    uri: agent.uri,
+    call: (target, opts) =>
+      run({ role: 'caller', target, reflector: options.reflector, ports: localPorts, durationMs: opts?.durationMs }),
+    answerNext: (opts) =>
+      run({ role: 'callee', autoAnswer: opts?.autoAnswer, reflector: options.reflector, ports: localPorts, durationMs: opts?.durationMs }),
+    close: async () => {
+      await agent.stop().catch(() => {});
+      await ports.close();
+    },
+  };
+}

@@ -1,0 +1,102 @@
+import { randomInt } from 'node:crypto';
+import { join } from 'node:path';
+import { concatMap, from, map, Observable } from 'rxjs';
+import type { MediaPortName } from '../../machines/media.ts';
+import type { StreamPlan } from '../../machines/types.ts';
+import type { UdpPort } from '../net/udpPort.ts';
+import { G711Framer } from './codec/g711.ts';
+import { H263Splitter, packetizeRfc2190ModeA } from './codec/h263.ts';
+import { ffmpegSource, testPatternVideo, toneAudio } from './ffmpeg/source.ts';
+import type { MediaBus } from './mediaBus.ts';
+import { h263Recorder, wavRecorder, type Recorder } from './recorder.ts';
+import { rtcpPortLogic } from './rtcpPortActor.ts';
+import { rtpPortLogic, type RtpPayload, type StreamCodec } from './rtpPortActor.ts';
+
+/** Media settings of an endpoint. */
+export interface MediaOptions {
+  /** Write what is received here: `<name>-video.h263` and `<name>-audio.wav`. */
+  readonly recordDir?: string;
+  /** RTCP minimum report interval (RFC 3550 §6.2 recommends 5 s; the demo uses less). */
+  readonly rtcpMinIntervalMs?: number;
+}
+
+/** The largest RTP payload we send: fits a 1500-byte MTU with IP, UDP and RTP headers. */
+const MAX_PAYLOAD = 1200;
+
+/** H.263 test pattern from ffmpeg, split into pictures and packetized per RFC 2190 mode A. */
+function videoCodec(recordPath: string | undefined): StreamCodec {
+  let recorder: Recorder | undefined;
+  return {
+    payloads: () =>
+      new Observable<RtpPayload>((subscriber) => {
+        const splitter = new H263Splitter();
+        const toPayloads = (pictures: Iterable<Uint8Array>) =>
+          [...pictures].flatMap((picture) => {
+            const payloads = packetizeRfc2190ModeA(picture, MAX_PAYLOAD);
+            return payloads.map((payload, i) => ({ payload, marker: i === payloads.length - 1 }));
+          });
+        return ffmpegSource(testPatternVideo({ fps: 15 }))
+          .pipe(concatMap((chunk) => from(toPayloads(splitter.push(chunk)))))
+          .subscribe(subscriber);
+      }),
+    record(payload, marker, timestamp) {
+      if (!recordPath) return;
+      recorder ??= h263Recorder(recordPath);
+      recorder.write(payload, marker, timestamp);
+    },
+    closeRecording: async () => recorder?.close(),
+  };
+}
+
+/** A G.711 tone from ffmpeg in 20 ms frames (160 bytes at 8 kHz). */
+function audioCodec(recordPath: string | undefined): StreamCodec {
+  let recorder: Recorder | undefined;
+  let format: 'mulaw' | 'alaw' = 'mulaw';
+  return {
+    payloads: (stream: StreamPlan) => {
+      format = stream.codec === 'PCMA' ? 'alaw' : 'mulaw';
+      const framer = new G711Framer();
+      let first = true;
+      return ffmpegSource(toneAudio({ codec: format === 'alaw' ? 'pcm_alaw' : 'pcm_mulaw' })).pipe(
+        concatMap((chunk) => from(framer.push(chunk))),
+        map((payload) => {
+          // RFC 3551 §4.1: the marker bit flags the first packet of a talkspurt.
+          const marker = first;
+          first = false;
+          return { payload, marker };
+        }),
+      );
+    },
+    record(payload) {
+      if (!recordPath) return;
+      recorder ??= wavRecorder(recordPath, format);
+      recorder.write(payload, false, 0);
+    },
+    closeRecording: async () => recorder?.close(),
+  };
+}
+
+/**
+ * The four media port actors of one call, sharing one {@link MediaBus}: RTP actors send ffmpeg's
+ * test pattern and tone and take the peer's packets; RTCP actors report on them.
+ */
+export function createMediaPortActors(opts: {
+  ports: Readonly<Record<MediaPortName, UdpPort>>;
+  bus: MediaBus;
+  options: MediaOptions;
+  /** Names the recordings and the CNAME. */
+  name: string;
+  onProblem?: (problem: { code: string; message: string }) => void;
+}) {
+  const { ports, bus, options, name } = opts;
+  const ssrc = { audio: randomInt(1, 0xffffffff), video: randomInt(1, 0xffffffff) };
+  const record = (file: string) => (options.recordDir ? join(options.recordDir, `${name}-${file}`) : undefined);
+  const cname = `avchat-${name}@${ports.videoRtp.address}`;
+  const minIntervalMs = options.rtcpMinIntervalMs ?? 5000;
+  return {
+    videoRtp: rtpPortLogic({ name: 'videoRtp', kind: 'video', port: ports.videoRtp, bus, ssrc: ssrc.video, codec: videoCodec(record('video.h263')), onProblem: opts.onProblem }),
+    videoRtcp: rtcpPortLogic({ name: 'videoRtcp', kind: 'video', port: ports.videoRtcp, bus, ssrc: ssrc.video, cname, minIntervalMs }),
+    audioRtp: rtpPortLogic({ name: 'audioRtp', kind: 'audio', port: ports.audioRtp, bus, ssrc: ssrc.audio, codec: audioCodec(record('audio.wav')), onProblem: opts.onProblem }),
+    audioRtcp: rtcpPortLogic({ name: 'audioRtcp', kind: 'audio', port: ports.audioRtcp, bus, ssrc: ssrc.audio, cname, minIntervalMs }),
+  };
+}

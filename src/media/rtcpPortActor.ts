@@ -1,0 +1,159 @@
+import { randomInt } from 'node:crypto';
+import { fromCallback } from 'xstate';
+import type { MediaPortCommand, MediaPortInput, MediaPortName } from '../../machines/media.ts';
+import type { MediaKind, StreamPlan } from '../../machines/types.ts';
+import type { UdpPort } from '../net/udpPort.ts';
+import { ntpFromUnixMs, ntpMiddle32 } from '../rtcp/ntp.ts';
+import { ReceptionStats } from '../rtcp/receptionStats.ts';
+import type { MediaBus } from './mediaBus.ts';
+import { buildReport, readReports, type OutgoingReport } from './rtcpReports.ts';
+import { rtcpIntervalMs } from './rtcpInterval.ts';
+
+/** What the RTCP actor factory needs. */
+export interface RtcpPortDeps {
+  readonly name: MediaPortName;
+  readonly kind: MediaKind;
+  readonly port: UdpPort;
+  readonly bus: MediaBus;
+  /** The SSRC of our RTP stream of this kind (shared with the RTP actor). */
+  readonly ssrc: number;
+  /** SDES CNAME (RFC 3550 §6.5.1), e.g. `avchat@192.0.2.1`. */
+  readonly cname: string;
+  /** RFC 3550 minimum report interval; 5000 by the RFC. */
+  readonly minIntervalMs: number;
+}
+
+/** Session bandwidth assumed for the RTCP share (RFC 3550 §6.2): PCMU with headers, and our H.263 rate. */
+const SESSION_BANDWIDTH_BPS: Readonly<Record<MediaKind, number>> = { audio: 80_000, video: 400_000 };
+
+/** Average compound size we start from: SR with one block + SDES, plus 28 bytes of IP/UDP headers. */
+const INITIAL_AVG_RTCP_SIZE = 120;
+
+/**
+ * An RTCP port actor (videoRtcp 16385, audioRtcp 16387): reports on its stream at the RFC 3550
+ * interval (SR while we send, RR otherwise; SDES CNAME always; BYE when it stops), and reads the
+ * peer's reports for round-trip time. Reception statistics (loss, jitter) are built from the RTP
+ * actor's packets on the media bus. It keeps reporting while the stream is paused (mute).
+ */
+export function rtcpPortLogic(deps: RtcpPortDeps) {
+  return fromCallback<MediaPortCommand, MediaPortInput>(({ input, receive }) => {
+    const { bus, port, name, kind, ssrc } = deps;
+    let stream: StreamPlan | undefined = input.stream;
+    const reception = new Map<number, ReceptionStats>();
+    const lastSr = new Map<number, { middle32: number; arrivalMs: number }>();
+    const sender = { packets: 0, octets: 0, lastTimestamp: 0, lastAtMs: 0, sentSinceReport: false };
+    let avgRtcpSize = INITIAL_AVG_RTCP_SIZE;
+    let initial = true;
+    let timer: NodeJS.Timeout | undefined;
+    bus.update(name, (s) => ({ ...s, localPort: port.port }));
+
+    const rtpEvents = bus.rtp[kind].subscribe((event) => {
+      if (event.direction === 'sent') {
+        sender.packets += 1;
+        sender.octets += event.payloadBytes;
+        sender.lastTimestamp = event.timestamp;
+        sender.lastAtMs = event.atMs;
+        sender.sentSinceReport = true;
+        return;
+      }
+      let stats = reception.get(event.ssrc);
+      if (!stats) reception.set(event.ssrc, (stats = new ReceptionStats(stream?.clockRate ?? 8000)));
+      stats.onPacket(event.sequence, event.timestamp, event.atMs);
+    });
+
+    const current = (): OutgoingReport => {
+      const now = Date.now();
+      const blocks = [...reception.entries()].map(([remoteSsrc, stats]) => {
+        const sr = lastSr.get(remoteSsrc);
+        return stats.makeReportBlock(remoteSsrc, now, sr?.middle32, sr?.arrivalMs);
+      });
+      // RFC 3550 §6.4: an SR while we sent since the last report; its RTP timestamp is extrapolated to now.
+      const asSender = sender.sentSinceReport && stream !== undefined;
+      const rtpNow = asSender ? (sender.lastTimestamp + Math.round(((now - sender.lastAtMs) * stream!.clockRate) / 1000)) >>> 0 : 0;
+      return { ssrc, cname: deps.cname, nowMs: now, sender: asSender ? { rtpTimestamp: rtpNow, packets: sender.packets, octets: sender.octets } : undefined, blocks };
+    };
+
+    const send = (report: OutgoingReport, bye: boolean) => {
+      if (!stream) return;
+      const bytes = buildReport(report, bye ? 'leaving' : undefined);
+      avgRtcpSize = (1 / 16) * (bytes.length + 28) + (15 / 16) * avgRtcpSize;
+      void port.send(bytes, stream.remote.rtcpPort, stream.remote.address).catch(() => {});
+      bus.update(name, (s) => {
+        const q = [...reception.values()][0]?.snapshot();
+        return {
+          ...s,
+          packetsSent: s.packetsSent + 1,
+          bytesSent: s.bytesSent + bytes.length,
+          reportsSent: {
+            sr: s.reportsSent.sr + (report.sender ? 1 : 0),
+            rr: s.reportsSent.rr + (report.sender ? 0 : 1),
+            bye: s.reportsSent.bye + (bye ? 1 : 0),
+          },
+          ...(q ? { lost: q.lost, fractionLost: q.fractionLost, jitterMs: q.jitterMs } : {}),
+        };
+      });
+      sender.sentSinceReport = false;
+    };
+
+    const schedule = () => {
+      const delay = rtcpIntervalMs({
+        members: 2,
+        senders: (sender.packets > 0 ? 1 : 0) + (reception.size > 0 ? 1 : 0),
+        sessionBandwidthBps: SESSION_BANDWIDTH_BPS[kind],
+        weSent: sender.sentSinceReport,
+        avgRtcpSize,
+        initial,
+        minIntervalMs: deps.minIntervalMs,
+        random: randomInt(0, 1_000_000) / 1_000_000,
+      });
+      initial = false;
+      timer = setTimeout(() => {
+        send(current(), false);
+        schedule();
+      }, delay);
+    };
+
+    const incoming = port.datagrams$.subscribe((d) => {
+      const arrivalMs = Date.now();
+      const reports = readReports(d.data);
+      if (!reports.ok) {
+        bus.update(name, (s) => ({ ...s, dropped: s.dropped + 1 }));
+        return;
+      }
+      let rttMs: number | undefined;
+      for (const sr of reports.senderReports) lastSr.set(sr.ssrc, { middle32: sr.ntpMiddle32, arrivalMs });
+      for (const block of reports.blocksAbout(ssrc)) {
+        if (block.lastSr === 0) continue;
+        // RFC 3550 §6.4.1: RTT = A − LSR − DLSR, all in 1/65536 s of the middle 32 NTP bits.
+        const arrival = ntpMiddle32(ntpFromUnixMs(arrivalMs));
+        const rtt = ((arrival - block.lastSr - block.delaySinceLastSr) >>> 0) / 65536;
+        if (rtt < 60) rttMs = rtt * 1000;
+      }
+      bus.update(name, (s) => ({
+        ...s,
+        packetsReceived: s.packetsReceived + 1,
+        bytesReceived: s.bytesReceived + d.data.length,
+        reportsReceived: {
+          sr: s.reportsReceived.sr + reports.senderReports.length,
+          rr: s.reportsReceived.rr + reports.receiverReports,
+          bye: s.reportsReceived.bye + reports.byes,
+        },
+        dropped: s.dropped + reports.badPackets,
+        ...(rttMs !== undefined ? { rttMs } : {}),
+      }));
+    });
+
+    receive((command) => {
+      stream = command.stream;
+    });
+    schedule();
+
+    return () => {
+      clearTimeout(timer);
+      rtpEvents.unsubscribe();
+      incoming.unsubscribe();
+      // RFC 3550 §6.6: a BYE, in a compound led by a report, when we leave.
+      send(current(), true);
+    };
+  });
+}

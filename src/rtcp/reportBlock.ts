@@ -1,0 +1,61 @@
+/**
+ * RTCP report block (RFC 3550 §6.4.1), 24 bytes:
+ *
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |                 SSRC_n (SSRC of the source reported on)       |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   | fraction lost |       cumulative number of packets lost       |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |           extended highest sequence number received           |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |                      interarrival jitter                      |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |                         last SR (LSR)                         |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |                   delay since last SR (DLSR)                  |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ */
+
+/** One report block. */
+export interface ReportBlock {
+  readonly ssrc: number;
+  /** Fraction lost since the last report, as the RFC's 8-bit fixed point (0–255). */
+  readonly fractionLost: number;
+  /** Cumulative packets lost, a 24-bit signed number (duplicates can make it negative). */
+  readonly cumulativeLost: number;
+  readonly extendedHighestSequence: number;
+  /** Interarrival jitter in timestamp units. */
+  readonly jitter: number;
+  /** Middle 32 bits of the NTP time of the last SR received from this source; 0 for none. */
+  readonly lastSr: number;
+  /** Delay since that SR in 1/65536 s. */
+  readonly delaySinceLastSr: number;
+}
+
+/** Size of a report block. */
+export const REPORT_BLOCK_BYTES = 24;
+
+/** Read a report block at `offset`; the caller checks the length. */
+export function readReportBlock(view: DataView, offset: number): ReportBlock {
+  const lost = view.getUint32(offset + 4) & 0xffffff;
+  return {
+    ssrc: view.getUint32(offset),
+    fractionLost: view.getUint8(offset + 4),
+    cumulativeLost: lost & 0x800000 ? lost - 0x1000000 : lost,
+    extendedHighestSequence: view.getUint32(offset + 8),
+    jitter: view.getUint32(offset + 12),
+    lastSr: view.getUint32(offset + 16),
+    delaySinceLastSr: view.getUint32(offset + 20),
+  };
+}
+
+/** Write a report block at `offset`. */
+export function writeReportBlock(view: DataView, offset: number, block: ReportBlock): void {
+  const lost = Math.max(-0x800000, Math.min(0x7fffff, block.cumulativeLost));
+  view.setUint32(offset, block.ssrc >>> 0);
+  view.setUint32(offset + 4, (((block.fractionLost & 0xff) << 24) | (lost & 0xffffff)) >>> 0);
+  view.setUint32(offset + 8, block.extendedHighestSequence >>> 0);
+  view.setUint32(offset + 12, block.jitter >>> 0);
+  view.setUint32(offset + 16, block.lastSr >>> 0);
+  view.setUint32(offset + 20, block.delaySinceLastSr >>> 0);
+}
