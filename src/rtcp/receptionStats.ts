@@ -87,10 +87,11 @@ export class ReceptionStats {
 
   /** Take one packet: its sequence number, RTP timestamp and arrival time (ms). */
   onPacket(seq: number, rtpTimestamp: number, arrivalMs: number): void {
-    const counted = this.updateSeq(seq & 0xffff);
+    this.updateSeq(seq & 0xffff);
     const arrival = (arrivalMs * this.clockRate) / 1000;
     const transit = arrival - rtpTimestamp;
-    if (this.transit !== undefined && counted) {
+    // A.8 runs over every packet of the source, whatever sequence validation made of it.
+    if (this.transit !== undefined) {
       // A.8: J += (|D| − J) / 16, with D the change in transit time, in timestamp units.
       let d = transit - this.transit;
       // The RTP timestamp wraps at 2^32; bring D back into range.
