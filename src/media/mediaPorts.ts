@@ -33,7 +33,7 @@ function videoCodec(recordPath: string | undefined): StreamCodec {
         const toPayloads = (pictures: Iterable<Uint8Array>) =>
           [...pictures].flatMap((picture) => {
             const payloads = packetizeRfc2190ModeA(picture, MAX_PAYLOAD);
-            return payloads.map((payload, i) => ({ payload, marker: i === payloads.length - 1 }));
+            return payloads.map((payload, i) => ({ payload, marker: i === payloads.length - 1, frameStart: i === 0 }));
           });
         return ffmpegSource(testPatternVideo({ fps: 15 }))
           .pipe(concatMap((chunk) => from(toPayloads(splitter.push(chunk)))))
@@ -63,7 +63,7 @@ function audioCodec(recordPath: string | undefined): StreamCodec {
           // RFC 3551 §4.1: the marker bit flags the first packet of a talkspurt.
           const marker = first;
           first = false;
-          return { payload, marker };
+          return { payload, marker, frameStart: true };
         }),
       );
     },

@@ -8,10 +8,13 @@ import { isRtcp } from '../rtcp/compound.ts';
 import { parseRtp, serializeRtp } from '../rtp/packet.ts';
 import type { MediaBus } from './mediaBus.ts';
 
-/** One RTP payload ready to send: the payload bytes and whether it ends a frame (RTP marker bit). */
+/** One RTP payload ready to send. */
 export interface RtpPayload {
   readonly payload: Uint8Array;
+  /** The RTP marker bit (video: last packet of a picture; audio: first packet of a talkspurt). */
   readonly marker: boolean;
+  /** True for the first packet of a frame: every packet of one frame carries that frame's timestamp. */
+  readonly frameStart: boolean;
 }
 
 /** Where a stream's media comes from and goes to: a codec's packetizer over an ffmpeg source, and a recorder. */
@@ -65,11 +68,12 @@ export function rtpPortLogic(deps: RtpPortDeps) {
     const timestampNow = (clockRate: number) => (timestampBase + Math.round(((performance.now() - startedAt) * clockRate) / 1000)) >>> 0;
 
     const startSending = (plan: StreamPlan) => {
+      let timestamp = timestampNow(plan.clockRate);
       sending = codec
         .payloads(plan)
         .pipe(
-          concatMap(async ({ payload, marker }) => {
-            const timestamp = timestampNow(plan.clockRate);
+          concatMap(async ({ payload, marker, frameStart }) => {
+            if (frameStart) timestamp = timestampNow(plan.clockRate);
             const packet = serializeRtp({ marker, payloadType: plan.payloadType, sequenceNumber: sequence, timestamp, ssrc, csrcs: [], payload, paddingLength: 0 });
             sequence = (sequence + 1) & 0xffff;
             await port.send(packet, plan.remote.rtpPort, plan.remote.address).catch(() => {});

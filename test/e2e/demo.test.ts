@@ -7,11 +7,14 @@ import { runDemo, DEMO_DEFAULTS, type DemoResult } from '../../src/cli/demo.ts';
 import type { StateChange } from '../../src/cli/liveStates.ts';
 import { openCallPorts } from '../../src/endpoint/callPorts.ts';
 import { liveChildren } from '../../src/media/ffmpeg/source.ts';
+import { locateFfmpeg } from '../../src/media/ffmpeg/locate.ts';
 import { probeMediaFile } from '../../src/media/ffmpeg/probe.ts';
 import type { SipWireRecord } from '../../src/sip/udpTransport.ts';
 
 /** The demo call, for real: a reflector and two endpoints on loopback, sip.js, ffmpeg, RTP/RTCP. */
 
+const located = locateFfmpeg();
+const ffmpegPath = located.ok ? located.value.path : 'ffmpeg';
 const CALLER = { sipPort: 5160, mediaPort: 17384 };
 const CALLEE = { sipPort: 5162, mediaPort: 17484 };
 const recordDir = mkdtempSync(join(tmpdir(), 'avchat-e2e-'));
@@ -109,8 +112,13 @@ describe('avchat demo call on loopback', () => {
 
   it('should record decodable H.263 video and mu-law audio', async () => {
     for (const side of ['caller', 'callee']) {
-      const video = await probeMediaFile(join(recordDir, `${side}-video.h263`));
+      const videoFile = join(recordDir, `${side}-video.h263`);
+      const video = await probeMediaFile(videoFile);
       expect(video).toMatchObject({ ok: true, value: { codec: 'h263' } });
+      // Every picture must come out whole: packets of one picture share its RTP timestamp.
+      const decode = spawnSync(ffmpegPath, ['-v', 'warning', '-i', videoFile, '-f', 'null', '-'], { encoding: 'utf8' });
+      expect(decode.status).toBe(0);
+      expect(decode.stderr).not.toMatch(/corrupt|error/i);
       const audio = await probeMediaFile(join(recordDir, `${side}-audio.wav`));
       expect(audio).toMatchObject({ ok: true, value: { codec: 'pcm_mulaw' } });
     }
