@@ -147,10 +147,16 @@ function onInterrupt(handler: () => void): () => void {
   };
 }
 
-async function finishCall(call: CallHandle, endpoint: AvchatEndpoint, log: Logger): Promise<CallOutcome> {
+/** The per-port summary: a table on a terminal, one JSON line with `--json`. */
+function printSummary(endpoint: string, stats: ReturnType<CallHandle['bus']['snapshot']>, log: Logger, json: boolean | undefined): void {
+  if (json) log.info({ endpoint, media: stats }, 'media summary');
+  else process.stdout.write(`${formatPortSummary(endpoint, stats)}\n`);
+}
+
+async function finishCall(call: CallHandle, endpoint: AvchatEndpoint, log: Logger, json: boolean | undefined): Promise<CallOutcome> {
   const outcome = await call.done;
   log.info({ outcome }, describeOutcome(outcome));
-  process.stdout.write(`${formatPortSummary(endpoint.name, call.bus.snapshot())}\n`);
+  printSummary(endpoint.name, call.bus.snapshot(), log, json);
   return outcome;
 }
 
@@ -174,7 +180,7 @@ export function buildProgram(): Command {
     const call = endpoint.call(uri, { durationMs: opts.duration ? opts.duration * 1000 : undefined });
     const off = onInterrupt(() => call.send({ type: 'HANGUP' }));
     try {
-      const outcome = await finishCall(call, endpoint, log);
+      const outcome = await finishCall(call, endpoint, log, opts.json);
       process.exitCode = outcome.reason === 'localHangup' || outcome.reason === 'remoteHangup' ? 0 : 1;
     } finally {
       off();
@@ -213,7 +219,7 @@ export function buildProgram(): Command {
             });
           });
         }
-        await finishCall(call, endpoint, log);
+        await finishCall(call, endpoint, log, opts.json);
         if (opts.once) break;
       }
     } finally {
@@ -270,7 +276,8 @@ export function buildProgram(): Command {
           onStep: (message) => log.info(message),
           signal: controller.signal,
         });
-        process.stdout.write(`${formatPortSummary('caller', result.stats.caller)}\n${formatPortSummary('callee', result.stats.callee)}\n`);
+        printSummary('caller', result.stats.caller, log, opts.json);
+        printSummary('callee', result.stats.callee, log, opts.json);
         if (opts.record) log.info(`recordings in ${opts.record}`);
         log.info({ liveFfmpegChildren: liveChildren() }, 'all sockets closed');
       } finally {

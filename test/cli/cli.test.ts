@@ -1,0 +1,84 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { describe, expect, it } from 'vitest';
+import { openCallPorts } from '../../src/endpoint/callPorts.ts';
+
+/** The real CLI as a user runs it: `node bin/avchat.js …`. */
+const BIN = new URL('../../bin/avchat.js', import.meta.url).pathname;
+
+function run(args: string[]) {
+  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, AVCHAT_DEBUG: '' } });
+}
+
+describe('avchat CLI', () => {
+  it('should print help for every command', () => {
+    for (const command of ['listen', 'call', 'reflector', 'demo']) {
+      const out = run([command, '--help']);
+      expect(out.status).toBe(0);
+      expect(out.stdout).toContain(`Usage: avchat ${command}`);
+    }
+  });
+
+  it('should answer a bad option value with one line and no stack trace', () => {
+    const out = run(['call', '127.0.0.1', '--sip-port', '70000']);
+    expect(out.status).not.toBe(0);
+    expect(out.stderr).toMatch(/--sip-port.*must be a port number from 1 to 65535/);
+    expect(out.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('should name the taken port and the option that moves it', async () => {
+    const blocker = createSocket('udp4');
+    await new Promise<void>((resolve) => blocker.bind(5270, '127.0.0.1', resolve));
+    try {
+      const out = run(['listen', '--bind', '127.0.0.1', '--sip-port', '5270', '--media-port', '17800', '--once']);
+      expect(out.status).toBe(1);
+      expect(out.stderr.trim()).toBe('avchat: PORT_IN_USE: UDP 5270 (SIP) is taken by another program; pass --sip-port to use another port');
+    } finally {
+      blocker.close();
+    }
+    // Nothing it bound is left behind.
+    const ports = await openCallPorts({ address: '127.0.0.1', sipPort: 5271, mediaPort: 17800 });
+    await ports.close();
+  });
+
+  it('should hang up with BYE, stop ffmpeg and free every port on Ctrl-C during a call', async () => {
+    const children: ChildProcess[] = [];
+    const start = (args: string[]) => {
+      const child = spawn(process.execPath, [BIN, ...args, '--bind', '127.0.0.1', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const lines: string[] = [];
+      let partial = '';
+      child.stdout!.setEncoding('utf8').on('data', (text: string) => {
+        const parts = (partial + text).split('\n');
+        partial = parts.pop() ?? '';
+        lines.push(...parts.filter(Boolean));
+      });
+      const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      children.push(child);
+      return { child, lines, exit };
+    };
+    const waitFor = async (lines: string[], text: string) => {
+      for (let i = 0; i < 100 && !lines.some((l) => l.includes(text)); i += 1) await new Promise((r) => setTimeout(r, 100));
+      expect(lines.some((l) => l.includes(text))).toBe(true);
+    };
+    const outcome = (lines: string[]) => lines.map((l) => JSON.parse(l)).find((x) => x.outcome)?.outcome;
+    try {
+      const listener = start(['listen', '--auto-answer', '--once', '--sip-port', '5282', '--media-port', '17900']);
+      await waitFor(listener.lines, 'listening as');
+      const caller = start(['call', '127.0.0.1:5282', '--sip-port', '5280', '--media-port', '17700']);
+      await waitFor(caller.lines, '"to":"session.active.established"');
+      await new Promise((r) => setTimeout(r, 500));
+      caller.child.kill('SIGINT');
+      expect(await caller.exit).toBe(0);
+      expect(await listener.exit).toBe(0);
+      expect(outcome(caller.lines)).toEqual({ reason: 'localHangup' });
+      expect(outcome(listener.lines)).toEqual({ reason: 'remoteHangup' });
+    } finally {
+      for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    expect(spawnSync('pgrep', ['-f', 'testsrc=size=cif'], { encoding: 'utf8' }).stdout.trim()).toBe('');
+    for (const [sipPort, mediaPort] of [[5280, 17700], [5282, 17900]]) {
+      const ports = await openCallPorts({ address: '127.0.0.1', sipPort, mediaPort });
+      await ports.close();
+    }
+  }, 40_000);
+});
