@@ -1,15 +1,12 @@
 import { parse, write, type MediaDescription, type SessionDescription } from 'sdp-transform';
+import type { Direction, MediaKind, MediaPlan, StreamPlan } from '../../machines/types.ts';
+
+export type { Direction, MediaKind, MediaPlan, StreamPlan };
 
 /**
  * SDP offer/answer (RFC 3264) for avchat's two streams: audio (PCMU/PCMA) and video (H.263, static
  * PT 34 as iChat offered). Pure functions over text: they return values, never throw.
  */
-
-/** An SDP stream direction (RFC 3264 §5.1), always from the point of view of the side that wrote it. */
-export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
-
-/** Media kinds avchat negotiates. */
-export type MediaKind = 'audio' | 'video';
 
 /** Our side's media transport: RTP ports (RTCP is RTP + 1, as on iChat's 16384–16387). */
 export interface LocalMedia {
@@ -20,24 +17,6 @@ export interface LocalMedia {
 
 /** The direction we want for each stream. */
 export type Directions = Readonly<Record<MediaKind, Direction>>;
-
-/** One negotiated stream: what to send where, and whether to send and/or receive. */
-export interface StreamPlan {
-  readonly kind: MediaKind;
-  readonly payloadType: number;
-  readonly codec: string;
-  readonly clockRate: number;
-  readonly local: { readonly rtpPort: number; readonly rtcpPort: number };
-  readonly remote: { readonly address: string; readonly rtpPort: number; readonly rtcpPort: number };
-  /** Our direction after negotiation: `sendonly` means we send and do not expect to receive. */
-  readonly direction: Direction;
-}
-
-/** The outcome of one offer/answer exchange; a stream that was rejected is absent. */
-export interface MediaPlan {
-  readonly audio?: StreamPlan;
-  readonly video?: StreamPlan;
-}
 
 /** An SDP failure as a value. */
 export interface SdpError {
