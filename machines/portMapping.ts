@@ -1,4 +1,4 @@
-import { assign, fromPromise, sendParent, setup } from 'xstate';
+import { assign, enqueueActions, fromPromise, setup } from 'xstate';
 import type { GatewayInfo, PortMappingEntry, Problem } from './types.ts';
 
 /** What the port-mapping phase is given. */
@@ -58,6 +58,12 @@ export const portMappingMachine = setup({
   delays: {
     renewal: ({ context }) => (context.leaseSeconds * 1000) / 2,
   },
+  actions: {
+    /** Tell the call chart, when there is one: alone (a test, another UI) the chart still runs. */
+    tellParent: enqueueActions(({ self, enqueue }, event: PortMappingParentEvent) => {
+      if (self._parent) enqueue.sendParent(event);
+    }),
+  },
   guards: {
     found: ({ event }) => (event as unknown as { output?: GatewayInfo }).output !== undefined,
     hasMappings: ({ context }) => context.mappings.length > 0,
@@ -89,7 +95,7 @@ export const portMappingMachine = setup({
       on: { RELEASE: 'releasing' },
     },
     mapped: {
-      entry: sendParent(({ context }) => ({ type: 'MAPPING.READY', mappings: context.mappings, gateway: context.gateway! })),
+      entry: { type: 'tellParent', params: ({ context }) => ({ type: 'MAPPING.READY', mappings: context.mappings, gateway: context.gateway! }) },
       after: { renewal: { guard: 'leased', target: 'renewing' } },
       on: { RELEASE: 'releasing' },
     },
@@ -108,17 +114,20 @@ export const portMappingMachine = setup({
       on: { RELEASE: 'releasing' },
     },
     noGateway: {
-      entry: sendParent(({ context }) => ({
-        type: 'MAPPING.NONE',
-        problem: context.problem ?? {
-          code: 'NO_GATEWAY',
-          message: 'no UPnP gateway answered; the call goes on without port mappings (fine on one LAN; behind NAT, open the ports by hand)',
-        },
-      })),
+      entry: {
+        type: 'tellParent',
+        params: ({ context }) => ({
+          type: 'MAPPING.NONE',
+          problem: context.problem ?? {
+            code: 'NO_GATEWAY',
+            message: 'no UPnP gateway answered; the call goes on without port mappings (fine on one LAN; behind NAT, open the ports by hand)',
+          },
+        }),
+      },
       on: { RELEASE: 'released' },
     },
     failed: {
-      entry: sendParent(({ context }) => ({ type: 'MAPPING.NONE', problem: context.problem! })),
+      entry: { type: 'tellParent', params: ({ context }) => ({ type: 'MAPPING.NONE', problem: context.problem! }) },
       on: { RELEASE: [{ guard: 'hasMappings', target: 'releasing' }, { target: 'released' }] },
     },
     releasing: {

@@ -146,8 +146,8 @@ export function discoverGateway(opts: DiscoverOptions = {}): Promise<UpnpResult<
       settled = true;
       for (const t of timers) clearTimeout(t);
       opts.signal?.removeEventListener('abort', onAbort);
-      socket.close();
-      resolve(result);
+      // Resolve once the socket is really closed, so a caller that is done holds no handle.
+      socket.close(() => resolve(result));
     };
     const onAbort = () => finish(fail('ABORTED', 'gateway discovery was stopped'));
     opts.signal?.addEventListener('abort', onAbort, { once: true });

@@ -26,6 +26,8 @@ export type UpnpErrorCode =
   | 'BAD_SOAP_RESPONSE'
   /** The gateway refused the action with a UPnP error (see `errorCode`, `errorDescription`). */
   | 'UPNP_ERROR'
+  /** The gateway answered GetExternalIPAddress without a usable IPv4 address (its WAN is down). */
+  | 'NO_EXTERNAL_ADDRESS'
   /** No local address routes to the gateway. */
   | 'NO_ROUTE';
 

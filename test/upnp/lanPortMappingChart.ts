@@ -1,0 +1,34 @@
+/**
+ * The LAN side of the portMapping-chart test: runs inside the LAN namespace (`ip netns exec avc-lan
+ * node --import tsx test/upnp/lanPortMappingChart.ts <namespace> <local address>`), runs the call's
+ * portMapping chart with its real actors (SSDP multicast there, our IGD client), prints one JSON line
+ * when the chart settles, holds the mappings until a line "release" on stdin, then prints a second
+ * JSON line when the chart has released them.
+ */
+import { spawnSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { createActor, waitFor } from 'xstate';
+import { portMappingMachine } from '../../machines/portMapping.ts';
+import { portMappingActors } from '../../src/endpoint/portMappingActors.ts';
+import { SSDP_MULTICAST } from '../../src/upnp/ssdp.ts';
+
+const CALL_PORTS = [5060, 16384, 16385, 16386, 16387];
+
+const [namespace, localAddress] = process.argv.slice(2);
+// It searches by SSDP multicast: it must never run outside the test's own namespace.
+const here = spawnSync('ip', ['netns', 'identify', String(process.pid)], { encoding: 'utf8' }).stdout.trim();
+if (!namespace || here !== namespace) throw new Error(`lanPortMappingChart.ts runs only inside netns ${namespace} (here: ${here || 'the host'})`);
+
+const actor = createActor(portMappingMachine.provide({ actors: portMappingActors({ target: SSDP_MULTICAST, localAddress, timeoutMs: 2000 }) }), {
+  input: { ports: CALL_PORTS, leaseSeconds: 3600 },
+});
+actor.start();
+const settled = await waitFor(actor, (s) => s.matches('mapped') || s.matches('noGateway') || s.matches('failed'), { timeout: 10_000 });
+console.log(JSON.stringify({ state: settled.value, gateway: settled.context.gateway, mappings: settled.context.mappings, problem: settled.context.problem }));
+
+const lines = createInterface({ input: process.stdin });
+for await (const line of lines) if (line.trim() === 'release') break;
+lines.close();
+actor.send({ type: 'RELEASE' });
+const released = await waitFor(actor, (s) => s.status === 'done', { timeout: 10_000 });
+console.log(JSON.stringify({ state: released.value, mappings: released.context.mappings, problem: released.context.problem }));
