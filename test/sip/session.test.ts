@@ -84,4 +84,38 @@ describe('sipSession chart over real sip.js on loopback', () => {
     expect(sent(a)).toEqual(['INVITE sendrecv', 'ACK', 'INVITE sendonly', 'ACK', 'INVITE sendrecv', 'ACK', 'BYE']);
     expect(sent(b)).toEqual(['100 INVITE', '180 INVITE', '200 INVITE sendrecv', '200 INVITE recvonly', '200 INVITE sendrecv', '200 BYE']);
   });
+
+  it('should CANCEL a call hung up while ringing, and the callee should see it cancelled', async () => {
+    const a = await side(40200);
+    const b = await side(40300);
+    cleanups.push(() => a.port.close(), () => b.port.close(), () => a.agent.stop(), () => b.agent.stop());
+    const callee = createActor(sipSessionMachine.provide({ actors: { sipDialog: sipDialogLogic(b.agent) } }), { input: { role: 'callee' } });
+    const caller = createActor(sipSessionMachine.provide({ actors: { sipDialog: sipDialogLogic(a.agent) } }), {
+      input: { role: 'caller', target: `sip:avchat@${HOST}:${b.port.port}` },
+    });
+    callee.start();
+    caller.start();
+    cleanups.push(() => void caller.stop(), () => void callee.stop());
+    await waitFor(caller, (s) => s.matches('ringing'), { timeout: 5000 });
+    caller.send({ type: 'HANGUP' });
+    await waitFor(caller, (s) => s.status === 'done', { timeout: 5000 });
+    await waitFor(callee, (s) => s.status === 'done', { timeout: 5000 });
+    expect(caller.getSnapshot().output).toMatchObject({ reason: 'cancelled' });
+    expect(callee.getSnapshot().output).toEqual({ reason: 'cancelled' });
+    expect(sent(a)).toEqual(['INVITE sendrecv', 'CANCEL', 'ACK']);
+    expect(sent(b)).toEqual(['100 INVITE', '180 INVITE', '200 CANCEL', '487 INVITE']);
+  });
+
+  it('should answer a second INVITE with 486 Busy Here while nobody waits for calls', async () => {
+    const a = await side(40400);
+    const b = await side(40500);
+    cleanups.push(() => a.port.close(), () => b.port.close(), () => a.agent.stop(), () => b.agent.stop());
+    const caller = createActor(sipSessionMachine.provide({ actors: { sipDialog: sipDialogLogic(a.agent) } }), {
+      input: { role: 'caller', target: `sip:avchat@${HOST}:${b.port.port}` },
+    });
+    caller.start();
+    cleanups.push(() => void caller.stop());
+    await waitFor(caller, (s) => s.status === 'done', { timeout: 5000 });
+    expect(caller.getSnapshot().output).toMatchObject({ reason: 'rejected', status: 486 });
+  });
 });
