@@ -1,8 +1,8 @@
 import { assign, sendTo, setup, spawnChild } from 'xstate';
 import { mediaMachine } from './media.ts';
 import { natProbeMachine, type NatProbeOutput } from './natProbe.ts';
-import { portMappingMachine } from './portMapping.ts';
-import { sipSessionMachine } from './sipSession.ts';
+import { portMappingMachine, type PortMappingParentEvent } from './portMapping.ts';
+import { sipSessionMachine, type SipSessionParentEvent, type SipUserEvent } from './sipSession.ts';
 import type { CallOutcome, CallRole, Endpoint, GatewayInfo, MediaPlan, PortMappingEntry, Problem } from './types.ts';
 
 /** What a call is given. */
@@ -22,19 +22,15 @@ export interface CallInput {
   readonly cleanupTimeoutMs?: number;
 }
 
-/** Events a user (CLI, UI, test) sends to a call. */
-export type CallUserEvent = { type: 'ANSWER' } | { type: 'REJECT'; status?: number } | { type: 'MUTE' } | { type: 'UNMUTE' } | { type: 'HANGUP' };
+/** Events a user (CLI, UI, test) sends to a call: the SIP session's own, passed on to it. */
+export type CallUserEvent = SipUserEvent;
 
 /** Events the call's children send it. */
 export type CallChildEvent =
-  | { type: 'MAPPING.READY'; mappings: PortMappingEntry[]; gateway: GatewayInfo }
-  | { type: 'MAPPING.NONE'; problem: Problem }
+  | PortMappingParentEvent
+  | SipSessionParentEvent
   /** The port-mapping actor reached its final state: every mapping it made is gone. */
-  | { type: 'xstate.done.actor.portMapping' }
-  | { type: 'SESSION.RINGING' }
-  | { type: 'SESSION.INCOMING'; from: string }
-  | { type: 'SESSION.ESTABLISHED'; plan: MediaPlan }
-  | { type: 'SESSION.MEDIA'; plan: MediaPlan };
+  | { type: 'xstate.done.actor.portMapping' };
 
 interface CallContext {
   readonly input: CallInput;
