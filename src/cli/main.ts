@@ -212,9 +212,13 @@ export function buildProgram(): Command {
           const sub = call.actor.subscribe((s) => {
             if (!s.matches({ session: { signalling: 'incoming' } })) return;
             sub.unsubscribe();
-            const rl = createInterface({ input: process.stdin, output: process.stdout });
+            // The question goes to stderr so that stdout stays pure JSON with --json.
+            const rl = createInterface({ input: process.stdin, output: process.stderr });
             rl.question(`incoming call from ${s.context.from}; answer? [Y/n] `, (answer) => {
               rl.close();
+              // An open stdin pipe would keep the process alive after the last call.
+              process.stdin.pause();
+              process.stdin.unref();
               call.send(/^n/i.test(answer.trim()) ? { type: 'REJECT', status: 603 } : { type: 'ANSWER' });
             });
           });

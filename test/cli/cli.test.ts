@@ -81,4 +81,36 @@ describe('avchat CLI', () => {
       await ports.close();
     }
   }, 40_000);
+
+  it('should ask before answering without --auto-answer, and decline with 603 when told no', async () => {
+    const listener = spawn(process.execPath, [BIN, 'listen', '--once', '--bind', '127.0.0.1', '--sip-port', '5292', '--media-port', '18100', '--json'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const caller = spawn(process.execPath, [BIN, 'call', '127.0.0.1:5292', '--bind', '127.0.0.1', '--sip-port', '5290', '--media-port', '18000', '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const text = { listenerOut: '', listenerErr: '', callerOut: '' };
+    listener.stdout.setEncoding('utf8').on('data', (t: string) => (text.listenerOut += t));
+    listener.stderr.setEncoding('utf8').on('data', (t: string) => (text.listenerErr += t));
+    caller.stdout.setEncoding('utf8').on('data', (t: string) => (text.callerOut += t));
+    const exits = [listener, caller].map((c) => new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code))));
+    const until = async (test: () => boolean) => {
+      for (let i = 0; i < 150 && !test(); i += 1) await new Promise((r) => setTimeout(r, 100));
+      return test();
+    };
+    const outcome = (out: string) => out.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((x) => x.outcome)?.outcome;
+    try {
+      expect(await until(() => text.listenerErr.includes('answer? [Y/n]'))).toBe(true);
+      expect(text.listenerErr).toContain('incoming call from sip:avchat@');
+      listener.stdin.write('n\n');
+      const [listenerCode, callerCode] = await Promise.all(exits);
+      expect(outcome(text.listenerOut)).toEqual({ reason: 'rejected', status: 603 });
+      expect(outcome(text.callerOut)).toMatchObject({ reason: 'rejected', status: 603 });
+      expect(listenerCode).toBe(0);
+      // A call that did not happen is a failure for the one who placed it.
+      expect(callerCode).toBe(1);
+    } finally {
+      for (const child of [listener, caller]) if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 30_000);
 });
