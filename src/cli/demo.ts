@@ -7,6 +7,7 @@ import type { PortStats } from '../media/mediaBus.ts';
 import { startReflector, type Reflector } from '../reflector/server.ts';
 import type { SipWireRecord } from '../sip/udpTransport.ts';
 import { stateChangeInspector, type StateChange } from './liveStates.ts';
+import { formatNatReport } from './summary.ts';
 
 /** How to run the demo. Ports default to iChat's for the caller and +2/+100 for the callee. */
 export interface DemoOptions {
@@ -76,6 +77,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         onWire: (record) => options.onWire?.(name, record),
         inspect: options.onStateChange ? stateChangeInspector(name, options.onStateChange) : undefined,
         onProblem: (problem) => options.onProblem?.(name, problem),
+        onNatReport: (nat) => step(formatNatReport(name, nat)),
       });
     const callee = await open('callee', options.callee);
     endpoints.push(callee);

@@ -12,7 +12,7 @@ import { startReflector } from '../reflector/server.ts';
 import { DEMO_DEFAULTS, runDemo } from './demo.ts';
 import { stateChangeInspector, type StateChange } from './liveStates.ts';
 import { createLogger } from './log.ts';
-import { formatPortSummary } from './summary.ts';
+import { formatNatReport, formatPortSummary } from './summary.ts';
 
 function parsePort(value: string): number {
   const n = Number(value);
@@ -123,6 +123,7 @@ async function openFromOptions(name: string, opts: CommonOptions, log: Logger, p
     media: { recordDir: opts.record },
     inspect,
     onProblem: (problem) => log.warn({ endpoint: name, ...problem }, `${problem.code}: ${problem.message}`),
+    onNatReport: (nat) => log.info({ endpoint: name, nat }, formatNatReport(name, nat)),
   });
 }
 

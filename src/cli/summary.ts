@@ -1,4 +1,5 @@
 import { MEDIA_PORTS, type MediaPortName } from '../../machines/media.ts';
+import type { NatProbeOutput } from '../../machines/natProbe.ts';
 import type { PortStats } from '../media/mediaBus.ts';
 
 /** A per-port table of what a call's media did: packets, bytes, loss, jitter, RTT, reports. */
@@ -25,4 +26,12 @@ export function formatPortSummary(endpoint: string, stats: Record<MediaPortName,
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [`media summary for ${endpoint}`, line(header), ...rows.map(line)].join('\n');
+}
+
+/** One line on what the NAT probe learnt: the verdict, then each port's public address or error. */
+export function formatNatReport(endpoint: string, nat: NatProbeOutput): string {
+  if (nat.status === 'skipped') return `${endpoint} NAT probe: skipped (no --reflector)`;
+  const ports = (nat.report?.results ?? []).map((r) => (r.ok ? `${r.localPort}→${r.external.address}:${r.external.port}` : `${r.localPort}: ${r.error.code}`));
+  const verdict = nat.report?.verdict ?? nat.problem?.code ?? nat.status;
+  return `${endpoint} NAT probe: ${verdict}${ports.length ? ` (${ports.join(', ')})` : ''}${nat.problem ? ` — ${nat.problem.message}` : ''}`;
 }

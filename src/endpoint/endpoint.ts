@@ -1,7 +1,7 @@
 import { createActor, fromPromise, toPromise, type Actor, type InspectionEvent } from 'xstate';
 import { callMachine, type CallInput, type CallUserEvent } from '../../machines/call.ts';
 import { mediaMachine } from '../../machines/media.ts';
-import { natProbeMachine } from '../../machines/natProbe.ts';
+import { natProbeMachine, type NatProbeOutput } from '../../machines/natProbe.ts';
 import { portMappingMachine } from '../../machines/portMapping.ts';
 import { sipSessionMachine } from '../../machines/sipSession.ts';
 import type { CallOutcome, Endpoint as HostPort, NatReport } from '../../machines/types.ts';
@@ -37,6 +37,8 @@ export interface EndpointOptions {
   readonly inspect?: (event: InspectionEvent) => void;
   /** Told of problems that do not end the call (a media source that failed, sip.js warnings). */
   readonly onProblem?: (problem: { code: string; message: string }) => void;
+  /** Told once per call when the NAT probe has finished (or was skipped). */
+  readonly onNatReport?: (nat: NatProbeOutput) => void;
 }
 
 /** One running call. */
@@ -103,6 +105,13 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
     });
     const actor = createActor(machine, { input, inspect: options.inspect });
     const done = toPromise(actor).finally(() => bus.complete());
+    if (options.onNatReport) {
+      const natReported = actor.subscribe((snapshot) => {
+        if (!snapshot.context.nat) return;
+        natReported.unsubscribe();
+        options.onNatReport!(snapshot.context.nat);
+      });
+    }
     actor.start();
     return { actor, bus, done, send: (event) => actor.send(event) };
   };

@@ -20,6 +20,7 @@ const CALLEE = { sipPort: 5162, mediaPort: 17484 };
 const recordDir = mkdtempSync(join(tmpdir(), 'avchat-e2e-'));
 const wire: Record<string, SipWireRecord[]> = { caller: [], callee: [] };
 const changes: StateChange[] = [];
+const steps: string[] = [];
 let result: DemoResult;
 
 /** Start line label of each message a side sent: "INVITE sendonly", "200 INVITE recvonly", "ACK". */
@@ -52,6 +53,7 @@ beforeAll(async () => {
     recordDir,
     onWire: (side, record) => wire[side].push(record),
     onStateChange: (change) => changes.push(change),
+    onStep: (message) => steps.push(message),
   });
 }, 60_000);
 
@@ -79,6 +81,8 @@ describe('avchat demo call on loopback', () => {
     const probeDone = changes.filter((c) => c.actor === 'natProbe' && c.to === 'done');
     expect(probeDone.map((c) => c.endpoint).sort()).toEqual(['callee', 'caller']);
     expect(changes.some((c) => c.actor === 'portMapping' && c.to === 'noGateway')).toBe(true);
+    // Each side is told, per call port, the address the reflector saw it from.
+    expect(steps).toContain(`caller NAT probe: no-nat (${[CALLER.sipPort, 17384, 17385, 17386, 17387].map((p) => `${p}→127.0.0.1:${p}`).join(', ')})`);
   });
 
   it('should receive RTP with the negotiated payload types on both media ports, both ways', () => {
