@@ -87,14 +87,17 @@ export function rtpPortLogic(deps: RtpPortDeps) {
         });
     };
 
+    /** Where and how we send; a change (re-INVITE to a new address or codec) restarts the sender. */
+    const sendKey = (plan: StreamPlan | undefined) =>
+      sends(plan) ? `${plan!.payloadType}/${plan!.codec}@${plan!.remote.address}:${plan!.remote.rtpPort}` : undefined;
+
     const apply = (next: StreamPlan | undefined) => {
-      const wasSending = sending !== undefined;
+      const changed = sendKey(next) !== sendKey(stream);
       stream = next;
-      if (sends(next) && !wasSending) startSending(next!);
-      if (!sends(next) && wasSending) {
-        sending!.unsubscribe();
-        sending = undefined;
-      }
+      if (!changed) return;
+      sending?.unsubscribe();
+      sending = undefined;
+      if (sends(next)) startSending(next!);
     };
 
     const receiving = port.datagrams$
