@@ -1,5 +1,5 @@
 import { newPacket, RTCP_RR, rtcpError, type RtcpResult } from './header.ts';
-import { readReportBlock, REPORT_BLOCK_BYTES, writeReportBlock, type ReportBlock } from './reportBlock.ts';
+import { readReportBlocks, REPORT_BLOCK_BYTES, writeReportBlocks, type ReportBlock } from './reportBlock.ts';
 
 /** Receiver report (RFC 3550 §6.4.2): header (RC = blocks, PT = 201), SSRC of the reporter, report blocks. */
 export interface ReceiverReport {
@@ -15,7 +15,7 @@ export function parseReceiverReport(bytes: Uint8Array): RtcpResult<ReceiverRepor
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return {
     ok: true,
-    value: { type: 'rr', ssrc: view.getUint32(4), reports: Array.from({ length: count }, (_, i) => readReportBlock(view, 8 + i * REPORT_BLOCK_BYTES)) },
+    value: { type: 'rr', ssrc: view.getUint32(4), reports: readReportBlocks(view, 8, count) },
   };
 }
 
@@ -24,6 +24,6 @@ export function serializeReceiverReport(rr: ReceiverReport): Uint8Array {
   const reports = rr.reports.slice(0, 31);
   const { bytes, view } = newPacket(RTCP_RR, reports.length, 4 + reports.length * REPORT_BLOCK_BYTES);
   view.setUint32(4, rr.ssrc >>> 0);
-  reports.forEach((block, i) => writeReportBlock(view, 8 + i * REPORT_BLOCK_BYTES, block));
+  writeReportBlocks(view, 8, reports);
   return bytes;
 }

@@ -59,3 +59,13 @@ export function writeReportBlock(view: DataView, offset: number, block: ReportBl
   view.setUint32(offset + 16, block.lastSr >>> 0);
   view.setUint32(offset + 20, block.delaySinceLastSr >>> 0);
 }
+
+/** Read `count` report blocks starting at `offset`; the caller checks the length. */
+export function readReportBlocks(view: DataView, offset: number, count: number): ReportBlock[] {
+  return Array.from({ length: count }, (_, i) => readReportBlock(view, offset + i * REPORT_BLOCK_BYTES));
+}
+
+/** Write report blocks one after another starting at `offset`. */
+export function writeReportBlocks(view: DataView, offset: number, blocks: readonly ReportBlock[]): void {
+  blocks.forEach((block, i) => writeReportBlock(view, offset + i * REPORT_BLOCK_BYTES, block));
+}

@@ -1,5 +1,5 @@
 import { newPacket, RTCP_SR, rtcpError, type RtcpResult } from './header.ts';
-import { readReportBlock, REPORT_BLOCK_BYTES, writeReportBlock, type ReportBlock } from './reportBlock.ts';
+import { readReportBlocks, REPORT_BLOCK_BYTES, writeReportBlocks, type ReportBlock } from './reportBlock.ts';
 
 /**
  * Sender report (RFC 3550 §6.4.1): header (RC = blocks, PT = 200), SSRC of sender,
@@ -21,7 +21,6 @@ export function parseSenderReport(bytes: Uint8Array): RtcpResult<SenderReport> {
   const count = bytes[0] & 0x1f;
   if (bytes.length < 28 + count * REPORT_BLOCK_BYTES) return rtcpError('RTCP_TRUNCATED', `an SR with ${count} blocks needs ${28 + count * REPORT_BLOCK_BYTES} bytes`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const reports = Array.from({ length: count }, (_, i) => readReportBlock(view, 28 + i * REPORT_BLOCK_BYTES));
   return {
     ok: true,
     value: {
@@ -32,7 +31,7 @@ export function parseSenderReport(bytes: Uint8Array): RtcpResult<SenderReport> {
       rtpTimestamp: view.getUint32(16),
       packetCount: view.getUint32(20),
       octetCount: view.getUint32(24),
-      reports,
+      reports: readReportBlocks(view, 28, count),
     },
   };
 }
@@ -47,6 +46,6 @@ export function serializeSenderReport(sr: SenderReport): Uint8Array {
   view.setUint32(16, sr.rtpTimestamp >>> 0);
   view.setUint32(20, sr.packetCount >>> 0);
   view.setUint32(24, sr.octetCount >>> 0);
-  reports.forEach((block, i) => writeReportBlock(view, 28 + i * REPORT_BLOCK_BYTES, block));
+  writeReportBlocks(view, 28, reports);
   return bytes;
 }

@@ -1,3 +1,5 @@
+import { concatBytes } from './bytes.ts';
+
 /**
  * H.263 for RTP (RFC 2190, what iChat offered as static payload type 34).
  *
@@ -84,9 +86,7 @@ export class H263Splitter {
 
   /** Take a chunk; returns the pictures it completed (a picture completes when the next begins). */
   push(chunk: Uint8Array): Uint8Array[] {
-    const merged = new Uint8Array(this.buffer.length + chunk.length);
-    merged.set(this.buffer);
-    merged.set(chunk, this.buffer.length);
+    const merged = concatBytes(this.buffer, chunk);
     const pictures: Uint8Array[] = [];
     let start = 0;
     // Resume the search just before the old end: a start code may straddle two chunks.
