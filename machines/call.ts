@@ -1,9 +1,9 @@
 import { assign, sendTo, setup, spawnChild } from 'xstate';
-import { mediaMachine } from './media.ts';
+import { mediaMachine, type MediaParentEvent } from './media.ts';
 import { natProbeMachine, type NatProbeOutput } from './natProbe.ts';
 import { portMappingMachine, type PortMappingParentEvent } from './portMapping.ts';
 import { sipSessionMachine, type SipSessionParentEvent, type SipUserEvent } from './sipSession.ts';
-import type { CallOutcome, CallRole, Endpoint, GatewayInfo, MediaPlan, PortMappingEntry, Problem } from './types.ts';
+import type { CallOutcome, CallRole, Direction, Endpoint, GatewayInfo, MediaPlan, PortMappingEntry, Problem } from './types.ts';
 
 /** What a call is given. */
 export interface CallInput {
@@ -20,6 +20,10 @@ export interface CallInput {
   readonly durationMs?: number;
   /** How long cleanup waits for the router to confirm the mappings are gone. */
   readonly cleanupTimeoutMs?: number;
+  /** No RTP and no RTCP on any media port this long hangs up (iChat: 10 s). */
+  readonly deadPeerTimeoutMs?: number;
+  /** RFC 3550 minimum RTCP report interval (5 s by the RFC; the demo uses less). */
+  readonly rtcpMinIntervalMs?: number;
 }
 
 /** Events a user (CLI, UI, test) sends to a call: the SIP session's own, passed on to it. */
@@ -29,6 +33,7 @@ export type CallUserEvent = SipUserEvent;
 export type CallChildEvent =
   | PortMappingParentEvent
   | SipSessionParentEvent
+  | MediaParentEvent
   /** The port-mapping actor reached its final state: every mapping it made is gone. */
   | { type: 'xstate.done.actor.portMapping' };
 
@@ -43,6 +48,15 @@ interface CallContext {
   /** Things that went wrong without ending the call (no gateway, probe failed). */
   readonly notes: Problem[];
   readonly outcome?: CallOutcome;
+}
+
+const AUDIO_STATES = { sendrecv: 'established', sendonly: 'muted', recvonly: 'peerMuted', inactive: 'bothMuted' } as const;
+
+/** The `active` sub-state follows our audio direction; from each, the transitions to the other three. */
+function audioStates(current: Direction) {
+  return (Object.keys(AUDIO_STATES) as Direction[])
+    .filter((d) => d !== current)
+    .map((d) => ({ guard: { type: 'audioIs' as const, params: d }, target: AUDIO_STATES[d] }));
 }
 
 /**
@@ -70,8 +84,8 @@ export const callMachine = setup({
   guards: {
     hasDuration: ({ context }) => (context.input.durationMs ?? 0) > 0,
     mappingStarted: ({ context }) => context.mappingStarted,
-    audioMuted: ({ context }) => (context.plan?.audio?.direction ?? 'sendrecv') !== 'sendrecv',
-    audioUnmuted: ({ context }) => (context.plan?.audio?.direction ?? 'sendrecv') === 'sendrecv',
+    /** Our audio direction: sendrecv (talking), sendonly (we muted), recvonly (the peer muted), inactive (both). */
+    audioIs: ({ context }, direction: Direction) => (context.plan?.audio?.direction ?? 'sendrecv') === direction,
   },
   actions: {
     toSession: sendTo('sipSession', ({ event }) => event as CallUserEvent),
@@ -136,7 +150,11 @@ export const callMachine = setup({
           },
         },
         active: {
-          invoke: { id: 'media', src: 'media', input: ({ context }) => ({ plan: context.plan! }) },
+          invoke: {
+            id: 'media',
+            src: 'media',
+            input: ({ context }) => ({ plan: context.plan!, deadPeerTimeoutMs: context.input.deadPeerTimeoutMs, rtcpMinIntervalMs: context.input.rtcpMinIntervalMs }),
+          },
           after: { callDuration: { guard: 'hasDuration', actions: sendTo('sipSession', { type: 'HANGUP' }) } },
           on: {
             MUTE: { actions: 'toSession' },
@@ -144,11 +162,17 @@ export const callMachine = setup({
             'SESSION.MEDIA': {
               actions: [assign({ plan: ({ event }) => event.plan }), sendTo('media', ({ event }) => ({ type: 'MEDIA.UPDATE' as const, plan: event.plan }))],
             },
+            // The peer went silent on every port: the session hangs up (iChat did this after 10 s).
+            'MEDIA.DEAD': { actions: sendTo('sipSession', { type: 'PEER.DEAD' }) },
+            // The session is over: stop the ports now (RTCP BYE) rather than when the chart moves on.
+            'SESSION.ENDED': { actions: sendTo('media', { type: 'MEDIA.STOP' }) },
           },
           initial: 'established',
           states: {
-            established: { always: { guard: 'audioMuted', target: 'muted' } },
-            muted: { always: { guard: 'audioUnmuted', target: 'established' } },
+            established: { always: audioStates('sendrecv') },
+            muted: { always: audioStates('sendonly') },
+            peerMuted: { always: audioStates('recvonly') },
+            bothMuted: { always: audioStates('inactive') },
           },
         },
       },

@@ -76,6 +76,8 @@ export type EndReason =
   | 'cancelled'
   | 'rejected'
   | 'noAnswer'
+  /** No RTP and no RTCP on any media port for the dead-peer time (10 s), as iChat did. */
+  | 'deadPeer'
   | 'failed';
 
 /** How a call ended. */

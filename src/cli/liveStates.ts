@@ -8,18 +8,22 @@ export interface StateChange {
   readonly to: string;
 }
 
-/** `{ established: 'muted' }` → `established.muted`; parallel regions joined with ", ". */
+/**
+ * `{ established: 'muted' }` → `established.muted`; parallel regions as one full path per region,
+ * joined with ", " (`{ audioRtp: { active: { send: 'paused', receive: 'receiving' } } }` →
+ * `audioRtp.active.send.paused, audioRtp.active.receive.receiving`).
+ */
 export function formatStateValue(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (value && typeof value === 'object') {
-    return Object.entries(value as Record<string, unknown>)
-      .map(([key, child]) => {
-        const inner = formatStateValue(child);
-        return inner ? `${key}.${inner}` : key;
-      })
-      .join(', ');
-  }
-  return '';
+  return leafPaths(value).join(', ');
+}
+
+function leafPaths(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  if (!value || typeof value !== 'object') return [];
+  return Object.entries(value as Record<string, unknown>).flatMap(([key, child]) => {
+    const inner = leafPaths(child);
+    return inner.length > 0 ? inner.map((path) => `${key}.${path}`) : [key];
+  });
 }
 
 /**

@@ -103,7 +103,7 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
         media: mediaMachine.provide({ actors: createMediaPortActors({ ports: ports.media, bus, options: options.media, name: options.name, onProblem: options.onProblem }) }),
       },
     });
-    const actor = createActor(machine, { input, inspect: options.inspect });
+    const actor = createActor(machine, { input: { ...input, rtcpMinIntervalMs: options.media.rtcpMinIntervalMs }, inspect: options.inspect });
     const done = toPromise(actor).finally(() => bus.complete());
     if (options.onNatReport) {
       const natReported = actor.subscribe((snapshot) => {

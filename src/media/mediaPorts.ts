@@ -92,11 +92,10 @@ export function createMediaPortActors(opts: {
   const ssrc = { audio: randomInt(1, 0xffffffff), video: randomInt(1, 0xffffffff) };
   const record = (file: string) => (options.recordDir ? join(options.recordDir, `${name}-${file}`) : undefined);
   const cname = `avchat-${name}@${ports.videoRtp.address}`;
-  const minIntervalMs = options.rtcpMinIntervalMs ?? 5000;
   return {
     videoRtp: rtpPortLogic({ name: 'videoRtp', kind: 'video', port: ports.videoRtp, bus, ssrc: ssrc.video, codec: videoCodec(record('video.h263')), onProblem: opts.onProblem }),
-    videoRtcp: rtcpPortLogic({ name: 'videoRtcp', kind: 'video', port: ports.videoRtcp, bus, ssrc: ssrc.video, cname, minIntervalMs }),
+    videoRtcp: rtcpPortLogic({ name: 'videoRtcp', kind: 'video', port: ports.videoRtcp, bus, ssrc: ssrc.video, cname }),
     audioRtp: rtpPortLogic({ name: 'audioRtp', kind: 'audio', port: ports.audioRtp, bus, ssrc: ssrc.audio, codec: audioCodec(record('audio.wav')), onProblem: opts.onProblem }),
-    audioRtcp: rtcpPortLogic({ name: 'audioRtcp', kind: 'audio', port: ports.audioRtcp, bus, ssrc: ssrc.audio, cname, minIntervalMs }),
+    audioRtcp: rtcpPortLogic({ name: 'audioRtcp', kind: 'audio', port: ports.audioRtcp, bus, ssrc: ssrc.audio, cname }),
   };
 }

@@ -1,4 +1,3 @@
-import { randomInt } from 'node:crypto';
 import { fromCallback } from 'xstate';
 import type { MediaPortCommand, MediaPortInput, MediaPortName } from '../../machines/media.ts';
 import type { MediaKind, StreamPlan } from '../../machines/types.ts';
@@ -7,7 +6,7 @@ import { ntpFromUnixMs, ntpMiddle32 } from '../rtcp/ntp.ts';
 import { ReceptionStats } from '../rtcp/receptionStats.ts';
 import type { MediaBus } from './mediaBus.ts';
 import { buildReport, readReports, type OutgoingReport } from './rtcpReports.ts';
-import { rtcpIntervalMs } from './rtcpInterval.ts';
+import { portActivity } from './portActivity.ts';
 
 /** What the RTCP actor factory needs. */
 export interface RtcpPortDeps {
@@ -19,32 +18,24 @@ export interface RtcpPortDeps {
   readonly ssrc: number;
   /** SDES CNAME (RFC 3550 §6.5.1), e.g. `avchat@192.0.2.1`. */
   readonly cname: string;
-  /** RFC 3550 minimum report interval; 5000 by the RFC. */
-  readonly minIntervalMs: number;
 }
 
-/** Session bandwidth assumed for the RTCP share (RFC 3550 §6.2): PCMU with headers, and our H.263 rate. */
-const SESSION_BANDWIDTH_BPS: Readonly<Record<MediaKind, number>> = { audio: 80_000, video: 400_000 };
-
-/** Average compound size we start from: SR with one block + SDES, plus 28 bytes of IP/UDP headers. */
-const INITIAL_AVG_RTCP_SIZE = 120;
-
 /**
- * An RTCP port actor (videoRtcp 16385, audioRtcp 16387): reports on its stream at the RFC 3550
- * interval (SR while we send, RR otherwise; SDES CNAME always; BYE when it stops), and reads the
+ * An RTCP port actor (videoRtcp 16385, audioRtcp 16387): reports on its stream when the media chart
+ * says so (REPORT, at the RFC 3550 interval the chart keeps; SR while we send, RR otherwise; SDES
+ * CNAME always; BYE when it stops), tells the chart each report's size and that the peer's reports
+ * arrive (PORT.ACTIVITY, for the dead-peer timer), and reads the
  * peer's reports for round-trip time. Reception statistics (loss, jitter) are built from the RTP
  * actor's packets on the media bus. It keeps reporting while the stream is paused (mute).
  */
 export function rtcpPortLogic(deps: RtcpPortDeps) {
-  return fromCallback<MediaPortCommand, MediaPortInput>(({ input, receive }) => {
+  return fromCallback<MediaPortCommand, MediaPortInput>(({ input, receive, sendBack }) => {
     const { bus, port, name, kind, ssrc } = deps;
     let stream: StreamPlan | undefined = input.stream;
     const reception = new Map<number, ReceptionStats>();
     const lastSr = new Map<number, { middle32: number; arrivalMs: number }>();
     const sender = { packets: 0, octets: 0, lastTimestamp: 0, lastAtMs: 0, sentSinceReport: false };
-    let avgRtcpSize = INITIAL_AVG_RTCP_SIZE;
-    let initial = true;
-    let timer: NodeJS.Timeout | undefined;
+    const active = portActivity(name, sendBack);
     bus.update(name, (s) => ({ ...s, localPort: port.port }));
 
     const rtpEvents = bus.rtp[kind].subscribe((event) => {
@@ -76,7 +67,7 @@ export function rtcpPortLogic(deps: RtcpPortDeps) {
     const send = (report: OutgoingReport, bye: boolean) => {
       if (!stream) return;
       const bytes = buildReport(report, bye ? 'leaving' : undefined);
-      avgRtcpSize = (1 / 16) * (bytes.length + 28) + (15 / 16) * avgRtcpSize;
+      sendBack({ type: 'RTCP.SENT', port: name, bytes: bytes.length });
       void port.send(bytes, stream.remote.rtcpPort, stream.remote.address).catch(() => {});
       bus.update(name, (s) => {
         const q = [...reception.values()][0]?.snapshot();
@@ -95,24 +86,6 @@ export function rtcpPortLogic(deps: RtcpPortDeps) {
       sender.sentSinceReport = false;
     };
 
-    const schedule = () => {
-      const delay = rtcpIntervalMs({
-        members: 2,
-        senders: (sender.packets > 0 ? 1 : 0) + (reception.size > 0 ? 1 : 0),
-        sessionBandwidthBps: SESSION_BANDWIDTH_BPS[kind],
-        weSent: sender.sentSinceReport,
-        avgRtcpSize,
-        initial,
-        minIntervalMs: deps.minIntervalMs,
-        random: randomInt(0, 1_000_000) / 1_000_000,
-      });
-      initial = false;
-      timer = setTimeout(() => {
-        send(current(), false);
-        schedule();
-      }, delay);
-    };
-
     const incoming = port.datagrams$.subscribe((d) => {
       const arrivalMs = Date.now();
       const reports = readReports(d.data);
@@ -120,6 +93,7 @@ export function rtcpPortLogic(deps: RtcpPortDeps) {
         bus.update(name, (s) => ({ ...s, dropped: s.dropped + 1 }));
         return;
       }
+      active();
       let rttMs: number | undefined;
       for (const sr of reports.senderReports) lastSr.set(sr.ssrc, { middle32: sr.ntpMiddle32, arrivalMs });
       for (const block of reports.blocksAbout(ssrc)) {
@@ -144,12 +118,11 @@ export function rtcpPortLogic(deps: RtcpPortDeps) {
     });
 
     receive((command) => {
-      stream = command.stream;
+      if (command.type === 'REPORT') send(current(), false);
+      else stream = command.stream;
     });
-    schedule();
 
     return () => {
-      clearTimeout(timer);
       rtpEvents.unsubscribe();
       incoming.unsubscribe();
       // RFC 3550 §6.6: a BYE, in a compound led by a report, when we leave.

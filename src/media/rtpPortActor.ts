@@ -7,6 +7,7 @@ import type { Datagram, UdpPort } from '../net/udpPort.ts';
 import { isRtcp } from '../rtcp/compound.ts';
 import { parseRtp, serializeRtp } from '../rtp/packet.ts';
 import type { MediaBus } from './mediaBus.ts';
+import { portActivity } from './portActivity.ts';
 
 /** One RTP payload ready to send. */
 export interface RtpPayload {
@@ -56,13 +57,14 @@ function receives(stream: StreamPlan | undefined): boolean {
  * recording.
  */
 export function rtpPortLogic(deps: RtpPortDeps) {
-  return fromCallback<MediaPortCommand, MediaPortInput>(({ input, receive }) => {
+  return fromCallback<MediaPortCommand, MediaPortInput>(({ input, receive, sendBack }) => {
     const { bus, port, name, kind, codec, ssrc } = deps;
     let sequence = randomInt(0, 0x10000);
     const timestampBase = randomInt(0, 0x100000000);
     const startedAt = performance.now();
     let stream: StreamPlan | undefined;
     let sending: Subscription | undefined;
+    const active = portActivity(name, sendBack);
     bus.update(name, (s) => ({ ...s, localPort: port.port }));
 
     const timestampNow = (clockRate: number) => (timestampBase + Math.round(((performance.now() - startedAt) * clockRate) / 1000)) >>> 0;
@@ -109,6 +111,7 @@ export function rtpPortLogic(deps: RtpPortDeps) {
           return;
         }
         const rtp = parsed.value;
+        active();
         bus.rtp[kind].next({
           direction: 'received',
           ssrc: rtp.ssrc,
@@ -127,7 +130,9 @@ export function rtpPortLogic(deps: RtpPortDeps) {
       });
 
     apply(input.stream);
-    receive((command) => apply(command.stream));
+    receive((command) => {
+      if (command.type === 'UPDATE') apply(command.stream);
+    });
 
     return () => {
       sending?.unsubscribe();

@@ -1,5 +1,5 @@
 import type { Subscription } from 'rxjs';
-import { Inviter, SessionState, UserAgent, type Invitation, type Session } from 'sip.js';
+import { Inviter, RequestPendingError, SessionState, UserAgent, type Invitation, type Session } from 'sip.js';
 import { fromCallback } from 'xstate';
 import type { SipDialogCommand, SipDialogEvent } from '../../machines/sipSession.ts';
 import type { CallRole, MediaPlan } from '../../machines/types.ts';
@@ -101,11 +101,13 @@ export function sipDialogLogic(agent: SipUserAgent) {
                 send({ type: 'SIP.REINVITE_FAILED', status: response.message.statusCode ?? 0 });
               },
             },
-          }).catch(() => {
-            // A re-INVITE sip.js refused to send (one already pending) leaves the call as it was.
+          }).catch((err) => {
+            // A re-INVITE sip.js refused to send leaves the call as it was. One refused because a
+            // re-INVITE is already in progress (RFC 3261 §14.1) is glare seen locally: reported as
+            // 491 so the chart backs off and tries again.
             ownReinvite = false;
             handler.setDirection('audio', previous);
-            send({ type: 'SIP.REINVITE_FAILED', status: 0 });
+            send({ type: 'SIP.REINVITE_FAILED', status: err instanceof RequestPendingError ? 491 : 0 });
           });
           break;
         }

@@ -98,7 +98,7 @@ describe('avchat demo call on loopback', () => {
     const { caller, callee } = result.stats;
     // The callee's audio sender was paused for a third of the call; the caller's never was.
     expect(callee.audioRtp.packetsSent).toBeLessThan(caller.audioRtp.packetsSent * 0.9);
-    expect(changes.some((c) => c.endpoint === 'callee' && c.actor === 'media' && /audioRtp\.paused/.test(c.to))).toBe(true);
+    expect(changes.some((c) => c.endpoint === 'callee' && c.actor === 'media' && /audioRtp\.active\.send\.paused/.test(c.to))).toBe(true);
     expect(changes.some((c) => c.endpoint === 'caller' && c.actor === 'call' && c.to === 'session.active.muted')).toBe(true);
   });
 

@@ -32,7 +32,9 @@ function simulated(opts: { gateway?: boolean; report?: NatReport } = {}) {
     fromCallback<MediaPortCommand, MediaPortInput>(({ input, receive }) => {
       log.portsRunning.add(name);
       log.portUpdates.push({ port: name, direction: input.stream?.direction });
-      receive((c) => log.portUpdates.push({ port: name, direction: c.stream?.direction }));
+      receive((c) => {
+        if (c.type === 'UPDATE') log.portUpdates.push({ port: name, direction: c.stream?.direction });
+      });
       return () => log.portsRunning.delete(name);
     });
   const machine = callMachine.provide({
@@ -89,7 +91,7 @@ describe('call chart (simulated I/O actors)', () => {
     expect(actor.getSnapshot().value).toEqual({ session: { active: 'muted' } });
     expect(log.portUpdates).toContainEqual({ port: 'audioRtp', direction: 'sendonly' });
     const media = actor.getSnapshot().children.media as AnyActorRef;
-    expect(media.getSnapshot().value).toMatchObject({ audioRtp: 'sending', videoRtp: 'sending' });
+    expect(media.getSnapshot().value).toMatchObject({ audioRtp: { active: { send: 'sending' } }, videoRtp: { active: { send: 'sending' } } });
 
     actor.send({ type: 'UNMUTE' });
     dialogSend(log, { type: 'SIP.MEDIA_UPDATED', plan: plan() });
@@ -117,7 +119,7 @@ describe('call chart (simulated I/O actors)', () => {
     dialogSend(log, { type: 'SIP.ESTABLISHED', plan: plan() });
     dialogSend(log, { type: 'SIP.MEDIA_UPDATED', plan: plan('recvonly') });
     const media = actor.getSnapshot().children.media as AnyActorRef;
-    expect(media.getSnapshot().value).toMatchObject({ audioRtp: 'paused', videoRtp: 'sending' });
+    expect(media.getSnapshot().value).toMatchObject({ audioRtp: { active: { send: 'paused' } }, videoRtp: { active: { send: 'sending' } } });
     dialogSend(log, { type: 'SIP.TERMINATED', by: 'remote' });
     await flush();
     expect(actor.getSnapshot().output).toEqual({ reason: 'remoteHangup' });

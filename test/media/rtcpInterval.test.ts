@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { rtcpIntervalMs } from '../../src/media/rtcpInterval.ts';
+import { rtcpIntervalMs } from '../../machines/rtcpInterval.ts';
 
 const base = { members: 2, senders: 2, sessionBandwidthBps: 80_000, weSent: true, avgRtcpSize: 120, initial: false, minIntervalMs: 5000, random: 0.5 };
 

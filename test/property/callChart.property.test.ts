@@ -50,7 +50,9 @@ function simulated(gateway: boolean, mappingFails: boolean) {
     fromCallback<MediaPortCommand, MediaPortInput>(({ input, receive }) => {
       log.portsRunning.add(name);
       log.lastPortDirection.set(name, input.stream?.direction);
-      receive((c) => log.lastPortDirection.set(name, c.stream?.direction));
+      receive((c) => {
+        if (c.type === 'UPDATE') log.lastPortDirection.set(name, c.stream?.direction);
+      });
       return () => log.portsRunning.delete(name);
     });
   const machine = callMachine.provide({

@@ -67,12 +67,12 @@ describe('sipSession chart over real sip.js on loopback', () => {
     expect(plan.video).toMatchObject({ payloadType: 34, codec: 'H263', remote: { rtpPort: 40100, rtcpPort: 40101 } });
 
     caller.send({ type: 'MUTE' });
-    await inState(caller, { established: 'muted' } as never);
+    await inState(caller, { established: { local: 'muted' } } as never);
     expect(caller.getSnapshot().context.plan!.audio!.direction).toBe('sendonly');
     await waitFor(callee, (s) => s.context.plan?.audio?.direction === 'recvonly', { timeout: 5000 });
 
     caller.send({ type: 'UNMUTE' });
-    await inState(caller, { established: 'unmuted' } as never);
+    await inState(caller, { established: { local: 'unmuted' } } as never);
     await waitFor(callee, (s) => s.context.plan?.audio?.direction === 'sendrecv', { timeout: 5000 });
 
     caller.send({ type: 'HANGUP' });
@@ -96,7 +96,7 @@ describe('sipSession chart over real sip.js on loopback', () => {
     callee.start();
     caller.start();
     cleanups.push(() => void caller.stop(), () => void callee.stop());
-    await waitFor(caller, (s) => s.matches('ringing'), { timeout: 5000 });
+    await waitFor(caller, (s) => s.matches({ outgoing: 'ringing' }), { timeout: 5000 });
     caller.send({ type: 'HANGUP' });
     await waitFor(caller, (s) => s.status === 'done', { timeout: 5000 });
     await waitFor(callee, (s) => s.status === 'done', { timeout: 5000 });
