@@ -2,7 +2,7 @@ import { assign, sendTo, setup, spawnChild } from 'xstate';
 import { mediaMachine, type MediaParentEvent } from './media.ts';
 import { natProbeMachine, type NatProbeOutput } from './natProbe.ts';
 import { portMappingMachine, type PortMappingParentEvent } from './portMapping.ts';
-import { sipSessionMachine, type SipSessionParentEvent, type SipUserEvent } from './sipSession.ts';
+import { sipSessionMachine, type SipSessionInput, type SipSessionParentEvent, type SipUserEvent } from './sipSession.ts';
 import type { CallOutcome, CallRole, Direction, Endpoint, GatewayInfo, MediaPlan, PortMappingEntry, Problem } from './types.ts';
 
 /** What a call is given. */
@@ -16,6 +16,8 @@ export interface CallInput {
   readonly reflector?: Endpoint;
   /** Local UDP ports to map on the home router: SIP and the four media ports. */
   readonly ports: readonly number[];
+  /** The address we advertise; the NAT probe compares what the reflector saw with it. */
+  readonly localAddress?: string;
   /** Hang up by itself this long after the call is established. */
   readonly durationMs?: number;
   /** How long cleanup waits for the router to confirm the mappings are gone. */
@@ -24,7 +26,12 @@ export interface CallInput {
   readonly deadPeerTimeoutMs?: number;
   /** RFC 3550 minimum RTCP report interval (5 s by the RFC; the demo uses less). */
   readonly rtcpMinIntervalMs?: number;
+  /** SIP session timings (ring and hang-up time-outs, answer delay, glare retries); the session's defaults otherwise. */
+  readonly sessionTiming?: SessionTiming;
 }
+
+/** The SIP session's timing settings a call passes on. */
+export type SessionTiming = Partial<Pick<SipSessionInput, 'answerDelayMs' | 'hangupTimeoutMs' | 'ringTimeoutMs' | 'glareRetries'>>;
 
 /** Events a user (CLI, UI, test) sends to a call: the SIP session's own, passed on to it. */
 export type CallUserEvent = SipUserEvent;
@@ -100,7 +107,7 @@ export const callMachine = setup({
       invoke: {
         id: 'natProbe',
         src: 'natProbe',
-        input: ({ context }) => ({ reflector: context.input.reflector }),
+        input: ({ context }) => ({ reflector: context.input.reflector, ports: context.input.ports, localAddress: context.input.localAddress }),
         onDone: {
           target: 'mapping',
           actions: assign({
@@ -126,7 +133,7 @@ export const callMachine = setup({
       invoke: {
         id: 'sipSession',
         src: 'sipSession',
-        input: ({ context }) => ({ role: context.input.role, target: context.input.target, autoAnswer: context.input.autoAnswer }),
+        input: ({ context }) => ({ ...context.input.sessionTiming, role: context.input.role, target: context.input.target, autoAnswer: context.input.autoAnswer }),
         onDone: { target: 'cleanup', actions: assign({ outcome: ({ event }) => event.output }) },
       },
       on: {

@@ -1,13 +1,13 @@
-import { createActor, fromPromise, toPromise, type Actor, type InspectionEvent } from 'xstate';
+import { createActor, toPromise, type Actor, type InspectionEvent } from 'xstate';
 import { callMachine, type CallInput, type CallUserEvent } from '../../machines/call.ts';
 import { mediaMachine } from '../../machines/media.ts';
 import { natProbeMachine, type NatProbeOutput } from '../../machines/natProbe.ts';
 import { portMappingMachine } from '../../machines/portMapping.ts';
 import { sipSessionMachine } from '../../machines/sipSession.ts';
-import type { CallOutcome, Endpoint as HostPort, NatReport } from '../../machines/types.ts';
+import type { CallOutcome, Endpoint as HostPort } from '../../machines/types.ts';
 import { createMediaPortActors, type MediaOptions } from '../media/mediaPorts.ts';
 import { MediaBus } from '../media/mediaBus.ts';
-import { probeReflector } from '../reflector/client.ts';
+import { probeAttemptLogic } from '../reflector/client.ts';
 import { sipDialogLogic } from '../sip/dialogActor.ts';
 import type { SipWireRecord } from '../sip/udpTransport.ts';
 import { createSipUserAgent, type SipUserAgent } from '../sip/userAgent.ts';
@@ -39,7 +39,12 @@ export interface EndpointOptions {
   readonly onProblem?: (problem: { code: string; message: string }) => void;
   /** Told once per call when the NAT probe has finished (or was skipped). */
   readonly onNatReport?: (nat: NatProbeOutput) => void;
+  /** Call timings other than the defaults (tests use short ones). */
+  readonly timing?: CallTiming;
 }
+
+/** Timings of every call of an endpoint. */
+export type CallTiming = Pick<CallInput, 'sessionTiming' | 'deadPeerTimeoutMs' | 'cleanupTimeoutMs'>;
 
 /** One running call. */
 export interface CallHandle {
@@ -91,19 +96,13 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
     const bus = new MediaBus();
     const machine = callMachine.provide({
       actors: {
-        natProbe: natProbeMachine.provide({
-          actors: {
-            probeReflector: fromPromise<NatReport, { reflector: HostPort }>(({ input: probe, signal }) =>
-              probeReflector({ ports: ports.all, reflector: probe.reflector, signal }),
-            ),
-          },
-        }),
+        natProbe: natProbeMachine.provide({ actors: { probeAttempt: probeAttemptLogic(ports.all) } }),
         portMapping: portMappingMachine.provide({ actors: portMappingActors(options.upnp) }),
         sipSession: sipSessionMachine.provide({ actors: { sipDialog: sipDialogLogic(agent) } }),
         media: mediaMachine.provide({ actors: createMediaPortActors({ ports: ports.media, bus, options: options.media, name: options.name, onProblem: options.onProblem }) }),
       },
     });
-    const actor = createActor(machine, { input: { ...input, rtcpMinIntervalMs: options.media.rtcpMinIntervalMs }, inspect: options.inspect });
+    const actor = createActor(machine, { input: { ...options.timing, ...input, rtcpMinIntervalMs: options.media.rtcpMinIntervalMs }, inspect: options.inspect });
     const done = toPromise(actor).finally(() => bus.complete());
     if (options.onNatReport) {
       const natReported = actor.subscribe((snapshot) => {
@@ -122,9 +121,9 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
     agent,
     uri: agent.uri,
     call: (target, opts) =>
-      run({ role: 'caller', target, reflector: options.reflector, ports: localPorts, durationMs: opts?.durationMs }),
+      run({ role: 'caller', target, reflector: options.reflector, ports: localPorts, localAddress: options.advertisedAddress, durationMs: opts?.durationMs }),
     answerNext: (opts) =>
-      run({ role: 'callee', autoAnswer: opts?.autoAnswer, reflector: options.reflector, ports: localPorts, durationMs: opts?.durationMs }),
+      run({ role: 'callee', autoAnswer: opts?.autoAnswer, reflector: options.reflector, ports: localPorts, localAddress: options.advertisedAddress, durationMs: opts?.durationMs }),
     close: async () => {
       await agent.stop().catch(() => {});
       await ports.close();

@@ -1,8 +1,14 @@
 import { randomInt } from 'node:crypto';
-import { filter, firstValueFrom, map, Observable, race, timer } from 'rxjs';
-import type { NatReport, PortProbe } from '../../machines/types.ts';
+import { filter, map, Subscription } from 'rxjs';
+import { createActor, fromPromise } from 'xstate';
+import { natProbeMachine } from '../../machines/natProbe.ts';
+import { verdictOf } from '../../machines/natVerdict.ts';
+import type { ProbeAnswer, ProbeAttemptInput } from '../../machines/portProbe.ts';
+import type { Endpoint, NatReport, Problem } from '../../machines/types.ts';
 import type { UdpPort } from '../net/udpPort.ts';
 import { decodeResponse, encodeRequest, SNATMAP_MESSAGE_BYTES } from './codec.ts';
+
+export { verdictOf };
 
 /** How to probe. */
 export interface ProbeOptions {
@@ -16,71 +22,95 @@ export interface ProbeOptions {
   readonly signal?: AbortSignal;
 }
 
-/**
- * One-word summary of a probe (refined into RFC 4787 terms by the NAT-behaviour work):
- * `no-nat` (seen from our own address and ports), `port-preserving` (a NAT that kept the ports),
- * `port-translating`, `symmetric-suspect` (ports seen from different public addresses),
- * `partial` (some ports unanswered), `unreachable` (none answered).
- */
-export function verdictOf(results: readonly PortProbe[], localAddress: string): string {
-  const answered = results.filter((r): r is Extract<PortProbe, { ok: true }> => r.ok);
-  if (answered.length === 0) return 'unreachable';
-  if (new Set(answered.map((r) => r.external.address)).size > 1) return 'symmetric-suspect';
-  if (answered.length < results.length) return 'partial';
-  const portsKept = answered.every((r) => r.external.port === r.localPort);
-  if (portsKept && answered[0].external.address === localAddress) return 'no-nat';
-  return portsKept ? 'port-preserving' : 'port-translating';
+const ABORTED: Problem = { code: 'PROBE_ABORTED', message: 'the probe was stopped' };
+
+function problemOf(error: unknown, code: string): Problem {
+  const e = error as Partial<Problem> | undefined;
+  return { code: typeof e?.code === 'string' ? e.code : code, message: typeof e?.message === 'string' ? e.message : String(error) };
 }
 
-function aborted(signal: AbortSignal | undefined): Observable<never> {
-  return new Observable<never>((subscriber) => {
-    const onAbort = () => subscriber.error({ code: 'PROBE_ABORTED', message: 'the probe was stopped' });
-    if (signal?.aborted) onAbort();
+/**
+ * One Snatmap request from `port` to the reflector, with a fresh nonce; resolves with the address
+ * the reflector saw it from once the matching answer arrives. No timer: the caller decides how
+ * long to wait and aborts through `signal` (rejects with PROBE_ABORTED). Rejects with a Problem
+ * when the request cannot be sent or the port closes. Nothing outlives the returned promise.
+ */
+export function probeAttempt(port: UdpPort, reflector: Endpoint, signal?: AbortSignal): Promise<ProbeAnswer> {
+  const nonce = randomInt(0, 0x80000000);
+  const request = encodeRequest({ nonce, address: port.address, port: port.port });
+  return new Promise<ProbeAnswer>((resolve, reject) => {
+    const subscription = new Subscription();
+    const sentAt = performance.now();
+    const settle = (finish: () => void) => {
+      subscription.unsubscribe();
+      signal?.removeEventListener('abort', onAbort);
+      finish();
+    };
+    const onAbort = () => settle(() => reject(ABORTED));
+    if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
-    return () => signal?.removeEventListener('abort', onAbort);
+    // Listen before sending, so a fast answer is never missed.
+    subscription.add(
+      port.datagrams$
+        .pipe(
+          filter((d) => d.data.length === SNATMAP_MESSAGE_BYTES && d.port === reflector.port && d.address === reflector.address),
+          map((d) => decodeResponse(d.data, nonce)),
+        )
+        .subscribe({
+          next: (answer) => {
+            if (answer.ok) settle(() => resolve({ external: { address: answer.value.address, port: answer.value.port }, rttMs: performance.now() - sentAt }));
+          },
+          complete: () => settle(() => reject({ code: 'PORT_CLOSED', message: `UDP ${port.port} closed while probing the reflector; keep the call ports open until the probe ends` })),
+        }),
+    );
+    if (subscription.closed) return;
+    port.send(request, reflector.port, reflector.address).catch((err: unknown) => settle(() => reject(problemOf(err, 'SEND_FAILED'))));
   });
 }
 
-async function probeOne(port: UdpPort, opts: ProbeOptions): Promise<PortProbe> {
-  const attempts = opts.attempts ?? 4;
-  const nonce = randomInt(0, 0x80000000);
-  const request = encodeRequest({ nonce, address: port.address, port: port.port });
-  const { address, port: reflectorPort } = opts.reflector;
-  const answers = port.datagrams$.pipe(
-    filter((d) => d.data.length === SNATMAP_MESSAGE_BYTES && d.port === reflectorPort && d.address === address),
-    map((d) => decodeResponse(d.data, nonce)),
-    filter((r) => r.ok),
-  );
-  let wait = opts.initialTimeoutMs ?? 250;
-  for (let attempt = 1; attempt <= attempts; attempt += 1) {
-    const sentAt = performance.now();
-    try {
-      await port.send(request, reflectorPort, address);
-    } catch (err) {
-      return { localPort: port.port, ok: false, error: { code: 'SEND_FAILED', message: (err as Error).message } };
-    }
-    const answer = await firstValueFrom(race(answers, timer(wait).pipe(map(() => undefined)), aborted(opts.signal)));
-    if (answer?.ok) {
-      return { localPort: port.port, ok: true, external: { address: answer.value.address, port: answer.value.port }, rttMs: performance.now() - sentAt, attempts: attempt };
-    }
-    wait *= 2;
-  }
-  return {
-    localPort: port.port,
-    ok: false,
-    error: {
-      code: 'TIMEOUT',
-      message: `no answer from the reflector ${address}:${reflectorPort} to UDP ${port.port} after ${attempts} attempts; check --reflector and that the reflector runs`,
-    },
-  };
+/** {@link probeAttempt} as the `probeAttempt` actor of the NAT probe chart, over the call's own ports. */
+export function probeAttemptLogic(ports: readonly UdpPort[]) {
+  return fromPromise<ProbeAnswer, ProbeAttemptInput>(({ input, signal }) => {
+    const port = ports.find((p) => p.port === input.localPort);
+    if (!port) return Promise.reject({ code: 'PORT_UNKNOWN', message: `UDP ${input.localPort} is not one of the open call ports; probe only the ports the endpoint opened` });
+    return probeAttempt(port, input.reflector, signal);
+  });
 }
 
 /**
  * Ask a Snatmap reflector, from every call port in parallel, which public address each is seen
- * from. Retransmits with exponential back-off; a port that gets no answer is reported, not fatal.
- * Rejects only when aborted. Nothing (timer, subscription) outlives the returned promise.
+ * from, by running the NAT probe chart (retransmissions with exponential back-off live there) with
+ * {@link probeAttempt}. A port that gets no answer is reported, not fatal. Rejects only when
+ * aborted. Nothing (timer, subscription) outlives the returned promise.
  */
-export async function probeReflector(opts: ProbeOptions): Promise<NatReport> {
-  const results = await Promise.all(opts.ports.map((port) => probeOne(port, opts)));
-  return { results, verdict: verdictOf(results, opts.ports[0]?.address ?? '') };
+export function probeReflector(opts: ProbeOptions): Promise<NatReport> {
+  const attempts = Math.max(1, opts.attempts ?? 4);
+  const initialWaitMs = opts.initialTimeoutMs ?? 250;
+  // The ports give up by themselves after their last wait; the overall limit only backs that up.
+  const timeoutMs = Math.min(initialWaitMs * (2 ** attempts - 1) + 1000, 2 ** 31 - 1);
+  const localAddress = opts.ports[0]?.address ?? '';
+  const actor = createActor(natProbeMachine.provide({ actors: { probeAttempt: probeAttemptLogic(opts.ports) } }), {
+    input: { reflector: opts.reflector, ports: opts.ports.map((p) => p.port), localAddress, attempts, initialWaitMs, timeoutMs },
+  });
+  return new Promise<NatReport>((resolve, reject) => {
+    const onAbort = () => {
+      // Stopping completes the actor: stop listening first, so an aborted probe rejects.
+      observer.unsubscribe();
+      actor.stop();
+      reject(ABORTED);
+    };
+    const observer = actor.subscribe({
+      complete: () => {
+        opts.signal?.removeEventListener('abort', onAbort);
+        resolve(actor.getSnapshot().output?.report ?? { results: [], verdict: verdictOf([], localAddress) });
+      },
+      error: (err) => {
+        opts.signal?.removeEventListener('abort', onAbort);
+        reject(problemOf(err, 'PROBE_FAILED'));
+      },
+    });
+    if (opts.signal?.aborted) return onAbort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    actor.start();
+  });
 }

@@ -40,12 +40,13 @@ function simulated(opts: { gateway?: boolean; report?: NatReport } = {}) {
   const machine = callMachine.provide({
     actors: {
       natProbe: natProbeMachine.provide({
-        actors: { probeReflector: fromPromise(async () => opts.report ?? { results: [{ localPort: 5060, ok: true as const, external: { address: '198.51.100.7', port: 5060 }, rttMs: 1, attempts: 1 }], verdict: 'port-preserving' }) },
+        actors: { probeAttempt: fromPromise(async ({ input }: { input: { localPort: number; reflector: { address: string; port: number } } }) => ({ external: { address: '198.51.100.7', port: input.localPort }, rttMs: 1 })) },
       }),
       portMapping: portMappingMachine.provide({
         actors: {
           discoverGateway: fromPromise<GatewayInfo | undefined, void>(async () => (opts.gateway ? { location: 'http://192.168.1.1:5000/rootDesc.xml' } : undefined)),
-          mapPorts: fromPromise(async () => mapping),
+          getExternalAddress: fromPromise(async () => '198.51.100.7'),
+          addPortMapping: fromPromise(async ({ input }: { input: { gateway: GatewayInfo; internalPort: number; externalPort: number; leaseSeconds: number } }) => mapping.find((m) => m.internalPort === input.internalPort)!),
           unmapPorts: fromPromise(async ({ input }: { input: { gateway: GatewayInfo; mappings: PortMappingEntry[] } }) => {
             log.unmapped.push(input.mappings);
           }),
@@ -156,7 +157,7 @@ describe('call chart (simulated I/O actors)', () => {
   it('should end as cancelled when hung up during the NAT probe, with no mapping phase', async () => {
     const { machine } = simulated();
     const slowProbe = machine.provide({
-      actors: { natProbe: natProbeMachine.provide({ actors: { probeReflector: fromPromise(() => new Promise<NatReport>(() => {})) } }) },
+      actors: { natProbe: natProbeMachine.provide({ actors: { probeAttempt: fromPromise(() => new Promise<{ external: { address: string; port: number }; rttMs: number }>(() => {})) } }) },
     });
     const actor = createActor(slowProbe, { input: { role: 'caller', target: 'sip:x@127.0.0.1', reflector: { address: '127.0.0.1', port: 5678 }, ports: [5060] } });
     actor.start();

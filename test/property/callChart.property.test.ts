@@ -57,14 +57,15 @@ function simulated(gateway: boolean, mappingFails: boolean) {
     });
   const machine = callMachine.provide({
     actors: {
-      natProbe: natProbeMachine.provide({ actors: { probeReflector: fromPromise(async (): Promise<NatReport> => ({ results: [], verdict: 'unreachable' })) } }),
+      natProbe: natProbeMachine.provide({ actors: { probeAttempt: fromPromise(() => new Promise<{ external: { address: string; port: number }; rttMs: number }>(() => {})) } }),
       portMapping: portMappingMachine.provide({
         actors: {
           discoverGateway: fromPromise<GatewayInfo | undefined, void>(async () => (gateway ? { location: 'http://192.168.1.1/' } : undefined)),
-          mapPorts: fromPromise(async ({ input }: { input: { gateway: GatewayInfo; ports: readonly number[]; leaseSeconds: number } }) => {
+          getExternalAddress: fromPromise(async () => '198.51.100.7'),
+          addPortMapping: fromPromise(async ({ input }: { input: { gateway: GatewayInfo; internalPort: number; externalPort: number; leaseSeconds: number } }) => {
             if (mappingFails) throw { code: 'UPNP_718', message: 'conflict' };
-            const made: PortMappingEntry[] = input.ports.map((p) => ({ protocol: 'UDP', internalPort: p, externalPort: p, internalClient: '192.168.1.2', leaseSeconds: 3600 }));
-            log.mapped.push(made);
+            const made: PortMappingEntry = { protocol: 'UDP', internalPort: input.internalPort, externalPort: input.externalPort, internalClient: '192.168.1.2', leaseSeconds: input.leaseSeconds };
+            log.mapped.push([made]);
             return made;
           }),
           unmapPorts: fromPromise(async ({ input }: { input: { gateway: GatewayInfo; mappings: PortMappingEntry[] } }) => {

@@ -17,6 +17,9 @@ export interface SeenAction {
 /** How the fake answers one action: status and body, or nothing at all (to test time-outs). */
 export type ActionAnswer = { readonly status: number; readonly body: string } | 'hang';
 
+/** An answer, or a function of the request that picks one (to answer by argument, e.g. by lease). */
+export type ActionReply = ActionAnswer | ((request: SeenAction) => ActionAnswer);
+
 /** A SOAP success answer for `action` with the given out arguments. */
 export function soapOk(serviceType: string, action: string, args: Record<string, string> = {}): ActionAnswer {
   const inner = Object.entries(args)
@@ -47,8 +50,10 @@ export interface FakeGateway {
   readonly httpPort: number;
   readonly location: string;
   readonly seen: SeenAction[];
+  /** How many times the device description was fetched. */
+  readonly descriptionFetches: () => number;
   /** Replace the answer for an action. */
-  answer(action: string, reply: ActionAnswer): void;
+  answer(action: string, reply: ActionReply): void;
   close(): Promise<void>;
 }
 
@@ -56,9 +61,10 @@ export interface FakeGateway {
  * Start an HTTP gateway on 127.0.0.1: GET /desc.xml serves `description` (with `{{BASE}}` replaced
  * by http://127.0.0.1:port), POST /ctl answers from the action table.
  */
-export async function startFakeGateway(description: string, answers: Record<string, ActionAnswer> = {}): Promise<FakeGateway> {
+export async function startFakeGateway(description: string, answers: Record<string, ActionReply> = {}): Promise<FakeGateway> {
   const table = new Map(Object.entries(answers));
   const seen: SeenAction[] = [];
+  let descriptionFetches = 0;
   const hanging = new Set<ServerResponse>();
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -66,14 +72,17 @@ export async function startFakeGateway(description: string, answers: Record<stri
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
       if (req.method === 'GET' && req.url === '/desc.xml') {
+        descriptionFetches += 1;
         res.writeHead(200, { 'Content-Type': 'text/xml' }).end(description.replaceAll('{{BASE}}', base));
         return;
       }
       if (req.method === 'POST' && req.url === '/ctl') {
         const soapAction = String(req.headers.soapaction ?? '');
         const action = soapAction.replace(/^"?[^#]*#/, '').replace(/"$/, '');
-        seen.push({ action, soapAction, body });
-        const reply = table.get(action) ?? soapFault(401, 'Invalid Action');
+        const request = { action, soapAction, body };
+        seen.push(request);
+        const entry = table.get(action) ?? soapFault(401, 'Invalid Action');
+        const reply = typeof entry === 'function' ? entry(request) : entry;
         if (reply === 'hang') {
           hanging.add(res);
           return;
@@ -91,6 +100,7 @@ export async function startFakeGateway(description: string, answers: Record<stri
     httpPort,
     location: `${base}/desc.xml`,
     seen,
+    descriptionFetches: () => descriptionFetches,
     answer: (action, reply) => table.set(action, reply),
     close: async () => {
       for (const res of hanging) res.destroy();

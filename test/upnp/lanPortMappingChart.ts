@@ -24,7 +24,7 @@ const actor = createActor(portMappingMachine.provide({ actors: portMappingActors
 });
 actor.start();
 const settled = await waitFor(actor, (s) => s.matches('mapped') || s.matches('noGateway') || s.matches('failed'), { timeout: 10_000 });
-console.log(JSON.stringify({ state: settled.value, gateway: settled.context.gateway, mappings: settled.context.mappings, problem: settled.context.problem }));
+console.log(JSON.stringify({ state: settled.value, gateway: settled.context.gateway, mappings: settled.context.mappings, notes: settled.context.notes, problem: settled.context.problem }));
 
 const lines = createInterface({ input: process.stdin });
 for await (const line of lines) if (line.trim() === 'release') break;

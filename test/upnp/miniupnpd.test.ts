@@ -67,7 +67,7 @@ const NET = Object.fromEntries(
     .stdout.trim()
     .split('\n')
     .map((line) => line.split('=') as [string, string]),
-) as Record<'LAN_NS' | 'RTR_NS' | 'WAN_NS' | 'LAN_IP' | 'RTR_WAN_IP', string>;
+) as Record<'LAN_NS' | 'RTR_NS' | 'WAN_NS' | 'LAN_IP' | 'RTR_LAN_IP' | 'RTR_WAN_IP', string>;
 
 async function lanClient(phase: 'map' | 'unmap'): Promise<LanReport> {
   const result = await run('ip', ['netns', 'exec', NET.LAN_NS, process.execPath, '--import', 'tsx', LAN_CLIENT, phase, NET.LAN_NS, NET.LAN_IP], 15_000);
@@ -121,6 +121,30 @@ async function forwarded(port: number): Promise<string | undefined> {
   return lines.find((line) => line !== 'ready');
 }
 
+/**
+ * Run the call's portMapping chart in the LAN namespace (lanPortMappingChart.ts): `nextLine()` is
+ * its next JSON report, a line "release" on its stdin releases the mappings.
+ */
+function startChart() {
+  const chart = spawn('ip', ['netns', 'exec', NET.LAN_NS, process.execPath, '--import', 'tsx', CHART_CLIENT, NET.LAN_NS, NET.LAN_IP], {
+    cwd: ROOT,
+    env: ENV,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines: string[] = [];
+  const nextLine = async () => {
+    for (let i = 0; i < 150 && lines.length === 0; i += 1) await new Promise((r) => setTimeout(r, 100));
+    return JSON.parse(lines.shift() ?? '{}');
+  };
+  let partial = '';
+  chart.stdout.setEncoding('utf8').on('data', (text: string) => {
+    const parts = (partial + text).split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts.filter(Boolean));
+  });
+  return { chart, nextLine };
+}
+
 describe.skipIf(SKIP !== undefined)(`UPnP IGD client against a real miniupnpd in network namespaces${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
   beforeAll(async () => {
     await router('up');
@@ -131,22 +155,7 @@ describe.skipIf(SKIP !== undefined)(`UPnP IGD client against a real miniupnpd in
 
   it("should map every call port from the call's portMapping chart, hold them until RELEASE, then remove them", async () => {
     await router('start', 'v2');
-    const chart = spawn('ip', ['netns', 'exec', NET.LAN_NS, process.execPath, '--import', 'tsx', CHART_CLIENT, NET.LAN_NS, NET.LAN_IP], {
-      cwd: ROOT,
-      env: ENV,
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    const lines: string[] = [];
-    const nextLine = async () => {
-      for (let i = 0; i < 150 && lines.length === 0; i += 1) await new Promise((r) => setTimeout(r, 100));
-      return JSON.parse(lines.shift() ?? '{}');
-    };
-    let partial = '';
-    chart.stdout.setEncoding('utf8').on('data', (text: string) => {
-      const parts = (partial + text).split('\n');
-      partial = parts.pop() ?? '';
-      lines.push(...parts.filter(Boolean));
-    });
+    const { chart, nextLine } = startChart();
     try {
       const mapped = await nextLine();
       expect(mapped.state).toBe('mapped');
@@ -164,6 +173,53 @@ describe.skipIf(SKIP !== undefined)(`UPnP IGD client against a real miniupnpd in
       expect(await upnpcMappings(mapped.gateway.location)).toEqual([]);
     } finally {
       if (chart.exitCode === null) chart.kill('SIGKILL');
+      await router('stop');
+    }
+  });
+
+  it('should map our port to another external port when another LAN host holds it (a real 718), and remove only our mappings', async () => {
+    await router('start', 'v2');
+    // A second host on the LAN: another address in the LAN namespace, the source toward the router
+    // only while upnpc maps external 16384 to it (in secure mode a host may map only to itself).
+    const OTHER_HOST = '192.168.77.3';
+    const hostRoute = [`${NET.RTR_LAN_IP}/32`, 'dev', 'eth0', 'src', OTHER_HOST];
+    await run('ip', ['-n', NET.LAN_NS, 'addr', 'add', `${OTHER_HOST}/32`, 'dev', 'eth0']);
+    await run('ip', ['-n', NET.LAN_NS, 'route', 'add', ...hostRoute]);
+    const blocker = await run('ip', ['netns', 'exec', NET.LAN_NS, 'upnpc', '-e', 'other host', '-a', OTHER_HOST, '16384', '16384', 'UDP', '600']);
+    await run('ip', ['-n', NET.LAN_NS, 'route', 'del', ...hostRoute]);
+    const held = `16384->${OTHER_HOST}:16384 'other host'`;
+    const { chart, nextLine } = startChart();
+    try {
+      expect(blocker.stdout).toContain(`is redirected to internal ${OTHER_HOST}:16384`);
+      const mapped = await nextLine();
+      expect(mapped.state).toBe('mapped');
+      // 16384 is taken; 16385–16387 are our own ports, so the chart tries 16388.
+      expect(mapped.mappings.map((m: { internalPort: number; externalPort: number }) => [m.internalPort, m.externalPort])).toEqual([
+        [5060, 5060],
+        [16384, 16388],
+        [16385, 16385],
+        [16386, 16386],
+        [16387, 16387],
+      ]);
+      expect(mapped.notes).toEqual([expect.objectContaining({ code: 'UPNP_718', message: expect.stringContaining('external UDP 16384') })]);
+      const location = mapped.gateway.location;
+      expect((await upnpcMappings(location)).sort()).toEqual(
+        [held, `5060->${NET.LAN_IP}:5060 'avchat 5060'`, `16388->${NET.LAN_IP}:16384 'avchat 16384'`, ...[16385, 16386, 16387].map((p) => `${p}->${NET.LAN_IP}:${p} 'avchat ${p}'`)].sort(),
+      );
+      expect(await natRules()).toContain(`16388->${NET.LAN_IP}:16384`);
+
+      chart.stdin.write('release\n');
+      const released = await nextLine();
+      expect(released).toMatchObject({ state: 'released', mappings: [] });
+      expect(await upnpcMappings(location)).toEqual([held]);
+      expect(await natRules()).toEqual([`16384->${OTHER_HOST}:16384`]);
+    } finally {
+      if (chart.exitCode === null) chart.kill('SIGKILL');
+      // miniupnpd keeps its rules over a restart: the other host removes its mapping itself.
+      await run('ip', ['-n', NET.LAN_NS, 'route', 'add', ...hostRoute]);
+      await run('ip', ['netns', 'exec', NET.LAN_NS, 'upnpc', '-d', '16384', 'UDP']);
+      await run('ip', ['-n', NET.LAN_NS, 'route', 'del', ...hostRoute]);
+      await run('ip', ['-n', NET.LAN_NS, 'addr', 'del', `${OTHER_HOST}/32`, 'dev', 'eth0']);
       await router('stop');
     }
   });
