@@ -1,0 +1,302 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { EventObject, InspectionEvent } from 'xstate';
+import type { Direction, MediaPlan } from '../../machines/types.ts';
+import { openEndpoint, type AvchatEndpoint, type CallHandle, type CallTiming } from '../../src/endpoint/endpoint.ts';
+import { liveChildren } from '../../src/media/ffmpeg/source.ts';
+import { openUdpPort, type UdpPort } from '../../src/net/udpPort.ts';
+import { startReflector, type Reflector } from '../../src/reflector/server.ts';
+import type { SipWireRecord } from '../../src/sip/udpTransport.ts';
+import { describeEvent, type ModelPath, type ModelStep } from './callPaths.ts';
+
+/**
+ * Runs one model path against the real stack: endpoint A (the system under test, in the path's
+ * role) and endpoint B (its peer), both real avchat endpoints on loopback — real UDP sockets,
+ * sip.js, the RTP/RTCP actors and ffmpeg — with a real reflector. Each model event is caused for
+ * real (a user action on A or B, B killed, a reflector or router that does not answer), and after
+ * each step the call actor's own state and what is seen on the wire and the sockets are checked
+ * against the chart's state.
+ */
+
+const HOST = '127.0.0.1';
+const A_PORTS = { sipPort: 5360, mediaPort: 18400 };
+const B_PORTS = { sipPort: 5362, mediaPort: 18500 };
+const REFLECTOR_PORT = 5878;
+/** A socket that never answers: a reflector or a UPnP router that has gone quiet. */
+const SILENT_PORT = 5879;
+
+/** Short timings so a path takes seconds, not minutes. */
+const TIMING: CallTiming = {
+  sessionTiming: { hangupTimeoutMs: 1500, ringTimeoutMs: 30_000 },
+  deadPeerTimeoutMs: 2000,
+  cleanupTimeoutMs: 3000,
+};
+
+/** What the path needs from the world around A, decided from the path before it starts. */
+export interface PathEnv {
+  /** `silent`: probes go unanswered (so A stays in `probing` long enough to hang up there). */
+  readonly reflector: 'live' | 'silent';
+  /** `slow`: UPnP discovery waits for a router that never answers (so A stays in `mapping`). */
+  readonly upnp: 'off' | 'slow';
+  /** `busy`: B is up but nobody waits for a call there, so it answers 486. */
+  readonly peer: 'avchat' | 'busy';
+  readonly durationMs?: number;
+}
+
+const before = (path: ModelPath, i: number) => (i === 0 ? undefined : path.steps[i - 1].state);
+
+export function envFor(path: ModelPath): PathEnv {
+  let reflector: PathEnv['reflector'] = 'live';
+  let upnp: PathEnv['upnp'] = 'off';
+  let peer: PathEnv['peer'] = 'avchat';
+  let durationMs: number | undefined;
+  path.steps.forEach((step, i) => {
+    const prev = before(path, i);
+    if (step.event.type === 'HANGUP' && (!prev || prev.matches('probing'))) reflector = 'silent';
+    if (step.event.type === 'HANGUP' && prev?.matches('mapping')) upnp = 'slow';
+    if (step.event.type === 'xstate.done.actor.sipSession' && path.role === 'caller' && prev?.matches({ session: { signalling: 'starting' } })) peer = 'busy';
+    if (step.event.type.startsWith('xstate.after.callDuration')) durationMs = 2500;
+  });
+  return { reflector, upnp, peer, durationMs };
+}
+
+/** One event the root call actor processed, with the snapshot it led to. */
+interface Processed {
+  readonly event: EventObject;
+  readonly value: unknown;
+  readonly status: string;
+  readonly direction?: Direction;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** The start line of a SIP message, e.g. "INVITE" or "180". */
+const startLine = (r: SipWireRecord) => {
+  const first = r.text.split('\r\n')[0];
+  return first.startsWith('SIP/2.0') ? first.split(' ')[1] : first.split(' ')[0];
+};
+
+export interface PathResult {
+  readonly description: string;
+  readonly checks: string[];
+  readonly outcome?: unknown;
+}
+
+/** Run one path; throws with the step that did not match. `inspect` sees every actor of A (for coverage). */
+export async function runPath(path: ModelPath, inspect: (event: InspectionEvent) => void): Promise<PathResult> {
+  const env = envFor(path);
+  const checks: string[] = [];
+  const processed: Processed[] = [];
+  const wire: { a: SipWireRecord[]; b: SipWireRecord[] } = { a: [], b: [] };
+  const closers: Array<() => Promise<unknown>> = [];
+  const childrenBefore = liveChildren();
+  let a: AvchatEndpoint | undefined;
+  let b: AvchatEndpoint | undefined;
+  let aCall: CallHandle | undefined;
+  let bCall: CallHandle | undefined;
+  let bKilled = false;
+
+  const inspectA = (event: InspectionEvent) => {
+    inspect(event);
+    const ref = event.actorRef as unknown as { _parent?: unknown };
+    if (event.type !== '@xstate.snapshot' || ref._parent) return;
+    const snapshot = event.snapshot as unknown as { value: unknown; status: string; context: { plan?: MediaPlan } };
+    processed.push({ event: event.event, value: snapshot.value, status: snapshot.status, direction: snapshot.context.plan?.audio?.direction });
+  };
+
+  try {
+    let reflectorPort = REFLECTOR_PORT;
+    const silentHits = { count: 0 };
+    const silent: UdpPort = await openUdpPort({ port: SILENT_PORT, address: HOST });
+    const silentSub = silent.datagrams$.subscribe(() => (silentHits.count += 1));
+    closers.push(async () => {
+      silentSub.unsubscribe();
+      await silent.close();
+    });
+    if (env.reflector === 'live') {
+      const reflector: Reflector = await startReflector({ port: REFLECTOR_PORT, address: HOST });
+      closers.push(() => reflector.close());
+    } else {
+      reflectorPort = SILENT_PORT;
+    }
+
+    const open = (name: string, ports: typeof A_PORTS, inspectFn?: (e: InspectionEvent) => void, log?: SipWireRecord[]) =>
+      openEndpoint({
+        name,
+        bindAddress: HOST,
+        advertisedAddress: HOST,
+        ...ports,
+        reflector: { address: HOST, port: reflectorPort },
+        upnp: env.upnp === 'off' ? 'off' : { target: { address: HOST, port: SILENT_PORT }, localAddress: HOST, timeoutMs: 3000 },
+        media: { rtcpMinIntervalMs: 500 },
+        timing: TIMING,
+        onWire: (record) => log?.push(record),
+        inspect: inspectFn,
+      });
+    b = await open('B', B_PORTS, undefined, wire.b);
+    closers.push(async () => {
+      if (bCall && !bKilled) {
+        bCall.send({ type: 'HANGUP' });
+        await Promise.race([bCall.done, sleep(4000)]);
+      }
+      bCall?.actor.stop();
+      await b!.close();
+    });
+    a = await open('A', A_PORTS, inspectA, wire.a);
+    closers.push(async () => {
+      if (aCall && aCall.actor.getSnapshot().status === 'active') {
+        aCall.send({ type: 'HANGUP' });
+        await Promise.race([aCall.done, sleep(6000)]);
+      }
+      aCall?.actor.stop();
+      await a!.close();
+    });
+
+    if (path.role === 'caller') {
+      if (env.peer === 'avchat') bCall = b.answerNext({ autoAnswer: false });
+      aCall = a.call(b.uri, { durationMs: env.durationMs });
+    } else {
+      aCall = a.answerNext({ autoAnswer: false, durationMs: env.durationMs });
+    }
+    const call = aCall;
+    checks.push(`A starts as ${path.role}${env.reflector === 'silent' ? ', reflector silent' : ''}${env.upnp === 'slow' ? ', router silent' : ''}${env.peer === 'busy' ? ', B busy' : ''}`);
+
+    // What the world does for each model event; the call actor then has to process that event.
+    const cause = async (step: ModelStep, index: number): Promise<void> => {
+      const prev = before(path, index);
+      switch (step.event.type) {
+        case 'HANGUP':
+        case 'ANSWER':
+        case 'REJECT':
+          call.send(step.event as never);
+          return;
+        case 'SESSION.INCOMING':
+          bCall = b!.call(a!.uri);
+          return;
+        case 'SESSION.ESTABLISHED':
+          if (path.role === 'caller') bCall!.send({ type: 'ANSWER' });
+          else if (!path.steps.slice(0, index).some((s) => s.event.type === 'ANSWER')) call.send({ type: 'ANSWER' });
+          return;
+        case 'SESSION.MEDIA': {
+          const from = prev?.context.plan?.audio?.direction ?? 'sendrecv';
+          const to = (step.event as unknown as { plan: MediaPlan }).plan.audio!.direction;
+          const localMuted = (d: Direction) => d === 'sendonly' || d === 'inactive';
+          const peerMuted = (d: Direction) => d === 'recvonly' || d === 'inactive';
+          if (localMuted(from) !== localMuted(to)) call.send({ type: localMuted(to) ? 'MUTE' : 'UNMUTE' });
+          if (peerMuted(from) !== peerMuted(to)) bCall!.send({ type: peerMuted(to) ? 'MUTE' : 'UNMUTE' });
+          return;
+        }
+        case 'MEDIA.DEAD':
+          // B vanishes: its sockets close at once (no BYE, no RTCP BYE), as if its machine died.
+          bKilled = true;
+          await b!.ports.close();
+          bCall?.actor.stop();
+          return;
+        case 'xstate.done.actor.sipSession': {
+          const ended = path.steps.slice(0, index).some((s) => ['HANGUP', 'REJECT', 'MEDIA.DEAD'].includes(s.event.type));
+          if (ended || env.peer === 'busy') return;
+          // B ends it: hangs up when established, rejects while ringing, cancels while calling A.
+          bCall!.send(prev?.matches({ session: 'active' }) || path.role === 'callee' ? { type: 'HANGUP' } : { type: 'REJECT' });
+          return;
+        }
+        default:
+          // The probe ending, no router, the mappings released, a time-out: the world does it alone.
+          return;
+      }
+    };
+
+    /** The snapshot right after the call actor processed the step's event (payload-checked for SESSION.MEDIA). */
+    const matches = (step: ModelStep) => (p: Processed) => {
+      if (p.event.type !== step.event.type) return false;
+      if (step.event.type !== 'SESSION.MEDIA') return true;
+      return p.direction === (step.event as unknown as { plan: MediaPlan }).plan.audio!.direction;
+    };
+
+    await until('the call actor to start', () => (processed.length > 0 ? true : undefined), 5000);
+    const seen: Observation = { env, silentHits, wire, bus: call.bus };
+    if (env.reflector === 'silent') {
+      await until('probes from all five call ports at the silent reflector', () => (silentHits.count >= 5 ? true : undefined), 2000);
+      checks.push(`  wire: ${silentHits.count} probes reached the (silent) reflector while A is probing`);
+    }
+
+    let from = processed.length;
+    for (const [index, step] of path.steps.entries()) {
+      await cause(step, index);
+      const timeout = step.event.type === 'MEDIA.DEAD' ? 8000 : 15_000;
+      const got = await until(`${describeEvent(step.event)} to be processed (step ${index + 1} of ${path.description})`, () => processed.slice(from).find(matches(step)), timeout);
+      from = processed.indexOf(got) + 1;
+      if (!isDeepStrictEqual(got.value, step.state.value)) {
+        throw new Error(`after ${describeEvent(step.event)} (step ${index + 1}) the real call is in ${JSON.stringify(got.value)}, the chart says ${JSON.stringify(step.state.value)} — ${path.description}`);
+      }
+      checks.push(`${describeEvent(step.event)} → ${JSON.stringify(step.state.value)}`);
+      // After a hang-up (ours, the call's duration, or a dead peer's) the call chart stays in `active`
+      // until the session has ended, but the media is already going: nothing to measure there.
+      const ending = step.event.type === 'HANGUP' || step.event.type === 'MEDIA.DEAD' || step.event.type.startsWith('xstate.after.callDuration');
+      if (!ending) checks.push(...(await observe(step.state, seen)));
+    }
+
+    // Whatever the path left running ends now; the call must end in `ended` with one outcome.
+    if (call.actor.getSnapshot().status === 'active' && call.actor.getSnapshot().matches('session') && !path.steps.some((s) => ['HANGUP', 'MEDIA.DEAD', 'REJECT'].includes(s.event.type))) {
+      call.send({ type: 'HANGUP' });
+    }
+    const outcome = await until('the call to end', () => (call.actor.getSnapshot().status === 'done' ? call.actor.getSnapshot().output : undefined), 15_000);
+    if (!outcome?.reason) throw new Error(`the call ended without a reason: ${JSON.stringify(outcome)}`);
+    if (!call.actor.getSnapshot().matches('ended')) throw new Error('the call is done but not in `ended`');
+    checks.push(`ended: ${JSON.stringify(outcome)}`);
+    return { description: path.description, checks, outcome };
+  } finally {
+    for (const close of closers.reverse()) await close().catch(() => {});
+    // ffmpeg children get SIGTERM when their streams stop and exit a moment later.
+    const deadline = Date.now() + 3000;
+    while (liveChildren() > childrenBefore && Date.now() < deadline) await sleep(50);
+    const leaked = liveChildren() - childrenBefore;
+    if (leaked > 0) throw new Error(`${leaked} ffmpeg process(es) still running after ${path.description}`);
+  }
+}
+
+interface Observation {
+  readonly env: PathEnv;
+  readonly silentHits: { count: number };
+  readonly wire: { a: SipWireRecord[]; b: SipWireRecord[] };
+  readonly bus: CallHandle['bus'];
+}
+
+/** What must be true on the wire and the sockets in the state just reached. */
+async function observe(state: ModelStep['state'], o: Observation): Promise<string[]> {
+  if (state.matches({ session: { signalling: 'ringing' } })) {
+    await until('a 180 from B', () => (o.wire.a.some((r) => r.direction === 'in' && startLine(r) === '180') ? true : undefined), 2000);
+    return ['  wire: A got 180 Ringing'];
+  }
+  if (state.matches({ session: { signalling: 'incoming' } })) {
+    await until('A to send 180', () => (o.wire.a.some((r) => r.direction === 'out' && startLine(r) === '180') ? true : undefined), 2000);
+    return ['  wire: A sent 180 Ringing'];
+  }
+  if (state.matches({ session: 'active' })) {
+    const direction = state.context.plan?.audio?.direction ?? 'sendrecv';
+    const sends = direction === 'sendrecv' || direction === 'sendonly';
+    const receives = direction === 'sendrecv' || direction === 'recvonly';
+    await sleep(500);
+    const t0 = o.bus.snapshot();
+    await sleep(800);
+    const t1 = o.bus.snapshot();
+    const sent = t1.audioRtp.packetsSent - t0.audioRtp.packetsSent;
+    const received = t1.audioRtp.packetsReceived - t0.audioRtp.packetsReceived;
+    const video = t1.videoRtp.packetsReceived - t0.videoRtp.packetsReceived;
+    const problems: string[] = [];
+    if (sends ? sent < 10 : sent > 2) problems.push(`A sent ${sent} audio packets in 0.8 s but its direction is ${direction}`);
+    if (receives ? received < 10 : received > 2) problems.push(`A received ${received} audio packets in 0.8 s but its direction is ${direction}`);
+    if (video < 1) problems.push('no video packets reached A');
+    if (problems.length > 0) throw new Error(problems.join('; '));
+    return [`  sockets: audio ${direction}: ${sent} sent, ${received} received in 0.8 s; video ${video} received`];
+  }
+  return [];
+}
