@@ -189,6 +189,8 @@ export const sipSessionMachine = setup({
         // Rejected with a status; a transaction time-out (Timer B) reaches us from sip.js as a 408.
         'SIP.REJECTED': { target: 'terminated', actions: { type: 'endWith', params: ({ event }) => rejectOutcome(event.status, event.reasonPhrase) } },
         HANGUP: { target: 'cancelling', actions: { type: 'endingFor', params: { reason: 'cancelled' } } },
+        // No SIP.TERMINATED here: sip.js ends an unanswered INVITE just before it reports the final
+        // response, which comes as SIP.REJECTED (also a 3xx, and a time-out as 408).
       },
       states: {
         calling: { on: { 'SIP.TRYING': 'proceeding', 'SIP.RINGING': 'ringing' } },
@@ -214,16 +216,23 @@ export const sipSessionMachine = setup({
     },
     answering: {
       entry: { type: 'tellParent', params: ({ context }) => ({ type: 'SESSION.INCOMING', from: context.from ?? '' }) },
-      after: {
-        answerDelay: { guard: 'autoAnswer', actions: { type: 'tellDialog', params: { type: 'ANSWER' } } },
-        // Nobody picked up: 480 Temporarily Unavailable (RFC 3261 §21.4.18).
-        ringTimeout: {
-          target: 'terminated',
-          actions: [{ type: 'tellDialog', params: { type: 'REJECT', status: 480 } }, { type: 'endWith', params: { reason: 'noAnswer', status: 480 } }],
+      initial: 'ringing',
+      states: {
+        ringing: {
+          after: {
+            answerDelay: { guard: 'autoAnswer', target: 'accepting' },
+            // Nobody picked up: 480 Temporarily Unavailable (RFC 3261 §21.4.18).
+            ringTimeout: {
+              target: '#sipSession.terminated',
+              actions: [{ type: 'tellDialog', params: { type: 'REJECT', status: 480 } }, { type: 'endWith', params: { reason: 'noAnswer', status: 480 } }],
+            },
+          },
+          on: { ANSWER: 'accepting' },
         },
+        // Answered: our 200 is out, waiting for the dialog to be set up; the ring time-out no longer applies.
+        accepting: { entry: { type: 'tellDialog', params: { type: 'ANSWER' } } },
       },
       on: {
-        ANSWER: { actions: { type: 'tellDialog', params: { type: 'ANSWER' } } },
         REJECT: {
           target: 'terminated',
           actions: [
@@ -251,7 +260,7 @@ export const sipSessionMachine = setup({
           target: 'hangingUp',
           actions: { type: 'endingFor', params: { reason: 'deadPeer', problem: { code: 'DEAD_PEER', message: 'no RTP or RTCP from the peer on any port for 10 s; it has gone away' } } },
         },
-        'SIP.TERMINATED': { target: 'terminated', actions: { type: 'endWith', params: { reason: 'remoteHangup' } } },
+        'SIP.TERMINATED': { target: 'terminated', actions: { type: 'endWith', params: ({ event }) => ({ reason: event.by === 'local' ? 'localHangup' : 'remoteHangup' }) } },
       },
       states: {
         local: {

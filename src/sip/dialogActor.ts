@@ -6,6 +6,11 @@ import type { CallRole, MediaPlan } from '../../machines/types.ts';
 import type { RtpSessionDescriptionHandler } from './sessionDescriptionHandler.ts';
 import type { SipUserAgent } from './userAgent.ts';
 
+/** sip.js refuses a re-INVITE for now: one is in progress (ours or the peer's), or the ACK to our 200 has not come yet. */
+function notNow(err: unknown): boolean {
+  return err instanceof RequestPendingError || /ongoing re-INVITE|ACK/i.test((err as Error)?.message ?? '');
+}
+
 /**
  * The `sipDialog` actor of the sipSession chart: one INVITE dialog over a real sip.js user agent.
  * It turns sip.js callbacks into {@link SipDialogEvent}s and chart commands into SIP requests.
@@ -21,6 +26,9 @@ export function sipDialogLogic(agent: SipUserAgent) {
     // While our own re-INVITE is out, its plan is reported from onAccept, once sip.js has sent the ACK
     // and can take the next re-INVITE; reporting it earlier lets a quick UNMUTE hit "re-INVITE pending".
     let ownReinvite = false;
+    // Callee: answered, the ACK of our 200 not yet in; a mute asked meanwhile waits for it.
+    let awaitingAck = false;
+    let pendingDirection: 'sendrecv' | 'sendonly' | undefined;
 
     const sdh = () => session?.sessionDescriptionHandler as RtpSessionDescriptionHandler | undefined;
 
@@ -60,6 +68,9 @@ export function sipDialogLogic(agent: SipUserAgent) {
               },
               onReject: (response) =>
                 send({ type: 'SIP.REJECTED', status: response.message.statusCode ?? 0, reasonPhrase: response.message.reasonPhrase ?? '' }),
+              // A 3xx: avchat calls peers directly and does not follow redirects; the call ends with the status.
+              onRedirect: (response) =>
+                send({ type: 'SIP.REJECTED', status: response.message.statusCode ?? 0, reasonPhrase: `${response.message.reasonPhrase ?? ''} (redirects are not followed)` }),
             },
           })
           .catch((err) => fail('INVITE_FAILED', err));
@@ -73,44 +84,62 @@ export function sipDialogLogic(agent: SipUserAgent) {
       );
     }
 
+    /** Change our audio direction by re-INVITE; the answer (or refusal) goes to the chart. */
+    const reinvite = (s: Session, direction: 'sendrecv' | 'sendonly') => {
+      const handler = sdh();
+      if (!handler) return;
+      const previous = handler.directions.audio;
+      handler.setDirection('audio', direction);
+      ownReinvite = true;
+      s.invite({
+        requestDelegate: {
+          onAccept: () => {
+            ownReinvite = false;
+            if (plan) send({ type: 'SIP.MEDIA_UPDATED', plan });
+          },
+          onReject: (response) => {
+            ownReinvite = false;
+            handler.setDirection('audio', previous);
+            send({ type: 'SIP.REINVITE_FAILED', status: response.message.statusCode ?? 0 });
+          },
+        },
+      }).catch((err) => {
+        // A re-INVITE sip.js refused to send leaves the call as it was. One refused for now — a
+        // re-INVITE already in progress either way, or the initial ACK not yet in (RFC 3261 §14.1,
+        // RFC 5407 §3.1.5) — is glare seen locally: reported as 491 so the chart backs off and
+        // tries again.
+        ownReinvite = false;
+        handler.setDirection('audio', previous);
+        send({ type: 'SIP.REINVITE_FAILED', status: notNow(err) ? 491 : 0 });
+      });
+    };
+
     receive((command) => {
       const s = session;
       if (!s) return;
       switch (command.type) {
         case 'ANSWER':
+          awaitingAck = true;
+          s.delegate = {
+            ...s.delegate,
+            onAck: () => {
+              awaitingAck = false;
+              const direction = pendingDirection;
+              pendingDirection = undefined;
+              if (direction) reinvite(s, direction);
+            },
+          };
           (s as Invitation).accept().catch((err) => fail('ANSWER_FAILED', err));
           break;
         case 'REJECT':
           (s as Invitation).reject({ statusCode: command.status }).catch((err) => fail('REJECT_FAILED', err));
           break;
-        case 'SET_AUDIO': {
-          const handler = sdh();
-          if (!handler) break;
-          const previous = handler.directions.audio;
-          handler.setDirection('audio', command.direction);
-          ownReinvite = true;
-          s.invite({
-            requestDelegate: {
-              onAccept: () => {
-                ownReinvite = false;
-                if (plan) send({ type: 'SIP.MEDIA_UPDATED', plan });
-              },
-              onReject: (response) => {
-                ownReinvite = false;
-                handler.setDirection('audio', previous);
-                send({ type: 'SIP.REINVITE_FAILED', status: response.message.statusCode ?? 0 });
-              },
-            },
-          }).catch((err) => {
-            // A re-INVITE sip.js refused to send leaves the call as it was. One refused because a
-            // re-INVITE is already in progress (RFC 3261 §14.1) is glare seen locally: reported as
-            // 491 so the chart backs off and tries again.
-            ownReinvite = false;
-            handler.setDirection('audio', previous);
-            send({ type: 'SIP.REINVITE_FAILED', status: err instanceof RequestPendingError ? 491 : 0 });
-          });
+        case 'SET_AUDIO':
+          // RFC 5407 §3.1.5: a callee that re-INVITEs before the ACK of its 200 makes the ACK meet an
+          // open offer, and sip.js then ends the call; wait for the ACK.
+          if (awaitingAck) pendingDirection = command.direction;
+          else reinvite(s, command.direction);
           break;
-        }
         case 'HANGUP':
           hungUpLocally = true;
           if (s.state === SessionState.Established) s.bye().catch((err) => fail('BYE_FAILED', err));

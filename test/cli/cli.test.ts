@@ -86,18 +86,23 @@ describe('avchat CLI', () => {
     const listener = spawn(process.execPath, [BIN, 'listen', '--once', '--bind', '127.0.0.1', '--sip-port', '5292', '--media-port', '18100', '--json'], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    const caller = spawn(process.execPath, [BIN, 'call', '127.0.0.1:5292', '--bind', '127.0.0.1', '--sip-port', '5290', '--media-port', '18000', '--json'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
     const text = { listenerOut: '', listenerErr: '', callerOut: '' };
     listener.stdout.setEncoding('utf8').on('data', (t: string) => (text.listenerOut += t));
     listener.stderr.setEncoding('utf8').on('data', (t: string) => (text.listenerErr += t));
-    caller.stdout.setEncoding('utf8').on('data', (t: string) => (text.callerOut += t));
-    const exits = [listener, caller].map((c) => new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code))));
     const until = async (test: () => boolean) => {
       for (let i = 0; i < 150 && !test(); i += 1) await new Promise((r) => setTimeout(r, 100));
       return test();
     };
+    // Call once the listener waits: an INVITE sent before its socket is bound is lost (sip.js does
+    // not retransmit INVITEs; Timer A is the SIP issue's work).
+    const waiting = await until(() => text.listenerOut.includes('session.signalling.starting'));
+    if (!waiting) listener.kill('SIGKILL');
+    expect(waiting).toBe(true);
+    const caller = spawn(process.execPath, [BIN, 'call', '127.0.0.1:5292', '--bind', '127.0.0.1', '--sip-port', '5290', '--media-port', '18000', '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    caller.stdout.setEncoding('utf8').on('data', (t: string) => (text.callerOut += t));
+    const exits = [listener, caller].map((c) => new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code))));
     const outcome = (out: string) => out.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((x) => x.outcome)?.outcome;
     try {
       expect(await until(() => text.listenerErr.includes('answer? [Y/n]'))).toBe(true);

@@ -81,6 +81,8 @@ export class CoverageRecorder {
       for (const t of (event as unknown as { _transitions: TransitionLike[] })._transitions) {
         const key = transitionKey(t);
         if (key) this.seenTransitions.get(chart)!.add(key);
+        // A transient state (left at once by an `always`) is never in a snapshot, but it was entered.
+        this.seenStates.get(chart)!.add(t.source.id);
       }
     }
   };
