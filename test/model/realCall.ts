@@ -7,9 +7,10 @@ import { openUdpPort, type UdpPort } from '../../src/net/udpPort.ts';
 import { startReflector, type Reflector } from '../../src/reflector/server.ts';
 import type { SipWireRecord } from '../../src/sip/udpTransport.ts';
 import { describeEvent, type ModelPath, type ModelStep } from './callPaths.ts';
+import { describeSessionEvent, type SessionPath, type SessionStep } from './sessionPaths.ts';
 
 /**
- * Runs one model path against the real stack: endpoint A (the system under test, in the path's
+ * Runs one model path (of the call chart or of the sipSession chart) against the real stack: endpoint A (the system under test, in the path's
  * role) and endpoint B (its peer), both real avchat endpoints on loopback — real UDP sockets,
  * sip.js, the RTP/RTCP actors and ffmpeg — with a real reflector. Each model event is caused for
  * real (a user action on A or B, B killed, a reflector or router that does not answer), and after
@@ -31,6 +32,13 @@ const TIMING: CallTiming = {
   cleanupTimeoutMs: 3000,
 };
 
+/** A path of either chart. */
+export type AnyPath = ModelPath | SessionPath;
+type AnyStep = ModelStep | SessionStep;
+
+const isSession = (path: AnyPath): path is SessionPath => (path as SessionPath).chart === 'sipSession';
+const describe = (path: AnyPath, event: EventObject) => (isSession(path) ? describeSessionEvent(event) : describeEvent(event));
+
 /** What the path needs from the world around A, decided from the path before it starts. */
 export interface PathEnv {
   /** `silent`: probes go unanswered (so A stays in `probing` long enough to hang up there). */
@@ -40,23 +48,50 @@ export interface PathEnv {
   /** `busy`: B is up but nobody waits for a call there, so it answers 486. */
   readonly peer: 'avchat' | 'busy';
   readonly durationMs?: number;
+  /** A calls something that is not a SIP URI. */
+  readonly badTarget: boolean;
+  readonly autoAnswer: boolean;
+  readonly ringTimeoutMs: number;
+  /** Before the cause of these steps, B is killed (its sockets close, no goodbye). */
+  readonly killB: ReadonlySet<number>;
+  /** Before these steps, B is killed and started again on the same ports (it forgot the call). */
+  readonly restartB: ReadonlySet<number>;
+  /** With these steps (a mute or unmute on A), B changes its own mute at the same instant: glare. */
+  readonly glare: ReadonlySet<number>;
 }
 
-const before = (path: ModelPath, i: number) => (i === 0 ? undefined : path.steps[i - 1].state);
+const before = (path: AnyPath, i: number) => (i === 0 ? undefined : path.steps[i - 1].state);
 
-export function envFor(path: ModelPath): PathEnv {
+export function envFor(path: AnyPath): PathEnv {
   let reflector: PathEnv['reflector'] = 'live';
   let upnp: PathEnv['upnp'] = 'off';
   let peer: PathEnv['peer'] = 'avchat';
   let durationMs: number | undefined;
+  let badTarget = false;
+  let ringTimeoutMs = 30_000;
+  const killB = new Set<number>();
+  const restartB = new Set<number>();
+  const glare = new Set<number>();
   path.steps.forEach((step, i) => {
     const prev = before(path, i);
-    if (step.event.type === 'HANGUP' && (!prev || prev.matches('probing'))) reflector = 'silent';
-    if (step.event.type === 'HANGUP' && prev?.matches('mapping')) upnp = 'slow';
-    if (step.event.type === 'xstate.done.actor.sipSession' && path.role === 'caller' && prev?.matches({ session: { signalling: 'starting' } })) peer = 'busy';
-    if (step.event.type.startsWith('xstate.after.callDuration')) durationMs = 2500;
+    const type = step.event.type;
+    const status = (step.event as { status?: number }).status;
+    if (!isSession(path)) {
+      if (type === 'HANGUP' && (!prev || prev.matches('probing'))) reflector = 'silent';
+      if (type === 'HANGUP' && prev?.matches('mapping')) upnp = 'slow';
+      if (type === 'xstate.done.actor.sipSession' && path.role === 'caller' && prev?.matches({ session: { signalling: 'starting' } })) peer = 'busy';
+      if (type.startsWith('xstate.after.callDuration')) durationMs = 2500;
+      return;
+    }
+    if (type === 'SIP.REJECTED' && status === 486) peer = 'busy';
+    if (type === 'SIP.ERROR') badTarget = true;
+    if (type.startsWith('xstate.after.ringTimeout')) ringTimeoutMs = 1500;
+    // Our CANCEL unanswered: B is gone by the time we hang up.
+    if (type.startsWith('xstate.after.hangupTimeout')) killB.add(i - 1);
+    if (type === 'SIP.REINVITE_FAILED' && status === 481) restartB.add(i - 1);
+    if (type === 'SIP.REINVITE_FAILED' && status === 491) glare.add(i - 1);
   });
-  return { reflector, upnp, peer, durationMs };
+  return { reflector, upnp, peer, durationMs, badTarget, autoAnswer: isSession(path) && path.setup === 'autoAnswer', ringTimeoutMs, killB, restartB, glare };
 }
 
 /** One event the root call actor processed, with the snapshot it led to. */
@@ -92,7 +127,7 @@ export interface PathResult {
 }
 
 /** Run one path; throws with the step that did not match. `inspect` sees every actor of A (for coverage). */
-export async function runPath(path: ModelPath, inspect: (event: InspectionEvent) => void): Promise<PathResult> {
+export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) => void): Promise<PathResult> {
   const env = envFor(path);
   const checks: string[] = [];
   const processed: Processed[] = [];
@@ -104,11 +139,12 @@ export async function runPath(path: ModelPath, inspect: (event: InspectionEvent)
   let aCall: CallHandle | undefined;
   let bCall: CallHandle | undefined;
   let bKilled = false;
+  // The chart the path was generated from: the root call actor, or A's sipSession child.
+  const followed = isSession(path) ? (ref: { id: string; _parent?: unknown }) => ref.id === 'sipSession' : (ref: { _parent?: unknown }) => !ref._parent;
 
   const inspectA = (event: InspectionEvent) => {
     inspect(event);
-    const ref = event.actorRef as unknown as { _parent?: unknown };
-    if (event.type !== '@xstate.snapshot' || ref._parent) return;
+    if (event.type !== '@xstate.snapshot' || !followed(event.actorRef as never)) return;
     const snapshot = event.snapshot as unknown as { value: unknown; status: string; context: { plan?: MediaPlan } };
     processed.push({ event: event.event, value: snapshot.value, status: snapshot.status, direction: snapshot.context.plan?.audio?.direction });
   };
@@ -129,6 +165,7 @@ export async function runPath(path: ModelPath, inspect: (event: InspectionEvent)
       reflectorPort = SILENT_PORT;
     }
 
+    const timing: CallTiming = { ...TIMING, sessionTiming: { ...TIMING.sessionTiming, ringTimeoutMs: env.ringTimeoutMs } };
     const open = (name: string, ports: typeof A_PORTS, inspectFn?: (e: InspectionEvent) => void, log?: SipWireRecord[]) =>
       openEndpoint({
         name,
@@ -138,7 +175,7 @@ export async function runPath(path: ModelPath, inspect: (event: InspectionEvent)
         reflector: { address: HOST, port: reflectorPort },
         upnp: env.upnp === 'off' ? 'off' : { target: { address: HOST, port: SILENT_PORT }, localAddress: HOST, timeoutMs: 3000 },
         media: { rtcpMinIntervalMs: 500 },
-        timing: TIMING,
+        timing: name === 'A' ? timing : TIMING,
         onWire: (record) => log?.push(record),
         inspect: inspectFn,
       });
@@ -163,16 +200,44 @@ export async function runPath(path: ModelPath, inspect: (event: InspectionEvent)
 
     if (path.role === 'caller') {
       if (env.peer === 'avchat') bCall = b.answerNext({ autoAnswer: false });
-      aCall = a.call(b.uri, { durationMs: env.durationMs });
+      aCall = a.call(env.badTarget ? 'not a sip uri' : b.uri, { durationMs: env.durationMs });
     } else {
-      aCall = a.answerNext({ autoAnswer: false, durationMs: env.durationMs });
+      aCall = a.answerNext({ autoAnswer: env.autoAnswer, durationMs: env.durationMs });
     }
     const call = aCall;
-    checks.push(`A starts as ${path.role}${env.reflector === 'silent' ? ', reflector silent' : ''}${env.upnp === 'slow' ? ', router silent' : ''}${env.peer === 'busy' ? ', B busy' : ''}`);
+    const setup = [
+      `A starts as ${path.role}${env.autoAnswer ? ' (answers by itself)' : ''}`,
+      env.reflector === 'silent' && 'reflector silent',
+      env.upnp === 'slow' && 'router silent',
+      env.peer === 'busy' && 'B busy',
+      env.badTarget && 'bad target',
+      env.ringTimeoutMs < 30_000 && `ring time-out ${env.ringTimeoutMs} ms`,
+    ].filter(Boolean);
+    checks.push(setup.join(', '));
 
-    // What the world does for each model event; the call actor then has to process that event.
-    const cause = async (step: ModelStep, index: number): Promise<void> => {
-      const prev = before(path, index);
+    /** B vanishes: its sockets close at once (no BYE, no RTCP BYE), as if its machine died. */
+    const killB = async () => {
+      bKilled = true;
+      await b!.ports.close();
+      bCall?.actor.stop();
+      bCall = undefined;
+    };
+    /** B dies and comes back on the same ports, with no memory of the call: in-dialog requests get 481. */
+    const restartB = async () => {
+      await killB();
+      await b!.close();
+      b = await open('B', B_PORTS, undefined, wire.b);
+      bKilled = false;
+    };
+    /** B flips its own mute. */
+    const toggleB = () => {
+      const muted = bCall!.actor.getSnapshot().context.plan?.audio?.direction;
+      bCall!.send({ type: muted === 'sendonly' || muted === 'inactive' ? 'UNMUTE' : 'MUTE' });
+    };
+
+    // What the world does for each model event; the followed actor then has to process that event.
+    const causeCall = async (step: ModelStep, index: number): Promise<void> => {
+      const prev = before(path, index) as ModelStep['state'] | undefined;
       switch (step.event.type) {
         case 'HANGUP':
         case 'ANSWER':
@@ -196,10 +261,7 @@ export async function runPath(path: ModelPath, inspect: (event: InspectionEvent)
           return;
         }
         case 'MEDIA.DEAD':
-          // B vanishes: its sockets close at once (no BYE, no RTCP BYE), as if its machine died.
-          bKilled = true;
-          await b!.ports.close();
-          bCall?.actor.stop();
+          await killB();
           return;
         case 'xstate.done.actor.sipSession': {
           const ended = path.steps.slice(0, index).some((s) => ['HANGUP', 'REJECT', 'MEDIA.DEAD'].includes(s.event.type));
@@ -214,38 +276,92 @@ export async function runPath(path: ModelPath, inspect: (event: InspectionEvent)
       }
     };
 
-    /** The snapshot right after the call actor processed the step's event (payload-checked for SESSION.MEDIA). */
-    const matches = (step: ModelStep) => (p: Processed) => {
-      if (p.event.type !== step.event.type) return false;
-      if (step.event.type !== 'SESSION.MEDIA') return true;
-      return p.direction === (step.event as unknown as { plan: MediaPlan }).plan.audio!.direction;
+    const causeSession = async (step: SessionStep, index: number): Promise<void> => {
+      const prev = before(path, index) as SessionStep['state'] | undefined;
+      if (env.killB.has(index)) await killB();
+      if (env.restartB.has(index)) await restartB();
+      switch (step.event.type) {
+        case 'HANGUP':
+        case 'ANSWER':
+        case 'REJECT':
+          call.send(step.event as never);
+          return;
+        case 'MUTE':
+        case 'UNMUTE':
+          call.send(step.event as never);
+          // Both re-INVITEs leave in the same instant and cross: each side answers the other 491.
+          if (env.glare.has(index)) toggleB();
+          return;
+        case 'SIP.INCOMING':
+          bCall = b!.call(a!.uri);
+          return;
+        case 'SIP.ESTABLISHED':
+          if (path.role === 'caller') bCall!.send({ type: 'ANSWER' });
+          return;
+        case 'SIP.REJECTED':
+          if (prev?.matches({ outgoing: 'ringing' })) bCall!.send({ type: 'REJECT' });
+          return;
+        case 'SIP.TERMINATED':
+          // B hangs up (established) or gives up calling (A still ringing); after our own CANCEL or BYE, nothing.
+          if (prev?.matches('established') || prev?.matches('answering')) bCall!.send({ type: 'HANGUP' });
+          return;
+        case 'SIP.MEDIA_UPDATED':
+          // The answer to our own re-INVITE comes by itself; otherwise B mutes or unmutes.
+          if (prev?.matches({ established: { local: 'unmuted' } }) || prev?.matches({ established: { local: 'muted' } })) toggleB();
+          return;
+        case 'PEER.DEAD':
+          await killB();
+          return;
+        default:
+          // 100 and 180 from B, B busy, a bad target, time-outs, our re-INVITE refused: they come by themselves.
+          return;
+      }
     };
 
-    await until('the call actor to start', () => (processed.length > 0 ? true : undefined), 5000);
+    /** The snapshot right after the followed actor processed the step's event (payload-checked for media updates). */
+    const matches = (step: AnyStep) => (p: Processed) => {
+      if (p.event.type !== step.event.type) return false;
+      const planned = (step.event as unknown as { plan?: MediaPlan }).plan?.audio?.direction;
+      if (step.event.type !== 'SESSION.MEDIA' && step.event.type !== 'SIP.MEDIA_UPDATED') return true;
+      return p.direction === planned;
+    };
+
+    await until('the followed actor to start', () => (processed.length > 0 ? true : undefined), 5000);
     const seen: Observation = { env, silentHits, wire, bus: call.bus };
     if (env.reflector === 'silent') {
       await until('probes from all five call ports at the silent reflector', () => (silentHits.count >= 5 ? true : undefined), 2000);
       checks.push(`  wire: ${silentHits.count} probes reached the (silent) reflector while A is probing`);
     }
 
-    let from = processed.length;
+    let from = 0;
     for (const [index, step] of path.steps.entries()) {
-      await cause(step, index);
-      const timeout = step.event.type === 'MEDIA.DEAD' ? 8000 : 15_000;
-      const got = await until(`${describeEvent(step.event)} to be processed (step ${index + 1} of ${path.description})`, () => processed.slice(from).find(matches(step)), timeout);
+      const wireFrom = wire.a.length;
+      if (isSession(path)) await causeSession(step as SessionStep, index);
+      else await causeCall(step as ModelStep, index);
+      const timeout = step.event.type === 'MEDIA.DEAD' || step.event.type === 'PEER.DEAD' ? 8000 : 15_000;
+      const label = describe(path, step.event);
+      const got = await until(`${label} to be processed (step ${index + 1} of ${path.description})`, () => processed.slice(from).find(matches(step)), timeout);
       from = processed.indexOf(got) + 1;
       if (!isDeepStrictEqual(got.value, step.state.value)) {
-        throw new Error(`after ${describeEvent(step.event)} (step ${index + 1}) the real call is in ${JSON.stringify(got.value)}, the chart says ${JSON.stringify(step.state.value)} — ${path.description}`);
+        throw new Error(`after ${label} (step ${index + 1}) the real actor is in ${JSON.stringify(got.value)}, the chart says ${JSON.stringify(step.state.value)} — ${path.description}`);
       }
-      checks.push(`${describeEvent(step.event)} → ${JSON.stringify(step.state.value)}`);
-      // After a hang-up (ours, the call's duration, or a dead peer's) the call chart stays in `active`
-      // until the session has ended, but the media is already going: nothing to measure there.
-      const ending = step.event.type === 'HANGUP' || step.event.type === 'MEDIA.DEAD' || step.event.type.startsWith('xstate.after.callDuration');
-      if (!ending) checks.push(...(await observe(step.state, seen)));
+      checks.push(`${label} → ${JSON.stringify(step.state.value)}`);
+      if (isSession(path)) {
+        checks.push(...(await observeSessionWire(step as SessionStep, before(path, index) as SessionStep['state'] | undefined, wire.a, wireFrom)));
+        const settled = step.state.matches({ established: { local: 'unmuted' } }) || step.state.matches({ established: { local: 'muted' } });
+        if (settled && (step as SessionStep).state.context.glareCount === 0 && !['HANGUP', 'PEER.DEAD', 'SIP.TERMINATED'].includes(step.event.type)) {
+          checks.push(...(await observeMedia((step as SessionStep).state.context.plan?.audio?.direction ?? 'sendrecv', seen)));
+        }
+      } else {
+        // After a hang-up (ours, the call's duration, or a dead peer's) the call chart stays in `active`
+        // until the session has ended, but the media is already going: nothing to measure there.
+        const ending = step.event.type === 'HANGUP' || step.event.type === 'MEDIA.DEAD' || step.event.type.startsWith('xstate.after.callDuration');
+        if (!ending) checks.push(...(await observe(step.state as ModelStep['state'], seen)));
+      }
     }
 
     // Whatever the path left running ends now; the call must end in `ended` with one outcome.
-    if (call.actor.getSnapshot().status === 'active' && call.actor.getSnapshot().matches('session') && !path.steps.some((s) => ['HANGUP', 'MEDIA.DEAD', 'REJECT'].includes(s.event.type))) {
+    if (call.actor.getSnapshot().status === 'active' && call.actor.getSnapshot().matches('session') && !path.steps.some((s) => ['HANGUP', 'MEDIA.DEAD', 'PEER.DEAD', 'REJECT'].includes(s.event.type))) {
       call.send({ type: 'HANGUP' });
     }
     const outcome = await until('the call to end', () => (call.actor.getSnapshot().status === 'done' ? call.actor.getSnapshot().output : undefined), 15_000);
@@ -261,6 +377,48 @@ export async function runPath(path: ModelPath, inspect: (event: InspectionEvent)
     const leaked = liveChildren() - childrenBefore;
     if (leaked > 0) throw new Error(`${leaked} ffmpeg process(es) still running after ${path.description}`);
   }
+}
+
+/** The SIP message a step of the sipSession chart must have put on the wire (sent or received by A). */
+function expectedOnWire(step: SessionStep, prev: SessionStep['state'] | undefined): { dir: 'in' | 'out'; line: string; sdp?: Direction } | undefined {
+  const e = step.event as { type: string; status?: number; plan?: MediaPlan };
+  switch (e.type) {
+    case 'SIP.TRYING':
+      return { dir: 'in', line: '100' };
+    case 'SIP.RINGING':
+      return { dir: 'in', line: '180' };
+    case 'SIP.INCOMING':
+      return { dir: 'in', line: 'INVITE' };
+    case 'SIP.REJECTED':
+    case 'SIP.REINVITE_FAILED':
+      return { dir: 'in', line: String(e.status) };
+    case 'MUTE':
+      return { dir: 'out', line: 'INVITE', sdp: 'sendonly' };
+    case 'UNMUTE':
+      return { dir: 'out', line: 'INVITE' };
+    case 'REJECT':
+      return { dir: 'out', line: '603' };
+    case 'HANGUP':
+      if (prev?.matches('established')) return { dir: 'out', line: 'BYE' };
+      if (prev?.matches('answering')) return { dir: 'out', line: '486' };
+      if (prev?.matches('outgoing')) return { dir: 'out', line: 'CANCEL' };
+      return undefined;
+    default:
+      if (e.type.startsWith('xstate.after.ringTimeout') && prev?.matches('answering')) return { dir: 'out', line: '480' };
+      if (e.type.startsWith('xstate.after.ringTimeout')) return { dir: 'out', line: 'CANCEL' };
+      if (e.type.startsWith('xstate.after.answerDelay')) return { dir: 'out', line: '200' };
+      if (e.type === 'SIP.ESTABLISHED') return { dir: prev?.matches('answering') ? 'in' : 'out', line: 'ACK' };
+      return undefined;
+  }
+}
+
+async function observeSessionWire(step: SessionStep, prev: SessionStep['state'] | undefined, wire: SipWireRecord[], from: number): Promise<string[]> {
+  const expected = expectedOnWire(step, prev);
+  if (!expected) return [];
+  const sdpDirection = (r: SipWireRecord) => /m=audio[\s\S]*?a=(sendrecv|sendonly|recvonly|inactive)/.exec(r.text)?.[1];
+  const what = `A to ${expected.dir === 'out' ? 'send' : 'receive'} ${expected.line}${expected.sdp ? ` with a=${expected.sdp}` : ''}`;
+  await until(what, () => (wire.slice(expected.dir === 'out' ? from : 0).some((r) => r.direction === expected.dir && startLine(r) === expected.line && (!expected.sdp || sdpDirection(r) === expected.sdp)) ? true : undefined), 5000);
+  return [`  wire: ${what.replace(/^A to /, 'A did ')}`];
 }
 
 interface Observation {
@@ -280,23 +438,25 @@ async function observe(state: ModelStep['state'], o: Observation): Promise<strin
     await until('A to send 180', () => (o.wire.a.some((r) => r.direction === 'out' && startLine(r) === '180') ? true : undefined), 2000);
     return ['  wire: A sent 180 Ringing'];
   }
-  if (state.matches({ session: 'active' })) {
-    const direction = state.context.plan?.audio?.direction ?? 'sendrecv';
-    const sends = direction === 'sendrecv' || direction === 'sendonly';
-    const receives = direction === 'sendrecv' || direction === 'recvonly';
-    await sleep(500);
-    const t0 = o.bus.snapshot();
-    await sleep(800);
-    const t1 = o.bus.snapshot();
-    const sent = t1.audioRtp.packetsSent - t0.audioRtp.packetsSent;
-    const received = t1.audioRtp.packetsReceived - t0.audioRtp.packetsReceived;
-    const video = t1.videoRtp.packetsReceived - t0.videoRtp.packetsReceived;
-    const problems: string[] = [];
-    if (sends ? sent < 10 : sent > 2) problems.push(`A sent ${sent} audio packets in 0.8 s but its direction is ${direction}`);
-    if (receives ? received < 10 : received > 2) problems.push(`A received ${received} audio packets in 0.8 s but its direction is ${direction}`);
-    if (video < 1) problems.push('no video packets reached A');
-    if (problems.length > 0) throw new Error(problems.join('; '));
-    return [`  sockets: audio ${direction}: ${sent} sent, ${received} received in 0.8 s; video ${video} received`];
-  }
+  if (state.matches({ session: 'active' })) return observeMedia(state.context.plan?.audio?.direction ?? 'sendrecv', o);
   return [];
+}
+
+/** Audio flows as the direction says (and video both ways): measured on A's sockets over 0.8 s. */
+async function observeMedia(direction: Direction, o: Observation): Promise<string[]> {
+  const sends = direction === 'sendrecv' || direction === 'sendonly';
+  const receives = direction === 'sendrecv' || direction === 'recvonly';
+  await sleep(500);
+  const t0 = o.bus.snapshot();
+  await sleep(800);
+  const t1 = o.bus.snapshot();
+  const sent = t1.audioRtp.packetsSent - t0.audioRtp.packetsSent;
+  const received = t1.audioRtp.packetsReceived - t0.audioRtp.packetsReceived;
+  const video = t1.videoRtp.packetsReceived - t0.videoRtp.packetsReceived;
+  const problems: string[] = [];
+  if (sends ? sent < 10 : sent > 2) problems.push(`A sent ${sent} audio packets in 0.8 s but its direction is ${direction}`);
+  if (receives ? received < 10 : received > 2) problems.push(`A received ${received} audio packets in 0.8 s but its direction is ${direction}`);
+  if (video < 1) problems.push('no video packets reached A');
+  if (problems.length > 0) throw new Error(problems.join('; '));
+  return [`  sockets: audio ${direction}: ${sent} sent, ${received} received in 0.8 s; video ${video} received`];
 }
