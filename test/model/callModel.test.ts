@@ -1,4 +1,8 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ENV, routerSkipReason } from '../netns/routerSkip.ts';
 import { callMachine } from '../../machines/call.ts';
 import { mediaMachine } from '../../machines/media.ts';
 import { natProbeMachine } from '../../machines/natProbe.ts';
@@ -32,4 +36,31 @@ describe('model-based runs of the call chart against the real stack', () => {
       expect(result.outcome).toBeDefined();
     }, 90_000);
   }
+
+  // The paths through MAPPING.READY need a real home router: miniupnpd in network namespaces
+  // (test/netns/upnp-router.sh, under its own prefix), with both endpoints inside its LAN namespace.
+  const skip = routerSkipReason();
+  it.skipIf(skip !== undefined)(`with a real UPnP router (miniupnpd in network namespaces)${skip ? ` — skipped: ${skip}` : ''}`, async () => {
+    const script = fileURLToPath(new URL('../netns/upnp-router.sh', import.meta.url));
+    const runner = fileURLToPath(new URL('./lanModelRun.ts', import.meta.url));
+    const env = { ...ENV, AVC_NETNS_PREFIX: 'avm', AVC_NETNS_STATE: '/run/avm-upnp-router' };
+    const run = (command: string, args: string[], timeout: number) =>
+      new Promise<string>((resolve, reject) =>
+        execFile(command, args, { env, timeout, encoding: 'utf8', maxBuffer: 16 << 20 }, (err, stdout, stderr) => (err ? reject(new Error(`${command} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout))),
+      );
+    const net = Object.fromEntries((await run('bash', [script, 'env'], 5000)).trim().split('\n').map((l) => l.split('='))) as Record<string, string>;
+    try {
+      await run('bash', [script, 'up'], 20_000);
+      await run('bash', [script, 'start', 'v2'], 20_000);
+      const pid = readFileSync('/run/avm-upnp-router/miniupnpd.pid', 'utf8').trim();
+      const out = await run('ip', ['netns', 'exec', net.LAN_NS, process.execPath, '--import', 'tsx', runner, net.LAN_NS, net.LAN_IP, pid], 240_000);
+      const report = JSON.parse(out.trim().split('\n').at(-1)!) as { results: Array<{ description: string; ok: boolean; error?: string; checks?: string[] }>; seen: Parameters<CoverageRecorder['importSeen']>[0] };
+      coverage.importSeen(report.seen);
+      for (const r of report.results) console.log(`${r.ok ? '✓' : '×'} (router) ${r.description}${r.ok ? '' : `: ${r.error}`}\n${(r.checks ?? []).map((c) => `    ${c}`).join('\n')}`);
+      expect(report.results.filter((r) => !r.ok)).toEqual([]);
+      expect(report.results.length).toBeGreaterThan(0);
+    } finally {
+      await run('bash', [script, 'down'], 30_000).catch(() => {});
+    }
+  }, 300_000);
 });

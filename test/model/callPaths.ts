@@ -29,11 +29,16 @@ const NEXT_DIRECTIONS: Record<Direction, Direction[]> = {
 const delayEvent = (delay: string, stateId: string) => ({ type: `xstate.after.${delay}.${stateId}` });
 
 /** What can happen to the real system in this state of the call chart. */
-function eventsIn(role: CallRole) {
+function eventsIn(role: CallRole, gateway: boolean) {
   return (s: CallSnapshot): EventObject[] => {
     const events: EventObject[] = [];
     if (s.matches('probing')) events.push({ type: 'xstate.done.actor.natProbe', output: { status: 'done' } } as EventObject, { type: 'HANGUP' });
-    if (s.matches('mapping')) events.push({ type: 'MAPPING.NONE', problem: { code: 'NO_GATEWAY', message: '' } } as EventObject, { type: 'HANGUP' });
+    if (s.matches('mapping')) {
+      events.push(
+        gateway ? ({ type: 'MAPPING.READY', mappings: [], gateway: { location: 'http://192.168.77.1/' } } as EventObject) : ({ type: 'MAPPING.NONE', problem: { code: 'NO_GATEWAY', message: '' } } as EventObject),
+        { type: 'HANGUP' },
+      );
+    }
     if (s.matches({ session: 'signalling' })) {
       if (role === 'caller' && s.matches({ session: { signalling: 'starting' } })) events.push({ type: 'SESSION.RINGING' });
       if (role === 'caller' && s.matches({ session: { signalling: 'ringing' } })) events.push({ type: 'SESSION.ESTABLISHED', plan: plan('sendrecv') } as EventObject);
@@ -54,7 +59,11 @@ function eventsIn(role: CallRole) {
       events.push({ type: 'MEDIA.DEAD' });
       if (s.matches({ session: { active: 'established' } }) && s.context.input.durationMs) events.push(delayEvent('callDuration', 'call.session.active'));
     }
-    if (s.matches({ cleanup: 'releasing' })) events.push({ type: 'xstate.done.actor.portMapping' });
+    if (s.matches({ cleanup: 'releasing' })) {
+      events.push({ type: 'xstate.done.actor.portMapping' });
+      // The router stops answering just as the call ends: cleanup gives up waiting for it.
+      if (gateway) events.push(delayEvent('cleanupTimeout', 'call.cleanup.releasing'));
+    }
     return events;
   };
 }
@@ -62,10 +71,10 @@ function eventsIn(role: CallRole) {
 const serializeState = (s: CallSnapshot) => JSON.stringify([s.value, s.context.plan?.audio?.direction ?? null, s.status]);
 const serializeEvent = (e: EventObject) => JSON.stringify(e);
 
-/** One role's paths: a transition cover of the call chart over the events above. */
-export function callModelPaths(role: CallRole, opts: { durationMs?: number } = {}): ModelPath[] {
+/** One role's paths: a transition cover of the call chart over the events above; `gateway`: a UPnP router answers. */
+export function callModelPaths(role: CallRole, opts: { durationMs?: number; gateway?: boolean } = {}): ModelPath[] {
   const input: CallInput = { role, target: role === 'caller' ? 'sip:avchat@127.0.0.1' : undefined, ports: [1], durationMs: opts.durationMs };
-  const options = { events: eventsIn(role), input, serializeState, serializeEvent } as never;
+  const options = { events: eventsIn(role, opts.gateway ?? false), input, serializeState, serializeEvent } as never;
   const shortest = getShortestPaths(callMachine, options) as StatePath<CallSnapshot, EventObject>[];
   const toState = new Map(shortest.map((p) => [serializeState(p.state), p]));
   const adjacency = getAdjacencyMap(callMachine, options) as Record<string, { state: CallSnapshot; transitions: Record<string, { event: EventObject; state: CallSnapshot }> }>;

@@ -87,6 +87,19 @@ export class CoverageRecorder {
     }
   };
 
+  /** What was seen, as plain data (to carry coverage out of a child process). */
+  exportSeen(): Record<string, { states: string[]; transitions: string[] }> {
+    return Object.fromEntries([...this.defined.keys()].map((chart) => [chart, { states: [...this.seenStates.get(chart)!], transitions: [...this.seenTransitions.get(chart)!] }]));
+  }
+
+  /** Add what another recorder saw (see {@link exportSeen}). */
+  importSeen(seen: Record<string, { states: string[]; transitions: string[] }>): void {
+    for (const [chart, items] of Object.entries(seen)) {
+      for (const state of items.states) this.seenStates.get(chart)?.add(state);
+      for (const transition of items.transitions) this.seenTransitions.get(chart)?.add(transition);
+    }
+  }
+
   report(): ChartCoverage[] {
     return [...this.defined.entries()].map(([chart, items]) => {
       const states = this.seenStates.get(chart)!;

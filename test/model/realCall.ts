@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { EventObject, InspectionEvent } from 'xstate';
 import type { Direction, MediaPlan } from '../../machines/types.ts';
 import { openEndpoint, type AvchatEndpoint, type CallHandle, type CallTiming } from '../../src/endpoint/endpoint.ts';
+import type { UpnpOptions } from '../../src/endpoint/portMappingActors.ts';
 import { liveChildren } from '../../src/media/ffmpeg/source.ts';
 import { openUdpPort, type UdpPort } from '../../src/net/udpPort.ts';
 import { startReflector, type Reflector } from '../../src/reflector/server.ts';
@@ -43,8 +44,10 @@ const describe = (path: AnyPath, event: EventObject) => (isSession(path) ? descr
 export interface PathEnv {
   /** `silent`: probes go unanswered (so A stays in `probing` long enough to hang up there). */
   readonly reflector: 'live' | 'silent';
-  /** `slow`: UPnP discovery waits for a router that never answers (so A stays in `mapping`). */
-  readonly upnp: 'off' | 'slow';
+  /** `slow`: UPnP discovery waits for a router that never answers (so A stays in `mapping`); `gateway`: a real router answers. */
+  readonly upnp: 'off' | 'slow' | 'gateway';
+  /** Before the cause of this step, the router freezes (SIGSTOP): it stops answering, mappings and all. */
+  readonly freezeRouterAt?: number;
   /** `busy`: B is up but nobody waits for a call there, so it answers 486. */
   readonly peer: 'avchat' | 'busy';
   readonly durationMs?: number;
@@ -65,6 +68,7 @@ const before = (path: AnyPath, i: number) => (i === 0 ? undefined : path.steps[i
 export function envFor(path: AnyPath): PathEnv {
   let reflector: PathEnv['reflector'] = 'live';
   let upnp: PathEnv['upnp'] = 'off';
+  let freezeRouterAt: number | undefined;
   let peer: PathEnv['peer'] = 'avchat';
   let durationMs: number | undefined;
   let badTarget = false;
@@ -81,6 +85,8 @@ export function envFor(path: AnyPath): PathEnv {
       if (type === 'HANGUP' && prev?.matches('mapping')) upnp = 'slow';
       if (type === 'xstate.done.actor.sipSession' && path.role === 'caller' && prev?.matches({ session: { signalling: 'starting' } })) peer = 'busy';
       if (type.startsWith('xstate.after.callDuration')) durationMs = 2500;
+      if (type === 'MAPPING.READY') upnp = 'gateway';
+      if (type.startsWith('xstate.after.cleanupTimeout')) freezeRouterAt = i - 1;
       return;
     }
     if (type === 'SIP.REJECTED' && status === 486) peer = 'busy';
@@ -91,7 +97,7 @@ export function envFor(path: AnyPath): PathEnv {
     if (type === 'SIP.REINVITE_FAILED' && status === 481) restartB.add(i - 1);
     if (type === 'SIP.REINVITE_FAILED' && status === 491) glare.add(i - 1);
   });
-  return { reflector, upnp, peer, durationMs, badTarget, autoAnswer: isSession(path) && path.setup === 'autoAnswer', ringTimeoutMs, killB, restartB, glare };
+  return { reflector, upnp, peer, durationMs, badTarget, autoAnswer: isSession(path) && path.setup === 'autoAnswer', ringTimeoutMs, killB, restartB, glare, freezeRouterAt };
 }
 
 /** One event the root call actor processed, with the snapshot it led to. */
@@ -126,8 +132,20 @@ export interface PathResult {
   readonly outcome?: unknown;
 }
 
+/** A real home router for paths that need one (see lanModelRun.ts), and how to check what it holds. */
+export interface RouterWorld {
+  readonly upnp: UpnpOptions;
+  /** Stop and resume the router process (SIGSTOP / SIGCONT). */
+  freeze(): void;
+  thaw(): void;
+  /** The router's own list of UDP mappings to `client` (upnpc -l), as external ports. */
+  mappedPorts(): Promise<number[]>;
+  /** Remove mappings the call left behind (only after a path where the router froze). */
+  remove(ports: readonly number[]): Promise<void>;
+}
+
 /** Run one path; throws with the step that did not match. `inspect` sees every actor of A (for coverage). */
-export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) => void): Promise<PathResult> {
+export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) => void, router?: RouterWorld): Promise<PathResult> {
   const env = envFor(path);
   const checks: string[] = [];
   const processed: Processed[] = [];
@@ -139,6 +157,7 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
   let aCall: CallHandle | undefined;
   let bCall: CallHandle | undefined;
   let bKilled = false;
+  let frozen = false;
   // The chart the path was generated from: the root call actor, or A's sipSession child.
   const followed = isSession(path) ? (ref: { id: string; _parent?: unknown }) => ref.id === 'sipSession' : (ref: { _parent?: unknown }) => !ref._parent;
 
@@ -173,7 +192,7 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
         advertisedAddress: HOST,
         ...ports,
         reflector: { address: HOST, port: reflectorPort },
-        upnp: env.upnp === 'off' ? 'off' : { target: { address: HOST, port: SILENT_PORT }, localAddress: HOST, timeoutMs: 3000 },
+        upnp: env.upnp === 'off' ? 'off' : env.upnp === 'gateway' && name === 'A' && router ? router.upnp : env.upnp === 'slow' ? { target: { address: HOST, port: SILENT_PORT }, localAddress: HOST, timeoutMs: 3000 } : 'off',
         media: { rtcpMinIntervalMs: 500 },
         timing: name === 'A' ? timing : TIMING,
         onWire: (record) => log?.push(record),
@@ -336,6 +355,10 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
     let from = 0;
     for (const [index, step] of path.steps.entries()) {
       const wireFrom = wire.a.length;
+      if (env.freezeRouterAt === index && router) {
+        router.freeze();
+        frozen = true;
+      }
       if (isSession(path)) await causeSession(step as SessionStep, index);
       else await causeCall(step as ModelStep, index);
       const timeout = step.event.type === 'MEDIA.DEAD' || step.event.type === 'PEER.DEAD' ? 8000 : 15_000;
@@ -346,6 +369,12 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
         throw new Error(`after ${label} (step ${index + 1}) the real actor is in ${JSON.stringify(got.value)}, the chart says ${JSON.stringify(step.state.value)} — ${path.description}`);
       }
       checks.push(`${label} → ${JSON.stringify(step.state.value)}`);
+      if (step.event.type === 'MAPPING.READY' && router) {
+        const held = await router.mappedPorts();
+        const missing = a!.ports.all.map((p) => p.port).filter((p) => !held.includes(p));
+        if (missing.length > 0) throw new Error(`MAPPING.READY but the router holds no mapping for UDP ${missing.join(', ')} (it holds ${held.join(', ') || 'none'})`);
+        checks.push(`  router: holds UDP ${held.join(', ')} for us (upnpc -l)`);
+      }
       if (isSession(path)) {
         checks.push(...(await observeSessionWire(step as SessionStep, before(path, index) as SessionStep['state'] | undefined, wire.a, wireFrom)));
         const settled = step.state.matches({ established: { local: 'unmuted' } }) || step.state.matches({ established: { local: 'muted' } });
@@ -368,8 +397,28 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
     if (!outcome?.reason) throw new Error(`the call ended without a reason: ${JSON.stringify(outcome)}`);
     if (!call.actor.getSnapshot().matches('ended')) throw new Error('the call is done but not in `ended`');
     checks.push(`ended: ${JSON.stringify(outcome)}`);
+    if (router && env.upnp === 'gateway') {
+      if (frozen) {
+        router.thaw();
+        frozen = false;
+      }
+      const ours = a!.ports.all.map((p) => p.port);
+      const left = (await router.mappedPorts()).filter((p) => ours.includes(p));
+      const notes = call.actor.getSnapshot().context.notes.map((n) => n.code);
+      if (env.freezeRouterAt === undefined && left.length > 0) throw new Error(`the call ended but the router still maps UDP ${left.join(', ')} to us`);
+      if (env.freezeRouterAt !== undefined) {
+        // A router that froze as we hung up could not be told: the mappings stay until their lease ends
+        // (a ledger removes them at the next start: the NAT issue). The call says so in its notes.
+        if (!notes.includes('RELEASE_TIMEOUT')) throw new Error(`cleanup gave up on a frozen router without a RELEASE_TIMEOUT note (notes: ${notes.join(', ')})`);
+        await router.remove(left);
+        checks.push(`  router: froze; cleanup gave up after its time-out (RELEASE_TIMEOUT); ${left.length} mapping(s) left, removed by the test`);
+      } else {
+        checks.push('  router: none of our mappings left (upnpc -l)');
+      }
+    }
     return { description: path.description, checks, outcome };
   } finally {
+    if (frozen) router?.thaw();
     for (const close of closers.reverse()) await close().catch(() => {});
     // ffmpeg children get SIGTERM when their streams stop and exit a moment later.
     const deadline = Date.now() + 3000;

@@ -8,34 +8,14 @@
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ENV, routerSkipReason as skipReason } from '../netns/routerSkip.ts';
 import type { LanReport } from './lanClient.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ROUTER_SCRIPT = fileURLToPath(new URL('../netns/upnp-router.sh', import.meta.url));
 const LAN_CLIENT = fileURLToPath(new URL('./lanClient.ts', import.meta.url));
 const CHART_CLIENT = fileURLToPath(new URL('./lanPortMappingChart.ts', import.meta.url));
-// Root's PATH has the sbin folders; a sudo or CI environment may not.
-const ENV = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
 const CALL_PORTS = [5060, 16384, 16385, 16386, 16387];
-
-function skipReason(): string | undefined {
-  if (process.platform !== 'linux') return 'needs Linux network namespaces';
-  if (process.getuid?.() !== 0) return 'needs root to create network namespaces';
-  for (const [command, pkg] of [
-    ['ip', 'iproute2'],
-    ['nft', 'nftables'],
-    ['miniupnpd', 'miniupnpd'],
-    ['upnpc', 'miniupnpc'],
-  ]) {
-    if (spawnSync('sh', ['-c', `command -v ${command}`], { env: ENV }).status !== 0) return `${command} not found; apt-get install ${pkg} (scripts/setup-debian.sh does)`;
-  }
-  // Root in a container may still lack the right to make namespaces: try one.
-  const probe = `avc-probe-${process.pid}`;
-  const added = spawnSync('ip', ['netns', 'add', probe], { env: ENV, encoding: 'utf8' });
-  spawnSync('ip', ['netns', 'delete', probe], { env: ENV });
-  if (added.status !== 0) return `cannot create network namespaces here (${added.stderr.trim()})`;
-  return undefined;
-}
 
 const SKIP = skipReason();
 if (SKIP) console.warn(`miniupnpd.test.ts skipped: ${SKIP}`);
