@@ -9,7 +9,7 @@ import { natProbeMachine } from '../../machines/natProbe.ts';
 import { portMappingMachine } from '../../machines/portMapping.ts';
 import { sipSessionMachine } from '../../machines/sipSession.ts';
 import { callModelPaths } from './callPaths.ts';
-import { CoverageRecorder, formatCoverage } from './chartCoverage.ts';
+import { CoverageRecorder, formatCoverage, saveSeen } from './chartCoverage.ts';
 import { runPath } from './realCall.ts';
 
 /**
@@ -28,6 +28,7 @@ describe('model-based runs of the call chart against the real stack', () => {
   afterAll(() => {
     console.log(`model-based runs: ${selected.length} paths generated from the call chart (of ${paths.length}) run against two real endpoints`);
     console.log(formatCoverage(coverage.report(), { missing: true }));
+    saveSeen('callModel', coverage);
   });
 
   for (const path of selected) {

@@ -1,3 +1,5 @@
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AnyStateMachine, InspectionEvent } from 'xstate';
 
 /**
@@ -126,4 +128,26 @@ export function formatCoverage(coverage: readonly ChartCoverage[], opts: { missi
       ...(opts.missing ? [...c.states.missing.map((s) => `  state not visited: ${s}`), ...c.transitions.missing.map((t) => `  transition not taken: ${t}`)] : []),
     ])
     .join('\n');
+}
+
+/** Where each model-based test file leaves what it saw, for one report over all of them. */
+export const COVERAGE_DIR = 'out/model-coverage';
+
+/** Keep what a recorder saw under `name` (one file per test file). */
+export function saveSeen(name: string, recorder: CoverageRecorder): void {
+  mkdirSync(COVERAGE_DIR, { recursive: true });
+  writeFileSync(join(COVERAGE_DIR, `${name}.json`), JSON.stringify(recorder.exportSeen()));
+}
+
+/** Merge every saved file into a recorder of these charts. */
+export function loadSeen(machines: readonly AnyStateMachine[]): { recorder: CoverageRecorder; files: string[] } {
+  const recorder = new CoverageRecorder(machines);
+  let files: string[] = [];
+  try {
+    files = readdirSync(COVERAGE_DIR).filter((f) => f.endsWith('.json'));
+  } catch {
+    return { recorder, files };
+  }
+  for (const file of files) recorder.importSeen(JSON.parse(readFileSync(join(COVERAGE_DIR, file), 'utf8')));
+  return { recorder, files };
 }

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { callMachine } from '../../machines/call.ts';
 import { mediaMachine } from '../../machines/media.ts';
 import { sipSessionMachine } from '../../machines/sipSession.ts';
-import { CoverageRecorder, formatCoverage } from './chartCoverage.ts';
+import { CoverageRecorder, formatCoverage, saveSeen } from './chartCoverage.ts';
 import { runPath } from './realCall.ts';
 import { sessionModelPaths, type SessionPath } from './sessionPaths.ts';
 
@@ -28,6 +28,7 @@ describe('model-based runs of the sipSession chart against the real stack', () =
   afterAll(() => {
     console.log(`model-based runs: ${selected.length} paths generated from the sipSession chart run against two real endpoints`);
     console.log(formatCoverage(coverage.report(), { missing: true }));
+    saveSeen('sessionModel', coverage);
   });
 
   for (const path of selected) {

@@ -4,6 +4,10 @@ import type { AnyActorRef } from 'xstate';
 import type { CallOutcome, Direction } from '../../machines/types.ts';
 import { openEndpoint, type AvchatEndpoint, type CallHandle } from '../../src/endpoint/endpoint.ts';
 import { liveChildren } from '../../src/media/ffmpeg/source.ts';
+import { callMachine } from '../../machines/call.ts';
+import { mediaMachine } from '../../machines/media.ts';
+import { sipSessionMachine } from '../../machines/sipSession.ts';
+import { CoverageRecorder, saveSeen } from './chartCoverage.ts';
 
 /**
  * A fast-check command model (fc.asyncModelRun) of the user-facing API — call, answer, reject,
@@ -14,6 +18,8 @@ import { liveChildren } from '../../src/media/ffmpeg/source.ts';
  */
 
 const HOST = '127.0.0.1';
+/** What the real actors of both endpoints did, for the model-based coverage report. */
+const coverage = new CoverageRecorder([callMachine, sipSessionMachine, mediaMachine]);
 type Side = 'A' | 'B';
 
 interface Model {
@@ -155,7 +161,7 @@ describe('user API command model (fast-check asyncModelRun) against two real end
       fc.asyncProperty(fc.commands(commands, { maxCommands: 30, size: 'max' }), async (cmds) => {
         runs += 1;
         const open = (name: string, sipPort: number, mediaPort: number) =>
-          openEndpoint({ name, bindAddress: HOST, advertisedAddress: HOST, sipPort, mediaPort, upnp: 'off', media: { rtcpMinIntervalMs: 500 }, timing: { sessionTiming: { hangupTimeoutMs: 2000 } } });
+          openEndpoint({ name, bindAddress: HOST, advertisedAddress: HOST, sipPort, mediaPort, upnp: 'off', media: { rtcpMinIntervalMs: 500 }, timing: { sessionTiming: { hangupTimeoutMs: 2000 } }, inspect: coverage.inspect });
         const real: Real = { A: await open('A', 5370, 18600), B: await open('B', 5372, 18700) };
         try {
           await fc.asyncModelRun(() => ({ model: { phase: 'idle', muted: { A: false, B: false }, calls: 0 } satisfies Model, real }), cmds);
@@ -177,6 +183,7 @@ describe('user API command model (fast-check asyncModelRun) against two real end
       }),
       { numRuns: 25, endOnFailure: true },
     );
+    saveSeen('userApi', coverage);
     console.log(`user API command model: 1 property, ${runs} generated command sequences, ${executed.count} commands run against the real endpoints`);
   }, 600_000);
 });
