@@ -201,9 +201,9 @@ export const sipSessionMachine = setup({
     cancelling: {
       entry: { type: 'tellDialog', params: { type: 'HANGUP' } },
       after: { hangupTimeout: { target: 'terminated', actions: 'endAsIntended' } },
+      // CANCEL crossing the peer's 200 (RFC 3261 §9.1) is the dialog actor's to resolve: it ACKs that
+      // 200 and sends BYE, then tells SIP.TERMINATED (sip.js does so; test/model/races.test.ts).
       on: {
-        // CANCEL raced the 200 (RFC 3261 §9.1): the call was answered after all, so end it with BYE.
-        'SIP.ESTABLISHED': { target: 'hangingUp', actions: 'keepPlan' },
         'SIP.REJECTED': { target: 'terminated', actions: ['endAsIntended', assign({ outcome: ({ context, event }) => ({ ...context.outcome!, status: event.status }) })] },
         'SIP.TERMINATED': { target: 'terminated', actions: 'endAsIntended' },
       },

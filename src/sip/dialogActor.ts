@@ -23,6 +23,10 @@ export function sipDialogLogic(agent: SipUserAgent) {
     let session: Session | undefined;
     let plan: MediaPlan | undefined;
     let hungUpLocally = false;
+    let established = false;
+    /** Our BYE is out: its answer, not sip.js's state, ends the dialog for the chart. */
+    let byeSent = false;
+    let deferred: ReturnType<typeof setTimeout> | undefined;
     // While our own re-INVITE is out, its plan is reported from onAccept, once sip.js has sent the ACK
     // and can take the next re-INVITE; reporting it earlier lets a quick UNMUTE hit "re-INVITE pending".
     let ownReinvite = false;
@@ -42,10 +46,18 @@ export function sipDialogLogic(agent: SipUserAgent) {
       );
       s.stateChange.addListener((state) => {
         if (state === SessionState.Established) {
+          established = true;
           if (plan) send({ type: 'SIP.ESTABLISHED', plan });
           else send({ type: 'SIP.ERROR', problem: { code: 'NO_MEDIA_PLAN', message: 'the call was set up without an SDP exchange; the peer must offer or answer SDP' } });
         } else if (state === SessionState.Terminated) {
-          send({ type: 'SIP.TERMINATED', by: hungUpLocally ? 'local' : 'remote' });
+          // Our BYE's answer (or its absence) tells the chart, not sip.js, which ends the session as
+          // soon as the BYE leaves.
+          if (byeSent) return;
+          const report = () => send({ type: 'SIP.TERMINATED', by: hungUpLocally ? 'local' : 'remote' });
+          // sip.js ends an unanswered INVITE just before it reports the final response (a 487 to our
+          // CANCEL, a 486, a 408 time-out): let that response, with its status, reach the chart first.
+          if (s instanceof Inviter && !established) deferred = setTimeout(report, 0);
+          else report();
         }
       });
     };
@@ -142,7 +154,13 @@ export function sipDialogLogic(agent: SipUserAgent) {
           break;
         case 'HANGUP':
           hungUpLocally = true;
-          if (s.state === SessionState.Established) s.bye().catch((err) => fail('BYE_FAILED', err));
+          if (s.state === SessionState.Established) {
+            // RFC 3261 §15.1.1: the session is over when the BYE is answered (any final response) or
+            // times out; the chart's own hang-up time-out covers a peer that is gone.
+            byeSent = true;
+            const over = () => send({ type: 'SIP.TERMINATED', by: 'local' });
+            s.bye({ requestDelegate: { onAccept: over, onReject: over } }).catch((err) => fail('BYE_FAILED', err));
+          }
           else if (s instanceof Inviter) s.cancel().catch((err) => fail('CANCEL_FAILED', err));
           else (s as Invitation).reject({ statusCode: 486 }).catch((err) => fail('REJECT_FAILED', err));
           break;
@@ -150,6 +168,7 @@ export function sipDialogLogic(agent: SipUserAgent) {
     });
 
     return () => {
+      clearTimeout(deferred);
       for (const sub of subscriptions) sub.unsubscribe();
       if (session && session.state !== SessionState.Terminated) {
         hungUpLocally = true;

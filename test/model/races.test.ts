@@ -1,4 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { callMachine } from '../../machines/call.ts';
+import { mediaMachine } from '../../machines/media.ts';
+import { sipSessionMachine } from '../../machines/sipSession.ts';
+import { CoverageRecorder, saveSeen } from './chartCoverage.ts';
 import { openEndpoint, type AvchatEndpoint } from '../../src/endpoint/endpoint.ts';
 import type { SipWireRecord } from '../../src/sip/udpTransport.ts';
 
@@ -10,6 +14,8 @@ import type { SipWireRecord } from '../../src/sip/udpTransport.ts';
 
 const HOST = '127.0.0.1';
 const open: AvchatEndpoint[] = [];
+const coverage = new CoverageRecorder([callMachine, sipSessionMachine, mediaMachine]);
+afterAll(() => saveSeen('races', coverage));
 afterEach(async () => {
   for (const e of open.splice(0)) await e.close();
 });
@@ -27,6 +33,7 @@ describe('CANCEL and 200 crossing on the wire', () => {
         mediaPort,
         upnp: 'off',
         media: { rtcpMinIntervalMs: 500 },
+        inspect: coverage.inspect,
         onWire: (r) => {
           wire[name].push(r);
           // The instant B's 200 to the INVITE is on the wire, before A can have read it, A hangs up.

@@ -4,6 +4,7 @@ import type { Direction, MediaPlan } from '../../machines/types.ts';
 import { openEndpoint, type AvchatEndpoint, type CallHandle, type CallTiming } from '../../src/endpoint/endpoint.ts';
 import type { UpnpOptions } from '../../src/endpoint/portMappingActors.ts';
 import { liveChildren } from '../../src/media/ffmpeg/source.ts';
+import { readReports } from '../../src/media/rtcpReports.ts';
 import { openUdpPort, type UdpPort } from '../../src/net/udpPort.ts';
 import { startReflector, type Reflector } from '../../src/reflector/server.ts';
 import type { SipWireRecord } from '../../src/sip/udpTransport.ts';
@@ -61,6 +62,8 @@ export interface PathEnv {
   readonly restartB: ReadonlySet<number>;
   /** With these steps (a mute or unmute on A), B changes its own mute at the same instant: glare. */
   readonly glare: ReadonlySet<number>;
+  /** At this step (a dead peer) only B's media sockets close: the media path dies, its SIP still answers. */
+  readonly dropMedia: ReadonlySet<number>;
 }
 
 const before = (path: AnyPath, i: number) => (i === 0 ? undefined : path.steps[i - 1].state);
@@ -76,6 +79,7 @@ export function envFor(path: AnyPath): PathEnv {
   const killB = new Set<number>();
   const restartB = new Set<number>();
   const glare = new Set<number>();
+  const dropMedia = new Set<number>();
   path.steps.forEach((step, i) => {
     const prev = before(path, i);
     const type = step.event.type;
@@ -96,8 +100,9 @@ export function envFor(path: AnyPath): PathEnv {
     if (type.startsWith('xstate.after.hangupTimeout')) killB.add(i - 1);
     if (type === 'SIP.REINVITE_FAILED' && status === 481) restartB.add(i - 1);
     if (type === 'SIP.REINVITE_FAILED' && status === 491) glare.add(i - 1);
+    if (type === 'SIP.TERMINATED' && prev?.matches('hangingUp') && path.steps[i - 1]?.event.type === 'PEER.DEAD') dropMedia.add(i - 1);
   });
-  return { reflector, upnp, peer, durationMs, badTarget, autoAnswer: isSession(path) && path.setup === 'autoAnswer', ringTimeoutMs, killB, restartB, glare, freezeRouterAt };
+  return { reflector, upnp, peer, durationMs, badTarget, autoAnswer: isSession(path) && path.setup === 'autoAnswer', ringTimeoutMs, killB, restartB, glare, dropMedia, freezeRouterAt };
 }
 
 /** One event the root call actor processed, with the snapshot it led to. */
@@ -199,8 +204,19 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
         inspect: inspectFn,
       });
     b = await open('B', B_PORTS, undefined, wire.b);
+    // A tap on B's RTCP sockets, beside B's own actors (which stop when B's call ends): A's RTCP BYEs.
+    const rtcpByes = { video: 0, audio: 0 };
+    const taps = (['video', 'audio'] as const).map((kind) =>
+      b!.ports.media[`${kind}Rtcp`].datagrams$.subscribe((d) => {
+        const reports = readReports(d.data);
+        if (reports.ok && d.port === A_PORTS.mediaPort + (kind === 'video' ? 1 : 3)) rtcpByes[kind] += reports.byes;
+      }),
+    );
     closers.push(async () => {
-      if (bCall && !bKilled) {
+      for (const tap of taps) tap.unsubscribe();
+    });
+    closers.push(async () => {
+      if (bCall && !bKilled && bCall.actor.getSnapshot().status === 'active') {
         bCall.send({ type: 'HANGUP' });
         await Promise.race([bCall.done, sleep(4000)]);
       }
@@ -329,6 +345,11 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
           if (prev?.matches({ established: { local: 'unmuted' } }) || prev?.matches({ established: { local: 'muted' } })) toggleB();
           return;
         case 'PEER.DEAD':
+          if (env.dropMedia.has(index)) {
+            // The media path dies (a NAT dropped its mappings, say); B's SIP socket stays up.
+            for (const port of Object.values(b!.ports.media)) await port.close();
+            return;
+          }
           await killB();
           return;
         default:
@@ -397,6 +418,12 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
     if (!outcome?.reason) throw new Error(`the call ended without a reason: ${JSON.stringify(outcome)}`);
     if (!call.actor.getSnapshot().matches('ended')) throw new Error('the call is done but not in `ended`');
     checks.push(`ended: ${JSON.stringify(outcome)}`);
+    // RFC 3550 §6.6: each RTCP port that reported says BYE as it stops; B's sockets saw it.
+    const mediaRan = call.bus.snapshot().audioRtcp.reportsSent.sr + call.bus.snapshot().audioRtcp.reportsSent.rr > 0;
+    if (mediaRan && !bKilled && env.dropMedia.size === 0 && env.restartB.size === 0) {
+      await until('an RTCP BYE from A on both of B\'s RTCP ports', () => (rtcpByes.video > 0 && rtcpByes.audio > 0 ? true : undefined), 3000);
+      checks.push(`  wire: B's RTCP ports got A's BYE (video ${rtcpByes.video}, audio ${rtcpByes.audio})`);
+    }
     if (router && env.upnp === 'gateway') {
       if (frozen) {
         router.thaw();

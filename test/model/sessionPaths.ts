@@ -46,9 +46,9 @@ function eventsIn(setup: SessionSetup) {
     if (s.matches({ outgoing: 'ringing' })) {
       events.push({ type: 'SIP.ESTABLISHED', plan: plan('sendrecv') } as EventObject, { type: 'SIP.REJECTED', status: 603, reasonPhrase: 'Decline' } as EventObject, { type: 'HANGUP' }, ...delay('ringTimeout'));
     }
-    // (SIP.ESTABLISHED here, CANCEL and the peer's 200 crossing, never reaches the chart with sip.js:
-    // sip.js ACKs and BYEs that 200 itself and reports the session terminated; test/model/races.test.ts.)
-    if (s.matches('cancelling')) events.push({ type: 'SIP.TERMINATED', by: 'local' } as EventObject, ...delay('hangupTimeout'));
+    // Our CANCEL is answered with 487 to the INVITE, or (B gone) not at all. (SIP.TERMINATED here
+    // comes when CANCEL and B's 200 cross: test/model/races.test.ts forces that on the wire.)
+    if (s.matches('cancelling')) events.push({ type: 'SIP.REJECTED', status: 487, reasonPhrase: 'Request Terminated' } as EventObject, ...delay('hangupTimeout'));
     if (s.matches('waiting')) events.push({ type: 'SIP.INCOMING', from: 'sip:avchat@127.0.0.1' } as EventObject, { type: 'HANGUP' });
     if (s.matches({ answering: 'ringing' })) {
       if (setup === 'callee') events.push({ type: 'ANSWER' }, { type: 'REJECT' }, { type: 'HANGUP' }, { type: 'SIP.TERMINATED', by: 'remote' } as EventObject, ...delay('ringTimeout'));
@@ -73,7 +73,12 @@ function eventsIn(setup: SessionSetup) {
         if (s.matches({ established: { local: { [change]: 'backingOff' } } })) events.push(...delay('glareBackoff'));
       }
     }
-    if (s.matches('hangingUp')) events.push({ type: 'SIP.TERMINATED', by: 'local' } as EventObject);
+    // Our BYE is answered; after a dead peer it is answered only if just the media path died (the
+    // peer's SIP still works), else the hang-up time-out ends it.
+    if (s.matches('hangingUp')) {
+      events.push({ type: 'SIP.TERMINATED', by: 'local' } as EventObject);
+      if (s.context.ending?.reason === 'deadPeer') events.push(...delay('hangupTimeout'));
+    }
     return events;
   };
 }
