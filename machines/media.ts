@@ -121,9 +121,11 @@ function receiveRegion(port: MediaPortName) {
   };
 }
 
-/** One RTP port: its actor runs while `active`; `send` follows the plan, `receive` watches for packets. */
-function rtpRegion(port: 'videoRtp' | 'audioRtp', kind: MediaKind) {
-  const sendIs = (state: SendState) => ({ type: 'sendStateIs' as const, params: { kind, state } });
+/**
+ * One port: its actor runs while `active`, whose parallel regions are given; MEDIA.STOP moves it to
+ * `stopped` (a final state), which stops the actor — an RTCP actor sends its BYE then (RFC 3550 §6.6).
+ */
+function portRegion<S extends object>(port: MediaPortName, kind: MediaKind, regions: S) {
   return {
     initial: 'active' as const,
     states: {
@@ -131,49 +133,43 @@ function rtpRegion(port: 'videoRtp' | 'audioRtp', kind: MediaKind) {
         invoke: { id: port, src: port, input: ({ context }: { context: MediaContext }) => ({ kind, stream: context.plan[kind] }) },
         type: 'parallel' as const,
         on: { 'MEDIA.STOP': 'stopped' as const },
-        states: {
-          send: {
-            initial: 'deciding' as const,
-            states: {
-              deciding: { always: [{ guard: sendIs('sending'), target: 'sending' as const }, { guard: sendIs('paused'), target: 'paused' as const }, { target: 'idle' as const }] },
-              idle: { always: [{ guard: sendIs('sending'), target: 'sending' as const }, { guard: sendIs('paused'), target: 'paused' as const }] },
-              sending: { always: [{ guard: sendIs('paused'), target: 'paused' as const }, { guard: sendIs('idle'), target: 'idle' as const }] },
-              paused: { always: [{ guard: sendIs('sending'), target: 'sending' as const }, { guard: sendIs('idle'), target: 'idle' as const }] },
-            },
-          },
-          receive: receiveRegion(port),
-        },
+        states: regions,
       },
       stopped: { type: 'final' as const },
     },
   };
 }
 
+/** One RTP port: `send` follows the plan, `receive` watches for packets. */
+function rtpRegion(port: 'videoRtp' | 'audioRtp', kind: MediaKind) {
+  const sendIs = (state: SendState) => ({ type: 'sendStateIs' as const, params: { kind, state } });
+  return portRegion(port, kind, {
+    send: {
+      initial: 'deciding' as const,
+      states: {
+        deciding: { always: [{ guard: sendIs('sending'), target: 'sending' as const }, { guard: sendIs('paused'), target: 'paused' as const }, { target: 'idle' as const }] },
+        idle: { always: [{ guard: sendIs('sending'), target: 'sending' as const }, { guard: sendIs('paused'), target: 'paused' as const }] },
+        sending: { always: [{ guard: sendIs('paused'), target: 'paused' as const }, { guard: sendIs('idle'), target: 'idle' as const }] },
+        paused: { always: [{ guard: sendIs('sending'), target: 'sending' as const }, { guard: sendIs('idle'), target: 'idle' as const }] },
+      },
+    },
+    receive: receiveRegion(port),
+  });
+}
+
 /** One RTCP port: reports at the RFC 3550 randomised interval (the first after half the minimum), and watches for the peer's reports. */
 function rtcpRegion(port: 'videoRtcp' | 'audioRtcp', kind: MediaKind) {
   const report = { type: 'requestReport' as const, params: { port } };
-  return {
-    initial: 'active' as const,
-    states: {
-      active: {
-        invoke: { id: port, src: port, input: ({ context }: { context: MediaContext }) => ({ kind, stream: context.plan[kind] }) },
-        type: 'parallel' as const,
-        on: { 'MEDIA.STOP': 'stopped' as const },
-        states: {
-          report: {
-            initial: 'first' as const,
-            states: {
-              first: { after: { [`${kind}RtcpFirst`]: { target: 'regular' as const, actions: report } } },
-              regular: { after: { [`${kind}RtcpInterval`]: { target: 'regular' as const, reenter: true, actions: report } } },
-            },
-          },
-          receive: receiveRegion(port),
-        },
+  return portRegion(port, kind, {
+    report: {
+      initial: 'first' as const,
+      states: {
+        first: { after: { [`${kind}RtcpFirst`]: { target: 'regular' as const, actions: report } } },
+        regular: { after: { [`${kind}RtcpInterval`]: { target: 'regular' as const, reenter: true, actions: report } } },
       },
-      // The port actor sends an RTCP BYE as it stops (RFC 3550 §6.6).
-      stopped: { type: 'final' as const },
     },
-  };
+    receive: receiveRegion(port),
+  });
 }
 
 /**

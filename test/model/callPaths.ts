@@ -1,5 +1,5 @@
 import type { EventObject } from 'xstate';
-import { getAdjacencyMap, getShortestPaths, type StatePath } from 'xstate/graph';
+import { transitionCover } from './transitionCover.ts';
 import { callMachine, type CallInput } from '../../machines/call.ts';
 import type { CallRole, Direction, MediaPlan } from '../../machines/types.ts';
 
@@ -69,28 +69,11 @@ function eventsIn(role: CallRole, gateway: boolean) {
 }
 
 const serializeState = (s: CallSnapshot) => JSON.stringify([s.value, s.context.plan?.audio?.direction ?? null, s.status]);
-const serializeEvent = (e: EventObject) => JSON.stringify(e);
 
 /** One role's paths: a transition cover of the call chart over the events above; `gateway`: a UPnP router answers. */
 export function callModelPaths(role: CallRole, opts: { durationMs?: number; gateway?: boolean } = {}): ModelPath[] {
   const input: CallInput = { role, target: role === 'caller' ? 'sip:avchat@127.0.0.1' : undefined, ports: [1], durationMs: opts.durationMs };
-  const options = { events: eventsIn(role, opts.gateway ?? false), input, serializeState, serializeEvent } as never;
-  const shortest = getShortestPaths(callMachine, options) as StatePath<CallSnapshot, EventObject>[];
-  const toState = new Map(shortest.map((p) => [serializeState(p.state), p]));
-  const adjacency = getAdjacencyMap(callMachine, options) as Record<string, { state: CallSnapshot; transitions: Record<string, { event: EventObject; state: CallSnapshot }> }>;
-  const candidates: ModelStep[][] = [];
-  for (const [key, entry] of Object.entries(adjacency)) {
-    const prefix = toState.get(key);
-    if (!prefix) continue;
-    for (const { event, state } of Object.values(entry.transitions)) {
-      if (callMachine.getTransitionData(entry.state as never, event as never).length === 0) continue;
-      candidates.push([...prefix.steps.slice(1), { event, state }]);
-    }
-  }
-  const keyOf = (steps: ModelStep[]) => steps.map((s) => serializeEvent(s.event)).join(' > ');
-  const keys = candidates.map(keyOf);
-  const kept = candidates.filter((steps, i) => !keys.some((other, j) => j !== i && other.length > keys[i].length && other.startsWith(`${keys[i]} > `)));
-  const unique = [...new Map(kept.map((steps) => [keyOf(steps), steps])).values()];
+  const unique = transitionCover(callMachine, { events: eventsIn(role, opts.gateway ?? false), input, serializeState }) as ModelStep[][];
   return unique.map((steps) => ({ role, steps, description: `${role}: ${steps.map((s) => describeEvent(s.event)).join(' → ')}` }));
 }
 

@@ -1,5 +1,5 @@
 import type { EventObject } from 'xstate';
-import { getAdjacencyMap, getShortestPaths, type StatePath } from 'xstate/graph';
+import { transitionCover } from './transitionCover.ts';
 import { sipSessionMachine, type SipSessionInput } from '../../machines/sipSession.ts';
 import type { CallRole, Direction, MediaPlan } from '../../machines/types.ts';
 
@@ -84,7 +84,6 @@ function eventsIn(setup: SessionSetup) {
 }
 
 const serializeState = (s: SessionSnapshot) => JSON.stringify([s.value, s.context.plan?.audio?.direction ?? null, s.context.glareCount, s.status]);
-const serializeEvent = (e: EventObject) => JSON.stringify(e);
 
 const INPUTS: Record<SessionSetup, SipSessionInput> = {
   caller: { role: 'caller', target: 'sip:avchat@127.0.0.1' },
@@ -95,23 +94,7 @@ const INPUTS: Record<SessionSetup, SipSessionInput> = {
 /** A transition cover of the sipSession chart for one set-up. */
 export function sessionModelPaths(setup: SessionSetup): SessionPath[] {
   const input = INPUTS[setup];
-  const options = { events: eventsIn(setup), input, serializeState, serializeEvent } as never;
-  const shortest = getShortestPaths(sipSessionMachine, options) as StatePath<SessionSnapshot, EventObject>[];
-  const toState = new Map(shortest.map((p) => [serializeState(p.state), p]));
-  const adjacency = getAdjacencyMap(sipSessionMachine, options) as Record<string, { state: SessionSnapshot; transitions: Record<string, { event: EventObject; state: SessionSnapshot }> }>;
-  const candidates: SessionStep[][] = [];
-  for (const [key, entry] of Object.entries(adjacency)) {
-    const prefix = toState.get(key);
-    if (!prefix) continue;
-    for (const { event, state } of Object.values(entry.transitions)) {
-      if (sipSessionMachine.getTransitionData(entry.state as never, event as never).length === 0) continue;
-      candidates.push([...prefix.steps.slice(1), { event, state }]);
-    }
-  }
-  const keyOf = (steps: SessionStep[]) => steps.map((s) => serializeEvent(s.event)).join(' > ');
-  const keys = candidates.map(keyOf);
-  const kept = candidates.filter((_, i) => !keys.some((other, j) => j !== i && other.length > keys[i].length && other.startsWith(`${keys[i]} > `)));
-  const unique = [...new Map(kept.map((steps) => [keyOf(steps), steps])).values()];
+  const unique = transitionCover(sipSessionMachine, { events: eventsIn(setup), input, serializeState }) as SessionStep[][];
   return unique.map((steps) => ({
     chart: 'sipSession',
     setup,
