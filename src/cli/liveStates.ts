@@ -46,3 +46,16 @@ export function stateChangeInspector(endpoint: string, onChange: (change: StateC
     onChange({ endpoint, actor, from, to });
   };
 }
+
+/**
+ * What changed, for a person: of two formatted state values, only the region paths that differ
+ * (`audioRtp.active.send.paused → audioRtp.active.send.sending` rather than all eight media regions).
+ */
+export function describeChange(from: string | undefined, to: string): string {
+  if (from === undefined) return `∅ → ${to}`;
+  const before = from.split(', ');
+  const after = to.split(', ');
+  const gone = before.filter((p) => !after.includes(p));
+  const came = after.filter((p) => !before.includes(p));
+  return `${gone.join(', ') || '∅'} → ${came.join(', ') || '∅'}`;
+}

@@ -10,7 +10,7 @@ import type { UpnpOptions } from '../endpoint/portMappingActors.ts';
 import { liveChildren } from '../media/ffmpeg/source.ts';
 import { startReflector } from '../reflector/server.ts';
 import { DEMO_DEFAULTS, runDemo } from './demo.ts';
-import { stateChangeInspector, type StateChange } from './liveStates.ts';
+import { describeChange, stateChangeInspector, type StateChange } from './liveStates.ts';
 import { createLogger } from './log.ts';
 import { formatNatReport, formatPortSummary } from './summary.ts';
 
@@ -106,7 +106,7 @@ function addCommonOptions(cmd: Command): Command {
 
 function logStateChange(log: Logger) {
   return (change: StateChange) =>
-    log.info({ endpoint: change.endpoint, actor: change.actor, from: change.from, to: change.to }, `${change.endpoint} ${change.actor}: ${change.from ?? '∅'} → ${change.to}`);
+    log.info({ endpoint: change.endpoint, actor: change.actor, from: change.from, to: change.to }, `${change.endpoint} ${change.actor}: ${describeChange(change.from, change.to)}`);
 }
 
 async function openFromOptions(name: string, opts: CommonOptions, log: Logger, peerHost?: string): Promise<AvchatEndpoint> {
