@@ -35,7 +35,7 @@ describe('model-based runs of the call chart against the real stack', () => {
     it(path.description, async () => {
       const result = await runPath(path, coverage.inspect);
       expect(result.outcome).toBeDefined();
-    }, 90_000);
+    }, 150_000);
   }
 
   // The paths through MAPPING.READY need a real home router: miniupnpd in network namespaces
@@ -47,12 +47,14 @@ describe('model-based runs of the call chart against the real stack', () => {
     const env = { ...ENV, AVC_NETNS_PREFIX: 'avm', AVC_NETNS_STATE: '/run/avm-upnp-router' };
     const run = (command: string, args: string[], timeout: number) =>
       new Promise<string>((resolve, reject) =>
-        execFile(command, args, { env, timeout, encoding: 'utf8', maxBuffer: 16 << 20 }, (err, stdout, stderr) => (err ? reject(new Error(`${command} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout))),
+        execFile(command, args, { env, timeout, encoding: 'utf8', maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
+          err ? reject(new Error(`${command} ${args.join(' ')} failed (${err.killed ? `killed after ${timeout} ms` : `exit ${err.code}`}): ${stderr}${stdout.slice(-2000)}`)) : resolve(stdout),
+        ),
       );
     const net = Object.fromEntries((await run('bash', [script, 'env'], 5000)).trim().split('\n').map((l) => l.split('='))) as Record<string, string>;
     try {
-      await run('bash', [script, 'up'], 20_000);
-      await run('bash', [script, 'start', 'v2'], 20_000);
+      await run('bash', [script, 'up'], 60_000);
+      await run('bash', [script, 'start', 'v2'], 60_000);
       const pid = readFileSync('/run/avm-upnp-router/miniupnpd.pid', 'utf8').trim();
       const out = await run('ip', ['netns', 'exec', net.LAN_NS, process.execPath, '--import', 'tsx', runner, net.LAN_NS, net.LAN_IP, pid], 240_000);
       const report = JSON.parse(out.trim().split('\n').at(-1)!) as { results: Array<{ description: string; ok: boolean; error?: string; checks?: string[] }>; seen: Parameters<CoverageRecorder['importSeen']>[0] };

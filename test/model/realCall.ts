@@ -24,8 +24,8 @@ const HOST = '127.0.0.1';
 const A_PORTS = { sipPort: 5360, mediaPort: 18400 };
 const B_PORTS = { sipPort: 5362, mediaPort: 18500 };
 const REFLECTOR_PORT = 5878;
-/** A socket that never answers: a reflector or a UPnP router that has gone quiet. */
-const SILENT_PORT = 5879;
+/** A whole path (its steps and its cleanup) gets this long; the test's own time-out is longer, so cleanup always runs. */
+export const PATH_BUDGET_MS = 75_000;
 
 /** Short timings so a path takes seconds, not minutes. */
 const TIMING: CallTiming = {
@@ -49,8 +49,8 @@ export interface PathEnv {
   readonly upnp: 'off' | 'slow' | 'gateway';
   /** Before the cause of this step, the router freezes (SIGSTOP): it stops answering, mappings and all. */
   readonly freezeRouterAt?: number;
-  /** `busy`: B is up but nobody waits for a call there, so it answers 486. */
-  readonly peer: 'avchat' | 'busy';
+  /** `busy`: B is up but nobody waits for a call there, so it answers 486; `absent`: nothing answers at B's SIP port. */
+  readonly peer: 'avchat' | 'busy' | 'absent';
   readonly durationMs?: number;
   /** A calls something that is not a SIP URI. */
   readonly badTarget: boolean;
@@ -88,6 +88,8 @@ export function envFor(path: AnyPath): PathEnv {
       if (type === 'HANGUP' && (!prev || prev.matches('probing'))) reflector = 'silent';
       if (type === 'HANGUP' && prev?.matches('mapping')) upnp = 'slow';
       if (type === 'xstate.done.actor.sipSession' && path.role === 'caller' && prev?.matches({ session: { signalling: 'starting' } })) peer = 'busy';
+      // Hanging up before anything rings needs a callee that does not ring at once.
+      if (type === 'HANGUP' && path.role === 'caller' && prev?.matches({ session: { signalling: 'starting' } })) peer = 'absent';
       if (type.startsWith('xstate.after.callDuration')) durationMs = 2500;
       if (type === 'MAPPING.READY') upnp = 'gateway';
       if (type.startsWith('xstate.after.cleanupTimeout')) freezeRouterAt = i - 1;
@@ -115,12 +117,15 @@ interface Processed {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** When the path being run must be over (paths run one at a time): every wait gives up by then. */
+let pathDeadline = Number.POSITIVE_INFINITY;
+
 async function until<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Math.min(Date.now() + timeoutMs, pathDeadline);
   for (;;) {
     const value = probe();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${Date.now() > pathDeadline ? ' (the path ran out of its time)' : ''}`);
     await sleep(20);
   }
 }
@@ -151,6 +156,7 @@ export interface RouterWorld {
 
 /** Run one path; throws with the step that did not match. `inspect` sees every actor of A (for coverage). */
 export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) => void, router?: RouterWorld): Promise<PathResult> {
+  pathDeadline = Date.now() + PATH_BUDGET_MS;
   const env = envFor(path);
   const checks: string[] = [];
   const processed: Processed[] = [];
@@ -176,7 +182,9 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
   try {
     let reflectorPort = REFLECTOR_PORT;
     const silentHits = { count: 0 };
-    const silent: UdpPort = await openUdpPort({ port: SILENT_PORT, address: HOST });
+    // A socket that never answers (a reflector or a UPnP router gone quiet), on a port of its own.
+    const silent: UdpPort = await openUdpPort({ port: 0, address: HOST });
+    const SILENT_PORT = silent.port;
     const silentSub = silent.datagrams$.subscribe(() => (silentHits.count += 1));
     closers.push(async () => {
       silentSub.unsubscribe();
@@ -233,6 +241,7 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
       await a!.close();
     });
 
+    if (env.peer === 'absent') await b.ports.sip.close();
     if (path.role === 'caller') {
       if (env.peer === 'avchat') bCall = b.answerNext({ autoAnswer: false });
       aCall = a.call(env.badTarget ? 'not a sip uri' : b.uri, { durationMs: env.durationMs });
@@ -245,6 +254,7 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
       env.reflector === 'silent' && 'reflector silent',
       env.upnp === 'slow' && 'router silent',
       env.peer === 'busy' && 'B busy',
+      env.peer === 'absent' && 'nothing at B\'s SIP port',
       env.badTarget && 'bad target',
       env.ringTimeoutMs < 30_000 && `ring time-out ${env.ringTimeoutMs} ms`,
     ].filter(Boolean);
@@ -446,7 +456,8 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
     return { description: path.description, checks, outcome };
   } finally {
     if (frozen) router?.thaw();
-    for (const close of closers.reverse()) await close().catch(() => {});
+    // Each clean-up step is bounded, so one that hangs cannot keep sockets from the next path.
+    for (const close of closers.reverse()) await Promise.race([close().catch(() => {}), sleep(6000)]);
     // ffmpeg children get SIGTERM when their streams stop and exit a moment later.
     const deadline = Date.now() + 3000;
     while (liveChildren() > childrenBefore && Date.now() < deadline) await sleep(50);
@@ -522,7 +533,20 @@ async function observe(state: ModelStep['state'], o: Observation): Promise<strin
 async function observeMedia(direction: Direction, o: Observation): Promise<string[]> {
   const sends = direction === 'sendrecv' || direction === 'sendonly';
   const receives = direction === 'sendrecv' || direction === 'recvonly';
-  await sleep(500);
+  // ffmpeg takes a moment to start (longer on a loaded machine): wait for what must flow to flow, then measure.
+  const start = o.bus.snapshot();
+  await until(
+    `${direction} audio and video to start flowing at A`,
+    () => {
+      const now = o.bus.snapshot();
+      const sentMore = now.audioRtp.packetsSent > start.audioRtp.packetsSent;
+      const receivedMore = now.audioRtp.packetsReceived > start.audioRtp.packetsReceived;
+      const video = now.videoRtp.packetsReceived > start.videoRtp.packetsReceived;
+      return (!sends || sentMore) && (!receives || receivedMore) && video ? true : undefined;
+    },
+    10_000,
+  );
+  await sleep(300);
   const t0 = o.bus.snapshot();
   await sleep(800);
   const t1 = o.bus.snapshot();

@@ -35,6 +35,6 @@ describe('model-based runs of the sipSession chart against the real stack', () =
     it(path.description, async () => {
       const result = await runPath(path, coverage.inspect);
       expect(result.outcome).toBeDefined();
-    }, 90_000);
+    }, 150_000);
   }
 });

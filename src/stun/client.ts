@@ -1,0 +1,155 @@
+import { randomBytes } from 'node:crypto';
+import { Subscription } from 'rxjs';
+import type { UdpPort } from '../net/udpPort.ts';
+import { encodeBindingRequest, METHOD_BINDING, parseStunMessage, TRANSACTION_ID_BYTES, unknownRequiredAttributes, type StunMessage } from './message.ts';
+
+/** Where the STUN server listens; `address` is an IPv4 literal (resolve host names first). */
+export interface StunServer {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** How to run one Binding transaction (RFC 8489 §6.2.1). */
+export interface StunBindingOptions {
+  /** Initial retransmission timeout; default 500 ms. */
+  readonly rtoMs?: number;
+  /** Rc, the number of requests sent in all; default 7. */
+  readonly maxRequests?: number;
+  /** Rm: after the last request, wait Rm × RTO for an answer; default 16. */
+  readonly finalWaitFactor?: number;
+  /** SOFTWARE to send in the request; none by default. */
+  readonly software?: string;
+  readonly signal?: AbortSignal;
+}
+
+/** Why a Binding gave no address, with a message that names the cause and the fix. */
+export interface StunBindingError {
+  readonly code: 'TIMEOUT' | 'STUN_ERROR' | 'BAD_RESPONSE' | 'SEND_FAILED' | 'PORT_CLOSED' | 'BAD_SERVER' | 'ABORTED';
+  readonly message: string;
+  /** For STUN_ERROR: the ERROR-CODE the server sent. */
+  readonly stunCode?: number;
+}
+
+/** The public address the server saw the request come from, or why not. */
+export type StunBindingResult =
+  | {
+      readonly ok: true;
+      readonly mapped: { readonly address: string; readonly port: number };
+      /** From the first request to the answer (so it includes the waits for lost requests). */
+      readonly rttMs: number;
+      /** Requests sent before the answer came. */
+      readonly requests: number;
+    }
+  | { readonly ok: false; readonly error: StunBindingError };
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+function sameId(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
+function errorAnswer(server: string, m: StunMessage): StunBindingError {
+  const code = m.errorCode?.code;
+  const said = code === undefined ? 'an error response without ERROR-CODE' : `${code} ${m.errorCode?.reason ?? ''}`.trim();
+  const fix =
+    code === 401 || code === 431
+      ? 'it wants credentials, which avchat does not send; use a STUN server that answers anonymous Binding requests'
+      : code === 300
+        ? 'it redirects (ALTERNATE-SERVER), which avchat does not follow; use the alternate server directly'
+        : 'check that --stun names a plain STUN server';
+  return { code: 'STUN_ERROR', stunCode: code, message: `the STUN server ${server} answered ${said}; ${fix}` };
+}
+
+/**
+ * Send one STUN Binding request from `port` (so the NAT mapping learnt is that port's own) and
+ * resolve with the address the server saw. Retransmits over UDP as RFC 8489 §6.2.1 says: "a
+ * client SHOULD retransmit a STUN request message starting with an interval of RTO, doubling
+ * after each retransmission" — requests at 0, RTO, 3·RTO, 7·RTO, … — "Retransmissions continue
+ * until a response is received, or until a total of Rc requests have been sent", then "a
+ * duration equal to Rm times the RTO" is waited after the last one. Only an answer from the
+ * server's address and port carrying our transaction id counts; anything else on the port is
+ * ignored. Never rejects; nothing (timer, subscription, abort listener) outlives the promise.
+ */
+export function stunBinding(port: UdpPort, server: StunServer, opts: StunBindingOptions = {}): Promise<StunBindingResult> {
+  const rtoMs = Math.max(1, opts.rtoMs ?? 500);
+  const maxRequests = Math.max(1, Math.floor(opts.maxRequests ?? 7));
+  const finalWaitFactor = Math.max(0, opts.finalWaitFactor ?? 16);
+  const where = `${server.address}:${server.port}`;
+  if (!IPV4.test(server.address) || !Number.isInteger(server.port) || server.port < 1 || server.port > 0xffff) {
+    return Promise.resolve({
+      ok: false,
+      error: { code: 'BAD_SERVER', message: `the STUN server ${where} is not an IPv4 address and port 1–65535; pass --stun a.b.c.d:port (resolve host names first)` },
+    });
+  }
+  const transactionId = new Uint8Array(randomBytes(TRANSACTION_ID_BYTES));
+  const request = encodeBindingRequest(transactionId, { software: opts.software, fingerprint: true });
+  const giveUpAfterMs = ((2 ** (maxRequests - 1) - 1) + finalWaitFactor) * rtoMs;
+
+  return new Promise<StunBindingResult>((resolve) => {
+    const subscription = new Subscription();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let settled = false;
+    let requests = 0;
+    let firstSentAt = 0;
+
+    const settle = (result: StunBindingResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      subscription.unsubscribe();
+      opts.signal?.removeEventListener('abort', onAbort);
+      resolve(result);
+    };
+    const failWith = (code: StunBindingError['code'], message: string) => settle({ ok: false, error: { code, message } });
+    const onAbort = () => failWith('ABORTED', `the STUN Binding to ${where} was stopped before an answer came`);
+
+    const transmit = () => {
+      requests++;
+      if (requests === 1) firstSentAt = performance.now();
+      port.send(request, server.port, server.address).catch((err: unknown) => {
+        const why = err instanceof Error ? err.message : String(err);
+        failWith('SEND_FAILED', `could not send the STUN Binding to ${where} from UDP ${port.port} (${why}); check --stun and the local network`);
+      });
+      // Wait RTO, 2·RTO, 4·RTO, … between requests; Rm·RTO after the last one.
+      const waitMs = requests < maxRequests ? rtoMs * 2 ** (requests - 1) : finalWaitFactor * rtoMs;
+      timer = setTimeout(requests < maxRequests ? transmit : giveUp, waitMs);
+    };
+    const giveUp = () =>
+      failWith(
+        'TIMEOUT',
+        `no answer from the STUN server ${where} after ${requests} request${requests === 1 ? '' : 's'} (${seconds(giveUpAfterMs)}); check --stun host:port and that UDP to it is allowed`,
+      );
+
+    if (opts.signal?.aborted) return onAbort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    // Listen before sending, so a fast answer is never missed.
+    subscription.add(
+      port.datagrams$.subscribe({
+        next: (d) => {
+          if (d.address !== server.address || d.port !== server.port) return;
+          const parsed = parseStunMessage(d.data);
+          if (!parsed.ok) return;
+          const m = parsed.value;
+          if (m.method !== METHOD_BINDING || !sameId(m.transactionId, transactionId)) return;
+          if (m.class === 'error') return settle({ ok: false, error: errorAnswer(where, m) });
+          if (m.class !== 'success') return;
+          // RFC 8489 §6.3.3: unknown comprehension-required attributes fail the transaction.
+          const unknown = unknownRequiredAttributes(m);
+          if (unknown.length > 0) {
+            const types = unknown.map((t) => `0x${t.toString(16).padStart(4, '0')}`).join(', ');
+            return failWith('BAD_RESPONSE', `the STUN server ${where} answered with attributes avchat must understand but does not (${types}); use a plain STUN server`);
+          }
+          const mapped = m.xorMappedAddress ?? m.mappedAddress;
+          if (!mapped) return failWith('BAD_RESPONSE', `the STUN server ${where} answered without XOR-MAPPED-ADDRESS or MAPPED-ADDRESS; use an RFC 5389/8489 STUN server`);
+          settle({ ok: true, mapped: { address: mapped.address, port: mapped.port }, rttMs: performance.now() - firstSentAt, requests });
+        },
+        complete: () => failWith('PORT_CLOSED', `UDP ${port.port} closed during the STUN Binding to ${where}; keep the port open until the Binding ends`),
+      }),
+    );
+    if (!settled) transmit();
+  });
+}
