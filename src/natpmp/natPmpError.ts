@@ -1,0 +1,30 @@
+import type { NatPmpResultName } from './codec.ts';
+
+/** What went wrong asking a NAT-PMP gateway, by kind; each error's message names the fix. */
+export type NatPmpErrorCode =
+  /** The gateway refused with a result code (RFC 6886 §3.5), by name. */
+  | NatPmpResultName
+  /** The gateway answered with another protocol version (a PCP-only gateway, version 2). */
+  | 'BAD_VERSION'
+  /** The caller passed a value the protocol cannot carry (a port of 0, a lifetime past 32 bits, …). */
+  | 'BAD_ARGUMENT'
+  /** No answer after every retransmission (RFC 6886 §3.1). */
+  | 'TIMEOUT'
+  /** The caller's AbortSignal fired. */
+  | 'ABORTED'
+  /** The UDP socket could not be opened, or a request could not be sent, or the socket closed. */
+  | 'SOCKET';
+
+/** A NAT-PMP failure as a value: a code, and a message that names the cause and the fix. */
+export interface NatPmpError {
+  readonly code: NatPmpErrorCode;
+  readonly message: string;
+}
+
+/** A value or the {@link NatPmpError} that stopped it: failures are values, not throws. */
+export type NatPmpResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: NatPmpError };
+
+/** A failed {@link NatPmpResult}. */
+export function natPmpFail<T>(code: NatPmpErrorCode, message: string): NatPmpResult<T> {
+  return { ok: false, error: { code, message } };
+}
