@@ -6,9 +6,9 @@ import type { CallRole, MediaPlan } from '../../machines/types.ts';
 import type { RtpSessionDescriptionHandler } from './sessionDescriptionHandler.ts';
 import type { SipUserAgent } from './userAgent.ts';
 
-/** sip.js refuses a re-INVITE for now: one is in progress (ours or the peer's), or the ACK to our 200 has not come yet. */
+/** sip.js refuses a re-INVITE for now: one is in progress, ours or the peer's (its messages: "There is an ongoing re-INVITE … transaction."). */
 function notNow(err: unknown): boolean {
-  return err instanceof RequestPendingError || /ongoing re-INVITE|ACK/i.test((err as Error)?.message ?? '');
+  return err instanceof RequestPendingError || /ongoing re-INVITE/.test((err as Error)?.message ?? '');
 }
 
 /**
@@ -117,9 +117,8 @@ export function sipDialogLogic(agent: SipUserAgent) {
         },
       }).catch((err) => {
         // A re-INVITE sip.js refused to send leaves the call as it was. One refused for now — a
-        // re-INVITE already in progress either way, or the initial ACK not yet in (RFC 3261 §14.1,
-        // RFC 5407 §3.1.5) — is glare seen locally: reported as 491 so the chart backs off and
-        // tries again.
+        // re-INVITE already in progress either way (RFC 3261 §14.1) — is glare seen locally:
+        // reported as 491 so the chart backs off and tries again.
         ownReinvite = false;
         handler.setDirection('audio', previous);
         send({ type: 'SIP.REINVITE_FAILED', status: notNow(err) ? 491 : 0 });
