@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine for avchat: the Debian packages the tests use as real peers
-# (ffprobe to check recordings, miniupnpd as a real UPnP router, iproute2/nftables for the test
-# network namespaces), then the npm dependencies. Needs Node.js 20 or later and root (or sudo).
+# (ffprobe to check recordings, miniupnpd as a real UPnP router, SIPp and coturn as SIP and STUN
+# peers, iproute2/nftables for the test network namespaces), then the npm dependencies. Needs Node.js 20 or later and root (or sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
