@@ -6,14 +6,14 @@
  * sends a datagram from the WAN side through the mapping.
  * Nothing here touches the host's network: every address lives inside the namespaces.
  */
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENV as BASE_ENV, routerSkipReason } from '../netns/routerSkip.ts';
+import { forwarded as sharedForwarded, natRules as sharedNatRules, ROUTER_SCRIPT, routerNet } from '../netns/routerTools.ts';
 import type { LanNatPmpReport } from './lanNatPmpClient.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const ROUTER_SCRIPT = fileURLToPath(new URL('../netns/upnp-router.sh', import.meta.url));
 const LAN_CLIENT = fileURLToPath(new URL('./lanNatPmpClient.ts', import.meta.url));
 // Namespaces and state of our own, so this file never collides with test/upnp/miniupnpd.test.ts.
 const ENV = { ...BASE_ENV, AVC_NETNS_PREFIX: 'avp', AVC_NETNS_STATE: '/run/avp-natpmp-router' };
@@ -47,12 +47,7 @@ async function router(args: readonly string[], natpmp: 'yes' | 'no' = 'no'): Pro
   return result;
 }
 
-const NET = Object.fromEntries(
-  spawnSync('bash', [ROUTER_SCRIPT, 'env'], { encoding: 'utf8', env: ENV })
-    .stdout.trim()
-    .split('\n')
-    .map((line) => line.split('=') as [string, string]),
-) as Record<'LAN_NS' | 'RTR_NS' | 'WAN_NS' | 'LAN_IP' | 'RTR_LAN_IP' | 'RTR_WAN_IP', string>;
+const NET = routerNet(ENV);
 
 async function lanClient(phase: LanNatPmpReport['phase']): Promise<LanNatPmpReport> {
   const result = await run('ip', ['netns', 'exec', NET.LAN_NS, process.execPath, '--import', 'tsx', LAN_CLIENT, phase, NET.LAN_NS, NET.RTR_LAN_IP, NET.LAN_IP], {
@@ -69,45 +64,9 @@ async function upnpcMappings(): Promise<string[]> {
   return [...listed.stdout.matchAll(/^\s*\d+\s+UDP\s+(\d+)->([\d.]+):(\d+)\s+'([^']*)'/gm)].map((m) => `${m[1]}->${m[2]}:${m[3]} '${m[4]}'`);
 }
 
-/** The DNAT rules miniupnpd wrote in the router's nftables, as "port->client:port". */
-async function natRules(): Promise<string[]> {
-  const listed = await run('ip', ['netns', 'exec', NET.RTR_NS, 'nft', 'list', 'chain', 'inet', 'filter', 'prerouting_miniupnpd']);
-  return [...listed.stdout.matchAll(/dport (\d+) dnat ip to ([\d.]+):(\d+)/g)].map((m) => `${m[1]}->${m[2]}:${m[3]}`);
-}
+const natRules = () => sharedNatRules(NET, ENV);
 
-/**
- * Send datagrams from the WAN namespace to the router's public address and port, and resolve with
- * what a socket on our LAN address and the same port received (undefined: nothing within 3 s).
- */
-async function forwarded(port: number): Promise<string | undefined> {
-  const listener = spawn(
-    'ip',
-    [
-      'netns',
-      'exec',
-      NET.LAN_NS,
-      process.execPath,
-      '-e',
-      `const s = require('node:dgram').createSocket('udp4');
-       s.on('message', (m) => { console.log(m.toString().trim()); process.exit(0); });
-       s.bind(${port}, '${NET.LAN_IP}', () => console.log('ready'));
-       setTimeout(() => process.exit(1), 3000);`,
-    ],
-    { env: ENV, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const lines: string[] = [];
-  const done = new Promise<void>((resolve) => listener.on('exit', () => resolve()));
-  const ready = new Promise<void>((resolve) =>
-    listener.stdout.on('data', (chunk: Buffer) => {
-      lines.push(...chunk.toString().trim().split('\n'));
-      if (lines.includes('ready')) resolve();
-    }),
-  );
-  await Promise.race([ready, done]);
-  await run('ip', ['netns', 'exec', NET.WAN_NS, 'bash', '-c', `for i in 1 2 3; do echo from-wan > /dev/udp/${NET.RTR_WAN_IP}/${port}; sleep 0.1; done`]);
-  await done;
-  return lines.find((line) => line !== 'ready');
-}
+const forwarded = (port: number) => sharedForwarded(NET, ENV, port);
 
 /** Count datagrams to the router's UDP 5351 from here on, in a table of the test's own. */
 async function countNatPmpRequests(): Promise<() => Promise<number>> {

@@ -5,14 +5,14 @@
  * router's nftables rules) and sends a datagram from the WAN side through a mapping.
  * Nothing here touches the host's network: every address lives inside the namespaces.
  */
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENV, routerSkipReason as skipReason } from '../netns/routerSkip.ts';
+import { forwarded as sharedForwarded, natRules as sharedNatRules, ROUTER_SCRIPT, routerNet } from '../netns/routerTools.ts';
 import type { LanReport } from './lanClient.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const ROUTER_SCRIPT = fileURLToPath(new URL('../netns/upnp-router.sh', import.meta.url));
 const LAN_CLIENT = fileURLToPath(new URL('./lanClient.ts', import.meta.url));
 const CHART_CLIENT = fileURLToPath(new URL('./lanPortMappingChart.ts', import.meta.url));
 const CALL_PORTS = [5060, 16384, 16385, 16386, 16387];
@@ -42,12 +42,7 @@ async function router(...args: string[]): Promise<Run> {
 }
 
 // The names and addresses upnp-router.sh uses (its `env` output), so they are written down once.
-const NET = Object.fromEntries(
-  spawnSync('bash', [ROUTER_SCRIPT, 'env'], { encoding: 'utf8' })
-    .stdout.trim()
-    .split('\n')
-    .map((line) => line.split('=') as [string, string]),
-) as Record<'LAN_NS' | 'RTR_NS' | 'WAN_NS' | 'LAN_IP' | 'RTR_LAN_IP' | 'RTR_WAN_IP', string>;
+const NET = routerNet(ENV);
 
 async function lanClient(phase: 'map' | 'unmap'): Promise<LanReport> {
   const result = await run('ip', ['netns', 'exec', NET.LAN_NS, process.execPath, '--import', 'tsx', LAN_CLIENT, phase, NET.LAN_NS, NET.LAN_IP], 15_000);
@@ -61,45 +56,9 @@ async function upnpcMappings(location: string): Promise<string[]> {
   return [...listed.stdout.matchAll(/^\s*\d+\s+UDP\s+(\d+)->([\d.]+):(\d+)\s+'([^']*)'/gm)].map((m) => `${m[1]}->${m[2]}:${m[3]} '${m[4]}'`);
 }
 
-/** The DNAT rules miniupnpd wrote in the router's nftables, as "port->client:port". */
-async function natRules(): Promise<string[]> {
-  const listed = await run('ip', ['netns', 'exec', NET.RTR_NS, 'nft', 'list', 'chain', 'inet', 'filter', 'prerouting_miniupnpd']);
-  return [...listed.stdout.matchAll(/dport (\d+) dnat ip to ([\d.]+):(\d+)/g)].map((m) => `${m[1]}->${m[2]}:${m[3]}`);
-}
+const natRules = () => sharedNatRules(NET, ENV);
 
-/**
- * Send datagrams from the WAN namespace to the router's public address and port, and resolve with
- * what a socket on our LAN address and the same port received (undefined: nothing within 3 s).
- */
-async function forwarded(port: number): Promise<string | undefined> {
-  const listener = spawn(
-    'ip',
-    [
-      'netns',
-      'exec',
-      NET.LAN_NS,
-      process.execPath,
-      '-e',
-      `const s = require('node:dgram').createSocket('udp4');
-       s.on('message', (m) => { console.log(m.toString().trim()); process.exit(0); });
-       s.bind(${port}, '${NET.LAN_IP}', () => console.log('ready'));
-       setTimeout(() => process.exit(1), 3000);`,
-    ],
-    { env: ENV, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const lines: string[] = [];
-  const done = new Promise<void>((resolve) => listener.on('exit', () => resolve()));
-  const ready = new Promise<void>((resolve) =>
-    listener.stdout.on('data', (chunk: Buffer) => {
-      lines.push(...chunk.toString().trim().split('\n'));
-      if (lines.includes('ready')) resolve();
-    }),
-  );
-  await Promise.race([ready, done]);
-  await run('ip', ['netns', 'exec', NET.WAN_NS, 'bash', '-c', `for i in 1 2 3; do echo from-wan > /dev/udp/${NET.RTR_WAN_IP}/${port}; sleep 0.1; done`]);
-  await done;
-  return lines.find((line) => line !== 'ready');
-}
+const forwarded = (port: number) => sharedForwarded(NET, ENV, port);
 
 /**
  * Run the call's portMapping chart in the LAN namespace (lanPortMappingChart.ts): `nextLine()` is
