@@ -1,7 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { Subscription } from 'rxjs';
 import type { UdpPort } from '../net/udpPort.ts';
-import { encodeBindingRequest, METHOD_BINDING, parseStunMessage, TRANSACTION_ID_BYTES, unknownRequiredAttributes, type StunMessage } from './message.ts';
+import {
+  encodeBindingRequest,
+  METHOD_BINDING,
+  parseStunMessage,
+  TRANSACTION_ID_BYTES,
+  unknownRequiredAttributes,
+  type StunChangeRequest,
+  type StunMessage,
+} from './message.ts';
 
 /** Where the STUN server listens; `address` is an IPv4 literal (resolve host names first). */
 export interface StunServer {
@@ -19,7 +27,18 @@ export interface StunBindingOptions {
   readonly finalWaitFactor?: number;
   /** SOFTWARE to send in the request; none by default. */
   readonly software?: string;
+  /**
+   * CHANGE-REQUEST to send (RFC 5780 §7.2): the server is asked to answer from its other IP address
+   * and/or port, so the answer is taken from any source (see {@link stunBinding}). None by default.
+   */
+  readonly changeRequest?: StunChangeRequest;
   readonly signal?: AbortSignal;
+}
+
+/** An IPv4 transport address. */
+export interface TransportAddress {
+  readonly address: string;
+  readonly port: number;
 }
 
 /** Why a Binding gave no address, with a message that names the cause and the fix. */
@@ -34,7 +53,13 @@ export interface StunBindingError {
 export type StunBindingResult =
   | {
       readonly ok: true;
-      readonly mapped: { readonly address: string; readonly port: number };
+      readonly mapped: TransportAddress;
+      /** Where the answer came from, as our socket saw it (differs from the server for a CHANGE-REQUEST). */
+      readonly from: TransportAddress;
+      /** OTHER-ADDRESS (RFC 5780), or RFC 3489's CHANGED-ADDRESS: the server's alternate address and port. */
+      readonly otherAddress?: TransportAddress;
+      /** RESPONSE-ORIGIN (RFC 5780), or RFC 3489's SOURCE-ADDRESS: where the server says it answered from. */
+      readonly responseOrigin?: TransportAddress;
       /** From the first request to the answer (so it includes the waits for lost requests). */
       readonly rttMs: number;
       /** Requests sent before the answer came. */
@@ -52,7 +77,7 @@ function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))} s`;
 }
 
-function errorAnswer(server: string, m: StunMessage): StunBindingError {
+function errorAnswer(server: string, m: StunMessage, askedForChange: boolean): StunBindingError {
   const code = m.errorCode?.code;
   const said = code === undefined ? 'an error response without ERROR-CODE' : `${code} ${m.errorCode?.reason ?? ''}`.trim();
   const fix =
@@ -60,7 +85,9 @@ function errorAnswer(server: string, m: StunMessage): StunBindingError {
       ? 'it wants credentials, which avchat does not send; use a STUN server that answers anonymous Binding requests'
       : code === 300
         ? 'it redirects (ALTERNATE-SERVER), which avchat does not follow; use the alternate server directly'
-        : 'check that --stun names a plain STUN server';
+        : code === 420 && askedForChange
+          ? 'it does not do CHANGE-REQUEST (RFC 5780 NAT behaviour discovery); use a STUN server with two IP addresses, e.g. coturn with two --listening-ip'
+          : 'check that --stun names a plain STUN server';
   return { code: 'STUN_ERROR', stunCode: code, message: `the STUN server ${server} answered ${said}; ${fix}` };
 }
 
@@ -70,9 +97,17 @@ function errorAnswer(server: string, m: StunMessage): StunBindingError {
  * client SHOULD retransmit a STUN request message starting with an interval of RTO, doubling
  * after each retransmission" — requests at 0, RTO, 3·RTO, 7·RTO, … — "Retransmissions continue
  * until a response is received, or until a total of Rc requests have been sent", then "a
- * duration equal to Rm times the RTO" is waited after the last one. Only an answer from the
- * server's address and port carrying our transaction id counts; anything else on the port is
- * ignored. Never rejects; nothing (timer, subscription, abort listener) outlives the promise.
+ * duration equal to Rm times the RTO" is waited after the last one. Only an answer carrying our
+ * transaction id counts, and only from the server's address and port unless a CHANGE-REQUEST was
+ * sent; anything else on the port is ignored. Never rejects; nothing (timer, subscription, abort
+ * listener) outlives the promise.
+ *
+ * With a CHANGE-REQUEST the server answers from elsewhere, RFC 5780 §6.1 (Table 1): "When both
+ * flags are set, the source IP address of the Binding Response MUST be Ca and the source port of the
+ * Binding Response MUST be Cp" (its other address and port; one flag changes only that one). The
+ * client learns Ca:Cp only from an earlier answer's OTHER-ADDRESS, so such an answer is matched by
+ * its 96-bit random transaction id alone (as RFC 8489 matches responses to requests) and reported
+ * with `from`, for the caller to check against OTHER-ADDRESS.
  */
 export function stunBinding(port: UdpPort, server: StunServer, opts: StunBindingOptions = {}): Promise<StunBindingResult> {
   const rtoMs = Math.max(1, opts.rtoMs ?? 500);
@@ -86,7 +121,8 @@ export function stunBinding(port: UdpPort, server: StunServer, opts: StunBinding
     });
   }
   const transactionId = new Uint8Array(randomBytes(TRANSACTION_ID_BYTES));
-  const request = encodeBindingRequest(transactionId, { software: opts.software, fingerprint: true });
+  const changeRequest = opts.changeRequest && (opts.changeRequest.changeIp || opts.changeRequest.changePort) ? opts.changeRequest : undefined;
+  const request = encodeBindingRequest(transactionId, { software: opts.software, changeRequest, fingerprint: true });
   const giveUpAfterMs = ((2 ** (maxRequests - 1) - 1) + finalWaitFactor) * rtoMs;
 
   return new Promise<StunBindingResult>((resolve) => {
@@ -130,12 +166,12 @@ export function stunBinding(port: UdpPort, server: StunServer, opts: StunBinding
     subscription.add(
       port.datagrams$.subscribe({
         next: (d) => {
-          if (d.address !== server.address || d.port !== server.port) return;
+          if (!changeRequest && (d.address !== server.address || d.port !== server.port)) return;
           const parsed = parseStunMessage(d.data);
           if (!parsed.ok) return;
           const m = parsed.value;
           if (m.method !== METHOD_BINDING || !sameId(m.transactionId, transactionId)) return;
-          if (m.class === 'error') return settle({ ok: false, error: errorAnswer(where, m) });
+          if (m.class === 'error') return settle({ ok: false, error: errorAnswer(where, m, changeRequest !== undefined) });
           if (m.class !== 'success') return;
           // RFC 8489 §6.3.3: unknown comprehension-required attributes fail the transaction.
           const unknown = unknownRequiredAttributes(m);
@@ -145,7 +181,17 @@ export function stunBinding(port: UdpPort, server: StunServer, opts: StunBinding
           }
           const mapped = m.xorMappedAddress ?? m.mappedAddress;
           if (!mapped) return failWith('BAD_RESPONSE', `the STUN server ${where} answered without XOR-MAPPED-ADDRESS or MAPPED-ADDRESS; use an RFC 5389/8489 STUN server`);
-          settle({ ok: true, mapped: { address: mapped.address, port: mapped.port }, rttMs: performance.now() - firstSentAt, requests });
+          const otherAddress = m.otherAddress ?? m.changedAddress;
+          const responseOrigin = m.responseOrigin ?? m.sourceAddress;
+          settle({
+            ok: true,
+            mapped: { address: mapped.address, port: mapped.port },
+            from: { address: d.address, port: d.port },
+            ...(otherAddress && { otherAddress: { address: otherAddress.address, port: otherAddress.port } }),
+            ...(responseOrigin && { responseOrigin: { address: responseOrigin.address, port: responseOrigin.port } }),
+            rttMs: performance.now() - firstSentAt,
+            requests,
+          });
         },
         complete: () => failWith('PORT_CLOSED', `UDP ${port.port} closed during the STUN Binding to ${where}; keep the port open until the Binding ends`),
       }),

@@ -1,6 +1,8 @@
 /**
  * STUN messages (RFC 8489 §5, §14), as much as a Binding client needs: the header, the address
- * attributes, ERROR-CODE, SOFTWARE and FINGERPRINT. Pure functions: they never throw.
+ * attributes, ERROR-CODE, SOFTWARE and FINGERPRINT, plus the NAT behaviour discovery attributes of
+ * RFC 5780 §7 (CHANGE-REQUEST, RESPONSE-ORIGIN, OTHER-ADDRESS) and their RFC 3489 forerunners
+ * (SOURCE-ADDRESS, CHANGED-ADDRESS). Pure functions: they never throw.
  *
  *    0                   1                   2                   3
  *    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -27,16 +29,32 @@ export const TRANSACTION_ID_BYTES = 12;
 /** The Binding method, the only one RFC 8489 defines. */
 export const METHOD_BINDING = 0x001;
 
-/** Attribute types this codec understands (RFC 8489 §18.3). */
+/** Attribute types this codec understands (RFC 8489 §18.3, RFC 5780 §9.1, RFC 3489 §11.2). */
 export const ATTRIBUTE = {
   MAPPED_ADDRESS: 0x0001,
+  CHANGE_REQUEST: 0x0003,
+  /** RFC 3489's name and number for what RFC 5780 calls RESPONSE-ORIGIN; classic servers still send it. */
+  SOURCE_ADDRESS: 0x0004,
+  /**
+   * RFC 3489's name and number for what RFC 5780 calls OTHER-ADDRESS; classic servers still send it.
+   * (RFC 5780 §7.4 says OTHER-ADDRESS "uses the same attribute number as CHANGED-ADDRESS", but its own
+   * IANA section registers 0x802C: the two numbers differ on the wire, so both are read.)
+   */
+  CHANGED_ADDRESS: 0x0005,
   MESSAGE_INTEGRITY: 0x0008,
   ERROR_CODE: 0x0009,
   MESSAGE_INTEGRITY_SHA256: 0x001c,
   XOR_MAPPED_ADDRESS: 0x0020,
   SOFTWARE: 0x8022,
   FINGERPRINT: 0x8028,
+  RESPONSE_ORIGIN: 0x802b,
+  OTHER_ADDRESS: 0x802c,
 } as const;
+
+/** CHANGE-REQUEST's "change IP" flag, bit A (RFC 5780 §7.2). */
+const CHANGE_IP_FLAG = 0x04;
+/** CHANGE-REQUEST's "change port" flag, bit B (RFC 5780 §7.2). */
+const CHANGE_PORT_FLAG = 0x02;
 
 const FINGERPRINT_XOR = 0x5354554e;
 const SOFTWARE_MAX_BYTES = 763;
@@ -58,6 +76,22 @@ export interface StunErrorCode {
   readonly reason: string;
 }
 
+/**
+ * CHANGE-REQUEST (RFC 5780 §7.2): asks the server to answer from its other IP address and/or port.
+ *
+ *    0                   1                   2                   3
+ *    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 A B 0|
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *
+ * A is "change IP", B is "change port".
+ */
+export interface StunChangeRequest {
+  readonly changeIp: boolean;
+  readonly changePort: boolean;
+}
+
 /** A decoded STUN message. Attributes this codec does not know are listed by type in `unknownAttributes`. */
 export interface StunMessage {
   readonly class: StunClass;
@@ -65,6 +99,16 @@ export interface StunMessage {
   readonly transactionId: Uint8Array;
   readonly xorMappedAddress?: StunAddress;
   readonly mappedAddress?: StunAddress;
+  /** CHANGE-REQUEST, in requests (RFC 5780 §7.2). */
+  readonly changeRequest?: StunChangeRequest;
+  /** RESPONSE-ORIGIN: where the server sent the response from (RFC 5780 §7.3). */
+  readonly responseOrigin?: StunAddress;
+  /** OTHER-ADDRESS: where the server would answer from for "change IP" and "change port" (RFC 5780 §7.4). */
+  readonly otherAddress?: StunAddress;
+  /** SOURCE-ADDRESS, RFC 3489's RESPONSE-ORIGIN. */
+  readonly sourceAddress?: StunAddress;
+  /** CHANGED-ADDRESS, RFC 3489's OTHER-ADDRESS. */
+  readonly changedAddress?: StunAddress;
   readonly errorCode?: StunErrorCode;
   readonly software?: string;
   /** True when MESSAGE-INTEGRITY(-SHA256) is present; it is not checked, we hold no credentials. */
@@ -92,6 +136,11 @@ export interface StunMessageInit {
   readonly software?: string;
   readonly mappedAddress?: StunAddress;
   readonly xorMappedAddress?: StunAddress;
+  readonly changeRequest?: StunChangeRequest;
+  readonly responseOrigin?: StunAddress;
+  readonly otherAddress?: StunAddress;
+  readonly sourceAddress?: StunAddress;
+  readonly changedAddress?: StunAddress;
   readonly errorCode?: StunErrorCode;
   readonly fingerprint?: boolean;
 }
@@ -217,6 +266,20 @@ export function encodeStunMessage(init: StunMessageInit): Uint8Array {
   if (mapped) attributes.push([ATTRIBUTE.MAPPED_ADDRESS, mapped]);
   const xorMapped = init.xorMappedAddress && encodeAddress(init.xorMappedAddress, xorPad(init.transactionId));
   if (xorMapped) attributes.push([ATTRIBUTE.XOR_MAPPED_ADDRESS, xorMapped]);
+  if (init.changeRequest) {
+    const flags = (init.changeRequest.changeIp ? CHANGE_IP_FLAG : 0) | (init.changeRequest.changePort ? CHANGE_PORT_FLAG : 0);
+    attributes.push([ATTRIBUTE.CHANGE_REQUEST, Uint8Array.of(0, 0, 0, flags)]);
+  }
+  // Same format as MAPPED-ADDRESS (RFC 5780 §7.1), never XORed.
+  for (const [type, address] of [
+    [ATTRIBUTE.RESPONSE_ORIGIN, init.responseOrigin],
+    [ATTRIBUTE.OTHER_ADDRESS, init.otherAddress],
+    [ATTRIBUTE.SOURCE_ADDRESS, init.sourceAddress],
+    [ATTRIBUTE.CHANGED_ADDRESS, init.changedAddress],
+  ] as const) {
+    const value = address && encodeAddress(address);
+    if (value) attributes.push([type, value]);
+  }
   const err = init.errorCode;
   if (err && Number.isInteger(err.code) && err.code >= 300 && err.code <= 699) {
     const reason = utf8.encode(err.reason).subarray(0, REASON_MAX_BYTES);
@@ -248,10 +311,29 @@ export function encodeStunMessage(init: StunMessageInit): Uint8Array {
   return out;
 }
 
-/** A Binding request with the given 12-byte transaction id, optionally with SOFTWARE and FINGERPRINT. */
-export function encodeBindingRequest(transactionId: Uint8Array, opts: { software?: string; fingerprint?: boolean } = {}): Uint8Array {
-  return encodeStunMessage({ class: 'request', method: METHOD_BINDING, transactionId, software: opts.software, fingerprint: opts.fingerprint });
+/** A Binding request with the given 12-byte transaction id, optionally with SOFTWARE, CHANGE-REQUEST and FINGERPRINT. */
+export function encodeBindingRequest(
+  transactionId: Uint8Array,
+  opts: { software?: string; changeRequest?: StunChangeRequest; fingerprint?: boolean } = {},
+): Uint8Array {
+  return encodeStunMessage({
+    class: 'request',
+    method: METHOD_BINDING,
+    transactionId,
+    software: opts.software,
+    changeRequest: opts.changeRequest,
+    fingerprint: opts.fingerprint,
+  });
 }
+
+/** The names of the plain address attributes, for parse errors. */
+const PLAIN_ADDRESS_NAME: Partial<Record<number, string>> = {
+  [ATTRIBUTE.MAPPED_ADDRESS]: 'MAPPED-ADDRESS',
+  [ATTRIBUTE.RESPONSE_ORIGIN]: 'RESPONSE-ORIGIN',
+  [ATTRIBUTE.OTHER_ADDRESS]: 'OTHER-ADDRESS',
+  [ATTRIBUTE.SOURCE_ADDRESS]: 'SOURCE-ADDRESS',
+  [ATTRIBUTE.CHANGED_ADDRESS]: 'CHANGED-ADDRESS',
+};
 
 function fail(code: StunParseError['code'], message: string): StunParseResult {
   return { ok: false, error: { code, message } };
@@ -298,13 +380,27 @@ export function parseStunMessage(bytes: Uint8Array): StunParseResult {
     seen.add(attrType);
     switch (attrType) {
       case ATTRIBUTE.XOR_MAPPED_ADDRESS:
-      case ATTRIBUTE.MAPPED_ADDRESS: {
+      case ATTRIBUTE.MAPPED_ADDRESS:
+      case ATTRIBUTE.RESPONSE_ORIGIN:
+      case ATTRIBUTE.OTHER_ADDRESS:
+      case ATTRIBUTE.SOURCE_ADDRESS:
+      case ATTRIBUTE.CHANGED_ADDRESS: {
         const xor = attrType === ATTRIBUTE.XOR_MAPPED_ADDRESS;
         const address = decodeAddress(value, xor ? xorPad(transactionId) : undefined);
-        const name = xor ? 'XOR-MAPPED-ADDRESS' : 'MAPPED-ADDRESS';
+        const name = xor ? 'XOR-MAPPED-ADDRESS' : PLAIN_ADDRESS_NAME[attrType];
         if (!address) return fail('BAD_ATTRIBUTE', `${name} is not an IPv4 (8 bytes) or IPv6 (20 bytes) address`);
         if (xor) message.xorMappedAddress = address;
-        else message.mappedAddress = address;
+        else if (attrType === ATTRIBUTE.MAPPED_ADDRESS) message.mappedAddress = address;
+        else if (attrType === ATTRIBUTE.RESPONSE_ORIGIN) message.responseOrigin = address;
+        else if (attrType === ATTRIBUTE.OTHER_ADDRESS) message.otherAddress = address;
+        else if (attrType === ATTRIBUTE.SOURCE_ADDRESS) message.sourceAddress = address;
+        else message.changedAddress = address;
+        break;
+      }
+      case ATTRIBUTE.CHANGE_REQUEST: {
+        if (value.length !== 4) return fail('BAD_ATTRIBUTE', `CHANGE-REQUEST is 4 bytes, this one ${value.length}`);
+        // Only bits A and B carry meaning (the RFC 5780 §7.2 diagram draws every other bit as 0); the rest are ignored.
+        message.changeRequest = { changeIp: (value[3] & CHANGE_IP_FLAG) !== 0, changePort: (value[3] & CHANGE_PORT_FLAG) !== 0 };
         break;
       }
       case ATTRIBUTE.ERROR_CODE: {

@@ -1,8 +1,9 @@
-import { Observable, Subject } from 'rxjs';
+import { Subject } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openUdpPort, type Datagram, type UdpPort } from '../../src/net/udpPort.ts';
 import { stunBinding } from '../../src/stun/client.ts';
 import { encodeStunMessage, METHOD_BINDING, parseStunMessage, type StunMessage, type StunMessageInit } from '../../src/stun/message.ts';
+import { counted, trackTimers } from './leakTracking.ts';
 
 const opened: UdpPort[] = [];
 
@@ -16,63 +17,6 @@ afterEach(async () => {
   vi.restoreAllMocks();
   await Promise.all(opened.splice(0).map((p) => p.close()));
 });
-
-/** A port whose datagram subscriptions are counted, to check that the client leaves none behind. */
-function counted(port: UdpPort): UdpPort & { readonly subscribers: () => number } {
-  let active = 0;
-  const datagrams$ = new Observable<Datagram>((subscriber) => {
-    active++;
-    const inner = port.datagrams$.subscribe(subscriber);
-    return () => {
-      active--;
-      inner.unsubscribe();
-    };
-  });
-  return {
-    get address() {
-      return port.address;
-    },
-    get port() {
-      return port.port;
-    },
-    get closed() {
-      return port.closed;
-    },
-    datagrams$,
-    send: (data, toPort, toAddress) => port.send(data, toPort, toAddress),
-    close: () => port.close(),
-    subscribers: () => active,
-  };
-}
-
-/** Watch every timer started from now on; `pending()` counts those neither fired nor cleared. */
-function trackTimers() {
-  const live = new Set<unknown>();
-  let started = 0;
-  const realSet = globalThis.setTimeout;
-  const realClear = globalThis.clearTimeout;
-  const set = vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
-    const handle: unknown = realSet(() => {
-      live.delete(handle);
-      fn();
-    }, ms);
-    live.add(handle);
-    started++;
-    return handle;
-  }) as typeof setTimeout);
-  const clear = vi.spyOn(globalThis, 'clearTimeout').mockImplementation(((handle?: Parameters<typeof clearTimeout>[0]) => {
-    live.delete(handle);
-    realClear(handle);
-  }) as typeof clearTimeout);
-  return {
-    started: () => started,
-    pending: () => live.size,
-    restore: () => {
-      set.mockRestore();
-      clear.mockRestore();
-    },
-  };
-}
 
 function requestsIn(received: Datagram[]): StunMessage[] {
   return received.map((d) => {
@@ -280,6 +224,89 @@ describe('stunBinding against loopback sockets', () => {
     expect(await pending).toMatchObject({ ok: false, error: { code: 'PORT_CLOSED' } });
     timers.restore();
     expect(timers.pending()).toBe(0);
+  });
+
+  it('should expose OTHER-ADDRESS, RESPONSE-ORIGIN and where the answer came from', async () => {
+    const server = await fakeServer((req, from) => ({
+      class: 'success',
+      method: METHOD_BINDING,
+      transactionId: req.transactionId,
+      xorMappedAddress: { family: 4, address: from.address, port: from.port },
+      responseOrigin: { family: 4, address: '127.0.0.1', port: server.port.port },
+      otherAddress: { family: 4, address: '127.0.0.2', port: 3579 },
+    }));
+    const result = await stunBinding(await loopbackPort(), server.endpoint, { rtoMs: 20 });
+    expect(result).toMatchObject({
+      ok: true,
+      from: server.endpoint,
+      responseOrigin: server.endpoint,
+      otherAddress: { address: '127.0.0.2', port: 3579 },
+    });
+  });
+
+  it("should fall back to RFC 3489's CHANGED-ADDRESS and SOURCE-ADDRESS (classic servers)", async () => {
+    const server = await fakeServer((req, from) => ({
+      class: 'success',
+      method: METHOD_BINDING,
+      transactionId: req.transactionId,
+      mappedAddress: { family: 4, address: from.address, port: from.port },
+      sourceAddress: { family: 4, address: '127.0.0.1', port: 3478 },
+      changedAddress: { family: 4, address: '127.0.0.2', port: 3479 },
+    }));
+    const result = await stunBinding(await loopbackPort(), server.endpoint, { rtoMs: 20 });
+    expect(result).toMatchObject({ ok: true, responseOrigin: { address: '127.0.0.1', port: 3478 }, otherAddress: { address: '127.0.0.2', port: 3479 } });
+  });
+
+  it('should send CHANGE-REQUEST and take the answer from the other port it asked for (RFC 5780 Table 1)', async () => {
+    const alternate = await loopbackPort();
+    const seen: StunMessage[] = [];
+    const server = await fakeServer((req, from) => {
+      seen.push(req);
+      // Change port: answer from Da:Cp, our second socket.
+      void alternate.send(
+        encodeStunMessage({ class: 'success', method: METHOD_BINDING, transactionId: req.transactionId, xorMappedAddress: { family: 4, address: from.address, port: from.port } }),
+        from.port,
+        from.address,
+      );
+      return undefined;
+    });
+    const client = counted(await loopbackPort());
+
+    const result = await stunBinding(client, server.endpoint, { rtoMs: 20, changeRequest: { changeIp: false, changePort: true } });
+
+    expect(seen[0]?.changeRequest).toEqual({ changeIp: false, changePort: true });
+    expect(result).toMatchObject({ ok: true, mapped: { address: '127.0.0.1', port: client.port }, from: { address: '127.0.0.1', port: alternate.port }, requests: 1 });
+    expect(client.subscribers()).toBe(0);
+  });
+
+  it('should send no CHANGE-REQUEST when both flags are false, and then take answers from the server only', async () => {
+    const impostor = await loopbackPort();
+    const seen: StunMessage[] = [];
+    const server = await fakeServer((req, from, index) => {
+      seen.push(req);
+      const answer = encodeStunMessage({ class: 'success', method: METHOD_BINDING, transactionId: req.transactionId, xorMappedAddress: { family: 4, address: from.address, port: from.port } });
+      if (index === 0) {
+        void impostor.send(answer, from.port, from.address);
+        return undefined;
+      }
+      return [answer];
+    });
+    const result = await stunBinding(await loopbackPort(), server.endpoint, { rtoMs: 20, changeRequest: { changeIp: false, changePort: false } });
+    expect(seen[0]?.changeRequest).toBeUndefined();
+    expect(result).toMatchObject({ ok: true, from: server.endpoint, requests: 2 });
+  });
+
+  it('should name RFC 5780 and the fix when a CHANGE-REQUEST gets 420', async () => {
+    const server = await fakeServer((req) => ({ class: 'error', method: METHOD_BINDING, transactionId: req.transactionId, errorCode: { code: 420, reason: 'Unknown Attribute' } }));
+    const result = await stunBinding(await loopbackPort(), server.endpoint, { rtoMs: 20, changeRequest: { changeIp: true, changePort: true } });
+    expect(result).toEqual({
+      ok: false,
+      error: {
+        code: 'STUN_ERROR',
+        stunCode: 420,
+        message: `the STUN server 127.0.0.1:${server.port.port} answered 420 Unknown Attribute; it does not do CHANGE-REQUEST (RFC 5780 NAT behaviour discovery); use a STUN server with two IP addresses, e.g. coturn with two --listening-ip`,
+      },
+    });
   });
 
   it('should refuse a server that is not an IPv4 address and port, without sending', async () => {

@@ -1,20 +1,16 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openUdpPort, type UdpPort } from '../../src/net/udpPort.ts';
 import { stunBinding } from '../../src/stun/client.ts';
 import { encodeBindingRequest, parseStunMessage, unknownRequiredAttributes, type StunMessage } from '../../src/stun/message.ts';
+import { startCoturn, type Coturn } from './coturnPeers.ts';
 
 // coturn (Debian package `coturn`) as a real STUN server on loopback, started in the foreground.
 const hasTurnserver = spawnSync('turnserver', ['--version'], { stdio: 'ignore' }).error === undefined;
 if (!hasTurnserver) {
   console.warn('test/stun/coturn.test.ts skipped: turnserver (coturn) is not installed; install it with `apt-get install -y --no-install-recommends coturn`');
 }
-
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function freeUdpPort(): Promise<number> {
   const probe = await openUdpPort({ port: 0, address: '127.0.0.1' });
@@ -42,59 +38,19 @@ async function rawBinding(port: UdpPort, server: { address: string; port: number
 }
 
 describe.skipIf(!hasTurnserver)('stunBinding against coturn (turnserver --stun-only)', () => {
-  let coturn: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  let output = '';
-  let workDir = '';
+  let coturn: Coturn | undefined;
   const server = { address: '127.0.0.1', port: 0 };
   const ports: UdpPort[] = [];
 
-  async function stopCoturn() {
-    const child = coturn;
-    coturn = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const killer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(killer);
-  }
-
   beforeAll(async () => {
-    workDir = mkdtempSync(join(tmpdir(), 'avchat-coturn-'));
     server.port = await freeUdpPort();
-    const child = spawn(
-      'turnserver',
-      [
-        '-n',
-        '--stun-only',
-        '--listening-ip=127.0.0.1',
-        `--listening-port=${server.port}`,
-        '--no-cli',
-        '--log-file=stdout',
-        '--simple-log',
-        // Keep coturn away from system paths (/var/run/turnserver.pid, /var/lib/turn/turndb) and quiet about certificates.
-        `--pidfile=${join(workDir, 'turnserver.pid')}`,
-        `--userdb=${join(workDir, 'turndb')}`,
-        '--no-tls',
-        '--no-dtls',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    coturn = child;
-    exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    child.stdout?.on('data', (b: Buffer) => (output += b.toString()));
-    child.stderr?.on('data', (b: Buffer) => (output += b.toString()));
-
-    // coturn logs no line when its UDP listener is up: it is ready when it answers a Binding.
+    coturn = await startCoturn({ ips: [server.address], port: server.port, altPort: server.port + 1 });
+    // Bound is not yet answering: wait for its first answer to a Binding.
     const probe = await openUdpPort({ port: 0, address: '127.0.0.1' });
     try {
       const deadline = Date.now() + 10_000;
-      while (Date.now() < deadline && child.exitCode === null) {
-        if (await rawBinding(probe, server, 200)) return;
-      }
-      const why = child.exitCode !== null ? `exited with code ${child.exitCode}` : 'did not answer a Binding within 10 s';
-      await stopCoturn();
-      throw new Error(`turnserver ${why}; its output:\n${output}`);
+      while (Date.now() < deadline) if (await rawBinding(probe, server, 200)) return;
+      throw new Error(`turnserver did not answer a Binding within 10 s; its output:\n${coturn.output()}`);
     } finally {
       await probe.close();
     }
@@ -102,8 +58,7 @@ describe.skipIf(!hasTurnserver)('stunBinding against coturn (turnserver --stun-o
 
   afterAll(async () => {
     await Promise.all(ports.map((p) => p.close()));
-    await stopCoturn();
-    if (workDir) rmSync(workDir, { recursive: true, force: true });
+    await coturn?.stop();
   });
 
   async function loopbackPort(): Promise<UdpPort> {
