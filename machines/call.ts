@@ -1,6 +1,7 @@
 import { assign, sendTo, setup, spawnChild } from 'xstate';
 import { mediaMachine, type MediaParentEvent } from './media.ts';
 import { natProbeMachine, type NatProbeOutput } from './natProbe.ts';
+import { hostOfSipUri, isPrivateAddress, publicViewOf } from './publicView.ts';
 import { portMappingMachine, type PortMappingParentEvent } from './portMapping.ts';
 import { sipSessionMachine, type SipSessionInput, type SipSessionParentEvent, type SipUserEvent } from './sipSession.ts';
 import type { CallOutcome, CallRole, Direction, Endpoint, GatewayInfo, MediaPlan, PortMappingEntry, Problem } from './types.ts';
@@ -14,6 +15,8 @@ export interface CallInput {
   readonly autoAnswer?: boolean;
   /** The Snatmap reflector; none skips the NAT probe. */
   readonly reflector?: Endpoint;
+  /** A second address of the reflector, to tell a symmetric NAT (see natProbe). */
+  readonly alternateReflector?: Endpoint;
   /** Local UDP ports to map on the home router: SIP and the four media ports. */
   readonly ports: readonly number[];
   /** The address we advertise; the NAT probe compares what the reflector saw with it. */
@@ -90,6 +93,15 @@ export const callMachine = setup({
   },
   guards: {
     hasDuration: ({ context }) => (context.input.durationMs ?? 0) > 0,
+    /**
+     * A caller behind a symmetric NAT with no port mapping, calling a peer outside its own network:
+     * the peer's media could not reach us (the NAT gives each destination another public port), so
+     * the call fails before the INVITE rather than after a silent one.
+     */
+    unreachableBehindNat: ({ context }) => {
+      const target = hostOfSipUri(context.input.target);
+      return context.input.role === 'caller' && context.nat?.report?.verdict === 'symmetric' && !(target && isPrivateAddress(target));
+    },
     mappingStarted: ({ context }) => context.mappingStarted,
     /** Our audio direction: sendrecv (talking), sendonly (we muted), recvonly (the peer muted), inactive (both). */
     audioIs: ({ context }, direction: Direction) => (context.plan?.audio?.direction ?? 'sendrecv') === direction,
@@ -107,7 +119,12 @@ export const callMachine = setup({
       invoke: {
         id: 'natProbe',
         src: 'natProbe',
-        input: ({ context }) => ({ reflector: context.input.reflector, ports: context.input.ports, localAddress: context.input.localAddress }),
+        input: ({ context }) => ({
+          reflector: context.input.reflector,
+          alternateReflector: context.input.alternateReflector,
+          ports: context.input.ports,
+          localAddress: context.input.localAddress,
+        }),
         onDone: {
           target: 'mapping',
           actions: assign({
@@ -125,7 +142,23 @@ export const callMachine = setup({
       ],
       on: {
         'MAPPING.READY': { target: 'session', actions: assign({ mappings: ({ event }) => event.mappings, gateway: ({ event }) => event.gateway }) },
-        'MAPPING.NONE': { target: 'session', actions: assign({ notes: ({ context, event }) => [...context.notes, event.problem] }) },
+        'MAPPING.NONE': [
+          {
+            guard: 'unreachableBehindNat',
+            target: 'cleanup',
+            actions: assign({
+              notes: ({ context, event }) => [...context.notes, event.problem],
+              outcome: ({ context, event }) => ({
+                reason: 'failed' as const,
+                problem: {
+                  code: 'NAT_SYMMETRIC',
+                  message: `a direct call cannot work from here: this host is behind a symmetric NAT (each destination sees another public port, so the peer's media would be dropped) and no port could be mapped on the router (${event.problem.message}); turn on UPnP or NAT-PMP on the router and call with --upnp multicast, or forward UDP ${context.input.ports.join(', ')} to this host`,
+                },
+              }),
+            }),
+          },
+          { target: 'session', actions: assign({ notes: ({ context, event }) => [...context.notes, event.problem] }) },
+        ],
         HANGUP: { target: 'cleanup', actions: 'endEarly' },
       },
     },
@@ -133,7 +166,20 @@ export const callMachine = setup({
       invoke: {
         id: 'sipSession',
         src: 'sipSession',
-        input: ({ context }) => ({ ...context.input.sessionTiming, role: context.input.role, target: context.input.target, autoAnswer: context.input.autoAnswer }),
+        input: ({ context }) => ({
+          ...context.input.sessionTiming,
+          role: context.input.role,
+          target: context.input.target,
+          autoAnswer: context.input.autoAnswer,
+          localAddress: context.input.localAddress,
+          publicView: publicViewOf({
+            localAddress: context.input.localAddress,
+            ports: context.input.ports,
+            report: context.nat?.report,
+            mappings: context.mappings,
+            gateway: context.gateway,
+          }),
+        }),
         onDone: { target: 'cleanup', actions: assign({ outcome: ({ event }) => event.output }) },
       },
       on: {

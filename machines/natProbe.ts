@@ -1,5 +1,5 @@
 import { assertEvent, assign, enqueueActions, fromPromise, setup, type AnyActor, type AnyActorRef, type AnyStateMachine } from 'xstate';
-import { isAnswered, verdictOf } from './natVerdict.ts';
+import { isAnswered, mappingOf, verdictOf } from './natVerdict.ts';
 import { portProbeMachine, type PortProbeInput, type PortProbeParentEvent, type ProbeAnswer, type ProbeAttemptInput } from './portProbe.ts';
 import type { Endpoint, NatReport, PortProbe, Problem } from './types.ts';
 
@@ -7,6 +7,11 @@ import type { Endpoint, NatReport, PortProbe, Problem } from './types.ts';
 export interface NatProbeInput {
   /** The Snatmap reflector to ask; none means the probe is skipped. */
   readonly reflector?: Endpoint;
+  /**
+   * A second address of the reflector (our reflector also answers on its port + 1): the first call
+   * port asks it too, and a different public port in its answer means a symmetric NAT. None: no check.
+   */
+  readonly alternateReflector?: Endpoint;
   /** The call ports to probe, each from its own socket; none means the probe is skipped. */
   readonly ports?: readonly number[];
   /** The address we advertise: ports seen from it, unchanged, mean there is no NAT. */
@@ -31,6 +36,9 @@ type PortProbeDoneEvent = { type: `xstate.done.actor.probe-${number}`; output: P
 
 interface NatProbeContext {
   readonly reflector?: Endpoint;
+  readonly alternate?: Endpoint;
+  /** The answer of the second reflector address to the first port (the mapping check), once in. */
+  readonly mappingCheck?: PortProbe;
   readonly ports: readonly number[];
   readonly localAddress: string;
   readonly timeoutMs: number;
@@ -50,6 +58,9 @@ function notProvided(name: string): never {
 export function portProbeId(localPort: number): string {
   return `probe-${localPort}`;
 }
+
+/** The id of the mapping check (the first port, probed against the second reflector address). */
+export const MAPPING_CHECK_ID = 'probe-mapping';
 
 const probeAttemptPlaceholder = fromPromise<ProbeAnswer, ProbeAttemptInput>(async () => notProvided('probeAttempt'));
 
@@ -82,7 +93,8 @@ function statusOf(results: readonly PortProbe[]): NatProbeOutput['status'] {
  * NAT probe phase: ask the reflector which public address each call port is seen from, one
  * {@link portProbeMachine} per port, in parallel. Opening those NAT mappings is the point; a failed
  * probe is reported, not fatal. The final state names the verdict: `done` (every port answered, one
- * public address), `partial`, `addressChanged` (symmetric NAT suspected), `unreachable`,
+ * public address), `partial`, `addressChanged` (symmetric NAT suspected), `symmetric` (with an
+ * alternate reflector address: the first port's public port changed with the destination), `unreachable`,
  * `timedOut` (the ports still unanswered are reported as timed out), `skipped` (no reflector).
  */
 export const natProbeMachine = setup({
@@ -110,14 +122,25 @@ export const natProbeMachine = setup({
         // provided with our `probeAttempt`, so it keeps the declared child's id and input.
         enqueue.spawnChild(portProbe as never, { id: portProbeId(localPort), input });
       }
+      if (context.alternate) {
+        const input: PortProbeInput = { localPort: context.ports[0], reflector: context.alternate, attempts: context.attempts, initialWaitMs: context.initialWaitMs, purpose: 'mapping' };
+        enqueue.spawnChild(portProbe as never, { id: MAPPING_CHECK_ID, input });
+      }
     }),
     stopPortProbes: enqueueActions(({ context, enqueue }) => {
       for (const localPort of context.ports) enqueue.stopChild(portProbeId(localPort));
+      if (context.alternate) enqueue.stopChild(MAPPING_CHECK_ID);
     }),
     recordResult: assign({
       results: ({ context, event }) => {
         assertEvent(event, 'PROBE.RESULT');
         return [...context.results, event.result];
+      },
+    }),
+    recordMappingCheck: assign({
+      mappingCheck: ({ event }) => {
+        assertEvent(event, 'PROBE.RESULT');
+        return event.result;
       },
     }),
     reportUnfinishedAsTimedOut: assign({
@@ -138,7 +161,9 @@ export const natProbeMachine = setup({
     writeReport: assign({
       report: ({ context }) => {
         const results = context.ports.map((port) => context.results.find((r) => r.localPort === port)!);
-        return { results, verdict: verdictOf(results, context.localAddress) };
+        if (!context.alternate) return { results, verdict: verdictOf(results, context.localAddress) };
+        const mapping = mappingOf(results[0], context.mappingCheck, context.reflector!, context.alternate);
+        return { results, verdict: verdictOf(results, context.localAddress, mapping), mapping, ...(context.mappingCheck ? { mappingCheck: context.mappingCheck } : {}) };
       },
     }),
   },
@@ -148,10 +173,17 @@ export const natProbeMachine = setup({
     expected: ({ context, event }) => {
       assertEvent(event, 'PROBE.RESULT');
       const { localPort } = event.result;
-      return context.ports.includes(localPort) && !context.results.some((r) => r.localPort === localPort);
+      return event.purpose !== 'mapping' && context.ports.includes(localPort) && !context.results.some((r) => r.localPort === localPort);
     },
-    allReported: ({ context }) => context.results.length === context.ports.length,
+    /** The mapping check's result, the first time. */
+    expectedMappingCheck: ({ context, event }) => {
+      assertEvent(event, 'PROBE.RESULT');
+      return event.purpose === 'mapping' && context.alternate !== undefined && context.mappingCheck === undefined;
+    },
+    allReported: ({ context }) => context.results.length === context.ports.length && (context.alternate === undefined || context.mappingCheck !== undefined),
+    allPortsReported: ({ context }) => context.results.length === context.ports.length,
     addressChanged: ({ context }) => context.report?.verdict === 'symmetric-suspect',
+    symmetric: ({ context }) => context.report?.verdict === 'symmetric',
     noneAnswered: ({ context }) => context.report?.verdict === 'unreachable',
     someUnanswered: ({ context }) => context.report?.verdict === 'partial',
   },
@@ -159,6 +191,7 @@ export const natProbeMachine = setup({
   id: 'natProbe',
   context: ({ input }) => ({
     reflector: input.reflector,
+    alternate: input.alternateReflector,
     ports: [...new Set(input.ports ?? [])],
     localAddress: input.localAddress ?? '',
     timeoutMs: input.timeoutMs ?? 5000,
@@ -177,14 +210,24 @@ export const natProbeMachine = setup({
       // A port probe tells its result as it ends; judge once the last one has ended (its done event
       // follows its result), so no port probe is left telling a probe that already finished.
       on: {
-        'PROBE.RESULT': { guard: 'expected', actions: 'recordResult' },
+        'PROBE.RESULT': [
+          { guard: 'expected', actions: 'recordResult' },
+          { guard: 'expectedMappingCheck', actions: 'recordMappingCheck' },
+        ],
         'xstate.done.actor.*': { guard: 'allReported', target: 'judging', actions: 'writeReport' },
       },
-      after: { probeTimeout: { target: 'timedOut', actions: ['reportUnfinishedAsTimedOut', 'writeReport'] } },
+      after: {
+        probeTimeout: [
+          // Every port answered, only the mapping check did not: its answer just tells less.
+          { guard: 'allPortsReported', target: 'judging', actions: 'writeReport' },
+          { target: 'timedOut', actions: ['reportUnfinishedAsTimedOut', 'writeReport'] },
+        ],
+      },
     },
     judging: {
       always: [
         { guard: 'addressChanged', target: 'addressChanged' },
+        { guard: 'symmetric', target: 'symmetric' },
         { guard: 'noneAnswered', target: 'unreachable' },
         { guard: 'someUnanswered', target: 'partial' },
         { target: 'done' },
@@ -210,6 +253,18 @@ export const natProbeMachine = setup({
             .map((r) => `${r.localPort}→${r.external.address}`)
             .join(', ')}): a symmetric NAT is likely and the peer may not reach us; map the ports on the router with --upnp multicast`,
         }),
+      }),
+    },
+    symmetric: {
+      type: 'final',
+      entry: assign({
+        problem: ({ context }) => {
+          const seen = (r: PortProbe | undefined, at: Endpoint) => (r?.ok ? `${at.address}:${at.port} saw ${r.external.address}:${r.external.port}` : '');
+          return {
+            code: 'NAT_SYMMETRIC',
+            message: `the NAT gives UDP ${context.ports[0]} another public port for each destination (${seen(context.report!.results[0], context.reflector!)}, ${seen(context.mappingCheck, context.alternate!)}): a symmetric NAT, so a peer cannot reach the ports the reflector saw; map the call ports on the router (--upnp multicast, UPnP or NAT-PMP on) or forward UDP ${context.ports.join(', ')} to this host`,
+          };
+        },
       }),
     },
     unreachable: {

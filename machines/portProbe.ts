@@ -10,7 +10,12 @@ export interface PortProbeInput {
   readonly attempts?: number;
   /** Wait this long for the first answer, doubling for each retransmission; default 250 ms. */
   readonly initialWaitMs?: number;
+  /** `mapping`: this probe asks a second reflector address, to see whether the NAT mapping depends on the destination. */
+  readonly purpose?: ProbePurpose;
 }
+
+/** Why a port is probed: its public address (`address`), or the NAT's mapping behaviour (`mapping`). */
+export type ProbePurpose = 'address' | 'mapping';
 
 /** What one attempt is given: send one request from `localPort` to the reflector. */
 export interface ProbeAttemptInput {
@@ -26,11 +31,12 @@ export interface ProbeAnswer {
 }
 
 /** The event a port probe sends its parent (the NAT probe) when it ends. */
-export type PortProbeParentEvent = { type: 'PROBE.RESULT'; result: PortProbe };
+export type PortProbeParentEvent = { type: 'PROBE.RESULT'; result: PortProbe; purpose: ProbePurpose };
 
 interface PortProbeContext {
   readonly localPort: number;
   readonly reflector: Endpoint;
+  readonly purpose: ProbePurpose;
   readonly attempts: number;
   /** The attempt in flight, from 1. */
   readonly attempt: number;
@@ -89,6 +95,7 @@ export const portProbeMachine = setup({
   context: ({ input }) => ({
     localPort: input.localPort,
     reflector: input.reflector,
+    purpose: input.purpose ?? 'address',
     attempts: Math.max(1, input.attempts ?? 4),
     attempt: 1,
     waitMs: input.initialWaitMs ?? 250,
@@ -135,9 +142,9 @@ export const portProbeMachine = setup({
         ],
       },
     },
-    answered: { type: 'final', entry: { type: 'tellParent', params: ({ context }) => ({ type: 'PROBE.RESULT', result: context.result! }) } },
-    failed: { type: 'final', entry: { type: 'tellParent', params: ({ context }) => ({ type: 'PROBE.RESULT', result: context.result! }) } },
-    timedOut: { type: 'final', entry: { type: 'tellParent', params: ({ context }) => ({ type: 'PROBE.RESULT', result: context.result! }) } },
+    answered: { type: 'final', entry: { type: 'tellParent', params: ({ context }) => ({ type: 'PROBE.RESULT', result: context.result!, purpose: context.purpose }) } },
+    failed: { type: 'final', entry: { type: 'tellParent', params: ({ context }) => ({ type: 'PROBE.RESULT', result: context.result!, purpose: context.purpose }) } },
+    timedOut: { type: 'final', entry: { type: 'tellParent', params: ({ context }) => ({ type: 'PROBE.RESULT', result: context.result!, purpose: context.purpose }) } },
   },
   output: ({ context }) => context.result!,
 });

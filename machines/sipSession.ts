@@ -1,4 +1,5 @@
 import { assign, enqueueActions, fromCallback, sendTo, setup } from 'xstate';
+import type { PublicView } from './publicView.ts';
 import type { CallOutcome, CallRole, EndReason, MediaPlan, Problem } from './types.ts';
 
 /** What a SIP session is given. */
@@ -15,6 +16,18 @@ export interface SipSessionInput {
   readonly ringTimeoutMs?: number;
   /** How many times a re-INVITE is tried again after glare (491) before the change is given up. */
   readonly glareRetries?: number;
+  /** Where a peer on the internet reaches us (Contact, Via, SDP); our local address when absent. */
+  readonly publicView?: PublicView;
+  /** Our local address: a peer on a private network, as we are, is given it instead of the public view. */
+  readonly localAddress?: string;
+}
+
+/** What the `sipDialog` actor is given. */
+export interface SipDialogInput {
+  readonly role: CallRole;
+  readonly target?: string;
+  readonly publicView?: PublicView;
+  readonly localAddress?: string;
 }
 
 /** Events the SIP dialog I/O actor sends to the session. */
@@ -62,6 +75,8 @@ interface SipSessionContext {
   readonly hangupTimeoutMs: number;
   readonly ringTimeoutMs: number;
   readonly glareRetries: number;
+  readonly publicView?: PublicView;
+  readonly localAddress?: string;
   readonly from?: string;
   readonly plan?: MediaPlan;
   /** Re-INVITEs tried again after glare for the mute change in progress. */
@@ -119,7 +134,7 @@ export const sipSessionMachine = setup({
   },
   actors: {
     /** The SIP dialog over the wire: sends {@link SipDialogEvent}s, takes {@link SipDialogCommand}s. */
-    sipDialog: fromCallback<SipDialogCommand, { role: CallRole; target?: string }>(() => notProvided('sipDialog')),
+    sipDialog: fromCallback<SipDialogCommand, SipDialogInput>(() => notProvided('sipDialog')),
   },
   delays: {
     answerDelay: ({ context }) => context.answerDelayMs,
@@ -164,8 +179,14 @@ export const sipSessionMachine = setup({
     ringTimeoutMs: input.ringTimeoutMs ?? 60_000,
     glareRetries: input.glareRetries ?? 3,
     glareCount: 0,
+    publicView: input.publicView,
+    localAddress: input.localAddress,
   }),
-  invoke: { id: 'dialog', src: 'sipDialog', input: ({ context }) => ({ role: context.role, target: context.target }) },
+  invoke: {
+    id: 'dialog',
+    src: 'sipDialog',
+    input: ({ context }) => ({ role: context.role, target: context.target, publicView: context.publicView, localAddress: context.localAddress }),
+  },
   initial: 'starting',
   on: {
     'SIP.ERROR': {

@@ -45,10 +45,22 @@ export type PortProbe =
   | { readonly localPort: number; readonly ok: true; readonly external: Endpoint; readonly rttMs: number; readonly attempts: number }
   | { readonly localPort: number; readonly ok: false; readonly error: Problem };
 
+/**
+ * RFC 4787 §4.1 mapping behaviour, as seen by probing one call port against two reflector
+ * addresses: the same public address and port for both is `endpointIndependent`; another one for a
+ * reflector at another port of the same IP is `addressAndPortDependent` ("symmetric"); another one
+ * for a reflector at another IP is at least `addressDependent`. `unknown`: no second answer.
+ */
+export type MappingBehaviour = 'endpointIndependent' | 'addressDependent' | 'addressAndPortDependent' | 'unknown';
+
 /** The NAT probe's report: per port, plus a one-word verdict. */
 export interface NatReport {
   readonly results: readonly PortProbe[];
   readonly verdict: string;
+  /** The mapping behaviour, when the probe asked a second reflector address. */
+  readonly mapping?: MappingBehaviour;
+  /** What the second reflector address saw (the first call port, probed again). */
+  readonly mappingCheck?: PortProbe;
 }
 
 /** One port mapping made on the home router. */
@@ -62,7 +74,13 @@ export interface PortMappingEntry {
 
 /** A gateway found by discovery. */
 export interface GatewayInfo {
+  /**
+   * Where to reach it: the URL of its device description for a UPnP IGD, its LAN IPv4 address for
+   * NAT-PMP (RFC 6886, UDP 5351).
+   */
   readonly location: string;
+  /** The protocol it speaks to us; absent means UPnP (the only kind before NAT-PMP). */
+  readonly kind?: 'upnp' | 'natpmp';
   readonly externalAddress?: string;
 }
 

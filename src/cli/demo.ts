@@ -62,8 +62,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const calls: CallHandle[] = [];
   const timers: NodeJS.Timeout[] = [];
   try {
-    reflector = await startReflector({ port: options.reflectorPort, address: HOST });
-    step(`reflector listening on ${HOST}:${reflector.port}`);
+    reflector = await startReflector({ port: options.reflectorPort, address: HOST, alternatePort: options.reflectorPort + 1 });
+    step(`reflector listening on ${HOST}:${reflector.port} and ${reflector.alternatePort}`);
     const open = (name: string, ports: { sipPort: number; mediaPort: number }) =>
       openEndpoint({
         name,
@@ -72,6 +72,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         sipPort: ports.sipPort,
         mediaPort: ports.mediaPort,
         reflector: { address: HOST, port: reflector!.port },
+        alternateReflector: { address: HOST, port: reflector!.alternatePort! },
         upnp: { target: options.upnpTarget, localAddress: HOST, timeoutMs: 800 },
         media: { recordDir: options.recordDir, rtcpMinIntervalMs: options.rtcpMinIntervalMs },
         onWire: (record) => options.onWire?.(name, record),

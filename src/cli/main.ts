@@ -1,4 +1,6 @@
 import { createSocket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -6,12 +8,17 @@ import type { Logger } from 'pino';
 import type { InspectionEvent } from 'xstate';
 import type { CallOutcome, Endpoint as HostPort } from '../../machines/types.ts';
 import { openEndpoint, type AvchatEndpoint, type CallHandle } from '../endpoint/endpoint.ts';
+import { openMappingLedger } from '../endpoint/mappingLedger.ts';
 import type { UpnpOptions } from '../endpoint/portMappingActors.ts';
+import { describeStaleMappings } from '../endpoint/staleMappings.ts';
 import { liveChildren } from '../media/ffmpeg/source.ts';
+import { readDefaultGateway } from '../net/defaultGateway.ts';
+import { probeNat } from '../probe/natReport.ts';
 import { startReflector } from '../reflector/server.ts';
 import { DEMO_DEFAULTS, runDemo } from './demo.ts';
 import { describeChange, stateChangeInspector, type StateChange } from './liveStates.ts';
 import { createLogger } from './log.ts';
+import { formatNatProbeReport } from './probeReport.ts';
 import { formatNatReport, formatPortSummary } from './summary.ts';
 
 function parsePort(value: string): number {
@@ -49,7 +56,16 @@ export function targetUri(target: string): string {
 function parseUpnp(value: string): UpnpOptions | 'off' {
   if (value === 'off') return 'off';
   if (value === 'multicast') return { target: { address: '239.255.255.250', port: 1900 }, timeoutMs: 2000 };
-  return { target: parseHostPort(value, 1900), timeoutMs: 1500 };
+  // A router named by address is also the one to ask over NAT-PMP when it has no UPnP.
+  const target = parseHostPort(value, 1900);
+  return { target, timeoutMs: 1500, natPmpGateway: target.address };
+}
+
+/** With SSDP multicast, the NAT-PMP fallback asks the default gateway (RFC 6886 §3), read from the routing table. */
+async function withNatPmpGateway(upnp: UpnpOptions | 'off'): Promise<UpnpOptions | 'off'> {
+  if (upnp === 'off' || upnp.natPmpGateway !== undefined) return upnp;
+  const gateway = await readDefaultGateway();
+  return gateway === undefined ? upnp : { ...upnp, natPmpGateway: gateway };
 }
 
 /** The local address on the route to `host`, found without sending anything (a connected UDP socket). */
@@ -79,6 +95,7 @@ interface CommonOptions {
   sipPort: number;
   mediaPort: number;
   reflector?: HostPort;
+  reflectorAlternate?: HostPort | 'off';
   duration?: number;
   record?: string;
   json?: boolean;
@@ -92,12 +109,15 @@ function addCommonOptions(cmd: Command): Command {
     .option('--sip-port <n>', 'UDP port for SIP', parsePort, 5060)
     .option('--media-port <n>', 'first of the four media ports (video RTP, video RTCP, audio RTP, audio RTCP)', parseMediaPort, 16384)
     .option('--reflector <host:port>', 'Snatmap reflector to probe the NAT with (default port 5678)', (v) => parseHostPort(v, 5678))
+    .option('--reflector-alternate <host:port|off>', "the reflector's second address, to tell a symmetric NAT (default: its port + 1; off skips the check)", (v) =>
+      v === 'off' ? ('off' as const) : parseHostPort(v, 5679),
+    )
     .option('--duration <s>', 'hang up this many seconds after the call is established', parseSeconds)
     .option('--record <dir>', 'write received media (video .h263, audio .wav) into this folder')
     .option('--address <ip>', 'address to advertise in SIP and SDP (default: the local address toward the peer)')
     .option('--bind <ip>', 'local address to bind', '0.0.0.0')
     .addOption(
-      new Option('--upnp <off|multicast|host:port>', 'UPnP gateway discovery: off, SSDP multicast, or a unicast SSDP target')
+      new Option('--upnp <off|multicast|host:port>', 'port mapping on the router: off, UPnP by SSDP multicast, or a unicast SSDP target; NAT-PMP at the default gateway (or that host) when no UPnP IGD answers')
         .argParser(parseUpnp)
         .default('off' as const, 'off'),
     )
@@ -112,6 +132,7 @@ function logStateChange(log: Logger) {
 async function openFromOptions(name: string, opts: CommonOptions, log: Logger, peerHost?: string): Promise<AvchatEndpoint> {
   const advertised = opts.address ?? (peerHost ? await localAddressToward(peerHost) : opts.bind !== '0.0.0.0' ? opts.bind : firstExternalAddress());
   const inspect: (event: InspectionEvent) => void = stateChangeInspector(name, logStateChange(log));
+  const upnp = await withNatPmpGateway(opts.upnp);
   return openEndpoint({
     name,
     bindAddress: opts.bind,
@@ -119,12 +140,36 @@ async function openFromOptions(name: string, opts: CommonOptions, log: Logger, p
     sipPort: opts.sipPort,
     mediaPort: opts.mediaPort,
     reflector: opts.reflector,
-    upnp: opts.upnp,
+    alternateReflector: alternateOf(opts.reflector, opts.reflectorAlternate),
+    upnp,
+    // Only with mappings to make: --upnp off never touches the router, nor the ledger.
+    mappingLedger: upnp === 'off' ? undefined : openMappingLedger({ onProblem: (problem) => log.warn({ endpoint: name, ...problem }, `${problem.code}: ${problem.message}`) }),
+    onStaleMappings: (report) => {
+      log.info({ endpoint: name, staleMappings: report }, describeStaleMappings(report));
+      for (const problem of report.problems) log.warn({ endpoint: name, ...problem }, `${problem.code}: ${problem.message}`);
+    },
     media: { recordDir: opts.record },
     inspect,
     onProblem: (problem) => log.warn({ endpoint: name, ...problem }, `${problem.code}: ${problem.message}`),
     onNatReport: (nat) => log.info({ endpoint: name, nat }, formatNatReport(name, nat)),
   });
+}
+
+/** A host:port with its host name looked up (IPv4): the probes speak to addresses. */
+async function resolved(endpoint: HostPort, option: string): Promise<HostPort> {
+  if (isIP(endpoint.address) === 4) return endpoint;
+  try {
+    const { address } = await lookup(endpoint.address, { family: 4 });
+    return { address, port: endpoint.port };
+  } catch (err) {
+    throw new Error(`${option}: cannot look up ${endpoint.address} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check the name or give an IPv4 address`);
+  }
+}
+
+/** The reflector's second address: as given, none when off, else the reflector's port + 1. */
+export function alternateOf(reflector: HostPort | undefined, given: HostPort | 'off' | undefined): HostPort | undefined {
+  if (!reflector || given === 'off') return undefined;
+  return given ?? { address: reflector.address, port: reflector.port === 65535 ? 65534 : reflector.port + 1 };
 }
 
 function describeOutcome(outcome: CallOutcome): string {
@@ -237,12 +282,14 @@ export function buildProgram(): Command {
     .command('reflector')
     .description('run a Snatmap reflector: tells each client the public address it was seen from')
     .option('--port <n>', 'UDP port', parsePort, 5678)
+    .option('--alternate-port <n|off>', 'a second UDP port, for clients to tell a symmetric NAT (default: --port + 1)', (v) => (v === 'off' ? ('off' as const) : parsePort(v)))
     .option('--bind <ip>', 'local address to bind', '0.0.0.0')
     .option('--json', 'log one JSON object per line')
-    .action(async (opts: { port: number; bind: string; json?: boolean }) => {
+    .action(async (opts: { port: number; alternatePort?: number | 'off'; bind: string; json?: boolean }) => {
       const log = createLogger({ json: opts.json });
-      const reflector = await startReflector({ port: opts.port, address: opts.bind });
-      log.info(`reflector listening on ${reflector.address}:${reflector.port}; Ctrl-C to stop`);
+      const alternatePort = opts.alternatePort === 'off' ? undefined : (opts.alternatePort ?? (opts.port === 65535 ? 65534 : opts.port + 1));
+      const reflector = await startReflector({ port: opts.port, address: opts.bind, alternatePort });
+      log.info(`reflector listening on ${reflector.address}:${reflector.port}${reflector.alternatePort ? ` and ${reflector.alternatePort}` : ''}; Ctrl-C to stop`);
       await new Promise<void>((resolve) => {
         const off = onInterrupt(() => {
           off();
@@ -252,6 +299,68 @@ export function buildProgram(): Command {
       log.info(reflector.stats(), 'reflector stopped');
       await reflector.close();
     });
+
+  program
+    .command('probe')
+    .description('report the NAT between this host and the internet: the public address of each call port, the NAT behaviour (RFC 4787/5780), UPnP and NAT-PMP on the router, and whether direct calls can work')
+    .option('--reflector <host:port>', 'Snatmap reflector (default port 5678)', (v) => parseHostPort(v, 5678))
+    .option('--reflector-alternate <host:port|off>', "the reflector's second address (default: its port + 1)", (v) => (v === 'off' ? ('off' as const) : parseHostPort(v, 5679)))
+    .option('--stun <host:port>', 'STUN server (default port 3478); with two addresses (RFC 5780) it also tells the filtering', (v) => parseHostPort(v, 3478))
+    .addOption(
+      new Option('--upnp <off|multicast|host:port>', 'where to look for a UPnP IGD: off, SSDP multicast, or a unicast SSDP target')
+        .argParser(parseUpnp)
+        .default(parseUpnp('multicast'), 'multicast'),
+    )
+    .option('--natpmp <ip|off>', 'NAT-PMP gateway to ask (default: the default gateway)')
+    .option('--stun-rto <ms>', 'STUN retransmission time-out (RFC 8489: 500 ms; less on a LAN makes the filtering tests quicker)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 10 || n > 10_000) throw new InvalidArgumentError('must be a whole number of milliseconds from 10 to 10000');
+      return n;
+    })
+    .option('--sip-port <n>', 'UDP port for SIP', parsePort, 5060)
+    .option('--media-port <n>', 'first of the four media ports', parseMediaPort, 16384)
+    .option('--bind <ip>', 'local address to probe from (default: the one toward the servers)')
+    .option('--json', 'print the report as one JSON object')
+    .action(
+      async (opts: {
+        reflector?: HostPort;
+        reflectorAlternate?: HostPort | 'off';
+        stun?: HostPort;
+        upnp: UpnpOptions | 'off';
+        natpmp?: string;
+        stunRto?: number;
+        sipPort: number;
+        mediaPort: number;
+        bind?: string;
+        json?: boolean;
+      }) => {
+        const reflector = opts.reflector && (await resolved(opts.reflector, '--reflector'));
+        const alternate = alternateOf(reflector, opts.reflectorAlternate === 'off' || !opts.reflectorAlternate ? opts.reflectorAlternate : await resolved(opts.reflectorAlternate, '--reflector-alternate'));
+        const stun = opts.stun && (await resolved(opts.stun, '--stun'));
+        const toward = reflector?.address ?? stun?.address;
+        const bind = opts.bind ?? (toward ? await localAddressToward(toward) : firstExternalAddress());
+        const natPmpGateway = opts.natpmp === 'off' ? undefined : (opts.natpmp ?? (await readDefaultGateway()));
+        const controller = new AbortController();
+        const off = onInterrupt(() => controller.abort());
+        try {
+          const report = await probeNat({
+            bindAddress: bind,
+            sipPort: opts.sipPort,
+            mediaPort: opts.mediaPort,
+            reflector,
+            alternateReflector: alternate,
+            stun,
+            upnp: opts.upnp === 'off' ? undefined : { ...opts.upnp, localAddress: bind },
+            natPmpGateway,
+            stunRtoMs: opts.stunRto,
+            signal: controller.signal,
+          });
+          process.stdout.write(opts.json ? `${JSON.stringify(report)}\n` : `${formatNatProbeReport(report)}\n`);
+        } finally {
+          off();
+        }
+      },
+    );
 
   program
     .command('demo')

@@ -33,5 +33,6 @@ export function formatNatReport(endpoint: string, nat: NatProbeOutput): string {
   if (nat.status === 'skipped') return `${endpoint} NAT probe: skipped (no --reflector)`;
   const ports = (nat.report?.results ?? []).map((r) => (r.ok ? `${r.localPort}→${r.external.address}:${r.external.port}` : `${r.localPort}: ${r.error.code}`));
   const verdict = nat.report?.verdict ?? nat.problem?.code ?? nat.status;
-  return `${endpoint} NAT probe: ${verdict}${ports.length ? ` (${ports.join(', ')})` : ''}${nat.problem ? ` — ${nat.problem.message}` : ''}`;
+  const mapping = nat.report?.mapping ? `; mapping ${nat.report.mapping}` : '';
+  return `${endpoint} NAT probe: ${verdict}${ports.length ? ` (${ports.join(', ')}${mapping})` : ''}${nat.problem ? ` — ${nat.problem.message}` : ''}`;
 }

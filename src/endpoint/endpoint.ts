@@ -12,7 +12,9 @@ import { sipDialogLogic } from '../sip/dialogActor.ts';
 import type { SipWireRecord } from '../sip/udpTransport.ts';
 import { createSipUserAgent, type SipUserAgent } from '../sip/userAgent.ts';
 import { openCallPorts, type CallPorts } from './callPorts.ts';
+import type { MappingLedger } from './mappingLedger.ts';
 import { portMappingActors, type UpnpOptions } from './portMappingActors.ts';
+import { removeStaleMappings, type StaleMappingsReport } from './staleMappings.ts';
 
 /** How to open an endpoint. */
 export interface EndpointOptions {
@@ -27,8 +29,17 @@ export interface EndpointOptions {
   readonly mediaPort: number;
   /** The Snatmap reflector; none skips the NAT probe. */
   readonly reflector?: HostPort;
+  /** A second address of the reflector (ours: its port + 1), to tell a symmetric NAT; none skips that check. */
+  readonly alternateReflector?: HostPort;
   /** UPnP discovery; 'off' skips it. */
   readonly upnp: UpnpOptions | 'off';
+  /**
+   * Where the mappings made are written down (mappingLedger.ts). With UPnP on, the ones that
+   * processes no longer running left there are removed from the router before the endpoint opens.
+   */
+  readonly mappingLedger?: MappingLedger;
+  /** Told once at opening when stale mappings were found in the ledger, with what became of them. */
+  readonly onStaleMappings?: (report: StaleMappingsReport) => void;
   /** Media sources and recording. */
   readonly media: MediaOptions;
   /** Told of every SIP message on the wire. */
@@ -71,8 +82,16 @@ export interface AvchatEndpoint {
   close(): Promise<void>;
 }
 
-/** Open the ports, start the SIP user agent, and get ready to call or be called. */
+/**
+ * Remove the mappings a killed avchat left on the router, open the ports, start the SIP user agent,
+ * and get ready to call or be called.
+ */
 export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndpoint> {
+  // Before any call maps a port: removing a stale mapping of the same port afterwards would remove ours.
+  if (options.mappingLedger && options.upnp !== 'off') {
+    const stale = await removeStaleMappings(options.mappingLedger, { localAddress: options.upnp.localAddress });
+    if (stale.removed + stale.gone + stale.left > 0) options.onStaleMappings?.(stale);
+  }
   const ports = await openCallPorts({ address: options.bindAddress ?? '0.0.0.0', sipPort: options.sipPort, mediaPort: options.mediaPort });
   let agent: SipUserAgent;
   try {
@@ -97,7 +116,7 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
     const machine = callMachine.provide({
       actors: {
         natProbe: natProbeMachine.provide({ actors: { probeAttempt: probeAttemptLogic(ports.all) } }),
-        portMapping: portMappingMachine.provide({ actors: portMappingActors(options.upnp) }),
+        portMapping: portMappingMachine.provide({ actors: portMappingActors(options.upnp, { ledger: options.mappingLedger }) }),
         sipSession: sipSessionMachine.provide({ actors: { sipDialog: sipDialogLogic(agent) } }),
         media: mediaMachine.provide({ actors: createMediaPortActors({ ports: ports.media, bus, options: options.media, name: options.name, onProblem: options.onProblem }) }),
       },
@@ -121,9 +140,9 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
     agent,
     uri: agent.uri,
     call: (target, opts) =>
-      run({ role: 'caller', target, reflector: options.reflector, ports: localPorts, localAddress: options.advertisedAddress, durationMs: opts?.durationMs }),
+      run({ role: 'caller', target, reflector: options.reflector, alternateReflector: options.alternateReflector, ports: localPorts, localAddress: options.advertisedAddress, durationMs: opts?.durationMs }),
     answerNext: (opts) =>
-      run({ role: 'callee', autoAnswer: opts?.autoAnswer, reflector: options.reflector, ports: localPorts, localAddress: options.advertisedAddress, durationMs: opts?.durationMs }),
+      run({ role: 'callee', autoAnswer: opts?.autoAnswer, reflector: options.reflector, alternateReflector: options.alternateReflector, ports: localPorts, localAddress: options.advertisedAddress, durationMs: opts?.durationMs }),
     close: async () => {
       await agent.stop().catch(() => {});
       await ports.close();

@@ -15,6 +15,8 @@ export interface ProbeOptions {
   /** The call ports to probe from: their own sockets, so the NAT mappings opened are the call's. */
   readonly ports: readonly UdpPort[];
   readonly reflector: { readonly address: string; readonly port: number };
+  /** A second reflector address (ours answers on its port + 1): the first port asks it too, to tell a symmetric NAT. */
+  readonly alternate?: Endpoint;
   /** Requests per port before giving up; default 4. */
   readonly attempts?: number;
   /** Wait for the first answer this long, doubling for each retransmission; default 250 ms. */
@@ -90,7 +92,7 @@ export function probeReflector(opts: ProbeOptions): Promise<NatReport> {
   const timeoutMs = Math.min(initialWaitMs * (2 ** attempts - 1) + 1000, 2 ** 31 - 1);
   const localAddress = opts.ports[0]?.address ?? '';
   const actor = createActor(natProbeMachine.provide({ actors: { probeAttempt: probeAttemptLogic(opts.ports) } }), {
-    input: { reflector: opts.reflector, ports: opts.ports.map((p) => p.port), localAddress, attempts, initialWaitMs, timeoutMs },
+    input: { reflector: opts.reflector, alternateReflector: opts.alternate, ports: opts.ports.map((p) => p.port), localAddress, attempts, initialWaitMs, timeoutMs },
   });
   return new Promise<NatReport>((resolve, reject) => {
     const onAbort = () => {

@@ -1,4 +1,4 @@
-import { openUdpPort } from '../net/udpPort.ts';
+import { openUdpPort, type UdpPort } from '../net/udpPort.ts';
 import { decodeRequest, encodeResponse } from './codec.ts';
 
 /** What a reflector has done so far. */
@@ -15,6 +15,8 @@ export interface ReflectorStats {
 export interface Reflector {
   readonly address: string;
   readonly port: number;
+  /** The second port it answers on, if any. */
+  readonly alternatePort?: number;
   stats(): ReflectorStats;
   close(): Promise<void>;
 }
@@ -26,10 +28,23 @@ const BURST = 40;
 /**
  * Run a Snatmap reflector: answer each well-formed request with the address and port it came from.
  * Hardened against abuse: a response is never larger than its request (both 16 bytes), malformed
- * input is dropped without an answer, and each source IP is rate limited.
+ * input is dropped without an answer, and each source IP is rate limited (one budget over both ports).
+ * With `alternatePort` it answers on a second port too: a client that asks both from one port and
+ * is told two different public ports sits behind a symmetric NAT (RFC 4787 address-and-port-dependent
+ * mapping). Original Snatmap reflectors have one port; clients treat a silent second port as "unknown".
  */
-export async function startReflector(opts: { port?: number; address?: string } = {}): Promise<Reflector> {
-  const socket = await openUdpPort({ port: opts.port ?? 5678, address: opts.address ?? '127.0.0.1', purpose: 'Snatmap reflector', option: '--port' });
+export async function startReflector(opts: { port?: number; address?: string; alternatePort?: number } = {}): Promise<Reflector> {
+  const address = opts.address ?? '127.0.0.1';
+  const socket = await openUdpPort({ port: opts.port ?? 5678, address, purpose: 'Snatmap reflector', option: '--port' });
+  let alternate: UdpPort | undefined;
+  if (opts.alternatePort !== undefined) {
+    try {
+      alternate = await openUdpPort({ port: opts.alternatePort, address, purpose: 'Snatmap reflector (alternate port)', option: '--alternate-port' });
+    } catch (err) {
+      await socket.close();
+      throw err;
+    }
+  }
   const stats = { requests: 0, responses: 0, malformed: 0, rateLimited: 0 };
   const buckets = new Map<string, { tokens: number; at: number }>();
   const allow = (source: string) => {
@@ -43,30 +58,33 @@ export async function startReflector(opts: { port?: number; address?: string } =
     bucket.tokens -= 1;
     return true;
   };
-  const subscription = socket.datagrams$.subscribe((d) => {
-    const request = decodeRequest(d.data);
-    if (!request.ok) {
-      stats.malformed += 1;
-      return;
-    }
-    stats.requests += 1;
-    if (!allow(d.address)) {
-      stats.rateLimited += 1;
-      return;
-    }
-    const response = encodeResponse({ nonce: request.value.nonce, address: d.address, port: d.port });
-    socket.send(response, d.port, d.address).then(
-      () => (stats.responses += 1),
-      () => {},
-    );
-  });
+  const answerOn = (port: UdpPort) =>
+    port.datagrams$.subscribe((d) => {
+      const request = decodeRequest(d.data);
+      if (!request.ok) {
+        stats.malformed += 1;
+        return;
+      }
+      stats.requests += 1;
+      if (!allow(d.address)) {
+        stats.rateLimited += 1;
+        return;
+      }
+      const response = encodeResponse({ nonce: request.value.nonce, address: d.address, port: d.port });
+      port.send(response, d.port, d.address).then(
+        () => (stats.responses += 1),
+        () => {},
+      );
+    });
+  const subscriptions = [answerOn(socket), ...(alternate ? [answerOn(alternate)] : [])];
   return {
     address: socket.address,
     port: socket.port,
+    alternatePort: alternate?.port,
     stats: () => ({ ...stats }),
     close: async () => {
-      subscription.unsubscribe();
-      await socket.close();
+      for (const s of subscriptions) s.unsubscribe();
+      await Promise.all([socket.close(), alternate?.close()]);
     },
   };
 }

@@ -1,8 +1,9 @@
 import type { Subscription } from 'rxjs';
 import { Inviter, RequestPendingError, SessionState, UserAgent, type Invitation, type Session } from 'sip.js';
 import { fromCallback } from 'xstate';
-import type { SipDialogCommand, SipDialogEvent } from '../../machines/sipSession.ts';
-import type { CallRole, MediaPlan } from '../../machines/types.ts';
+import { viewForPeer } from '../../machines/publicView.ts';
+import type { SipDialogCommand, SipDialogEvent, SipDialogInput } from '../../machines/sipSession.ts';
+import type { MediaPlan } from '../../machines/types.ts';
 import type { RtpSessionDescriptionHandler } from './sessionDescriptionHandler.ts';
 import type { SipUserAgent } from './userAgent.ts';
 
@@ -17,7 +18,7 @@ function notNow(err: unknown): boolean {
  * Stopping it ends the dialog on the wire (BYE, CANCEL or 480) if it is still up.
  */
 export function sipDialogLogic(agent: SipUserAgent) {
-  return fromCallback<SipDialogCommand, { role: CallRole; target?: string }>(({ input, sendBack, receive }) => {
+  return fromCallback<SipDialogCommand, SipDialogInput>(({ input, sendBack, receive }) => {
     const send = (event: SipDialogEvent) => sendBack(event);
     const subscriptions: Subscription[] = [];
     let session: Session | undefined;
@@ -69,6 +70,7 @@ export function sipDialogLogic(agent: SipUserAgent) {
       if (!target) {
         send({ type: 'SIP.ERROR', problem: { code: 'BAD_TARGET', message: `cannot call ${JSON.stringify(input.target)}: give host[:port] or a sip: URI` } });
       } else {
+        agent.usePublicView(viewForPeer(input.publicView, target.host, input.localAddress));
         const inviter = new Inviter(agent.ua, target);
         attach(inviter);
         inviter
@@ -88,6 +90,8 @@ export function sipDialogLogic(agent: SipUserAgent) {
           .catch((err) => fail('INVITE_FAILED', err));
       }
     } else {
+      // Chosen per caller (a neighbour on our network gets our local address) as its INVITE arrives.
+      agent.usePublicViewForIncoming(input.publicView, input.localAddress);
       subscriptions.push(
         agent.nextInvitation().subscribe((invitation: Invitation) => {
           attach(invitation);

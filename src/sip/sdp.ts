@@ -8,11 +8,16 @@ export type { Direction, MediaKind, MediaPlan, StreamPlan };
  * PT 34 as iChat offered). Pure functions over text: they return values, never throw.
  */
 
-/** Our side's media transport: RTP ports (RTCP is RTP + 1, as on iChat's 16384–16387). */
+/**
+ * Our side's media transport as the peer should address it: RTP ports, and RTCP ports when they are
+ * not RTP + 1 (a NAT that maps ports its own way; on iChat's 16384–16387 they are RTP + 1).
+ */
 export interface LocalMedia {
   readonly address: string;
   readonly audioPort: number;
   readonly videoPort: number;
+  readonly audioRtcpPort?: number;
+  readonly videoRtcpPort?: number;
 }
 
 /** The direction we want for each stream. */
@@ -120,7 +125,7 @@ function remoteOf(session: SessionDescription, media: MediaDescription): StreamP
 
 function localPorts(local: LocalMedia, kind: MediaKind): StreamPlan['local'] {
   const rtpPort = kind === 'audio' ? local.audioPort : local.videoPort;
-  return { rtpPort, rtcpPort: rtpPort + 1 };
+  return { rtpPort, rtcpPort: (kind === 'audio' ? local.audioRtcpPort : local.videoRtcpPort) ?? rtpPort + 1 };
 }
 
 function mediaSection(local: LocalMedia, kind: MediaKind, codecs: readonly Codec[], direction: Direction, port?: number): MediaDescription {

@@ -1,5 +1,6 @@
 import { Observable, Subject } from 'rxjs';
 import { UserAgent, type Invitation, type LogLevel, type Session } from 'sip.js';
+import { viewForPeer, type PublicView } from '../../machines/publicView.ts';
 import type { MediaPlan } from '../../machines/types.ts';
 import type { UdpPort } from '../net/udpPort.ts';
 import type { LocalMedia } from './sdp.ts';
@@ -37,6 +38,16 @@ export interface SipUserAgent {
   nextInvitation(): Observable<Invitation>;
   /** Every media plan a session negotiates, first offer/answer and every re-INVITE. */
   plans(session: Session): Observable<MediaPlan>;
+  /**
+   * Advertise our public view (Contact, Via, and the SDP of sessions created from now on), or our
+   * local address and ports again (undefined). One call at a time, as iChat: the view is the agent's.
+   */
+  usePublicView(view: PublicView | undefined): void;
+  /**
+   * The view for the next incoming call: applied, as {@link viewForPeer} chooses for the caller's
+   * address, when its INVITE arrives — before sip.js answers 180 and copies the Contact.
+   */
+  usePublicViewForIncoming(view: PublicView | undefined, localAddress: string | undefined): void;
   /** Stop the user agent (ends its sessions); the socket is the caller's to close. */
   stop(): Promise<void>;
 }
@@ -53,7 +64,18 @@ export async function createSipUserAgent(options: SipUserAgentOptions): Promise<
     return stream;
   };
   const incoming = new Subject<Invitation>();
-  const transportOptions: UdpTransportOptions = { udpPort: options.udpPort, onWire: options.onWire };
+  let media: LocalMedia = options.media;
+  let forIncoming: { view?: PublicView; localAddress?: string } = {};
+  const transportOptions: UdpTransportOptions = {
+    udpPort: options.udpPort,
+    onWire: (record) => {
+      // A new call (an INVITE without a To tag) someone waits for: advertise what suits its caller.
+      if (record.direction === 'in' && incoming.observed && /^INVITE /.test(record.text) && !/\r\n(To|t)[ \t]*:[^\r\n]*;[ \t]*tag=/i.test(record.text)) {
+        usePublicView(viewForPeer(forIncoming.view, record.peer.host, forIncoming.localAddress));
+      }
+      options.onWire?.(record);
+    },
+  };
 
   const ua = new UserAgent({
     uri: UserAgent.makeURI(uri),
@@ -69,7 +91,7 @@ export async function createSipUserAgent(options: SipUserAgentOptions): Promise<
     logConfiguration: false,
     logConnector: (level, category, _label, content) => options.onLog?.(level, category, content),
     sessionDescriptionHandlerFactory: (session) =>
-      new RtpSessionDescriptionHandler({ local: options.media, onPlan: (plan) => planStream(session).next(plan) }),
+      new RtpSessionDescriptionHandler({ local: media, onPlan: (plan) => planStream(session).next(plan) }),
     delegate: {
       onInvite(invitation) {
         if (incoming.observed) {
@@ -82,6 +104,26 @@ export async function createSipUserAgent(options: SipUserAgentOptions): Promise<
   });
   // sip.js builds a Contact without a port; without one, the peer's ACK, re-INVITE and BYE go to 5060.
   ua.contact.uri.port = port;
+
+  function usePublicView(view: PublicView | undefined): void {
+    const local = options.media;
+    const publicPort = (p: number) => view?.ports[String(p)] ?? p;
+    const address = view?.address ?? options.address;
+    ua.contact.uri.host = address;
+    ua.contact.uri.port = view ? publicPort(options.udpPort.port) : port;
+    // The core writes Via from its copy; the agent drops responses whose Via host is not its own.
+    ua.userAgentCore.configuration.viaHost = address;
+    ua.configuration.viaHost = address;
+    media = view
+      ? {
+          address,
+          audioPort: publicPort(local.audioPort),
+          audioRtcpPort: publicPort(local.audioPort + 1),
+          videoPort: publicPort(local.videoPort),
+          videoRtcpPort: publicPort(local.videoPort + 1),
+        }
+      : local;
+  }
   await ua.start();
 
   return {
@@ -97,6 +139,11 @@ export async function createSipUserAgent(options: SipUserAgentOptions): Promise<
         return () => sub.unsubscribe();
       }),
     plans: (session) => planStream(session).asObservable(),
+    usePublicView,
+    usePublicViewForIncoming: (view, localAddress) => {
+      forIncoming = { view, localAddress };
+    },
     stop: () => ua.stop(),
   };
 }
+

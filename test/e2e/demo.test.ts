@@ -81,8 +81,9 @@ describe('avchat demo call on loopback', () => {
     const probeDone = changes.filter((c) => c.actor === 'natProbe' && c.to === 'done');
     expect(probeDone.map((c) => c.endpoint).sort()).toEqual(['callee', 'caller']);
     expect(changes.some((c) => c.actor === 'portMapping' && c.to === 'noGateway')).toBe(true);
-    // Each side is told, per call port, the address the reflector saw it from.
-    expect(steps).toContain(`caller NAT probe: no-nat (${[CALLER.sipPort, 17384, 17385, 17386, 17387].map((p) => `${p}→127.0.0.1:${p}`).join(', ')})`);
+    // Each side is told, per call port, the address the reflector saw it from, and (from the
+    // reflector's second port) that the mapping does not change with the destination.
+    expect(steps).toContain(`caller NAT probe: no-nat (${[CALLER.sipPort, 17384, 17385, 17386, 17387].map((p) => `${p}→127.0.0.1:${p}`).join(', ')}; mapping endpointIndependent)`);
   });
 
   it('should receive RTP with the negotiated payload types on both media ports, both ways', () => {

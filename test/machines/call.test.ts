@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { createActor, fromCallback, fromPromise, SimulatedClock, type AnyActorRef } from 'xstate';
+import { createActor, fromCallback, fromPromise, SimulatedClock, toPromise, type AnyActorRef } from 'xstate';
 import { callMachine } from '../../machines/call.ts';
 import { mediaMachine, type MediaPortCommand, type MediaPortInput } from '../../machines/media.ts';
 import { natProbeMachine } from '../../machines/natProbe.ts';
 import { portMappingMachine } from '../../machines/portMapping.ts';
-import { sipSessionMachine, type SipDialogCommand } from '../../machines/sipSession.ts';
+import { sipSessionMachine, type SipDialogCommand, type SipDialogInput } from '../../machines/sipSession.ts';
 import type { CallRole, GatewayInfo, MediaPlan, NatReport, PortMappingEntry } from '../../machines/types.ts';
 
 /**
@@ -23,9 +23,11 @@ interface Log {
   portUpdates: Array<{ port: string; direction?: string }>;
   portsRunning: Set<string>;
   dialogRef?: { sendBack: (e: never) => void };
+  dialogInput?: SipDialogInput;
 }
 
-function simulated(opts: { gateway?: boolean; report?: NatReport } = {}) {
+/** `symmetric`: the simulated NAT gives each reflector address another public port (RFC 4787 APDM). */
+function simulated(opts: { gateway?: boolean; report?: NatReport; symmetric?: boolean } = {}) {
   const log: Log = { dialog: [], unmapped: [], portUpdates: [], portsRunning: new Set() };
   const mapping: PortMappingEntry[] = [5060, 16384].map((p) => ({ protocol: 'UDP', internalPort: p, externalPort: p, internalClient: '192.168.1.2', leaseSeconds: 3600 }));
   const port = (name: string) =>
@@ -40,7 +42,12 @@ function simulated(opts: { gateway?: boolean; report?: NatReport } = {}) {
   const machine = callMachine.provide({
     actors: {
       natProbe: natProbeMachine.provide({
-        actors: { probeAttempt: fromPromise(async ({ input }: { input: { localPort: number; reflector: { address: string; port: number } } }) => ({ external: { address: '198.51.100.7', port: input.localPort }, rttMs: 1 })) },
+        actors: {
+          probeAttempt: fromPromise(async ({ input }: { input: { localPort: number; reflector: { address: string; port: number } } }) => ({
+            external: { address: '198.51.100.7', port: opts.symmetric ? 20000 + input.reflector.port : input.localPort },
+            rttMs: 1,
+          })),
+        },
       }),
       portMapping: portMappingMachine.provide({
         actors: {
@@ -54,8 +61,9 @@ function simulated(opts: { gateway?: boolean; report?: NatReport } = {}) {
       }),
       sipSession: sipSessionMachine.provide({
         actors: {
-          sipDialog: fromCallback<SipDialogCommand, { role: CallRole; target?: string }>(({ sendBack, receive }) => {
+          sipDialog: fromCallback<SipDialogCommand, SipDialogInput>(({ sendBack, receive, input }) => {
             log.dialogRef = { sendBack: sendBack as never };
+            log.dialogInput = input;
             receive((c) => log.dialog.push(c));
           }),
         },
@@ -107,6 +115,40 @@ describe('call chart (simulated I/O actors)', () => {
     expect(actor.getSnapshot().output).toEqual({ reason: 'localHangup' });
     expect(log.unmapped).toHaveLength(1);
     expect(log.portsRunning.size).toBe(0);
+  });
+
+  it('should advertise the router-mapped public address and ports to a peer outside', async () => {
+    const { machine, log } = simulated({ gateway: true });
+    const actor = createActor(machine, { input: { role: 'caller', target: 'sip:avchat@203.0.113.9', localAddress: '192.168.1.2', reflector: { address: '203.0.113.1', port: 5678 }, ports: [5060, 16384] } });
+    actor.start();
+    await flush();
+    await flush();
+    expect(log.dialogInput).toMatchObject({ role: 'caller', localAddress: '192.168.1.2', publicView: { address: '198.51.100.7', ports: { 5060: 5060, 16384: 16384 }, source: 'router' } });
+    actor.stop();
+  });
+
+  const SYMMETRIC_INPUT = { role: 'caller' as const, localAddress: '192.168.1.2', reflector: { address: '203.0.113.1', port: 5678 }, alternateReflector: { address: '203.0.113.1', port: 5679 }, ports: [5060, 16384] };
+
+  it('should fail fast, before any INVITE, behind a symmetric NAT with no mapping when calling a peer outside', async () => {
+    const { machine, log } = simulated({ symmetric: true });
+    const actor = createActor(machine, { input: { ...SYMMETRIC_INPUT, target: 'sip:avchat@203.0.113.9:5060' } });
+    actor.start();
+    const outcome = await toPromise(actor);
+    expect(actor.getSnapshot().context.nat?.report?.verdict).toBe('symmetric');
+    expect(outcome).toMatchObject({ reason: 'failed', problem: { code: 'NAT_SYMMETRIC' } });
+    expect(outcome.problem!.message).toMatch(/symmetric NAT.*UPnP or NAT-PMP.*forward UDP 5060, 16384/);
+    expect(log.dialogRef).toBeUndefined();
+  });
+
+  it('should still call a peer on its own private network from behind a symmetric NAT', async () => {
+    const { machine, log } = simulated({ symmetric: true });
+    const actor = createActor(machine, { input: { ...SYMMETRIC_INPUT, target: 'sip:avchat@192.168.1.5' } });
+    actor.start();
+    await flush();
+    await flush();
+    expect(actor.getSnapshot().value).toEqual({ session: { signalling: 'starting' } });
+    expect(log.dialogInput?.publicView).toBeUndefined();
+    actor.stop();
   });
 
   it('should pause the audio port of the side whose peer muted (recvonly)', async () => {

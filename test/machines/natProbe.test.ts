@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { createActor, SimulatedClock, type InspectionEvent } from 'xstate';
+import { createActor, fromPromise, SimulatedClock, toPromise, type InspectionEvent } from 'xstate';
 import { natProbeMachine, type NatProbeInput } from '../../machines/natProbe.ts';
 import { verdictOf } from '../../machines/natVerdict.ts';
-import { portProbeMachine } from '../../machines/portProbe.ts';
+import { portProbeMachine, type ProbeAnswer, type ProbeAttemptInput } from '../../machines/portProbe.ts';
+import type { Endpoint } from '../../machines/types.ts';
 import { flush, simulatedReflector, type PortBehaviour } from './simulatedReflector.ts';
 
 /**
@@ -209,12 +210,59 @@ describe('NAT probe chart (simulated reflector, simulated clock)', () => {
   it('should ignore a second result for a port and results for ports it does not probe', async () => {
     const { actor, advance } = start({ [SIP]: { kind: 'silent' }, [VIDEO]: { kind: 'silent' } });
     await advance(0);
-    const lost = (localPort: number) => ({ type: 'PROBE.RESULT' as const, result: { localPort, ok: false as const, error: { code: 'X', message: 'x' } } });
+    const lost = (localPort: number) => ({ type: 'PROBE.RESULT' as const, result: { localPort, ok: false as const, error: { code: 'X', message: 'x' } }, purpose: 'address' as const });
     actor.send(lost(9999));
     actor.send(lost(SIP));
     actor.send(lost(SIP));
     expect(actor.getSnapshot().context.results).toEqual([lost(SIP).result]);
     expect(actor.getSnapshot().value).toBe('probing');
+  });
+});
+
+describe('NAT probe chart: the mapping check against a second reflector address', () => {
+  const ALTERNATE = { address: REFLECTOR.address, port: REFLECTOR.port + 1 };
+  /** A NAT as a function of the destination: the public port a call port is seen from by each reflector address. */
+  const nat = (publicPort: (localPort: number, reflector: Endpoint) => number | undefined) =>
+    fromPromise<ProbeAnswer, ProbeAttemptInput>(async ({ input }) => {
+      const port = publicPort(input.localPort, input.reflector);
+      if (port === undefined) return new Promise<never>(() => {});
+      return { external: { address: '198.51.100.7', port }, rttMs: 1 };
+    });
+  const run = async (publicPort: (localPort: number, reflector: Endpoint) => number | undefined, alternate: Endpoint = ALTERNATE) => {
+    const actor = createActor(natProbeMachine.provide({ actors: { probeAttempt: nat(publicPort) } }), {
+      input: { reflector: REFLECTOR, alternateReflector: alternate, ports: [SIP, VIDEO], localAddress: '10.0.0.2', attempts: 1, initialWaitMs: 50, timeoutMs: 200 },
+    });
+    actor.start();
+    const output = await toPromise(actor);
+    expect(Object.keys(actor.getSnapshot().children)).toEqual([]);
+    return { output, state: actor.getSnapshot().value };
+  };
+
+  it('should call a NAT that keeps the public port for every destination endpoint-independent', async () => {
+    const { output, state } = await run((local) => local + 1000);
+    expect(state).toBe('done');
+    expect(output.report).toMatchObject({ verdict: 'port-translating', mapping: 'endpointIndependent', mappingCheck: { localPort: SIP, ok: true, external: { port: SIP + 1000 } } });
+  });
+
+  it('should end in symmetric, with a problem naming the fix, when the public port changes with the destination port', async () => {
+    const { output, state } = await run((local, reflector) => local + reflector.port);
+    expect(state).toBe('symmetric');
+    expect(output.report).toMatchObject({ verdict: 'symmetric', mapping: 'addressAndPortDependent' });
+    expect(output.problem?.code).toBe('NAT_SYMMETRIC');
+    expect(output.problem?.message).toMatch(/symmetric NAT.*--upnp/);
+    expect(output.problem?.message).toContain(`${REFLECTOR.address}:${REFLECTOR.port} saw 198.51.100.7:${SIP + REFLECTOR.port}`);
+  });
+
+  it('should call a change for a reflector at another IP address-dependent', async () => {
+    const other = { address: '192.0.2.11', port: REFLECTOR.port };
+    const { output } = await run((local, reflector) => (reflector.address === other.address ? local + 1 : local), other);
+    expect(output.report).toMatchObject({ verdict: 'symmetric', mapping: 'addressDependent' });
+  });
+
+  it('should judge the ports without the check when the second address never answers (an old reflector)', async () => {
+    const { output, state } = await run((local, reflector) => (reflector.port === ALTERNATE.port ? undefined : local));
+    expect(state).toBe('done');
+    expect(output.report).toMatchObject({ verdict: 'port-preserving', mapping: 'unknown', mappingCheck: { ok: false, error: { code: 'TIMEOUT' } } });
   });
 });
 

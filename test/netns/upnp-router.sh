@@ -15,7 +15,8 @@
 # WAN namespace has no other link, so nothing sent here can reach the host's network.
 # AVC_NETNS_PREFIX (default avc) renames the namespaces, AVC_NETNS_STATE moves the state folder.
 # AVC_NATPMP=yes makes `start` enable NAT-PMP (RFC 6886, UDP 5351 on the LAN side) as well; the
-# default is no, so a plain router speaks UPnP only.
+# default is no, so a plain router speaks UPnP only. AVC_UPNP=no turns UPnP off (no SSDP, no HTTP):
+# with AVC_NATPMP=yes, a router that speaks NAT-PMP only.
 set -euo pipefail
 
 PREFIX=${AVC_NETNS_PREFIX:-avc}
@@ -24,6 +25,7 @@ RTR_NS=$PREFIX-rtr
 WAN_NS=$PREFIX-wan
 STATE=${AVC_NETNS_STATE:-/run/$PREFIX-upnp-router}
 NATPMP=${AVC_NATPMP:-no}
+UPNP=${AVC_UPNP:-yes}
 LAN_IP=192.168.77.2
 RTR_LAN_IP=192.168.77.1
 RTR_WAN_IP=11.0.0.1
@@ -114,6 +116,8 @@ EOF
 start() {
   local version=${1:-v2} pid
   case "$NATPMP" in yes | no) ;; *) die "AVC_NATPMP must be yes or no, got '$NATPMP'" ;; esac
+  case "$UPNP" in yes | no) ;; *) die "AVC_UPNP must be yes or no, got '$UPNP'" ;; esac
+  [ "$UPNP" = yes ] || [ "$NATPMP" = yes ] || die "AVC_UPNP=no and AVC_NATPMP=no leave the router nothing to speak; set one to yes"
   command -v miniupnpd >/dev/null || [ -x /usr/sbin/miniupnpd ] || die "miniupnpd not found; apt-get install miniupnpd"
   ns_exists "$RTR_NS" || die "no router namespace $RTR_NS; run '$0 up' first"
   stop_router
@@ -121,7 +125,7 @@ start() {
   {
     echo "ext_ifname=$WAN_IF"
     echo "listening_ip=$LAN_IF"
-    echo "enable_upnp=yes"
+    echo "enable_upnp=$UPNP"
     echo "enable_natpmp=$NATPMP"
     # Like a real router: a LAN host may only map ports to itself.
     echo "secure_mode=yes"
@@ -137,13 +141,13 @@ start() {
     >"$STATE/miniupnpd.log" 2>&1 </dev/null &
   pid=$!
   echo "$pid" >"$STATE/miniupnpd.pid"
-  # Ready once it listens for SSDP and HTTP (and NAT-PMP when enabled); give up after 5 s.
+  # Ready once it listens for SSDP and HTTP (when UPnP is on) and NAT-PMP (when enabled); give up after 5 s.
   for _ in $(seq 50); do
     if ! kill -0 "$pid" 2>/dev/null; then
       rm -f "$STATE/miniupnpd.pid"
       die "miniupnpd exited at start: $(tail -n 5 "$STATE/miniupnpd.log" | tr '\n' ' ')"
     fi
-    if ip netns exec "$RTR_NS" ss -Hlun 'sport = :1900' | grep -q . && ip netns exec "$RTR_NS" ss -Hltn | grep -q . &&
+    if { [ "$UPNP" = no ] || { ip netns exec "$RTR_NS" ss -Hlun 'sport = :1900' | grep -q . && ip netns exec "$RTR_NS" ss -Hltn | grep -q .; }; } &&
       { [ "$NATPMP" = no ] || ip netns exec "$RTR_NS" ss -Hlun 'sport = :5351' | grep -q .; }; then
       return 0
     fi

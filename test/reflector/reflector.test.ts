@@ -110,6 +110,19 @@ describe('Snatmap reflector and client on loopback', () => {
     expect(report.verdict).toBe('no-nat');
   });
 
+  it('should answer on its alternate port too, so one port asked at both is seen unchanged without a NAT', async () => {
+    const r = await startReflector({ port: 0, address: HOST, alternatePort: 0 });
+    open.push(r);
+    expect(r.alternatePort).toBeGreaterThan(0);
+    expect(r.alternatePort).not.toBe(r.port);
+    const ports = [await udp(), await udp()];
+    const report = await probeReflector({ ports, reflector: { address: HOST, port: r.port }, alternate: { address: HOST, port: r.alternatePort! } });
+    expect(report.mapping).toBe('endpointIndependent');
+    expect(report.mappingCheck).toMatchObject({ localPort: ports[0].port, ok: true, external: { address: HOST, port: ports[0].port } });
+    expect(report.verdict).toBe('no-nat');
+    expect(r.stats().responses).toBe(3);
+  });
+
   it('should report TIMEOUT per port when nothing answers, after its retransmissions', async () => {
     const silent = await udp(); // bound, never answers
     const from = await udp();

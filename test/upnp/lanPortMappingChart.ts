@@ -1,25 +1,29 @@
 /**
  * The LAN side of the portMapping-chart test: runs inside the LAN namespace (`ip netns exec avc-lan
- * node --import tsx test/upnp/lanPortMappingChart.ts <namespace> <local address>`), runs the call's
- * portMapping chart with its real actors (SSDP multicast there, our IGD client), prints one JSON line
- * when the chart settles, holds the mappings until a line "release" on stdin, then prints a second
- * JSON line when the chart has released them.
+ * node --import tsx test/upnp/lanPortMappingChart.ts <namespace> <local address> [NAT-PMP gateway]`),
+ * runs the call's portMapping chart with its real actors (SSDP multicast there, our IGD client, and
+ * NAT-PMP at the given gateway when no IGD answers), prints one JSON line when the chart settles,
+ * holds the mappings until a line "release" on stdin, then prints a second JSON line when the chart
+ * has released them. With AVCHAT_STATE_DIR set, the mappings are written in the ledger there.
  */
 import { spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { createActor, waitFor } from 'xstate';
 import { portMappingMachine } from '../../machines/portMapping.ts';
+import { openMappingLedger } from '../../src/endpoint/mappingLedger.ts';
 import { portMappingActors } from '../../src/endpoint/portMappingActors.ts';
 import { SSDP_MULTICAST } from '../../src/upnp/ssdp.ts';
 
 const CALL_PORTS = [5060, 16384, 16385, 16386, 16387];
 
-const [namespace, localAddress] = process.argv.slice(2);
+const [namespace, localAddress, natPmpGateway] = process.argv.slice(2);
 // It searches by SSDP multicast: it must never run outside the test's own namespace.
 const here = spawnSync('ip', ['netns', 'identify', String(process.pid)], { encoding: 'utf8' }).stdout.trim();
 if (!namespace || here !== namespace) throw new Error(`lanPortMappingChart.ts runs only inside netns ${namespace} (here: ${here || 'the host'})`);
 
-const actor = createActor(portMappingMachine.provide({ actors: portMappingActors({ target: SSDP_MULTICAST, localAddress, timeoutMs: 2000 }) }), {
+const ledger = process.env.AVCHAT_STATE_DIR ? openMappingLedger() : undefined;
+const actors = portMappingActors({ target: SSDP_MULTICAST, localAddress, timeoutMs: 2000, natPmpGateway }, { ledger });
+const actor = createActor(portMappingMachine.provide({ actors }), {
   input: { ports: CALL_PORTS, leaseSeconds: 3600 },
 });
 actor.start();

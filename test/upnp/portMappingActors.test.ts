@@ -27,7 +27,7 @@ describe('portMapping chart with its real actors against a scripted gateway', ()
     ssdp = undefined;
   });
 
-  async function run(addPortMapping: (request: SeenAction) => ReturnType<typeof soapOk>) {
+  async function run(addPortMapping: (request: SeenAction) => ReturnType<typeof soapOk>, natPmpGateway?: string) {
     gateway = await startFakeGateway(DESCRIPTION, {
       GetExternalIPAddress: soapOk(WANIP2, 'GetExternalIPAddress', { NewExternalIPAddress: '198.51.100.5' }),
       AddPortMapping: addPortMapping,
@@ -36,7 +36,7 @@ describe('portMapping chart with its real actors against a scripted gateway', ()
     });
     const location = gateway.location;
     ssdp = await startFakeSsdp((request) => ssdpAnswer(location, searchTargetOf(request)));
-    const actors = portMappingActors({ target: { address: '127.0.0.1', port: ssdp.port }, localAddress: '127.0.0.1', timeoutMs: 1000 });
+    const actors = portMappingActors({ target: { address: '127.0.0.1', port: ssdp.port }, localAddress: '127.0.0.1', timeoutMs: 1000, natPmpGateway });
     const actor = createActor(portMappingMachine.provide({ actors }), { input: { ports: PORTS, leaseSeconds: 3600 } });
     actor.start();
     const settled = await waitFor(actor, (s) => s.matches('mapped') || s.matches('failed') || s.matches('noGateway'), { timeout: 5000 });
@@ -48,7 +48,7 @@ describe('portMapping chart with its real actors against a scripted gateway', ()
       argument(request, 'NewLeaseDuration') === '0' ? soapOk(WANIP2, 'AddPortMapping') : soapFault(725, 'OnlyPermanentLeasesSupported'),
     );
     expect(settled.value).toBe('mapped');
-    expect(settled.context.gateway).toEqual({ location: gateway.location, externalAddress: '198.51.100.5' });
+    expect(settled.context.gateway).toEqual({ kind: 'upnp', location: gateway.location, externalAddress: '198.51.100.5' });
     expect(settled.context.mappings).toEqual(PORTS.map((p) => ({ protocol: 'UDP', internalPort: p, externalPort: p, internalClient: '127.0.0.1', leaseSeconds: 0 })));
     expect(settled.context.notes.map((n) => n.code)).toEqual(['UPNP_725']);
     const adds = gateway.seen.filter((s) => s.action === 'AddPortMapping').map((s) => [argument(s, 'NewExternalPort'), argument(s, 'NewLeaseDuration')]);
@@ -80,5 +80,27 @@ describe('portMapping chart with its real actors against a scripted gateway', ()
     actor.send({ type: 'RELEASE' });
     await waitFor(actor, (s) => s.status === 'done', { timeout: 5000 });
     expect(gateway.seen.filter((s) => s.action === 'DeletePortMapping').map((s) => argument(s, 'NewExternalPort'))).toEqual(['5061']);
+  });
+
+  it('should prefer an IGD that answers to the NAT-PMP fallback, and name both when neither answers', async () => {
+    const { settled } = await run(() => soapOk(WANIP2, 'AddPortMapping'), '127.0.0.1');
+    expect(settled.value).toBe('mapped');
+    expect(settled.context.gateway?.kind).toBe('upnp');
+
+    // Nobody answers SSDP, and nothing listens on loopback's NAT-PMP port (a real NAT-PMP gateway: test/endpoint/natPmpFallback.test.ts).
+    const silent = await startFakeSsdp(() => undefined);
+    try {
+      const actors = portMappingActors({ target: { address: '127.0.0.1', port: silent.port }, localAddress: '127.0.0.1', timeoutMs: 1000, natPmpGateway: '127.0.0.1' });
+      const actor = createActor(portMappingMachine.provide({ actors }), { input: { ports: PORTS } });
+      actor.start();
+      const none = await waitFor(actor, (s) => s.matches('noGateway'), { timeout: 5000 });
+      expect(none.context.problem).toEqual({
+        code: 'NO_GATEWAY',
+        message: expect.stringMatching(/^no UPnP gateway answered within 1000 ms; .*; NAT-PMP \(code TIMEOUT\): no NAT-PMP answer from 127\.0\.0\.1:5351 .* after 2 tries; .*enable it/),
+      });
+      actor.stop();
+    } finally {
+      await silent.close();
+    }
   });
 });
