@@ -3,13 +3,16 @@
  * (127.0.0.1 and 127.0.0.2, both on lo without setup), checked against coturn's own client,
  * turnutils_natdiscovery, on the same server. Loopback has no NAT, so this proves the wire format
  * and the server's Table 1 behaviour; test/stun/natBehaviourNetns.test.ts proves the verdicts
- * against real NATs.
+ * against real NATs. The classic RFC 3489 server stund (Debian `stun-server`, when installed) checks
+ * the CHANGED-ADDRESS / SOURCE-ADDRESS fallbacks on a real peer.
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openUdpPort, type UdpPort } from '../../src/net/udpPort.ts';
 import { stunBinding } from '../../src/stun/client.ts';
+import { encodeBindingRequest, parseStunMessage, type StunMessage } from '../../src/stun/message.ts';
 import { discoverNatBehaviour } from '../../src/stun/natBehaviour.ts';
-import { comparableMapping, coturnSkipReason, natdiscovery, startCoturn, type Coturn } from './coturnPeers.ts';
+import { comparableMapping, coturnSkipReason, natdiscovery, startCoturn, startStund, stundSkipReason, type Coturn } from './coturnPeers.ts';
 
 const SKIP = coturnSkipReason();
 if (SKIP) console.warn(`test/stun/coturnNatBehaviour.test.ts skipped: ${SKIP}`);
@@ -85,5 +88,72 @@ describe.skipIf(SKIP !== undefined)(`discoverNatBehaviour against coturn with tw
     const result = await discoverNatBehaviour(await loopbackPort(), ONE_ADDRESS, LAN);
     expect(result).toMatchObject({ ok: false, error: { code: 'NO_RFC5780', message: expect.stringContaining('coturn with two --listening-ip') } });
     expect(result.ok ? [] : result.error.tests.map((t) => t.test)).toEqual(['mappingI']);
+  });
+});
+
+const STUND_SKIP = stundSkipReason();
+if (STUND_SKIP) console.warn(`test/stun/coturnNatBehaviour.test.ts: the stund part skipped: ${STUND_SKIP}`);
+const STUND_PRIMARY = { address: '127.0.0.1', port: 3588 };
+const STUND_ALTERNATE = { address: '127.0.0.2', port: 3589 };
+
+/** One raw Binding from `port` and the first answer carrying its transaction id, if any within 2 s. */
+async function rawAnswer(port: UdpPort, server: { address: string; port: number }): Promise<StunMessage | undefined> {
+  const id = new Uint8Array(randomBytes(12));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => done(undefined), 2000);
+    const subscription = port.datagrams$.subscribe((d) => {
+      const parsed = parseStunMessage(d.data);
+      if (parsed.ok && Buffer.from(parsed.value.transactionId).equals(Buffer.from(id))) done(parsed.value);
+    });
+    function done(m: StunMessage | undefined) {
+      clearTimeout(timer);
+      subscription.unsubscribe();
+      resolve(m);
+    }
+    port.send(encodeBindingRequest(id), server.port, server.address).catch(() => done(undefined));
+  });
+}
+
+describe.skipIf(STUND_SKIP !== undefined)(`discoverNatBehaviour against stund, a classic RFC 3489 server, on loopback${STUND_SKIP ? ` (skipped: ${STUND_SKIP})` : ''}`, () => {
+  let stund: Coturn | undefined;
+  const ports: UdpPort[] = [];
+
+  beforeAll(async () => {
+    stund = await startStund(STUND_PRIMARY, STUND_ALTERNATE);
+  });
+
+  afterAll(async () => {
+    await Promise.all(ports.map((p) => p.close()));
+    await stund?.stop();
+  });
+
+  async function loopbackPort(): Promise<UdpPort> {
+    const port = await openUdpPort({ port: 0, address: '127.0.0.1', purpose: 'stund test' });
+    ports.push(port);
+    return port;
+  }
+
+  it('should read its RFC 3489 CHANGED-ADDRESS and SOURCE-ADDRESS as OTHER-ADDRESS and RESPONSE-ORIGIN', async () => {
+    const port = await loopbackPort();
+    // It echoes the 16 bytes after the type and length, our magic cookie included, so its answers parse.
+    const raw = await rawAnswer(port, STUND_PRIMARY);
+    expect(raw).toMatchObject({
+      class: 'success',
+      mappedAddress: { address: '127.0.0.1', port: port.port },
+      sourceAddress: { address: STUND_PRIMARY.address, port: STUND_PRIMARY.port },
+      changedAddress: { address: STUND_ALTERNATE.address, port: STUND_ALTERNATE.port },
+    });
+    expect(raw?.otherAddress).toBeUndefined();
+    expect(raw?.responseOrigin).toBeUndefined();
+    expect(await stunBinding(port, STUND_PRIMARY, LAN)).toMatchObject({ ok: true, otherAddress: STUND_ALTERNATE, responseOrigin: STUND_PRIMARY });
+    const portOnly = await stunBinding(port, STUND_PRIMARY, { ...LAN, changeRequest: { changeIp: false, changePort: true } });
+    expect(portOnly).toMatchObject({ ok: true, from: { address: STUND_PRIMARY.address, port: STUND_ALTERNATE.port } });
+  });
+
+  it('should find no NAT and endpoint-independent filtering through it', async () => {
+    const port = await loopbackPort();
+    const result = await discoverNatBehaviour(port, STUND_PRIMARY, { ...LAN, hairpinning: true });
+    expect(result).toMatchObject({ ok: true, value: { mapping: 'noNat', filtering: 'endpointIndependent', hairpinning: true, otherAddress: STUND_ALTERNATE } });
+    expect(result.ok && result.value.tests.find((t) => t.test === 'filteringII')).toMatchObject({ outcome: 'answered', from: STUND_ALTERNATE });
   });
 });

@@ -1,7 +1,8 @@
 /**
- * coturn (Debian package `coturn`) as a real RFC 5780 peer for the NAT behaviour tests: turnserver
- * in the foreground on two addresses (on loopback, or inside a network namespace), and coturn's own
- * RFC 5780 client, turnutils_natdiscovery, with its verdicts read from its output.
+ * Real STUN servers with two addresses as peers for the NAT behaviour tests: coturn (Debian package
+ * `coturn`, RFC 5780) in the foreground on loopback or inside a network namespace, coturn's own
+ * RFC 5780 client turnutils_natdiscovery with its verdicts read from its output, and the classic
+ * RFC 3489 server stund (Debian package `stun-server`).
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,7 +23,7 @@ export function coturnSkipReason(): string | undefined {
   return undefined;
 }
 
-/** A running turnserver. */
+/** A running STUN server (turnserver or stund). */
 export interface Coturn {
   /** What it printed so far. */
   readonly output: () => string;
@@ -83,16 +84,57 @@ export async function startCoturn(opts: { ips: readonly string[]; port: number; 
   };
 
   // With one address coturn has no RFC 5780 and binds no alternate port.
+  // With one address coturn has no RFC 5780 and binds no alternate port.
   const wanted = opts.ips.flatMap((ip) => (opts.ips.length > 1 ? [`${ip}:${opts.port}`, `${ip}:${opts.altPort}`] : [`${ip}:${opts.port}`]));
+  await whenBound('turnserver', child, wanted, () => output, stop, opts.namespace);
+  return { output: () => output, stop };
+}
+
+/** Resolve once `ss` shows every endpoint bound for UDP; otherwise stop the server and throw with its output. */
+async function whenBound(name: string, child: ChildProcess, wanted: readonly string[], output: () => string, stop: () => Promise<void>, namespace?: string) {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline && child.exitCode === null) {
-    const listed = await run('ss', ['-Hlun'], { namespace: opts.namespace });
-    if (wanted.every((endpoint) => listed.stdout.includes(endpoint))) return { output: () => output, stop };
+    const listed = await run('ss', ['-Hlun'], { namespace });
+    if (wanted.every((endpoint) => listed.stdout.includes(endpoint))) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   const why = child.exitCode !== null ? `exited with code ${child.exitCode}` : `did not bind ${wanted.join(', ')} within 10 s`;
   await stop();
-  throw new Error(`turnserver ${why}; its output:\n${output}`);
+  throw new Error(`${name} ${why}; its output:\n${output()}`);
+}
+
+/** Why stund (Debian `stun-server`) cannot run here, or undefined. */
+export function stundSkipReason(): string | undefined {
+  if (spawnSync('sh', ['-c', 'command -v stund'], { env: ENV }).status !== 0) return 'stund not found; apt-get install -y --no-install-recommends stun-server';
+  return undefined;
+}
+
+/**
+ * Start stund, the classic RFC 3489 server (it answers with SOURCE-ADDRESS and CHANGED-ADDRESS, not
+ * RESPONSE-ORIGIN and OTHER-ADDRESS), on `primary` and `alternate` in the foreground.
+ */
+export async function startStund(primary: { address: string; port: number }, alternate: { address: string; port: number }): Promise<Coturn> {
+  const child = spawn('stund', ['-h', primary.address, '-a', alternate.address, '-p', String(primary.port), '-o', String(alternate.port)], {
+    env: ENV,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (output += b.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(killer);
+  };
+  const wanted = [primary.address, alternate.address].flatMap((ip) => [`${ip}:${primary.port}`, `${ip}:${alternate.port}`]);
+  await whenBound('stund', child, wanted, () => output, stop);
+  return { output: () => output, stop };
 }
 
 /** What turnutils_natdiscovery concluded, in our terms. */
