@@ -44,73 +44,32 @@ NET_B_IP=11.0.2.254
 SERVER_IP=11.0.0.10
 SERVER_IP2=11.0.0.11
 
-die() {
-  echo "two-homes: $*" >&2
-  exit 1
-}
-
-need_root() {
-  [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces); run it with sudo"
-  command -v ip >/dev/null || die "ip not found; apt-get install iproute2"
-}
-
-ns_exists() {
-  ip netns list | awk '{print $1}' | grep -qx "$1"
-}
-
-stop_upnp() {
-  local pid
-  [ -f "$STATE/miniupnpd.pid" ] || return 0
-  pid=$(cat "$STATE/miniupnpd.pid")
-  rm -f "$STATE/miniupnpd.pid"
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-  # TERM first, so miniupnpd removes its rules; KILL after 3 s.
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 30); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-}
+SCRIPT_NAME=two-homes
+UPNP=yes
+# shellcheck source=router-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/router-lib.sh"
 
 down() {
-  stop_upnp
-  for ns in "$A_NS" "$RA_NS" "$NET_NS" "$RB_NS" "$B_NS"; do
-    if ns_exists "$ns"; then
-      # A namespace outlives its name while a process is in it; anything left there is ours.
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
-      ip netns delete "$ns"
-    fi
-  done
+  stop_miniupnpd
+  delete_namespaces "$A_NS" "$RA_NS" "$NET_NS" "$RB_NS" "$B_NS"
   rm -rf "$STATE"
 }
 
-# The router's nftables: the table and chains miniupnpd 2.3 writes into (Debian's nft_init.sh is
-# broken), plus the NAT kind. NAT chains see only a connection's first packet; later ones follow conntrack.
+# The router's nftables (router_table) with the NAT kind. NAT chains see only a connection's first
+# packet; later ones follow conntrack.
 router_rules() {
-  local kind=$1 lan_host=$2 masquerade
+  local kind=$1 lan_host=$2
   case "$kind" in
-    cone | restricted) masquerade="masquerade" ;;
-    symmetric) masquerade="masquerade random" ;;
+    restricted) router_table wan0 masquerade ;;
+    symmetric) router_table wan0 "masquerade random" ;;
+    cone)
+      router_table wan0 masquerade "  set cone { type inet_service; flags dynamic,timeout; timeout 120s; }
+  chain cone_learn { type filter hook forward priority 10; policy accept; iifname \"lan0\" oifname \"wan0\" meta l4proto udp update @cone { udp sport }; }
+  chain cone_in { type nat hook prerouting priority -90; policy accept; iifname \"wan0\" meta l4proto udp udp dport @cone dnat ip to $lan_host; }
+"
+      ;;
     *) die "unknown NAT kind '$kind'; use cone, restricted or symmetric" ;;
   esac
-  cat <<EOF
-table inet filter {
-  set cone { type inet_service; flags dynamic,timeout; timeout 120s; }
-  chain miniupnpd {}
-  chain prerouting_miniupnpd {}
-  chain postrouting_miniupnpd {}
-  chain forward { type filter hook forward priority 0; policy accept; jump miniupnpd; }
-  chain prerouting { type nat hook prerouting priority -100; policy accept; jump prerouting_miniupnpd; }
-  chain postrouting { type nat hook postrouting priority 100; policy accept; jump postrouting_miniupnpd; oifname "wan0" $masquerade; }
-EOF
-  if [ "$kind" = cone ]; then
-    cat <<EOF
-  chain cone_learn { type filter hook forward priority 10; policy accept; iifname "lan0" oifname "wan0" meta l4proto udp update @cone { udp sport }; }
-  chain cone_in { type nat hook prerouting priority -90; policy accept; iifname "wan0" meta l4proto udp udp dport @cone dnat ip to $lan_host; }
-EOF
-  fi
-  echo "}"
 }
 
 # One home: the host's namespace, its router's, and the links to it and to the internet.
@@ -155,41 +114,7 @@ up() {
 }
 
 start_upnp() {
-  local version=${1:-v2} pid
-  case "$NATPMP" in yes | no) ;; *) die "AVC_NATPMP must be yes or no, got '$NATPMP'" ;; esac
-  case "$version" in v1 | v2) ;; *) die "unknown IGD version '$version'; use v2 or v1" ;; esac
-  command -v miniupnpd >/dev/null || [ -x /usr/sbin/miniupnpd ] || die "miniupnpd not found; apt-get install miniupnpd"
-  ns_exists "$RA_NS" || die "no router namespace $RA_NS; run '$0 up' first"
-  stop_upnp
-  {
-    echo "ext_ifname=wan0"
-    echo "listening_ip=lan0"
-    echo "enable_upnp=yes"
-    echo "enable_natpmp=$NATPMP"
-    echo "secure_mode=yes"
-    echo "system_uptime=yes"
-    echo "uuid=4d592869-4271-44fb-98e6-8ebc6892a6a7"
-    [ "$version" = v1 ] && echo "force_igd_desc_v1=yes"
-    echo "allow 1024-65535 192.168.10.0/24 1024-65535"
-    echo "deny 0-65535 0.0.0.0/0 0-65535"
-  } >"$STATE/miniupnpd.conf"
-  PATH=/usr/sbin:/sbin:$PATH ip netns exec "$RA_NS" miniupnpd -f "$STATE/miniupnpd.conf" -d -P "$STATE/miniupnpd.own.pid" \
-    >"$STATE/miniupnpd.log" 2>&1 </dev/null &
-  pid=$!
-  echo "$pid" >"$STATE/miniupnpd.pid"
-  for _ in $(seq 50); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      rm -f "$STATE/miniupnpd.pid"
-      die "miniupnpd exited at start: $(tail -n 5 "$STATE/miniupnpd.log" | tr '\n' ' ')"
-    fi
-    if ip netns exec "$RA_NS" ss -Hlun 'sport = :1900' | grep -q . && ip netns exec "$RA_NS" ss -Hltn | grep -q . &&
-      { [ "$NATPMP" = no ] || ip netns exec "$RA_NS" ss -Hlun 'sport = :5351' | grep -q .; }; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  stop_upnp
-  die "miniupnpd did not start listening within 5 s: $(tail -n 5 "$STATE/miniupnpd.log" | tr '\n' ' ')"
+  start_miniupnpd "$RA_NS" "${1:-v2}" lan0 wan0 192.168.10.0/24 4d592869-4271-44fb-98e6-8ebc6892a6a7
 }
 
 print_env() {
@@ -214,7 +139,7 @@ EOF
 case "${1:-}" in
   up) need_root && up "${2:-restricted}" "${3:-restricted}" ;;
   start-upnp) need_root && start_upnp "${2:-v2}" ;;
-  stop-upnp) need_root && stop_upnp ;;
+  stop-upnp) need_root && stop_miniupnpd ;;
   down) need_root && down ;;
   env) print_env ;;
   *) die "usage: $0 up [natA] [natB] | start-upnp [v2|v1] | stop-upnp | down | env   (nat: cone, restricted, symmetric)" ;;
