@@ -4,7 +4,8 @@
  * runs the call's portMapping chart with its real actors (SSDP multicast there, our IGD client, and
  * NAT-PMP at the given gateway when no IGD answers), prints one JSON line when the chart settles,
  * holds the mappings until a line "release" on stdin, then prints a second JSON line when the chart
- * has released them. With AVCHAT_STATE_DIR set, the mappings are written in the ledger there.
+ * has released them. With AVCHAT_STATE_DIR set, the mappings are written in the ledger there;
+ * AVCHAT_TEST_LEASE_SECONDS sets the lease asked for (default 3600 s).
  */
 import { spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -24,7 +25,8 @@ if (!namespace || here !== namespace) throw new Error(`lanPortMappingChart.ts ru
 const ledger = process.env.AVCHAT_STATE_DIR ? openMappingLedger() : undefined;
 const actors = portMappingActors({ target: SSDP_MULTICAST, localAddress, timeoutMs: 2000, natPmpGateway }, { ledger });
 const actor = createActor(portMappingMachine.provide({ actors }), {
-  input: { ports: CALL_PORTS, leaseSeconds: 3600 },
+  // AVCHAT_TEST_LEASE_SECONDS asks for a short lease, to see the chart renew it on the router.
+  input: { ports: CALL_PORTS, leaseSeconds: Number(process.env.AVCHAT_TEST_LEASE_SECONDS ?? 3600) },
 });
 actor.start();
 const settled = await waitFor(actor, (s) => s.matches('mapped') || s.matches('noGateway') || s.matches('failed'), { timeout: 10_000 });

@@ -64,10 +64,10 @@ const forwarded = (port: number) => sharedForwarded(NET, ENV, port);
  * Run the call's portMapping chart in the LAN namespace (lanPortMappingChart.ts): `nextLine()` is
  * its next JSON report, a line "release" on its stdin releases the mappings.
  */
-function startChart() {
+function startChart(env: NodeJS.ProcessEnv = {}) {
   const chart = spawn('ip', ['netns', 'exec', NET.LAN_NS, process.execPath, '--import', 'tsx', CHART_CLIENT, NET.LAN_NS, NET.LAN_IP], {
     cwd: ROOT,
-    env: ENV,
+    env: { ...ENV, ...env },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const lines: string[] = [];
@@ -115,6 +115,32 @@ describe.skipIf(SKIP !== undefined)(`UPnP IGD client against a real miniupnpd in
       await router('stop');
     }
   });
+
+  it('should renew the leases at half their time, so mappings outlive a short lease on the router', async () => {
+    await router('start', 'v2');
+    // miniupnpd removes a mapping as its lease runs out; 6 s leases are renewed every 3 s.
+    const LEASE_SECONDS = 6;
+    const { chart, nextLine } = startChart({ AVCHAT_TEST_LEASE_SECONDS: String(LEASE_SECONDS) });
+    try {
+      const mapped = await nextLine();
+      expect(mapped.state).toBe('mapped');
+      expect(mapped.mappings.every((m: { leaseSeconds: number }) => m.leaseSeconds === LEASE_SECONDS)).toBe(true);
+      // Well past the first lease: still there only if renewed.
+      await new Promise((r) => setTimeout(r, (LEASE_SECONDS + 3) * 1000));
+      const expected = CALL_PORTS.map((port) => `${port}->${NET.LAN_IP}:${port}`).sort();
+      expect((await natRules()).sort()).toEqual(expected);
+      const listed = await run('ip', ['netns', 'exec', NET.LAN_NS, 'upnpc', '-u', mapped.gateway.location, '-l']);
+      const leases = [...listed.stdout.matchAll(/^\s*\d+\s+UDP\s+\d+->[\d.]+:\d+\s+'[^']*'\s+'[^']*'\s+(\d+)/gm)].map((m) => Number(m[1]));
+      expect(leases).toHaveLength(CALL_PORTS.length);
+      for (const left of leases) expect(left).toBeGreaterThan(0);
+      chart.stdin.write('release\n');
+      expect(await nextLine()).toMatchObject({ state: 'released', mappings: [] });
+      expect(await natRules()).toEqual([]);
+    } finally {
+      if (chart.exitCode === null) chart.kill('SIGKILL');
+      await router('stop');
+    }
+  }, 60_000);
 
   it('should map our port to another external port when another LAN host holds it (a real 718), and remove only our mappings', async () => {
     await router('start', 'v2');
