@@ -39,7 +39,8 @@ export type SipDialogEvent =
   | { type: 'SIP.MEDIA_UPDATED'; plan: MediaPlan }
   /** Our re-INVITE failed: 491 is glare (RFC 3261 §14.1), 408/481 end the dialog (§12.2.1.2). */
   | { type: 'SIP.REINVITE_FAILED'; status: number }
-  | { type: 'SIP.REJECTED'; status: number; reasonPhrase: string }
+  /** A final response of 300 or more; `unanswered` when nothing at all came back and the 408 is the transaction's own (Timer B). */
+  | { type: 'SIP.REJECTED'; status: number; reasonPhrase: string; unanswered?: boolean }
   | { type: 'SIP.TERMINATED'; by: 'local' | 'remote' }
   | { type: 'SIP.ERROR'; problem: Problem };
 
@@ -91,8 +92,12 @@ function notProvided(name: string): never {
 }
 
 /** RFC 3261 §21: the status codes a reject maps to, as an end reason. */
-function rejectOutcome(status: number, reasonPhrase: string): CallOutcome {
+function rejectOutcome(status: number, reasonPhrase: string, unanswered = false): CallOutcome {
   const reason = status === 408 || status === 480 ? 'noAnswer' : status === 487 ? 'cancelled' : 'rejected';
+  if (unanswered) {
+    const message = 'no response from the peer: our INVITE went unanswered for 32 s (RFC 3261 Timer B); check the address, that avchat runs there, and that its SIP port (UDP) is open';
+    return { reason, status, problem: { code: 'NO_RESPONSE', message } };
+  }
   return { reason, status, problem: { code: `SIP_${status}`, message: `the peer answered ${status} ${reasonPhrase}` } };
 }
 
@@ -208,7 +213,7 @@ export const sipSessionMachine = setup({
       on: {
         'SIP.ESTABLISHED': { target: 'established', actions: 'keepPlan' },
         // Rejected with a status; a transaction time-out (Timer B) reaches us from sip.js as a 408.
-        'SIP.REJECTED': { target: 'terminated', actions: { type: 'endWith', params: ({ event }) => rejectOutcome(event.status, event.reasonPhrase) } },
+        'SIP.REJECTED': { target: 'terminated', actions: { type: 'endWith', params: ({ event }) => rejectOutcome(event.status, event.reasonPhrase, event.unanswered) } },
         HANGUP: { target: 'cancelling', actions: { type: 'endingFor', params: { reason: 'cancelled' } } },
         // No SIP.TERMINATED here: sip.js ends an unanswered INVITE just before it reports the final
         // response, which comes as SIP.REJECTED (also a 3xx, and a time-out as 408).

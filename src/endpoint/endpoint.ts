@@ -103,6 +103,12 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
       onLog: (level, category, message) => {
         if (level === 'error') options.onProblem?.({ code: 'SIP_STACK', message: `${category}: ${message}` });
       },
+      onTransportProblem: options.onProblem,
+      onTimeout: (t) =>
+        options.onProblem?.({
+          code: `SIP_TIMER_${t.timer}`,
+          message: `${t.what} to ${t.destination.host}:${t.destination.port} went unanswered after ${t.retransmissions} retransmissions (RFC 3261 Timer ${t.timer}); the peer may be gone or a firewall drops SIP`,
+        }),
     });
   } catch (err) {
     await ports.close();

@@ -73,15 +73,25 @@ export function sipDialogLogic(agent: SipUserAgent) {
         agent.usePublicView(viewForPeer(input.publicView, target.host, input.localAddress));
         const inviter = new Inviter(agent.ua, target);
         attach(inviter);
+        // Whether anything came back: sip.js reports Timer B's end as a 408 of its own making.
+        let heard = false;
         inviter
           .invite({
             requestDelegate: {
-              onTrying: () => send({ type: 'SIP.TRYING' }),
+              onTrying: () => {
+                heard = true;
+                send({ type: 'SIP.TRYING' });
+              },
               onProgress: (response) => {
+                heard = true;
                 if (response.message.statusCode === 180 || response.message.statusCode === 183) send({ type: 'SIP.RINGING' });
               },
-              onReject: (response) =>
-                send({ type: 'SIP.REJECTED', status: response.message.statusCode ?? 0, reasonPhrase: response.message.reasonPhrase ?? '' }),
+              onReject: (response) => {
+                const status = response.message.statusCode ?? 0;
+                // sip.js's own 408 (user-agent-client.js onRequestTimeout) is an empty message: no Call-ID.
+                const unanswered = !heard && status === 408 && !response.message.hasHeader('Call-ID');
+                send({ type: 'SIP.REJECTED', status, reasonPhrase: response.message.reasonPhrase ?? '', ...(unanswered ? { unanswered } : {}) });
+              },
               // A 3xx: avchat calls peers directly and does not follow redirects; the call ends with the status.
               onRedirect: (response) =>
                 send({ type: 'SIP.REJECTED', status: response.message.statusCode ?? 0, reasonPhrase: `${response.message.reasonPhrase ?? ''} (redirects are not followed)` }),

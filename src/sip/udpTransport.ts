@@ -1,13 +1,24 @@
 import type { Subscription } from 'rxjs';
 import { EmitterImpl, TransportState, type Core, type Emitter, type Transport } from 'sip.js';
 import type { UdpPort } from '../net/udpPort.ts';
-import { routeOf, stampReceived } from './routing.ts';
+import type { InboundScreen } from './inboundScreen.ts';
+import { checkSipMessage, statelessResponse } from './messageCheck.ts';
+import { routeOf, stampReceived, type HostPort } from './routing.ts';
+import { UdpRetransmitter, type RetransmissionTimeout, type RetransmissionTimer, type SipTimerValues } from './udpRetransmission.ts';
 
 /** One SIP message as it crossed the socket, for logs and for tests that check the wire. */
 export interface SipWireRecord {
   readonly direction: 'in' | 'out';
   readonly peer: { readonly host: string; readonly port: number };
   readonly text: string;
+  /** Set on a retransmission: the RFC 3261 timer that sent it again (A, E or G). */
+  readonly retransmission?: RetransmissionTimer;
+}
+
+/** A SIP transport problem: a message we could not send, or one we refused to take. */
+export interface SipTransportProblem {
+  readonly code: string;
+  readonly message: string;
 }
 
 /** What {@link UdpTransport} needs from its user agent's `transportOptions`. */
@@ -16,22 +27,28 @@ export interface UdpTransportOptions {
   readonly udpPort: UdpPort;
   /** Told of every message sent and received. */
   readonly onWire?: (record: SipWireRecord) => void;
-  /** Told of every message that could not be sent, with the reason. */
-  readonly onError?: (error: { code: string; message: string }) => void;
+  /** Told of every message that could not be sent or was refused (malformed, too large), with the reason. */
+  readonly onError?: (error: SipTransportProblem) => void;
+  /** Told when a transaction's retransmissions ran out (Timer B, F or H) without an answer. */
+  readonly onTimeout?: (timeout: RetransmissionTimeout) => void;
+  /** RFC 3261 T1/T2/T4; the RFC's values by default. */
+  readonly timers?: SipTimerValues;
+  /** Requests avchat answers itself (OPTIONS, strangers within a call); none when absent. */
+  readonly screen?: InboundScreen;
 }
-
-/** The largest datagram we accept as SIP; RFC 3261 §18.1.1 wants anything over MTU on a congestion-controlled transport, we refuse it. */
-const MAX_SIP_DATAGRAM = 65_507;
 
 function looksLikeSip(data: Uint8Array): boolean {
   // SIP starts with a method name or "SIP/2.0"; reflector and STUN answers on the same port start with 0x00.
-  return data.length > 0 && data.length <= MAX_SIP_DATAGRAM && data[0] >= 0x41 && data[0] <= 0x5a;
+  return data.length > 0 && ((data[0] >= 0x41 && data[0] <= 0x5a) || (data[0] >= 0x61 && data[0] <= 0x7a));
 }
 
 /**
  * sip.js transport over a UDP socket (sip.js itself ships only WebSocket).
  * Requests go to the first Route or the Request-URI, responses to the top Via's received/rport,
  * and every incoming request gets received/rport stamped on its top Via (see SIPJS-NOTES).
+ * It also does what sip.js leaves to a UDP transport: the retransmission Timers A, E and G
+ * ({@link UdpRetransmitter}); a 400 or 513 naming the cause for a request it cannot read, and silence
+ * for such a response (sip.js would drop both without a word); and the {@link InboundScreen}.
  */
 export class UdpTransport implements Transport {
   readonly protocol = 'UDP';
@@ -43,12 +60,23 @@ export class UdpTransport implements Transport {
   private readonly _stateChange = new EmitterImpl<TransportState>();
   private subscription: Subscription | undefined;
   private readonly options: UdpTransportOptions;
+  private readonly retransmitter: UdpRetransmitter;
 
   constructor(
     private readonly logger: Core.Logger,
     options: UdpTransportOptions,
   ) {
     this.options = options;
+    this.retransmitter = new UdpRetransmitter({
+      timers: options.timers,
+      send: (text, destination) => {
+        this.options.udpPort.send(Buffer.from(text, 'utf8'), destination.port, destination.host).catch((err: Error) => {
+          this.options.onError?.({ code: 'SIP_SEND_FAILED', message: `retransmission to ${destination.host}:${destination.port} failed: ${err.message}` });
+        });
+      },
+      onRetransmit: (r) => this.options.onWire?.({ direction: 'out', peer: r.destination, text: r.text, retransmission: r.timer }),
+      onTimeout: (t) => this.options.onTimeout?.(t),
+    });
   }
 
   /** The transport's connection state (for UDP: listening or not). */
@@ -74,15 +102,40 @@ export class UdpTransport implements Transport {
       const raw = datagram.data.toString('utf8');
       const source = { host: datagram.address, port: datagram.port };
       this.options.onWire?.({ direction: 'in', peer: source, text: raw });
-      this.onMessage?.(stampReceived(raw, source));
+      const checked = checkSipMessage(raw);
+      if (!checked.ok) {
+        const { problem } = checked;
+        const what = problem.kind === 'request' ? `request (answered ${problem.status})` : problem.kind === 'response' ? 'response (dropped)' : 'datagram (dropped)';
+        this.options.onError?.({ code: problem.code, message: `malformed SIP ${what} from ${source.host}:${source.port}: ${problem.reason}` });
+        // RFC 3261 §21.4.1 / §21.5.11: a request we cannot take is answered with the cause, if it can be answered at all; never an ACK.
+        if (problem.kind === 'request' && checked.partial && checked.partial.method !== 'ACK') {
+          const phrase = problem.status === 513 ? 'Message Too Large' : problem.status === 416 ? 'Unsupported URI Scheme' : `Bad Request (${problem.reason})`;
+          const reply = statelessResponse(checked.partial, problem.status, phrase);
+          if (reply) this.sendRaw(reply, source);
+        }
+        return;
+      }
+      this.retransmitter.received(checked.message);
+      const verdict = this.options.screen?.screen(checked.message, source);
+      if (verdict && !verdict.pass) {
+        if (verdict.reply) this.sendRaw(verdict.reply, source);
+        return;
+      }
+      try {
+        this.onMessage?.(stampReceived(raw, source));
+      } catch (err) {
+        // sip.js throws on a few inputs its grammar rejects late; one datagram must never take the socket down.
+        this.options.onError?.({ code: 'SIP_REFUSED', message: `SIP stack refused a message from ${source.host}:${source.port}: ${(err as Error).message}` });
+      }
     });
     this.transition(TransportState.Connected);
     this.onConnect?.();
     return Promise.resolve();
   }
 
-  /** Stop handing datagrams to sip.js; the socket itself belongs to the endpoint. */
+  /** Stop handing datagrams to sip.js and stop every retransmission; the socket itself belongs to the endpoint. */
   disconnect(): Promise<void> {
+    this.retransmitter.dispose();
     this.subscription?.unsubscribe();
     this.subscription = undefined;
     if (this._state !== TransportState.Disconnected) {
@@ -120,5 +173,20 @@ export class UdpTransport implements Transport {
       this.options.onError?.(error);
       throw err;
     }
+    // What we send is well formed by construction; the check only reads it for the timers and the screen.
+    const sent = checkSipMessage(message, { maxBytes: Infinity });
+    if (!sent.ok) this.logger.warn(`sent a message the transport cannot read back (${sent.problem.reason}); it is not retransmitted`);
+    else if (this._state === TransportState.Connected) {
+      this.options.screen?.noteOutgoing(sent.message, route.destination);
+      this.retransmitter.sent(sent.message, message, route.destination);
+    }
+  }
+
+  /** Send an answer of our own (not sip.js's) straight back to where the request came from. */
+  private sendRaw(text: string, destination: HostPort): void {
+    this.options.onWire?.({ direction: 'out', peer: destination, text });
+    this.options.udpPort.send(Buffer.from(text, 'utf8'), destination.port, destination.host).catch((err: Error) => {
+      this.options.onError?.({ code: 'SIP_SEND_FAILED', message: `answer to ${destination.host}:${destination.port} failed: ${err.message}` });
+    });
   }
 }

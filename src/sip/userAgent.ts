@@ -1,11 +1,21 @@
 import { Observable, Subject } from 'rxjs';
-import { UserAgent, type Invitation, type LogLevel, type Session } from 'sip.js';
+import { Core, UserAgent, type Invitation, type LogLevel, type Session } from 'sip.js';
 import { viewForPeer, type PublicView } from '../../machines/publicView.ts';
 import type { MediaPlan } from '../../machines/types.ts';
 import type { UdpPort } from '../net/udpPort.ts';
-import type { LocalMedia } from './sdp.ts';
+import { InboundScreen } from './inboundScreen.ts';
+import { buildOffer, type LocalMedia } from './sdp.ts';
 import { RtpSessionDescriptionHandler } from './sessionDescriptionHandler.ts';
-import { UdpTransport, type SipWireRecord, type UdpTransportOptions } from './udpTransport.ts';
+import type { RetransmissionTimeout } from './udpRetransmission.ts';
+import { udpTransactionTimers } from './udpRetransmission.ts';
+import { UdpTransport, type SipTransportProblem, type SipWireRecord, type UdpTransportOptions } from './udpTransport.ts';
+
+// sip.js ships the reliable-transport wait timers (0 ms) for D, I, J and K; avchat speaks SIP over
+// UDP only, where a transaction must outlive its last message to absorb retransmissions (RFC 3261 Table 4).
+Object.assign(Core.Timers, udpTransactionTimers());
+
+/** Our product token in User-Agent and Server headers. */
+const PRODUCT = 'avchat/0.1';
 
 /** What {@link createSipUserAgent} needs. */
 export interface SipUserAgentOptions {
@@ -23,6 +33,10 @@ export interface SipUserAgentOptions {
   readonly onWire?: (record: SipWireRecord) => void;
   /** Told of sip.js warnings and errors. */
   readonly onLog?: (level: LogLevel, category: string, message: string) => void;
+  /** Told of messages refused (malformed, too large) or that could not be sent. */
+  readonly onTransportProblem?: (problem: SipTransportProblem) => void;
+  /** Told when a request or INVITE error response was retransmitted to the end (Timer B, F, H) unanswered. */
+  readonly onTimeout?: (timeout: RetransmissionTimeout) => void;
 }
 
 /** A started SIP user agent on one UDP port, peer to peer (no registrar, no proxy). */
@@ -68,6 +82,15 @@ export async function createSipUserAgent(options: SipUserAgentOptions): Promise<
   let forIncoming: { view?: PublicView; localAddress?: string } = {};
   const transportOptions: UdpTransportOptions = {
     udpPort: options.udpPort,
+    onError: options.onTransportProblem,
+    onTimeout: options.onTimeout,
+    screen: new InboundScreen({
+      user,
+      product: PRODUCT,
+      // An INVITE is taken only while someone waits for a call (else 486): OPTIONS says the same.
+      ready: () => incoming.observed,
+      capabilities: () => buildOffer(media, { audio: 'sendrecv', video: 'sendrecv' }, 1),
+    }),
     onWire: (record) => {
       // A new call (an INVITE without a To tag) someone waits for: advertise what suits its caller.
       if (record.direction === 'in' && incoming.observed && /^INVITE /.test(record.text) && !/\r\n(To|t)[ \t]*:[^\r\n]*;[ \t]*tag=/i.test(record.text)) {
@@ -85,7 +108,7 @@ export async function createSipUserAgent(options: SipUserAgentOptions): Promise<
     contactName: user,
     contactParams: { transport: 'udp' },
     forceRport: true,
-    userAgentString: 'avchat/0.1',
+    userAgentString: PRODUCT,
     logBuiltinEnabled: false,
     logLevel: 'warn',
     logConfiguration: false,

@@ -93,8 +93,8 @@ describe('avchat CLI', () => {
       for (let i = 0; i < 150 && !test(); i += 1) await new Promise((r) => setTimeout(r, 100));
       return test();
     };
-    // Call once the listener waits: an INVITE sent before its socket is bound is lost (sip.js does
-    // not retransmit INVITEs; Timer A is the SIP issue's work).
+    // Call once the listener waits: an INVITE that comes before it is 486 Busy Here (nobody waits for
+    // a call yet), one before its socket is bound would wait for Timer A's retransmission.
     const waiting = await until(() => text.listenerOut.includes('session.signalling.starting'));
     if (!waiting) listener.kill('SIGKILL');
     expect(waiting).toBe(true);

@@ -164,6 +164,13 @@ describe('sipSession chart, caller (simulated sipDialog)', () => {
     expect(dialog.alive).toBe(false);
   });
 
+  it('should tell a peer that never answered (Timer B) from one that answered 408, naming the fix', () => {
+    const { actor, peer } = caller();
+    peer({ type: 'SIP.REJECTED', status: 408, reasonPhrase: 'Request Timeout', unanswered: true });
+    expect(actor.getSnapshot().output).toMatchObject({ reason: 'noAnswer', status: 408, problem: { code: 'NO_RESPONSE' } });
+    expect(actor.getSnapshot().output!.problem!.message).toMatch(/no response from the peer.*check the address/);
+  });
+
   it('should CANCEL after ringTimeoutMs from the INVITE, however far the call got, and end as not answered', () => {
     const { actor, clock, dialog, peer } = caller({ ringTimeoutMs: 30_000 });
     clock.increment(10_000);

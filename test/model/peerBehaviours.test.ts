@@ -57,7 +57,7 @@ describe.skipIf(sippMissing)('a SIPp peer that does what avchat never does', () 
     let a: AvchatEndpoint | undefined;
     let call: CallHandle | undefined;
     try {
-      // Let SIPp bind its port first: sip.js does not retransmit an INVITE that met a closed port.
+      // Let SIPp bind its port first, so the call does not start with Timer A's retransmission.
       await sleep(500);
       a = await openEndpoint({
         name: 'A',
