@@ -22,6 +22,11 @@ export interface StreamPlan {
   readonly payloadType: number;
   readonly codec: string;
   readonly clockRate: number;
+  /**
+   * The peer's format parameters for this payload type (its `a=fmtp`), which bound what we send:
+   * e.g. `CIF=2;QCIF=2`, the H.263 picture sizes it decodes. Absent when it gave none.
+   */
+  readonly fmtp?: string;
   readonly local: { readonly rtpPort: number; readonly rtcpPort: number };
   readonly remote: { readonly address: string; readonly rtpPort: number; readonly rtcpPort: number };
   /** Our direction after negotiation: `sendonly` means we send and do not expect to receive. */

@@ -5,10 +5,11 @@ import type { MediaPortName } from '../../machines/media.ts';
 import type { StreamPlan } from '../../machines/types.ts';
 import type { UdpPort } from '../net/udpPort.ts';
 import { G711Framer } from './codec/g711.ts';
-import { H263Splitter, packetizeRfc2190ModeA } from './codec/h263.ts';
+import { H263Splitter } from './codec/h263.ts';
+import { h263PayloadFormat, h263SendFormat, packetizeH263 } from './codec/h263PayloadFormat.ts';
 import { ffmpegSource, testPatternVideo, toneAudio } from './ffmpeg/source.ts';
 import type { MediaBus } from './mediaBus.ts';
-import { h263Recorder, wavRecorder, type Recorder } from './recorder.ts';
+import { h263Recorder, wavRecorder, type H263Recorder, type Recorder } from './recorder.ts';
 import { rtcpPortLogic } from './rtcpPortActor.ts';
 import { rtpPortLogic, type RtpPayload, type StreamCodec } from './rtpPortActor.ts';
 
@@ -23,25 +24,33 @@ export interface MediaOptions {
 /** The largest RTP payload we send: fits a 1500-byte MTU with IP, UDP and RTP headers. */
 const MAX_PAYLOAD = 1200;
 
-/** H.263 test pattern from ffmpeg, split into pictures and packetized per RFC 2190 mode A. */
+/**
+ * H.263 test pattern from ffmpeg, split into pictures and packetized in the negotiated payload
+ * format (RFC 2190 mode A for `H263`, RFC 4629 for `H263-1998`/`H263-2000`) at a picture size and
+ * rate the peer's format parameters allow; received video is recorded in the format it came in.
+ */
 function videoCodec(recordPath: string | undefined): StreamCodec {
-  let recorder: Recorder | undefined;
+  let recorder: H263Recorder | undefined;
   return {
-    payloads: () =>
+    payloads: (stream: StreamPlan) =>
       new Observable<RtpPayload>((subscriber) => {
+        const format = h263PayloadFormat(stream.codec) ?? 'rfc2190';
+        const { size, fps } = h263SendFormat(format, stream.fmtp);
         const splitter = new H263Splitter();
         const toPayloads = (pictures: Iterable<Uint8Array>) =>
           [...pictures].flatMap((picture) => {
-            const payloads = packetizeRfc2190ModeA(picture, MAX_PAYLOAD);
+            const payloads = packetizeH263(format, picture, MAX_PAYLOAD);
             return payloads.map((payload, i) => ({ payload, marker: i === payloads.length - 1, frameStart: i === 0 }));
           });
-        return ffmpegSource(testPatternVideo({ fps: 15 }))
+        return ffmpegSource(testPatternVideo({ fps, size }))
           .pipe(concatMap((chunk) => from(toPayloads(splitter.push(chunk)))))
           .subscribe(subscriber);
       }),
-    record(payload, marker, timestamp) {
+    record(payload, marker, timestamp, stream) {
       if (!recordPath) return;
-      recorder ??= h263Recorder(recordPath);
+      const format = h263PayloadFormat(stream.codec) ?? 'rfc2190';
+      recorder ??= h263Recorder(recordPath, format);
+      recorder.setFormat(format);
       recorder.write(payload, marker, timestamp);
     },
     closeRecording: async () => recorder?.close(),

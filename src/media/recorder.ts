@@ -1,5 +1,5 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { H263Depacketizer } from './codec/h263.ts';
+import { h263Depacketizer, type H263PayloadFormat } from './codec/h263PayloadFormat.ts';
 import { wavHeader } from './codec/wav.ts';
 
 /** A file that received media is written to; {@link close} finishes it so decoders read it. */
@@ -9,13 +9,21 @@ export interface Recorder {
   close(): Promise<void>;
 }
 
+/** A {@link Recorder} of H.263 whose payload format can change with a renegotiation. */
+export interface H263Recorder extends Recorder {
+  /** Read the payloads that follow in this format; the picture in progress is written first. */
+  setFormat(format: H263PayloadFormat): void;
+}
+
 /**
- * Received H.263 (RFC 2190) written as a raw H.263 elementary stream (`.h263`), which ffprobe and
- * ffmpeg read directly: the payload headers are removed and each picture is reassembled.
+ * Received H.263 (RFC 2190 by default, or RFC 4629) written as a raw H.263 elementary stream
+ * (`.h263`), which ffprobe and ffmpeg read directly: the payload headers are removed and each
+ * picture is reassembled.
  */
-export function h263Recorder(path: string): Recorder {
+export function h263Recorder(path: string, format: H263PayloadFormat = 'rfc2190'): H263Recorder {
   const fd = openSync(path, 'w');
-  const depacketizer = new H263Depacketizer();
+  let current = format;
+  let depacketizer = h263Depacketizer(format);
   let open = true;
   const put = (picture: Uint8Array | undefined) => {
     if (picture && picture.length > 0) writeSync(fd, picture);
@@ -23,6 +31,12 @@ export function h263Recorder(path: string): Recorder {
   return {
     write(payload, marker, timestamp) {
       if (open) put(depacketizer.push(payload, marker, timestamp));
+    },
+    setFormat(next) {
+      if (!open || next === current) return;
+      put(depacketizer.flush());
+      current = next;
+      depacketizer = h263Depacketizer(next);
     },
     async close() {
       if (!open) return;

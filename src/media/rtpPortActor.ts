@@ -22,8 +22,8 @@ export interface RtpPayload {
 export interface StreamCodec {
   /** Start capturing and packetizing; unsubscribing stops the capture (and its ffmpeg child). */
   payloads(stream: StreamPlan): Observable<RtpPayload>;
-  /** Take one received RTP packet's payload for recording; undefined when nothing is recorded. */
-  record?(payload: Uint8Array, marker: boolean, timestamp: number): void;
+  /** Take one received RTP packet's payload for recording, with the stream it came on (its codec says how to read it). */
+  record?(payload: Uint8Array, marker: boolean, timestamp: number, stream: StreamPlan): void;
   /** Flush and close the recording. */
   closeRecording?(): Promise<void>;
 }
@@ -89,9 +89,9 @@ export function rtpPortLogic(deps: RtpPortDeps) {
         });
     };
 
-    /** Where and how we send; a change (re-INVITE to a new address or codec) restarts the sender. */
+    /** Where and how we send; a change (re-INVITE to a new address, codec or format parameters) restarts the sender. */
     const sendKey = (plan: StreamPlan | undefined) =>
-      sends(plan) ? `${plan!.payloadType}/${plan!.codec}@${plan!.remote.address}:${plan!.remote.rtpPort}` : undefined;
+      sends(plan) ? `${plan!.payloadType}/${plan!.codec};${plan!.fmtp ?? ''}@${plan!.remote.address}:${plan!.remote.rtpPort}` : undefined;
 
     const apply = (next: StreamPlan | undefined) => {
       const changed = sendKey(next) !== sendKey(stream);
@@ -126,7 +126,7 @@ export function rtpPortLogic(deps: RtpPortDeps) {
           bytesReceived: s.bytesReceived + d.data.length,
           payloadTypes: s.payloadTypes.includes(rtp.payloadType) ? s.payloadTypes : [...s.payloadTypes, rtp.payloadType],
         }));
-        codec.record?.(rtp.payload, rtp.marker, rtp.timestamp);
+        codec.record?.(rtp.payload, rtp.marker, rtp.timestamp, stream);
       });
 
     apply(input.stream);

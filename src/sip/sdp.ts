@@ -4,8 +4,10 @@ import type { Direction, MediaKind, MediaPlan, StreamPlan } from '../../machines
 export type { Direction, MediaKind, MediaPlan, StreamPlan };
 
 /**
- * SDP offer/answer (RFC 3264) for avchat's two streams: audio (PCMU/PCMA) and video (H.263, static
- * PT 34 as iChat offered). Pure functions over text: they return values, never throw.
+ * SDP offer/answer (RFC 3264) for avchat's two streams: audio (PCMU/PCMA) and video (H.263 as
+ * static PT 34 per RFC 2190, as iChat offered, or H263-1998 per RFC 4629 on a dynamic PT). Pure
+ * functions over text: they return values, never throw. Whatever else an offer holds (other codecs,
+ * other media, Apple's own attributes) is declined or ignored, never an error.
  */
 
 /**
@@ -32,29 +34,42 @@ export interface SdpError {
 /** The result of an SDP function. */
 export type SdpResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: SdpError };
 
-interface Codec {
+/** A codec we do, with the payload type we offer it on and the format parameters we receive it with. */
+interface SupportedCodec {
   readonly payloadType: number;
+  /** The SDP encoding name, as we spell it (matched case-insensitively). */
   readonly codec: string;
   readonly clockRate: number;
+  readonly fmtp?: string;
 }
 
-/** What we can send and receive, in order of preference. */
-const SUPPORTED: Readonly<Record<MediaKind, readonly Codec[]>> = {
+/**
+ * What we can send and receive, in order of preference. H.263 on static PT 34 comes first: it is
+ * what iChat offered and all it takes. H263-1998 is the same bitstream in the RFC 4629 payload
+ * format; our decoder takes CIF and QCIF at up to 15 pictures a second (MPI 2).
+ */
+const SUPPORTED_CODECS: Readonly<Record<MediaKind, readonly SupportedCodec[]>> = {
   audio: [
     { payloadType: 0, codec: 'PCMU', clockRate: 8000 },
     { payloadType: 8, codec: 'PCMA', clockRate: 8000 },
   ],
-  video: [{ payloadType: 34, codec: 'H263', clockRate: 90000 }],
+  video: [
+    { payloadType: 34, codec: 'H263', clockRate: 90000, fmtp: 'CIF=2' },
+    { payloadType: 115, codec: 'H263-1998', clockRate: 90000, fmtp: 'CIF=2;QCIF=2' },
+  ],
 };
 
-/** RFC 3551 static payload types, for offers that carry no rtpmap for them. */
-const STATIC_PAYLOADS: Readonly<Record<number, { codec: string; clockRate: number }>> = {
-  0: { codec: 'PCMU', clockRate: 8000 },
-  8: { codec: 'PCMA', clockRate: 8000 },
-  34: { codec: 'H263', clockRate: 90000 },
-};
+/** RFC 3551 static payload types we do, for offers that carry no rtpmap for them. */
+const STATIC_PAYLOADS: ReadonlyMap<number, { codec: string; clockRate: number }> = new Map([
+  [0, { codec: 'PCMU', clockRate: 8000 }],
+  [8, { codec: 'PCMA', clockRate: 8000 }],
+  [34, { codec: 'H263', clockRate: 90000 }],
+]);
 
 const DIRECTIONS: readonly Direction[] = ['sendrecv', 'sendonly', 'recvonly', 'inactive'];
+
+/** The only transport we speak: RTP over UDP with the plain audio/video profile. */
+const RTP_AVP = 'RTP/AVP';
 
 /** The direction as seen from the other side: their `sendonly` is our `recvonly`. */
 export function reverseDirection(direction: Direction): Direction {
@@ -78,49 +93,109 @@ function intersect(wish: Direction, allowed: Direction): Direction {
   return send && receive ? 'sendrecv' : send ? 'sendonly' : receive ? 'recvonly' : 'inactive';
 }
 
-function mediaDirection(media: { direction?: string }): Direction {
-  return DIRECTIONS.includes(media.direction as Direction) ? (media.direction as Direction) : 'sendrecv';
+function isDirection(value: unknown): value is Direction {
+  return DIRECTIONS.includes(value as Direction);
 }
 
-function payloadsOf(media: MediaDescription): number[] {
-  return String(media.payloads ?? '')
-    .split(/\s+/)
-    .filter((p) => /^\d+$/.test(p))
-    .map(Number);
+/** A media-level direction attribute, else a session-level one, else `sendrecv` (RFC 4566 §6). */
+function directionOf(session: SessionDescription, media: MediaDescription): Direction {
+  return isDirection(media.direction) ? media.direction : isDirection(session.direction) ? session.direction : 'sendrecv';
 }
 
-/** The codec a payload type stands for in this media section (rtpmap, else the static table). */
-function codecOf(media: MediaDescription, payloadType: number): Codec | undefined {
-  const map = media.rtp?.find((r) => r.payload === payloadType);
-  if (map) return { payloadType, codec: map.codec.toUpperCase(), clockRate: map.rate ?? 0 };
-  const known = STATIC_PAYLOADS[payloadType];
-  return known ? { payloadType, ...known } : undefined;
+/** One m= line as written: `m=<media> <port>[/<count>] <proto> <fmt> ...` (RFC 4566 §5.14). */
+interface MediaLine {
+  readonly type: string;
+  readonly port: number;
+  /** More than one port (hierarchical coding), which we do not do. */
+  readonly layered: boolean;
+  readonly protocol: string;
+  readonly formats: readonly string[];
 }
 
-/** The first codec of the offer's preference list that we support (RFC 3264 §6.1 keeps the offer's PT). */
-function pickCodec(kind: MediaKind, media: MediaDescription): Codec | undefined {
-  for (const pt of payloadsOf(media)) {
-    const codec = codecOf(media, pt);
-    if (codec && SUPPORTED[kind].some((s) => s.codec === codec.codec && s.clockRate === codec.clockRate)) return codec;
+const M_LINE = /^m=(\S+) +(\d{1,5})(?:\/(\d{1,5}))? +(\S+)((?: +\S+)+) *$/;
+
+/**
+ * The m= lines in order, read by ourselves: sdp-transform's reading drops the port count and
+ * media types with a dash, and we must answer every line in its place (RFC 3264 §6).
+ */
+function mediaLines(text: string): SdpResult<MediaLine[]> {
+  const lines: MediaLine[] = [];
+  for (const line of text.split(/\r\n|\r|\n/)) {
+    if (!line.startsWith('m=')) continue;
+    const m = M_LINE.exec(line);
+    const port = m ? Number(m[2]) : NaN;
+    if (!m || port > 0xffff) {
+      return { ok: false, error: { code: 'SDP_MALFORMED', message: `unreadable media line "${line.slice(0, 80)}"` } };
+    }
+    lines.push({ type: m[1], port, layered: m[3] !== undefined && m[3] !== '1', protocol: m[4], formats: m[5].trim().split(/ +/) });
+  }
+  return { ok: true, value: lines };
+}
+
+function parseSession(text: string): SdpResult<{ session: SessionDescription; lines: MediaLine[] }> {
+  if (typeof text !== 'string' || !/^v=0[ \t]*$/m.test(text)) {
+    return { ok: false, error: { code: 'SDP_MALFORMED', message: 'session description does not start with v=0' } };
+  }
+  const lines = mediaLines(text);
+  if (!lines.ok) return lines;
+  let session: SessionDescription;
+  try {
+    session = parse(text);
+  } catch (err) {
+    return { ok: false, error: { code: 'SDP_MALFORMED', message: `session description unreadable: ${(err as Error).message}` } };
+  }
+  // Both readers see every line that starts with "m=", so their media sections pair up one to one.
+  if ((session.media ?? []).length !== lines.value.length) {
+    return { ok: false, error: { code: 'SDP_MALFORMED', message: 'media sections could not be read' } };
+  }
+  return { ok: true, value: { session, lines: lines.value } };
+}
+
+/** A payload type number as an m= line lists it. */
+function payloadTypeOf(format: string): number | undefined {
+  return /^\d{1,3}$/.test(format) && Number(format) <= 127 ? Number(format) : undefined;
+}
+
+/** The codec we support that this payload type stands for in this media section (its rtpmap, else the static table). */
+function supportedCodecOf(kind: MediaKind, media: MediaDescription, payloadType: number): SupportedCodec | undefined {
+  const map = (media.rtp ?? []).find((r) => r.payload === payloadType);
+  const named = map
+    ? { codec: String(map.codec), clockRate: map.rate, channels: map.encoding === undefined ? 1 : Number(map.encoding) }
+    : { ...STATIC_PAYLOADS.get(payloadType), channels: 1 };
+  if (named.codec === undefined) return undefined;
+  const ours = SUPPORTED_CODECS[kind].find((s) => s.codec.toUpperCase() === named.codec!.toUpperCase() && s.clockRate === named.clockRate);
+  return ours && named.channels === 1 ? ours : undefined;
+}
+
+/** The first codec of a media line's list that we support, on the payload type the line gives it (RFC 3264 §6.1). */
+function pickCodec(kind: MediaKind, line: MediaLine, media: MediaDescription): { codec: SupportedCodec; payloadType: number } | undefined {
+  for (const format of line.formats) {
+    const payloadType = payloadTypeOf(format);
+    const codec = payloadType === undefined ? undefined : supportedCodecOf(kind, media, payloadType);
+    if (codec) return { codec, payloadType: payloadType! };
   }
   return undefined;
 }
 
-function parseSession(text: string): SdpResult<SessionDescription> {
-  if (typeof text !== 'string' || !/^v=0\s*$/m.test(text)) {
-    return { ok: false, error: { code: 'SDP_MALFORMED', message: 'session description does not start with v=0' } };
-  }
-  try {
-    return { ok: true, value: parse(text) };
-  } catch (err) {
-    return { ok: false, error: { code: 'SDP_MALFORMED', message: `session description unreadable: ${(err as Error).message}` } };
-  }
+/** The peer's format parameters for a payload type, if it gave any. */
+function fmtpOf(media: MediaDescription, payloadType: number): string | undefined {
+  const config = (media.fmtp ?? []).find((f) => f.payload === payloadType)?.config;
+  return typeof config === 'string' && config.trim() !== '' ? config.trim() : undefined;
 }
 
-function remoteOf(session: SessionDescription, media: MediaDescription): StreamPlan['remote'] | undefined {
-  const address = media.connection?.ip ?? session.connection?.ip;
-  if (!address) return undefined;
-  return { address, rtpPort: media.port, rtcpPort: media.rtcp?.port ?? media.port + 1 };
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+function isPort(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) > 0 && (value as number) <= 0xffff;
+}
+
+/** Where the peer takes this stream: an IPv4 c= address (media level, else session level) and RTCP at a=rtcp or RTP + 1. */
+function remoteOf(session: SessionDescription, media: MediaDescription, line: MediaLine): StreamPlan['remote'] | undefined {
+  const connection = media.connection ?? session.connection;
+  const address = connection?.version === 4 && typeof connection.ip === 'string' && IPV4.test(connection.ip) ? connection.ip : undefined;
+  const rtcpPort = isPort(media.rtcp?.port) ? media.rtcp!.port : line.port + 1;
+  if (!address || !isPort(line.port) || !isPort(rtcpPort)) return undefined;
+  return { address, rtpPort: line.port, rtcpPort };
 }
 
 function localPorts(local: LocalMedia, kind: MediaKind): StreamPlan['local'] {
@@ -128,19 +203,24 @@ function localPorts(local: LocalMedia, kind: MediaKind): StreamPlan['local'] {
   return { rtpPort, rtcpPort: (kind === 'audio' ? local.audioRtcpPort : local.videoRtcpPort) ?? rtpPort + 1 };
 }
 
-function mediaSection(local: LocalMedia, kind: MediaKind, codecs: readonly Codec[], direction: Direction, port?: number): MediaDescription {
+function mediaSection(local: LocalMedia, kind: MediaKind, codecs: readonly SupportedCodec[], direction: Direction): MediaDescription {
   const { rtpPort, rtcpPort } = localPorts(local, kind);
   return {
     type: kind,
-    port: port ?? rtpPort,
-    protocol: 'RTP/AVP',
+    port: rtpPort,
+    protocol: RTP_AVP,
     payloads: codecs.map((c) => c.payloadType).join(' '),
     rtp: codecs.map((c) => ({ payload: c.payloadType, codec: c.codec, rate: c.clockRate })),
-    fmtp: kind === 'video' ? codecs.map((c) => ({ payload: c.payloadType, config: 'CIF=2' })) : [],
+    fmtp: codecs.flatMap((c) => (c.fmtp ? [{ payload: c.payloadType, config: c.fmtp }] : [])),
     rtcp: { port: rtcpPort },
     direction,
     ...(kind === 'audio' ? { ptime: 20 } : { framerate: 15 }),
   };
+}
+
+/** A stream we decline: the same media line with port 0, listing the offer's formats (RFC 3264 §6). */
+function declinedSection(line: MediaLine): MediaDescription {
+  return { type: line.type, port: 0, protocol: line.protocol, payloads: line.formats.join(' '), rtp: [], fmtp: [] };
 }
 
 function sessionText(local: LocalMedia, version: number, media: MediaDescription[]): string {
@@ -158,51 +238,68 @@ function sessionText(local: LocalMedia, version: number, media: MediaDescription
 /** Build an offer for audio and video with the given directions; `version` goes into o= and must grow on re-offers. */
 export function buildOffer(local: LocalMedia, directions: Directions, version: number): string {
   return sessionText(local, version, [
-    mediaSection(local, 'audio', SUPPORTED.audio, directions.audio),
-    mediaSection(local, 'video', SUPPORTED.video, directions.video),
+    mediaSection(local, 'audio', SUPPORTED_CODECS.audio, directions.audio),
+    mediaSection(local, 'video', SUPPORTED_CODECS.video, directions.video),
   ]);
 }
 
 /**
- * Answer a remote offer (RFC 3264 §6): keep its m-line order, pick the first codec we support in each
- * stream, reject (port 0) what we cannot do, and narrow each direction to what we wish.
+ * Answer a remote offer (RFC 3264 §6): one media line per offered line, in the same order; the first
+ * audio and the first video line we can do are accepted with the first codec of the offer's list we
+ * support, on the offer's payload type number, and their direction narrowed to what we wish; every
+ * other line (port 0 in the offer, another transport or media type, no common codec, no IPv4
+ * address, a second stream of a kind) is declined with port 0.
  */
 export function answerOffer(offer: string, local: LocalMedia, wish: Directions, version: number): SdpResult<{ sdp: string; plan: MediaPlan }> {
   const parsed = parseSession(offer);
   if (!parsed.ok) return parsed;
+  const { session, lines } = parsed.value;
   const plan: { audio?: StreamPlan; video?: StreamPlan } = {};
-  const sections: MediaDescription[] = [];
-  for (const media of parsed.value.media ?? []) {
-    const kind = media.type === 'audio' || media.type === 'video' ? media.type : undefined;
-    const codec = kind && !plan[kind] && media.port > 0 ? pickCodec(kind, media) : undefined;
-    const remote = codec ? remoteOf(parsed.value, media) : undefined;
-    if (!kind || !codec || !remote) {
-      // RFC 3264 §6: a stream we decline is answered with port 0, in the same place.
-      sections.push({ type: media.type, port: 0, protocol: media.protocol, payloads: String(media.payloads ?? '0'), rtp: [], fmtp: [] });
-      continue;
-    }
-    const direction = intersect(wish[kind], reverseDirection(mediaDirection(media)));
-    sections.push(mediaSection(local, kind, [codec], direction));
-    plan[kind] = { kind, ...codec, local: localPorts(local, kind), remote, direction };
-  }
+  const sections = lines.map((line, i): MediaDescription => {
+    const media = session.media[i];
+    const kind = line.type === 'audio' || line.type === 'video' ? line.type : undefined;
+    if (!kind || plan[kind] || line.port === 0 || line.layered || line.protocol !== RTP_AVP) return declinedSection(line);
+    const picked = pickCodec(kind, line, media);
+    const remote = picked && remoteOf(session, media, line);
+    if (!picked || !remote) return declinedSection(line);
+    const direction = intersect(wish[kind], reverseDirection(directionOf(session, media)));
+    const { codec, payloadType } = picked;
+    const fmtp = fmtpOf(media, payloadType);
+    plan[kind] = { kind, payloadType, codec: codec.codec, clockRate: codec.clockRate, ...(fmtp ? { fmtp } : {}), local: localPorts(local, kind), remote, direction };
+    return mediaSection(local, kind, [{ ...codec, payloadType }], direction);
+  });
   if (!plan.audio && !plan.video) {
-    return { ok: false, error: { code: 'SDP_NO_COMMON_CODEC', message: 'the offer has no stream we can do (we do PCMU/PCMA audio and H.263 video)' } };
+    return { ok: false, error: { code: 'SDP_NO_COMMON_CODEC', message: 'the offer has no stream we can do (we do PCMU/PCMA audio and H.263 video over RTP/AVP to an IPv4 address)' } };
   }
   return { ok: true, value: { sdp: sessionText(local, version, sections), plan } };
 }
 
-/** Read the answer to an offer we made into a media plan. */
+/** Read the answer to an offer we made into a media plan: the first accepted audio and video lines, on the answer's payload types. */
 export function planFromAnswer(answer: string, local: LocalMedia): SdpResult<MediaPlan> {
   const parsed = parseSession(answer);
   if (!parsed.ok) return parsed;
+  const { session, lines } = parsed.value;
   const plan: { audio?: StreamPlan; video?: StreamPlan } = {};
-  for (const media of parsed.value.media ?? []) {
-    if ((media.type !== 'audio' && media.type !== 'video') || media.port === 0 || plan[media.type]) continue;
-    const codec = pickCodec(media.type, media);
-    const remote = remoteOf(parsed.value, media);
-    if (!codec) continue;
-    if (!remote) return { ok: false, error: { code: 'SDP_NO_ADDRESS', message: `the answer's ${media.type} stream has no c= address` } };
-    plan[media.type] = { kind: media.type, ...codec, local: localPorts(local, media.type), remote, direction: reverseDirection(mediaDirection(media)) };
+  for (const [i, line] of lines.entries()) {
+    const media = session.media[i];
+    const kind = line.type === 'audio' || line.type === 'video' ? line.type : undefined;
+    if (!kind || plan[kind] || line.port === 0 || line.layered || line.protocol !== RTP_AVP) continue;
+    const picked = pickCodec(kind, line, media);
+    if (!picked) continue;
+    const remote = remoteOf(session, media, line);
+    if (!remote) return { ok: false, error: { code: 'SDP_NO_ADDRESS', message: `the answer's ${kind} stream has no IPv4 c= address or usable ports` } };
+    const { codec, payloadType } = picked;
+    const fmtp = fmtpOf(media, payloadType);
+    plan[kind] = {
+      kind,
+      payloadType,
+      codec: codec.codec,
+      clockRate: codec.clockRate,
+      ...(fmtp ? { fmtp } : {}),
+      local: localPorts(local, kind),
+      remote,
+      direction: reverseDirection(directionOf(session, media)),
+    };
   }
   if (!plan.audio && !plan.video) {
     return { ok: false, error: { code: 'SDP_NO_COMMON_CODEC', message: 'the answer accepted no stream we offered' } };

@@ -42,7 +42,7 @@ export interface PictureHeader {
 
 /** Why bytes could not be read. */
 export interface H263Error {
-  readonly code: 'H263_TRUNCATED' | 'H263_NOT_A_PICTURE';
+  readonly code: 'H263_TRUNCATED' | 'H263_NOT_A_PICTURE' | 'H263_BAD_HEADER';
   readonly message: string;
 }
 
@@ -55,7 +55,7 @@ function startCodeAt(bytes: Uint8Array, i: number): boolean {
 }
 
 /** True at a byte-aligned picture start code (a start code with group number 0). */
-function pictureStartAt(bytes: Uint8Array, i: number): boolean {
+export function pictureStartAt(bytes: Uint8Array, i: number): boolean {
   return bytes[i] === 0 && bytes[i + 1] === 0 && (bytes[i + 2] & 0xfc) === 0x80;
 }
 
