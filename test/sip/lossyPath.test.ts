@@ -136,12 +136,16 @@ describe('RFC 3261 UDP transaction timers over a lossy path (real sip.js, a UDP 
     // 486 lost → sent again (G) → ACK lost → 486 again (G) → ACK again from A's completed transaction (D).
     await until(() => relay.count('a→b', 'ACK') === 2);
     await sleep(2500);
-    expect(relay.count('b→a', '486 INVITE')).toBe(3);
-    expect(relay.count('a→b', 'ACK')).toBe(2);
+    // Exactly two by Timer G; on a loaded machine a late 100 can make Timer A resend the INVITE, which
+    // sip.js answers with one more 486 (and A with one more ACK).
     expect(retransmitted(b, 'G')).toEqual(['486 INVITE', '486 INVITE']);
-    const [first, second] = gaps(relay, 'b→a', '486 INVITE');
-    expect(first).toBeGreaterThanOrEqual(450);
-    expect(second).toBeGreaterThanOrEqual(950);
+    expect(relay.count('b→a', '486 INVITE')).toBeGreaterThanOrEqual(3);
+    expect(relay.count('a→b', 'ACK')).toBe(relay.count('b→a', '486 INVITE') - 1);
+    if (relay.count('b→a', '486 INVITE') === 3) {
+      const [first, second] = gaps(relay, 'b→a', '486 INVITE');
+      expect(first).toBeGreaterThanOrEqual(450);
+      expect(second).toBeGreaterThanOrEqual(950);
+    }
     // The second ACK stopped Timer G: nothing more came, and A's user agent answered no stray response.
     expect(b.timeouts).toEqual([]);
     expect(callee.getSnapshot().output).toMatchObject({ reason: 'rejected', status: 486 });
@@ -245,7 +249,9 @@ describe('RFC 3261 UDP transaction timers over a lossy path (real sip.js, a UDP 
     // The callee never heard the BYE: its call is still up (a real call would end it as a dead peer).
     expect(callee.getSnapshot().matches('established')).toBe(true);
     // H (§17.2.1): with every ACK lost, 1 + 10 × 603 (G: 0.5, 1.5, 3.5, 7.5, then every T2 up to 31.5 s).
-    expect(lostAcks.relay.count('b→a', '603 INVITE')).toBe(11);
+    // Timer G itself sent 10; sip.js adds a 603 of its own if a slow 100 made Timer A send the INVITE again.
+    expect(retransmitted(lostAcks.b, 'G')).toEqual(Array(10).fill('603 INVITE'));
+    expect(lostAcks.relay.count('b→a', '603 INVITE')).toBeGreaterThanOrEqual(11);
     // Every 603 was ACKed (A's completed transaction, Timer D); none of the ACKs got through.
     expect(lostAcks.relay.count('a→b', 'ACK')).toBeGreaterThanOrEqual(11);
     expect(lostAcks.relay.log.filter((d) => d.label === 'ACK').every((d) => d.action === 'drop')).toBe(true);
