@@ -125,7 +125,9 @@ describe('discoverNatBehaviour against a fake RFC 5780 server with a simulated N
     expect(result.ok).toBe(true);
     const starts = [...firstSent.values()];
     expect(starts).toHaveLength(4);
-    for (let i = 1; i < starts.length; i++) expect(starts[i] - starts[i - 1]).toBeGreaterThanOrEqual(99.9);
+    // The pace is kept between the starts of the tests; the first datagram of each leaves a fraction of
+    // a millisecond after its start, more or less (CI once saw 99.64 ms between two sends).
+    for (let i = 1; i < starts.length; i++) expect(starts[i] - starts[i - 1]).toBeGreaterThanOrEqual(99);
   });
 });
 
