@@ -1,4 +1,5 @@
 import { newPacket, padTo4, RTCP_BYE, rtcpError, type RtcpResult } from './header.ts';
+import { decodeText, encodeText } from './text.ts';
 
 /** Goodbye (RFC 3550 §6.6): header (SC = sources, PT = 203), the SSRCs leaving, an optional reason. */
 export interface Goodbye {
@@ -6,9 +7,6 @@ export interface Goodbye {
   readonly ssrcs: readonly number[];
   readonly reason?: string;
 }
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** Read a BYE whose header was checked by the compound parser. */
 export function parseGoodbye(bytes: Uint8Array): RtcpResult<Goodbye> {
@@ -20,13 +18,13 @@ export function parseGoodbye(bytes: Uint8Array): RtcpResult<Goodbye> {
   if (at >= bytes.length) return { ok: true, value: { type: 'bye', ssrcs } };
   const length = bytes[at];
   if (at + 1 + length > bytes.length) return rtcpError('RTCP_TRUNCATED', 'the BYE reason runs past the end');
-  return { ok: true, value: { type: 'bye', ssrcs, reason: decoder.decode(bytes.subarray(at + 1, at + 1 + length)) } };
+  return { ok: true, value: { type: 'bye', ssrcs, reason: decodeText(bytes.subarray(at + 1, at + 1 + length)) } };
 }
 
-/** Write a BYE. */
+/** Write a BYE (at most 31 sources; a reason over 255 bytes of UTF-8 is cut at a character boundary). */
 export function serializeGoodbye(bye: Goodbye): Uint8Array {
   const ssrcs = bye.ssrcs.slice(0, 31);
-  const reason = bye.reason === undefined ? undefined : encoder.encode(bye.reason).slice(0, 255);
+  const reason = bye.reason === undefined ? undefined : encodeText(bye.reason);
   const body = ssrcs.length * 4 + (reason ? padTo4(1 + reason.length) : 0);
   const { bytes, view } = newPacket(RTCP_BYE, ssrcs.length, body);
   ssrcs.forEach((ssrc, i) => view.setUint32(4 + i * 4, ssrc >>> 0));

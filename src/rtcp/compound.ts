@@ -22,24 +22,41 @@ export function isRtcp(bytes: Uint8Array): boolean {
   return bytes.length >= 4 && bytes[0] >> 6 === 2 && bytes[1] >= 192 && bytes[1] <= 223;
 }
 
-function parseOne(bytes: Uint8Array): RtcpResult<RtcpPacket> {
-  switch (bytes[1]) {
+/** Read one framed packet: `body` is `packet` without its padding. */
+function parseOne(packet: Uint8Array, body: Uint8Array): RtcpResult<RtcpPacket> {
+  switch (packet[1]) {
     case RTCP_SR:
-      return parseSenderReport(bytes);
+      return parseSenderReport(body);
     case RTCP_RR:
-      return parseReceiverReport(bytes);
+      return parseReceiverReport(body);
     case RTCP_SDES:
-      return parseSourceDescription(bytes);
+      return parseSourceDescription(body);
     case RTCP_BYE:
-      return parseGoodbye(bytes);
+      return parseGoodbye(body);
     default:
-      return { ok: true, value: { type: 'unknown', packetType: bytes[1], bytes } };
+      return { ok: true, value: { type: 'unknown', packetType: packet[1], bytes: packet } };
   }
 }
 
 /**
- * Split a compound RTCP datagram (RFC 3550 §6.1) and read each packet. A bad packet is an error
- * value in its place; the ones before it are kept. A length that runs past the datagram ends the walk.
+ * Check the padding of one framed packet (RFC 3550 §6.4.1: with P set, the last octet counts the
+ * padding octets, itself included, "it will be a multiple of four") and give the packet without it.
+ */
+function unpad(packet: Uint8Array): RtcpResult<Uint8Array> {
+  if ((packet[0] & 0x20) === 0) return { ok: true, value: packet };
+  const count = packet[packet.length - 1];
+  if (count === 0 || count % 4 !== 0 || count > packet.length - 4) {
+    return rtcpError('RTCP_BAD_PADDING', `the padding count ${count} is not a multiple of 4 within the ${packet.length - 4} bytes after the header`);
+  }
+  return { ok: true, value: packet.subarray(0, packet.length - count) };
+}
+
+/**
+ * Split a compound RTCP datagram (RFC 3550 §6.1) and read each packet. A bad packet (wrong version,
+ * bad padding, a count its length cannot hold) is an error value in its place and the walk goes on
+ * with the next packet its length field points to; only a length that runs past the datagram, or
+ * stray bytes too few for a header, end the walk. Packet types we do not interpret keep their bytes,
+ * padding included.
  */
 export function parseCompound(bytes: Uint8Array): { readonly packets: ReadonlyArray<RtcpResult<RtcpPacket>> } {
   const packets: RtcpResult<RtcpPacket>[] = [];
@@ -49,17 +66,19 @@ export function parseCompound(bytes: Uint8Array): { readonly packets: ReadonlyAr
       packets.push(rtcpError('RTCP_TRUNCATED', `${bytes.length - offset} stray bytes after the last packet`));
       break;
     }
-    if (bytes[offset] >> 6 !== 2) {
-      packets.push(rtcpError('RTCP_BAD_VERSION', `RTCP version must be 2, got ${bytes[offset] >> 6}`));
-      break;
-    }
     const size = ((bytes[offset + 2] << 8) | bytes[offset + 3]) * 4 + 4;
     if (offset + size > bytes.length) {
       packets.push(rtcpError('RTCP_BAD_LENGTH', `a packet claims ${size} bytes, ${bytes.length - offset} are left`));
       break;
     }
-    packets.push(parseOne(bytes.subarray(offset, offset + size)));
+    const packet = bytes.subarray(offset, offset + size);
     offset += size;
+    if (packet[0] >> 6 !== 2) {
+      packets.push(rtcpError('RTCP_BAD_VERSION', `RTCP version must be 2, got ${packet[0] >> 6}`));
+      continue;
+    }
+    const body = unpad(packet);
+    packets.push(body.ok ? parseOne(packet, body.value) : body);
   }
   return { packets };
 }

@@ -15,7 +15,7 @@ export const RTCP_APP = 204;
 
 /** Why bytes are not an RTCP packet. */
 export interface RtcpError {
-  readonly code: 'RTCP_TRUNCATED' | 'RTCP_BAD_VERSION' | 'RTCP_BAD_LENGTH' | 'RTCP_BAD_COUNT';
+  readonly code: 'RTCP_TRUNCATED' | 'RTCP_BAD_VERSION' | 'RTCP_BAD_LENGTH' | 'RTCP_BAD_COUNT' | 'RTCP_BAD_PADDING';
   readonly message: string;
 }
 

@@ -36,6 +36,8 @@ export class ReceptionStats {
   private transit: number | undefined;
   private jitter = 0;
   private started = false;
+  /** Arrival time of the first packet: later arrivals count from it, see {@link onPacket}. */
+  private originMs: number | undefined;
 
   constructor(private readonly clockRate: number) {}
 
@@ -88,7 +90,10 @@ export class ReceptionStats {
   /** Take one packet: its sequence number, RTP timestamp and arrival time (ms). */
   onPacket(seq: number, rtpTimestamp: number, arrivalMs: number): void {
     this.updateSeq(seq & 0xffff);
-    const arrival = (arrivalMs * this.clockRate) / 1000;
+    // Arrival in timestamp units, counted from the first packet: only differences of transit times
+    // matter, and Date.now() × 90000 (~1.5e17) is past 2^53, where doubles drop units.
+    this.originMs ??= arrivalMs;
+    const arrival = ((arrivalMs - this.originMs) * this.clockRate) / 1000;
     const transit = arrival - rtpTimestamp;
     // A.8 runs over every packet of the source, whatever sequence validation made of it.
     if (this.transit !== undefined) {
@@ -110,10 +115,15 @@ export class ReceptionStats {
     return this.probation > 0 ? 0 : this.extendedMax - this.baseSeq + 1;
   }
 
-  /** A report block about this source; it closes the interval for the fraction lost (A.3). */
+  /**
+   * A report block about this source; it closes the interval for the fraction lost (A.3). The
+   * cumulative loss is clamped to the block's signed 24 bits; DLSR is the time since `lastSrArrivalMs`
+   * in 1/65536 s, 0 without an LSR or when the clock went back.
+   */
   makeReportBlock(ssrc: number, nowMs: number, lastSrNtpMiddle32?: number, lastSrArrivalMs?: number): ReportBlock {
     const expected = this.expected;
-    const lost = expected - this.received;
+    // A.3: "clamped at 0x7fffff for positive loss or 0x800000 for negative loss rather than wrapping around".
+    const lost = Math.max(-0x800000, Math.min(0x7fffff, expected - this.received));
     const expectedInterval = expected - this.expectedPrior;
     const receivedInterval = this.received - this.receivedPrior;
     this.expectedPrior = expected;
@@ -121,7 +131,7 @@ export class ReceptionStats {
     const lostInterval = expectedInterval - receivedInterval;
     const fraction = expectedInterval === 0 || lostInterval <= 0 ? 0 : Math.floor((lostInterval * 256) / expectedInterval);
     this.lastFraction = Math.min(fraction, 255) / 256;
-    const delay = lastSrNtpMiddle32 && lastSrArrivalMs !== undefined ? Math.round(((nowMs - lastSrArrivalMs) / 1000) * 65536) : 0;
+    const delay = lastSrNtpMiddle32 && lastSrArrivalMs !== undefined ? Math.max(0, Math.round(((nowMs - lastSrArrivalMs) / 1000) * 65536)) : 0;
     return {
       ssrc,
       fractionLost: Math.min(fraction, 255),
@@ -147,9 +157,15 @@ export class ReceptionStats {
   }
 }
 
-/** Round-trip time from a report block about our stream (RFC 3550 §6.4.1), in seconds; null without an LSR. */
+/**
+ * Round-trip time from a report block about our stream (RFC 3550 §6.4.1: A − LSR − DLSR in 1/65536 s,
+ * modulo 2^32 so that it holds across the wrap of the middle NTP bits), in seconds; null without an LSR.
+ * A negative difference, which rounding of LSR, DLSR and A to 1/65536 s gives on a path faster than
+ * that, is 0 rather than 2^32 units (~18 h); libwebrtc likewise floors it.
+ */
 export function rttFromReportBlock(block: ReportBlock, arrivalMs: number): number | null {
   if (block.lastSr === 0) return null;
   const arrival = ntpMiddle32(ntpFromUnixMs(arrivalMs));
-  return ((arrival - block.lastSr - block.delaySinceLastSr) >>> 0) / 65536;
+  const units = (arrival - block.lastSr - block.delaySinceLastSr) | 0;
+  return Math.max(0, units) / 65536;
 }

@@ -69,3 +69,11 @@ export function readReportBlocks(view: DataView, offset: number, count: number):
 export function writeReportBlocks(view: DataView, offset: number, blocks: readonly ReportBlock[]): void {
   blocks.forEach((block, i) => writeReportBlock(view, offset + i * REPORT_BLOCK_BYTES, block));
 }
+
+/**
+ * The profile-specific extension an SR or RR may carry after its report blocks (RFC 3550 §6.4.1),
+ * starting at `offset`; undefined when the packet ends there.
+ */
+export function readProfileExtension(bytes: Uint8Array, offset: number): Uint8Array | undefined {
+  return bytes.length > offset ? bytes.slice(offset) : undefined;
+}

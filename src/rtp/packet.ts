@@ -97,14 +97,20 @@ export function parseRtp(bytes: Uint8Array): RtpResult {
   };
 }
 
-/** Write an RTP packet. */
+/**
+ * Write an RTP packet. The sequence number is written modulo 2^16 and the timestamp modulo 2^32, so
+ * a sender may count past them; at most 15 CSRCs; extension data that is not whole 32-bit words is
+ * zero-padded (the length field counts words); `paddingLength` is taken as 0–255.
+ */
 export function serializeRtp(packet: RtpPacket): Uint8Array {
   const csrcs = packet.csrcs.slice(0, 15);
-  const extBytes = packet.extension ? 4 + packet.extension.data.length : 0;
-  const size = HEADER + csrcs.length * 4 + extBytes + packet.payload.length + packet.paddingLength;
+  const extWords = packet.extension ? Math.ceil(packet.extension.data.length / 4) : 0;
+  const extBytes = packet.extension ? 4 + extWords * 4 : 0;
+  const padding = Math.min(255, Math.max(0, Math.trunc(packet.paddingLength) || 0));
+  const size = HEADER + csrcs.length * 4 + extBytes + packet.payload.length + padding;
   const bytes = new Uint8Array(size);
   const view = new DataView(bytes.buffer);
-  bytes[0] = 0x80 | (packet.paddingLength > 0 ? 0x20 : 0) | (packet.extension ? 0x10 : 0) | csrcs.length;
+  bytes[0] = 0x80 | (padding > 0 ? 0x20 : 0) | (packet.extension ? 0x10 : 0) | csrcs.length;
   bytes[1] = (packet.marker ? 0x80 : 0) | (packet.payloadType & 0x7f);
   view.setUint16(2, packet.sequenceNumber & 0xffff);
   view.setUint32(4, packet.timestamp >>> 0);
@@ -115,12 +121,12 @@ export function serializeRtp(packet: RtpPacket): Uint8Array {
     offset += 4;
   }
   if (packet.extension) {
-    view.setUint16(offset, packet.extension.profile);
-    view.setUint16(offset + 2, packet.extension.data.length / 4);
+    view.setUint16(offset, packet.extension.profile & 0xffff);
+    view.setUint16(offset + 2, extWords);
     bytes.set(packet.extension.data, offset + 4);
     offset += extBytes;
   }
   bytes.set(packet.payload, offset);
-  if (packet.paddingLength > 0) bytes[size - 1] = packet.paddingLength;
+  if (padding > 0) bytes[size - 1] = padding;
   return bytes;
 }
