@@ -14,6 +14,27 @@ export type RtpEvent =
       readonly atMs: number;
     };
 
+/** Our sender of one kind changed its SSRC (RFC 3550 §8.2): the RTCP actor says BYE for the old one. */
+export interface SsrcChange {
+  readonly previous: number;
+  readonly ssrc: number;
+}
+
+/** RTP ports: what the jitter buffer between the socket and the recorder did (zeros on RTCP ports). */
+export interface JitterBufferCounters {
+  /** Packets that came after their turn was played out, dropped. */
+  readonly late: number;
+  readonly duplicates: number;
+  /** Packets that arrived after a later one and were put back in order. */
+  readonly reordered: number;
+  /** Sequence numbers the buffer gave up waiting for. */
+  readonly lost: number;
+  /** How long a missing packet is waited for now, ms (follows the jitter, 20–200 ms). */
+  readonly depthMs: number;
+  /** Video: pictures with missing packets, not recorded. */
+  readonly picturesDropped: number;
+}
+
 /** What one media port did, as plain data (CLI summary, inspector, tests). */
 export interface PortStats {
   readonly port: MediaPortName;
@@ -35,6 +56,14 @@ export interface PortStats {
   readonly jitterMs: number;
   /** Round-trip time from the peer's report blocks (RFC 3550 §6.4.1), when known. */
   readonly rttMs?: number;
+  /** RTP ports: valid RTP from a source other than the peer's (its address from the plan, latched to the first port it sent from). */
+  readonly droppedForeign: number;
+  /** RTP ports: packets that carried our own SSRC from another address, so we took a new one (RFC 3550 §8.2). */
+  readonly ssrcCollisions: number;
+  /** RTP ports: packets with our SSRC from an address that collided before: a loop, dropped (RFC 3550 §8.2). */
+  readonly droppedLooped: number;
+  /** RTP ports: the jitter buffer in front of the recorder. */
+  readonly jitterBuffer: JitterBufferCounters;
 }
 
 function emptyStats(port: MediaPortName): PortStats {
@@ -52,16 +81,23 @@ function emptyStats(port: MediaPortName): PortStats {
     lost: 0,
     fractionLost: 0,
     jitterMs: 0,
+    droppedForeign: 0,
+    ssrcCollisions: 0,
+    droppedLooped: 0,
+    jitterBuffer: { late: 0, duplicates: 0, reordered: 0, lost: 0, depthMs: 0, picturesDropped: 0 },
   };
 }
 
 /**
- * The streams the four media port actors of one call share: RTP events from each RTP actor to the
- * RTCP actor of the same kind, and every port's stats. One bus per call; {@link complete} ends it.
+ * The streams the four media port actors of one call share: RTP events and SSRC changes from each
+ * RTP actor to the RTCP actor of the same kind, and every port's stats. One bus per call;
+ * {@link complete} ends it.
  */
 export class MediaBus {
   /** RTP packets sent and received, per kind. */
   readonly rtp: Readonly<Record<MediaKind, Subject<RtpEvent>>> = { audio: new Subject(), video: new Subject() };
+  /** Our sending SSRC of a kind changed after a collision, told before any packet with the new one. */
+  readonly ssrcChanges: Readonly<Record<MediaKind, Subject<SsrcChange>>> = { audio: new Subject(), video: new Subject() };
   /** Each port's latest stats. */
   readonly stats: Readonly<Record<MediaPortName, BehaviorSubject<PortStats>>>;
 
@@ -87,6 +123,8 @@ export class MediaBus {
   complete(): void {
     this.rtp.audio.complete();
     this.rtp.video.complete();
+    this.ssrcChanges.audio.complete();
+    this.ssrcChanges.video.complete();
     for (const port of MEDIA_PORTS) this.stats[port].complete();
   }
 }

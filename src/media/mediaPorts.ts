@@ -6,7 +6,7 @@ import type { StreamPlan } from '../../machines/types.ts';
 import type { UdpPort } from '../net/udpPort.ts';
 import { G711Framer } from './codec/g711.ts';
 import { H263Splitter } from './codec/h263.ts';
-import { h263PayloadFormat, h263SendFormat, packetizeH263 } from './codec/h263PayloadFormat.ts';
+import { h263PayloadFormat, h263PayloadStartsPicture, h263SendFormat, packetizeH263 } from './codec/h263PayloadFormat.ts';
 import { ffmpegSource, testPatternVideo, toneAudio } from './ffmpeg/source.ts';
 import type { MediaBus } from './mediaBus.ts';
 import { h263Recorder, wavRecorder, type H263Recorder, type Recorder } from './recorder.ts';
@@ -27,7 +27,8 @@ const MAX_PAYLOAD = 1200;
 /**
  * H.263 test pattern from ffmpeg, split into pictures and packetized in the negotiated payload
  * format (RFC 2190 mode A for `H263`, RFC 4629 for `H263-1998`/`H263-2000`) at a picture size and
- * rate the peer's format parameters allow; received video is recorded in the format it came in.
+ * rate the peer's format parameters allow; received video is recorded in the format it came in,
+ * whole pictures only (one that lost its first packets is known by its missing picture start code).
  */
 function videoCodec(recordPath: string | undefined): StreamCodec {
   let recorder: H263Recorder | undefined;
@@ -53,6 +54,7 @@ function videoCodec(recordPath: string | undefined): StreamCodec {
       recorder.setFormat(format);
       recorder.write(payload, marker, timestamp);
     },
+    startsPicture: (payload, stream) => h263PayloadStartsPicture(h263PayloadFormat(stream.codec) ?? 'rfc2190', payload),
     closeRecording: async () => recorder?.close(),
   };
 }

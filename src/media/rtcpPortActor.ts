@@ -23,14 +23,17 @@ export interface RtcpPortDeps {
 /**
  * An RTCP port actor (videoRtcp 16385, audioRtcp 16387): reports on its stream when the media chart
  * says so (REPORT, at the RFC 3550 interval the chart keeps; SR while we send, RR otherwise; SDES
- * CNAME always; BYE when it stops), tells the chart each report's size and that the peer's reports
+ * CNAME always; BYE when it stops, and for our old SSRC when a collision made the RTP actor take a
+ * new one), tells the chart each report's size and that the peer's reports
  * arrive (PORT.ACTIVITY, for the dead-peer timer), and reads the
  * peer's reports for round-trip time. Reception statistics (loss, jitter) are built from the RTP
  * actor's packets on the media bus. It keeps reporting while the stream is paused (mute).
  */
 export function rtcpPortLogic(deps: RtcpPortDeps) {
   return fromCallback<MediaPortCommand, MediaPortInput>(({ input, receive, sendBack }) => {
-    const { bus, port, name, kind, ssrc } = deps;
+    const { bus, port, name, kind } = deps;
+    /** Follows the RTP actor's SSRC when a collision changes it (RFC 3550 §8.2). */
+    let ssrc = deps.ssrc;
     let stream: StreamPlan | undefined = input.stream;
     const reception = new Map<number, ReceptionStats>();
     const lastSr = new Map<number, { middle32: number; arrivalMs: number }>();
@@ -52,7 +55,7 @@ export function rtcpPortLogic(deps: RtcpPortDeps) {
       stats.onPacket(event.sequence, event.timestamp, event.atMs);
     });
 
-    const current = (): OutgoingReport => {
+    const current = (from = ssrc): OutgoingReport => {
       const now = Date.now();
       const blocks = [...reception.entries()].map(([remoteSsrc, stats]) => {
         const sr = lastSr.get(remoteSsrc);
@@ -61,12 +64,14 @@ export function rtcpPortLogic(deps: RtcpPortDeps) {
       // RFC 3550 §6.4: an SR while we sent since the last report; its RTP timestamp is extrapolated to now.
       const asSender = sender.sentSinceReport && stream !== undefined;
       const rtpNow = asSender ? (sender.lastTimestamp + Math.round(((now - sender.lastAtMs) * stream!.clockRate) / 1000)) >>> 0 : 0;
-      return { ssrc, cname: deps.cname, nowMs: now, sender: asSender ? { rtpTimestamp: rtpNow, packets: sender.packets, octets: sender.octets } : undefined, blocks };
+      return { ssrc: from, cname: deps.cname, nowMs: now, sender: asSender ? { rtpTimestamp: rtpNow, packets: sender.packets, octets: sender.octets } : undefined, blocks };
     };
 
-    const send = (report: OutgoingReport, bye: boolean) => {
+    /** Send a compound report, ending in a BYE with this reason when given. */
+    const send = (report: OutgoingReport, byeReason?: string) => {
       if (!stream) return;
-      const bytes = buildReport(report, bye ? 'leaving' : undefined);
+      const bye = byeReason !== undefined;
+      const bytes = buildReport(report, byeReason);
       sendBack({ type: 'RTCP.SENT', port: name, bytes: bytes.length });
       void port.send(bytes, stream.remote.rtcpPort, stream.remote.address).catch(() => {});
       bus.update(name, (s) => {
@@ -85,6 +90,14 @@ export function rtcpPortLogic(deps: RtcpPortDeps) {
       });
       sender.sentSinceReport = false;
     };
+
+    // RFC 3550 §8.2: after a collision, a BYE for the old SSRC (its last SR if it sent); the new one
+    // starts its own sender counts (§6.4.1).
+    const ssrcChanges = bus.ssrcChanges[kind].subscribe(({ previous, ssrc: next }) => {
+      send(current(previous), 'SSRC collision');
+      ssrc = next;
+      Object.assign(sender, { packets: 0, octets: 0, sentSinceReport: false });
+    });
 
     const incoming = port.datagrams$.subscribe((d) => {
       const arrivalMs = Date.now();
@@ -118,15 +131,16 @@ export function rtcpPortLogic(deps: RtcpPortDeps) {
     });
 
     receive((command) => {
-      if (command.type === 'REPORT') send(current(), false);
+      if (command.type === 'REPORT') send(current());
       else stream = command.stream;
     });
 
     return () => {
       rtpEvents.unsubscribe();
+      ssrcChanges.unsubscribe();
       incoming.unsubscribe();
       // RFC 3550 §6.6: a BYE, in a compound led by a report, when we leave.
-      send(current(), true);
+      send(current(), 'leaving');
     };
   });
 }

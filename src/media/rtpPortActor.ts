@@ -5,9 +5,12 @@ import type { MediaPortCommand, MediaPortInput, MediaPortName } from '../../mach
 import type { MediaKind, StreamPlan } from '../../machines/types.ts';
 import type { Datagram, UdpPort } from '../net/udpPort.ts';
 import { isRtcp } from '../rtcp/compound.ts';
-import { parseRtp, serializeRtp } from '../rtp/packet.ts';
-import type { MediaBus } from './mediaBus.ts';
+import { parseRtp, serializeRtp, type RtpPacket } from '../rtp/packet.ts';
+import { JitterBuffer, type PlayedPacket } from './jitterBuffer.ts';
+import type { JitterBufferCounters, MediaBus } from './mediaBus.ts';
+import { PictureGate } from './pictureGate.ts';
 import { portActivity } from './portActivity.ts';
+import { SourceLatch } from './sourceLatch.ts';
 
 /** One RTP payload ready to send. */
 export interface RtpPayload {
@@ -22,8 +25,13 @@ export interface RtpPayload {
 export interface StreamCodec {
   /** Start capturing and packetizing; unsubscribing stops the capture (and its ffmpeg child). */
   payloads(stream: StreamPlan): Observable<RtpPayload>;
-  /** Take one received RTP packet's payload for recording, with the stream it came on (its codec says how to read it). */
+  /**
+   * Take one received RTP packet's payload for recording, with the stream it came on (its codec says
+   * how to read it). Packets come in sequence order; video comes in whole pictures only.
+   */
   record?(payload: Uint8Array, marker: boolean, timestamp: number, stream: StreamPlan): void;
+  /** Video: true when a payload opens a picture, so a picture that lost its first packets is not recorded. */
+  startsPicture?(payload: Uint8Array, stream: StreamPlan): boolean;
   /** Flush and close the recording. */
   closeRecording?(): Promise<void>;
 }
@@ -55,10 +63,20 @@ function receives(stream: StreamPlan | undefined): boolean {
  * the SSRC and continues the sequence numbers; timestamps follow the wall clock, so they jump over
  * the pause as RFC 3550 §5.1 wants. Stopping releases the capture, the socket subscription and the
  * recording.
+ *
+ * Received RTP is taken only from the peer: its address from the plan, latched to the first port
+ * it sends from ({@link SourceLatch}); anything else counts as `droppedForeign`. Every accepted
+ * packet goes to the RTCP actor as it arrives, and to the recorder through a {@link JitterBuffer}
+ * (in sequence order, duplicates and late packets dropped) and, for video, a {@link PictureGate}
+ * (whole pictures only). A packet carrying our own SSRC from the peer (RFC 3550 §8.2) makes us take
+ * a new random SSRC — the RTCP actor sends a BYE for the old one, sequence numbers go on — and
+ * another from the same address is a loop, dropped.
  */
 export function rtpPortLogic(deps: RtpPortDeps) {
   return fromCallback<MediaPortCommand, MediaPortInput>(({ input, receive, sendBack }) => {
-    const { bus, port, name, kind, codec, ssrc } = deps;
+    const { bus, port, name, kind, codec } = deps;
+    /** Ours until a collision makes us take another (RFC 3550 §8.2). */
+    let ssrc = deps.ssrc;
     let sequence = randomInt(0, 0x10000);
     const timestampBase = randomInt(0, 0x100000000);
     const startedAt = performance.now();
@@ -76,10 +94,11 @@ export function rtpPortLogic(deps: RtpPortDeps) {
         .pipe(
           concatMap(async ({ payload, marker, frameStart }) => {
             if (frameStart) timestamp = timestampNow(plan.clockRate);
-            const packet = serializeRtp({ marker, payloadType: plan.payloadType, sequenceNumber: sequence, timestamp, ssrc, csrcs: [], payload, paddingLength: 0 });
+            const from = ssrc;
+            const packet = serializeRtp({ marker, payloadType: plan.payloadType, sequenceNumber: sequence, timestamp, ssrc: from, csrcs: [], payload, paddingLength: 0 });
             sequence = (sequence + 1) & 0xffff;
             await port.send(packet, plan.remote.rtpPort, plan.remote.address).catch(() => {});
-            bus.rtp[kind].next({ direction: 'sent', ssrc, timestamp, payloadBytes: payload.length, atMs: Date.now() });
+            bus.rtp[kind].next({ direction: 'sent', ssrc: from, timestamp, payloadBytes: payload.length, atMs: Date.now() });
             bus.update(name, (s) => ({ ...s, packetsSent: s.packetsSent + 1, bytesSent: s.bytesSent + packet.length }));
           }),
         )
@@ -89,17 +108,78 @@ export function rtpPortLogic(deps: RtpPortDeps) {
         });
     };
 
+    const latch = new SourceLatch();
+    /** Transport addresses that sent our own SSRC once (RFC 3550 §8.2's conflicting-address list). */
+    const conflicts = new Set<string>();
+    let buffer: JitterBuffer<RtpPacket> | undefined;
+    const gate =
+      kind !== 'video' ? undefined : codec.startsPicture ? new PictureGate<RtpPacket>((rtp) => stream !== undefined && codec.startsPicture!(rtp.payload, stream)) : new PictureGate<RtpPacket>();
+    let sourceSsrc: number | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timerAt: number | undefined;
+
+    const record = (rtp: RtpPacket) => {
+      if (stream) codec.record?.(rtp.payload, rtp.marker, rtp.timestamp, stream);
+    };
+    const play = (played: readonly PlayedPacket<RtpPacket>[]) => {
+      for (const p of played) {
+        if (!gate) record(p.value);
+        else for (const rtp of gate.push({ timestamp: p.timestamp, marker: p.value.marker, lostBefore: p.lostBefore, value: p.value })) record(rtp);
+      }
+    };
+    const bufferCounters = (): JitterBufferCounters => {
+      const b = buffer?.stats();
+      return { late: b?.late ?? 0, duplicates: b?.duplicates ?? 0, reordered: b?.reordered ?? 0, lost: b?.lost ?? 0, depthMs: b?.depthMs ?? 0, picturesDropped: gate?.dropped ?? 0 };
+    };
+    /** The jitter buffer keeps no timer: we poll it when its next gap's wait runs out. */
+    const schedule = () => {
+      const at = buffer?.nextDeadlineMs();
+      if (at === timerAt) return;
+      clearTimeout(timer);
+      timer = undefined;
+      timerAt = at;
+      if (at === undefined) return;
+      timer = setTimeout(() => {
+        timer = undefined;
+        timerAt = undefined;
+        if (!buffer) return;
+        play(buffer.poll(performance.now()));
+        bus.update(name, (s) => ({ ...s, jitterBuffer: bufferCounters() }));
+        schedule();
+      }, Math.max(0, Math.ceil(at - performance.now())));
+    };
+    /** Play out everything held (a new source, codec or the end), with the stream it came on. */
+    const drain = (clockRate?: number) => {
+      if (buffer) play(buffer.flush(clockRate));
+      gate?.reset();
+      schedule();
+    };
+
     /** Where and how we send; a change (re-INVITE to a new address, codec or format parameters) restarts the sender. */
     const sendKey = (plan: StreamPlan | undefined) =>
       sends(plan) ? `${plan!.payloadType}/${plan!.codec};${plan!.fmtp ?? ''}@${plan!.remote.address}:${plan!.remote.rtpPort}` : undefined;
 
+    /** What the received packets are read as; a change plays out what was held first. */
+    const receiveKey = (plan: StreamPlan | undefined) => (plan ? `${plan.payloadType}/${plan.codec}/${plan.clockRate}` : undefined);
+
     const apply = (next: StreamPlan | undefined) => {
       const changed = sendKey(next) !== sendKey(stream);
+      if (receiveKey(next) !== receiveKey(stream)) drain(next?.clockRate);
+      latch.expect(next?.remote);
       stream = next;
       if (!changed) return;
       sending?.unsubscribe();
       sending = undefined;
       if (sends(next)) startSending(next!);
+    };
+
+    /** RFC 3550 §8.2: our SSRC came from another transport address: take a new one; the RTCP actor says BYE for the old. */
+    const changeSsrc = () => {
+      const previous = ssrc;
+      do ssrc = randomInt(1, 0xffffffff);
+      while (ssrc === previous || ssrc === sourceSsrc);
+      bus.ssrcChanges[kind].next({ previous, ssrc });
+      bus.update(name, (s) => ({ ...s, ssrcCollisions: s.ssrcCollisions + 1 }));
     };
 
     const receiving = port.datagrams$
@@ -111,6 +191,22 @@ export function rtpPortLogic(deps: RtpPortDeps) {
           return;
         }
         const rtp = parsed.value;
+        const from = `${d.address}:${d.port}`;
+        if (rtp.ssrc === ssrc && conflicts.has(from)) {
+          bus.update(name, (s) => ({ ...s, droppedLooped: s.droppedLooped + 1 }));
+          return;
+        }
+        if (latch.check(d.address, d.port) === 'foreign') {
+          bus.update(name, (s) => ({ ...s, droppedForeign: s.droppedForeign + 1 }));
+          return;
+        }
+        if (rtp.ssrc === ssrc) {
+          conflicts.add(from);
+          changeSsrc();
+        }
+        // A new SSRC from the peer is a new source (RFC 3550 §8): what the old one left is played first.
+        if (sourceSsrc !== undefined && rtp.ssrc !== sourceSsrc) drain();
+        sourceSsrc = rtp.ssrc;
         active();
         bus.rtp[kind].next({
           direction: 'received',
@@ -120,13 +216,17 @@ export function rtpPortLogic(deps: RtpPortDeps) {
           payloadBytes: rtp.payload.length,
           atMs: Date.now(),
         });
+        buffer ??= new JitterBuffer<RtpPacket>({ clockRate: stream.clockRate });
+        const now = performance.now();
+        play(buffer.push({ sequence: rtp.sequenceNumber, timestamp: rtp.timestamp, arrivalMs: now, value: rtp }, now).played);
+        schedule();
         bus.update(name, (s) => ({
           ...s,
           packetsReceived: s.packetsReceived + 1,
           bytesReceived: s.bytesReceived + d.data.length,
           payloadTypes: s.payloadTypes.includes(rtp.payloadType) ? s.payloadTypes : [...s.payloadTypes, rtp.payloadType],
+          jitterBuffer: bufferCounters(),
         }));
-        codec.record?.(rtp.payload, rtp.marker, rtp.timestamp, stream);
       });
 
     apply(input.stream);
@@ -137,6 +237,9 @@ export function rtpPortLogic(deps: RtpPortDeps) {
     return () => {
       sending?.unsubscribe();
       receiving.unsubscribe();
+      drain();
+      clearTimeout(timer);
+      bus.update(name, (s) => ({ ...s, jitterBuffer: bufferCounters() }));
       void codec.closeRecording?.();
     };
   });

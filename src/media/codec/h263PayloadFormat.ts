@@ -1,6 +1,6 @@
 import type { H263Size } from '../ffmpeg/source.ts';
-import { H263Depacketizer, packetizeRfc2190ModeA } from './h263.ts';
-import { packetizeRfc4629, Rfc4629Depacketizer } from './h263Rfc4629.ts';
+import { H263Depacketizer, packetizeRfc2190ModeA, parseRfc2190, pictureStartAt } from './h263.ts';
+import { packetizeRfc4629, parseRfc4629, Rfc4629Depacketizer } from './h263Rfc4629.ts';
 
 /**
  * Which RTP payload format carries H.263 in a negotiated stream, and what the peer's SDP format
@@ -33,6 +33,20 @@ export interface PictureDepacketizer {
 /** A new reassembler for the given format. */
 export function h263Depacketizer(format: H263PayloadFormat): PictureDepacketizer {
   return format === 'rfc4629' ? new Rfc4629Depacketizer() : new H263Depacketizer();
+}
+
+/**
+ * True when an RTP payload of the given format opens a picture: its H.263 data begins, byte-aligned,
+ * with a picture start code (RFC 4629: P=1 and the start code's third byte, its two zero bytes left
+ * out). False for anything unreadable.
+ */
+export function h263PayloadStartsPicture(format: H263PayloadFormat, payload: Uint8Array): boolean {
+  if (format === 'rfc4629') {
+    const parsed = parseRfc4629(payload);
+    return parsed.ok && parsed.value.header.p && parsed.value.data.length > 0 && (parsed.value.data[0] & 0xfc) === 0x80;
+  }
+  const parsed = parseRfc2190(payload);
+  return parsed.ok && parsed.value.header.sbit === 0 && parsed.value.data.length >= 3 && pictureStartAt(parsed.value.data, 0);
 }
 
 /** What we send: picture size and rate. */
