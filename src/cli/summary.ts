@@ -2,9 +2,13 @@ import { MEDIA_PORTS, type MediaPortName } from '../../machines/media.ts';
 import type { NatProbeOutput } from '../../machines/natProbe.ts';
 import type { PortStats } from '../media/mediaBus.ts';
 
-/** A per-port table of what a call's media did: packets, bytes, loss, jitter, RTT, reports. */
+/**
+ * A per-port table of what a call's media did: packets, bytes, loss, jitter, RTT, reports; and what
+ * the receive path refused — `dropped` (unreadable, another payload type, a foreign source or a loop
+ * of our own SSRC), `late/dup` (the jitter buffer's late and duplicate packets) and `JB ms` (its depth).
+ */
 export function formatPortSummary(endpoint: string, stats: Record<MediaPortName, PortStats>): string {
-  const header = ['port', 'local', 'sent pkts', 'sent bytes', 'recv pkts', 'recv bytes', 'PT', 'lost', 'loss %', 'jitter ms', 'RTT ms', 'SR/RR sent', 'SR/RR recv'];
+  const header = ['port', 'local', 'sent pkts', 'sent bytes', 'recv pkts', 'recv bytes', 'PT', 'lost', 'loss %', 'jitter ms', 'RTT ms', 'SR/RR sent', 'SR/RR recv', 'dropped', 'late/dup', 'JB ms'];
   const rows = MEDIA_PORTS.map((name) => {
     const s = stats[name];
     return [
@@ -21,6 +25,9 @@ export function formatPortSummary(endpoint: string, stats: Record<MediaPortName,
       s.rttMs === undefined ? '-' : s.rttMs.toFixed(2),
       `${s.reportsSent.sr}/${s.reportsSent.rr}`,
       `${s.reportsReceived.sr}/${s.reportsReceived.rr}`,
+      String(s.dropped + s.droppedForeign + s.droppedLooped),
+      `${s.jitterBuffer.late}/${s.jitterBuffer.duplicates}`,
+      s.jitterBuffer.depthMs.toFixed(0),
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
