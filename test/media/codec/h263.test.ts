@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { G711Framer } from '../../../src/media/codec/g711.ts';
-import { H263Depacketizer, H263Splitter, packetizeRfc2190ModeA, parsePictureHeader, parseRfc2190, segmentStarts } from '../../../src/media/codec/h263.ts';
+import { H263Depacketizer, H263Splitter, packetizeRfc2190ModeA, parsePictureHeader, parseRfc2190, rfc2190ModeAHeader, segmentStarts } from '../../../src/media/codec/h263.ts';
 import { wavHeader } from '../../../src/media/codec/wav.ts';
 import { locateFfmpeg } from '../../../src/media/ffmpeg/locate.ts';
 import { probeMediaFile } from '../../../src/media/ffmpeg/probe.ts';
@@ -87,6 +87,31 @@ describe('H.263 over RTP (RFC 2190 mode A) with a real ffmpeg stream', () => {
     const second = Uint8Array.of(0x28, 0x60, 0, 0, 0b11111011, 0xcc);
     expect(depacketizer.push(first, false, 1)).toBeUndefined();
     expect([...depacketizer.push(second, true, 1)!]).toEqual([0xaa, 0b10110011, 0xcc]);
+  });
+
+  it('should read back every mode A header it writes (parse(serialize(x)) == x), with the data after it intact', () => {
+    const pictureHeader = fc.record({
+      temporalReference: fc.integer({ min: 0, max: 255 }),
+      sourceFormat: fc.integer({ min: 1, max: 5 }),
+      inter: fc.boolean(),
+      unrestrictedMotionVectors: fc.boolean(),
+      syntaxArithmeticCoding: fc.boolean(),
+      advancedPrediction: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(pictureHeader, fc.uint8Array({ maxLength: 64 }), (h, data) => {
+        const header = rfc2190ModeAHeader(h);
+        const parsed = parseRfc2190(Uint8Array.from([...header, ...data]));
+        expect(parsed.ok).toBe(true);
+        if (!parsed.ok) return;
+        expect(parsed.value.header).toEqual({ mode: 'A', sbit: 0, ebit: 0, src: h.sourceFormat, inter: h.inter });
+        expect([...parsed.value.data]).toEqual([...data]);
+        // The other picture-header bits and TR are where RFC 2190 §5.1 puts them.
+        expect(header[1] & 0x0e).toBe((h.unrestrictedMotionVectors ? 8 : 0) | (h.syntaxArithmeticCoding ? 4 : 0) | (h.advancedPrediction ? 2 : 0));
+        expect(header[3]).toBe(h.temporalReference);
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   it('should never throw on hostile payloads', () => {
