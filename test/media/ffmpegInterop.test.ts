@@ -51,12 +51,13 @@ function startMedia(ports: CallPorts, plan: MediaPlan, name: string, recordDir?:
 }
 
 /**
- * Our endpoint at `mediaPort` offered, ffmpeg at `peerPort` answered with one video format and PCMU,
+ * Our endpoint at `mediaPort` offered, ffmpeg at `peerPort` answered with one video format and PCMU (or PCMA),
  * receive only; we send for `sendMs`, then stop the media chart (RTCP BYE on both streams). ffmpeg
  * reads the SDP file of what we send and copies the depacketized streams into files.
  */
-async function sendToFfmpeg(opts: { mediaPort: number; peerPort: number; video: { pt: number; rtpmap: string; fmtp?: string }; name: string; sendMs: number }) {
+async function sendToFfmpeg(opts: { mediaPort: number; peerPort: number; video: { pt: number; rtpmap: string; fmtp?: string }; audioPt?: 0 | 8; name: string; sendMs: number }) {
   const { mediaPort, peerPort, video, name } = opts;
+  const audioPt = opts.audioPt ?? 0;
   const ports = await openCallPorts({ address: HOST, sipPort: 0, mediaPort });
   portsOpen.push(ports);
   const answer = [
@@ -65,7 +66,7 @@ async function sendToFfmpeg(opts: { mediaPort: number; peerPort: number; video: 
     's=ffmpeg',
     `c=IN IP4 ${HOST}`,
     't=0 0',
-    `m=audio ${peerPort + 2} RTP/AVP 0`,
+    `m=audio ${peerPort + 2} RTP/AVP ${audioPt}`,
     'a=recvonly',
     `m=video ${peerPort} RTP/AVP ${video.pt}`,
     `a=rtpmap:${video.pt} ${video.rtpmap}`,
@@ -138,9 +139,10 @@ describe(`ffmpeg ${peerFfmpeg.version} receives our media through the SDP file o
     expect(decodeErrors(r.audioOut)).toBe('');
   });
 
-  it('should do the same with H263-1998 (RFC 4629) on a dynamic PT, at the QCIF the answer asked for', async () => {
-    const r = await sendToFfmpeg({ mediaPort: 19860, peerPort: 19870, video: { pt: 97, rtpmap: 'H263-1998/90000', fmtp: 'QCIF=2' }, name: 'rfc4629', sendMs: 3000 });
+  it('should do the same with H263-1998 (RFC 4629) on a dynamic PT, at the QCIF the answer asked for, and PCMA', async () => {
+    const r = await sendToFfmpeg({ mediaPort: 19860, peerPort: 19870, video: { pt: 97, rtpmap: 'H263-1998/90000', fmtp: 'QCIF=2' }, audioPt: 8, name: 'rfc4629', sendMs: 3000 });
     expect(r.plan.video).toMatchObject({ payloadType: 97, codec: 'H263-1998', fmtp: 'QCIF=2', direction: 'sendonly' });
+    expect(r.plan.audio).toMatchObject({ payloadType: 8, codec: 'PCMA', direction: 'sendonly' });
     expect(r.sdp).toContain('m=video 19870 RTP/AVP 97\r\nc=IN IP4 127.0.0.1\r\na=rtpmap:97 H263-1998/90000\r\n');
     expect(r.code, r.stderr).toBe(0);
     const video = probeStream(r.videoOut);
@@ -150,8 +152,9 @@ describe(`ffmpeg ${peerFfmpeg.version} receives our media through the SDP file o
     expect(Number(video.nb_read_frames)).toBeLessThanOrEqual(r.pictures);
     expect(decodeErrors(r.videoOut)).toBe('');
     const audio = probeStream(r.audioOut);
-    expect(audio).toMatchObject({ codec_name: 'pcm_mulaw', sample_rate: '8000' });
+    expect(audio).toMatchObject({ codec_name: 'pcm_alaw', sample_rate: '8000' });
     expect(Number(audio.duration)).toBeGreaterThan((r.audioBytes - 2 * 160) / 8000);
+    expect(decodeErrors(r.audioOut)).toBe('');
   });
 });
 
