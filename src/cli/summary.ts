@@ -3,12 +3,13 @@ import type { NatProbeOutput } from '../../machines/natProbe.ts';
 import type { PortStats } from '../media/mediaBus.ts';
 
 /**
- * A per-port table of what a call's media did: packets, bytes, loss, jitter, RTT, reports; and what
+ * A per-port table of what a call's media did: packets, bytes, loss, jitter, RTT, what the peer's
+ * reports say it lost of ours (`peer lost`), reports; and what
  * the receive path refused — `dropped` (unreadable, another payload type, a foreign source or a loop
  * of our own SSRC), `late/dup` (the jitter buffer's late and duplicate packets) and `JB ms` (its depth).
  */
 export function formatPortSummary(endpoint: string, stats: Record<MediaPortName, PortStats>): string {
-  const header = ['port', 'local', 'sent pkts', 'sent bytes', 'recv pkts', 'recv bytes', 'PT', 'lost', 'loss %', 'jitter ms', 'RTT ms', 'SR/RR sent', 'SR/RR recv', 'dropped', 'late/dup', 'JB ms'];
+  const header = ['port', 'local', 'sent pkts', 'sent bytes', 'recv pkts', 'recv bytes', 'PT', 'lost', 'loss %', 'jitter ms', 'RTT ms', 'peer lost', 'SR/RR sent', 'SR/RR recv', 'dropped', 'late/dup', 'JB ms'];
   const rows = MEDIA_PORTS.map((name) => {
     const s = stats[name];
     return [
@@ -23,6 +24,7 @@ export function formatPortSummary(endpoint: string, stats: Record<MediaPortName,
       (s.fractionLost * 100).toFixed(1),
       s.jitterMs.toFixed(2),
       s.rttMs === undefined ? '-' : s.rttMs.toFixed(2),
+      s.peerReport === undefined ? '-' : String(s.peerReport.lost),
       `${s.reportsSent.sr}/${s.reportsSent.rr}`,
       `${s.reportsReceived.sr}/${s.reportsReceived.rr}`,
       String(s.dropped + s.droppedForeign + s.droppedLooped),

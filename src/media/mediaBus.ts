@@ -35,6 +35,17 @@ export interface JitterBufferCounters {
   readonly picturesDropped: number;
 }
 
+/** RTCP ports: what the peer's last report block said about our stream (RFC 3550 §6.4.1). */
+export interface PeerReport {
+  /** Cumulative packets of ours it lost. */
+  readonly lost: number;
+  /** Fraction of ours it lost in its last interval, 0–1. */
+  readonly fractionLost: number;
+  readonly extendedHighestSequence: number;
+  /** Interarrival jitter it measured on our stream, ms. */
+  readonly jitterMs: number;
+}
+
 /** What one media port did, as plain data (CLI summary, inspector, tests). */
 export interface PortStats {
   readonly port: MediaPortName;
@@ -56,6 +67,8 @@ export interface PortStats {
   readonly jitterMs: number;
   /** Round-trip time from the peer's report blocks (RFC 3550 §6.4.1), when known. */
   readonly rttMs?: number;
+  /** RTCP ports: how the peer receives us, from its last report block about our SSRC. */
+  readonly peerReport?: PeerReport;
   /** RTP ports: valid RTP from a source other than the peer's (its address from the plan, latched to the first port it sent from). */
   readonly droppedForeign: number;
   /** RTP ports: packets that carried our own SSRC from another address, so we took a new one (RFC 3550 §8.2). */

@@ -2,9 +2,8 @@ import { fromCallback } from 'xstate';
 import type { MediaPortCommand, MediaPortInput, MediaPortName } from '../../machines/media.ts';
 import type { MediaKind, StreamPlan } from '../../machines/types.ts';
 import type { UdpPort } from '../net/udpPort.ts';
-import { ntpFromUnixMs, ntpMiddle32 } from '../rtcp/ntp.ts';
-import { ReceptionStats } from '../rtcp/receptionStats.ts';
-import type { MediaBus } from './mediaBus.ts';
+import { ReceptionStats, rttFromReportBlock } from '../rtcp/receptionStats.ts';
+import type { MediaBus, PeerReport } from './mediaBus.ts';
 import { buildReport, readReports, type OutgoingReport } from './rtcpReports.ts';
 import { portActivity } from './portActivity.ts';
 
@@ -108,13 +107,20 @@ export function rtcpPortLogic(deps: RtcpPortDeps) {
       }
       active();
       let rttMs: number | undefined;
+      let peerReport: PeerReport | undefined;
       for (const sr of reports.senderReports) lastSr.set(sr.ssrc, { middle32: sr.ntpMiddle32, arrivalMs });
       for (const block of reports.blocksAbout(ssrc)) {
-        if (block.lastSr === 0) continue;
+        // What the peer says of our stream: its loss and jitter as it receives us.
+        const clockRate = stream?.clockRate;
+        peerReport = {
+          lost: block.cumulativeLost,
+          fractionLost: block.fractionLost / 256,
+          extendedHighestSequence: block.extendedHighestSequence,
+          jitterMs: clockRate ? (block.jitter / clockRate) * 1000 : 0,
+        };
         // RFC 3550 §6.4.1: RTT = A − LSR − DLSR, all in 1/65536 s of the middle 32 NTP bits.
-        const arrival = ntpMiddle32(ntpFromUnixMs(arrivalMs));
-        const rtt = ((arrival - block.lastSr - block.delaySinceLastSr) >>> 0) / 65536;
-        if (rtt < 60) rttMs = rtt * 1000;
+        const rtt = rttFromReportBlock(block, arrivalMs);
+        if (rtt !== null && rtt < 60) rttMs = rtt * 1000;
       }
       bus.update(name, (s) => ({
         ...s,
@@ -127,6 +133,7 @@ export function rtcpPortLogic(deps: RtcpPortDeps) {
         },
         dropped: s.dropped + reports.badPackets,
         ...(rttMs !== undefined ? { rttMs } : {}),
+        ...(peerReport ? { peerReport } : {}),
       }));
     });
 

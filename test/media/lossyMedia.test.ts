@@ -225,6 +225,10 @@ describe('media under a lossy path (5 % of RTP dropped, RTCP intact)', () => {
       const learnt = last.cumulativeLost / (last.extendedHighestSequence - s.firstSeq + 1);
       expect(Math.abs(learnt - injected), `${s.from} ${s.kind} sender ${learnt}`).toBeLessThanOrEqual(0.02);
       expect(blocks.some((b) => b.jitter > 0)).toBe(true);
+      // The sender's own RTCP actor put the same on its bus: how the peer receives us.
+      const peerReport = buses[s.from].snapshot()[rtcpPort].peerReport;
+      expect(peerReport, `${s.from} ${s.kind}`).toMatchObject({ lost: last.cumulativeLost, extendedHighestSequence: last.extendedHighestSequence });
+      expect(peerReport!.jitterMs).toBeCloseTo((last.jitter / clockRate) * 1000, 6);
       summary.push(`${s.from}→${receiver} ${s.kind}: ${sent} sent, ${drops} dropped (${(injected * 100).toFixed(2)} %), receiver ${(receiverLoss * 100).toFixed(2)} %, sender learnt ${(learnt * 100).toFixed(2)} %, jitter ${rx[rtcpPort].jitterMs.toFixed(2)} ms, ${blocks.length} reports`);
     }
     console.log(summary.join('\n'));
