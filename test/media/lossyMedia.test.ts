@@ -24,8 +24,11 @@ import { answerOffer, buildOffer, planFromAnswer, type LocalMedia } from '../../
 
 const HOST = '127.0.0.1';
 const LOSS = 0.05;
-/** How long both sides send: at 50 audio packets a second each way, 2000 audio packets and more. */
-const SEND_MS = 23_000;
+/**
+ * How long both sides send: at 50 audio packets a second each way, 1200 audio packets and more. Every
+ * figure is checked against the drops the relay logged, so a longer run adds time, not strength.
+ */
+const SEND_MS = 12_000;
 const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -171,7 +174,7 @@ describe('media under a lossy path (5 % of RTP dropped, RTCP intact)', () => {
     const streams = relay.streams();
     expect(streams.map((s) => `${s.from} ${s.kind}`).sort()).toEqual(['A audio', 'A video', 'B audio', 'B video']);
     const audioPackets = streams.filter((s) => s.kind === 'audio').reduce((n, s) => n + s.dropped.length, 0);
-    expect(audioPackets).toBeGreaterThanOrEqual(2000);
+    expect(audioPackets).toBeGreaterThanOrEqual(1150);
     expect(relay.rtcp.forwarded).toBeGreaterThan(4 * 15);
     // The seeded relay really dropped about 5 % of all RTP.
     const all = streams.flatMap((s) => s.dropped);
