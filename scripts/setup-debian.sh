@@ -16,7 +16,7 @@ SUDO=""
 if [ "${AVCHAT_SKIP_APT:-0}" != 1 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    ffmpeg iproute2 nftables miniupnpd miniupnpc sip-tester baresip coturn stun-server >/dev/null
+    ffmpeg iproute2 nftables miniupnpd miniupnpc sip-tester baresip coturn stun-server chromium >/dev/null
 fi
 
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi

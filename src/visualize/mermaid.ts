@@ -62,14 +62,18 @@ export function toMermaid(machine: AnyStateMachine): string {
   const lines: string[] = ['stateDiagram-v2'];
   const edges: string[] = [];
   const root = machine.root as AnyNode;
-  const children = Object.values(root.states) as AnyNode[];
-  children.forEach((child, i) => {
-    if (root.type === 'parallel' && i > 0) lines.push('  --');
-    if (root.type !== 'parallel' && root.initial?.target?.[0] === child) lines.push(`  [*] --> ${mermaidId(child)}`);
-    renderNode(child, '  ', lines, edges);
-  });
-  for (const [eventType, transitions] of root.transitions) {
-    for (const t of transitions) for (const target of t.target ?? []) edges.push(`  ${mermaidId(root)} --> ${mermaidId(target as AnyNode)} : ${eventLabel(eventType)}`);
+  if (root.type === 'parallel') {
+    // Mermaid takes `--` (concurrent regions) only inside a composite state: draw the root as one.
+    renderNode(root, '  ', lines, edges);
+  } else {
+    const children = Object.values(root.states) as AnyNode[];
+    children.forEach((child) => {
+      if (root.initial?.target?.[0] === child) lines.push(`  [*] --> ${mermaidId(child)}`);
+      renderNode(child, '  ', lines, edges);
+    });
+    for (const [eventType, transitions] of root.transitions) {
+      for (const t of transitions) for (const target of t.target ?? []) edges.push(`  ${mermaidId(root)} --> ${mermaidId(target as AnyNode)} : ${eventLabel(eventType)}`);
+    }
   }
   return `${[...lines, ...edges.map((e) => (e.startsWith('  ') ? e : `  ${e}`))].join('\n')}\n`;
 }
