@@ -1,8 +1,9 @@
 import { mkdir } from 'node:fs/promises';
-import { waitFor } from 'xstate';
+import { waitFor, type InspectionEvent } from 'xstate';
 import type { MediaPortName } from '../../machines/media.ts';
 import type { CallOutcome } from '../../machines/types.ts';
 import { openEndpoint, type AvchatEndpoint, type CallHandle } from '../endpoint/endpoint.ts';
+import { bothInspectors } from '../inspect/liveInspection.ts';
 import type { PortStats } from '../media/mediaBus.ts';
 import { startReflector, type Reflector } from '../reflector/server.ts';
 import type { SipWireRecord } from '../sip/udpTransport.ts';
@@ -22,6 +23,10 @@ export interface DemoOptions {
   /** RTCP minimum report interval; the demo uses a short one so a 5 s call shows reports. */
   readonly rtcpMinIntervalMs: number;
   readonly onStateChange?: (change: StateChange) => void;
+  /** Also told of every actor event and snapshot, by endpoint name (`--inspect`). */
+  readonly inspect?: Readonly<Record<string, (event: InspectionEvent) => void>>;
+  /** Told of each call as it starts (`--inspect` plots its media stats). */
+  readonly onCall?: (endpoint: string, call: CallHandle) => void;
   readonly onWire?: (endpoint: string, record: SipWireRecord) => void;
   readonly onProblem?: (endpoint: string, problem: { code: string; message: string }) => void;
   readonly onStep?: (message: string) => void;
@@ -76,7 +81,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         upnp: { target: options.upnpTarget, localAddress: HOST, timeoutMs: 800 },
         media: { recordDir: options.recordDir, rtcpMinIntervalMs: options.rtcpMinIntervalMs },
         onWire: (record) => options.onWire?.(name, record),
-        inspect: options.onStateChange ? stateChangeInspector(name, options.onStateChange) : undefined,
+        inspect: bothInspectors(options.onStateChange && stateChangeInspector(name, options.onStateChange), options.inspect?.[name]),
         onProblem: (problem) => options.onProblem?.(name, problem),
         onNatReport: (nat) => step(formatNatReport(name, nat)),
       });
@@ -88,8 +93,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
     const answering = callee.answerNext({ autoAnswer: true });
     calls.push(answering);
+    options.onCall?.('callee', answering);
     const calling = caller.call(callee.uri, { durationMs });
     calls.push(calling);
+    options.onCall?.('caller', calling);
     const abort = () => calling.send({ type: 'HANGUP' });
     options.signal?.addEventListener('abort', abort, { once: true });
 

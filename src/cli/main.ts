@@ -11,6 +11,8 @@ import { openEndpoint, type AvchatEndpoint, type CallHandle } from '../endpoint/
 import { openMappingLedger } from '../endpoint/mappingLedger.ts';
 import type { UpnpOptions } from '../endpoint/portMappingActors.ts';
 import { describeStaleMappings } from '../endpoint/staleMappings.ts';
+import { inspectOption, inspectPortOption, type InspectorKind } from '../inspect/inspectorKind.ts';
+import { bothInspectors, startLiveInspection, type InspectFn, type LiveInspection } from '../inspect/liveInspection.ts';
 import { liveChildren } from '../media/ffmpeg/source.ts';
 import { readDefaultGateway } from '../net/defaultGateway.ts';
 import { probeNat } from '../probe/natReport.ts';
@@ -102,6 +104,8 @@ interface CommonOptions {
   address?: string;
   bind: string;
   upnp: UpnpOptions | 'off';
+  inspect?: InspectorKind;
+  inspectPort: number;
 }
 
 function addCommonOptions(cmd: Command): Command {
@@ -121,7 +125,9 @@ function addCommonOptions(cmd: Command): Command {
         .argParser(parseUpnp)
         .default('off' as const, 'off'),
     )
-    .option('--json', 'log one JSON object per line');
+    .option('--json', 'log one JSON object per line')
+    .addOption(inspectOption())
+    .addOption(inspectPortOption());
 }
 
 function logStateChange(log: Logger) {
@@ -129,9 +135,22 @@ function logStateChange(log: Logger) {
     log.info({ endpoint: change.endpoint, actor: change.actor, from: change.from, to: change.to }, `${change.endpoint} ${change.actor}: ${describeChange(change.from, change.to)}`);
 }
 
-async function openFromOptions(name: string, opts: CommonOptions, log: Logger, peerHost?: string): Promise<AvchatEndpoint> {
+/** Set when an inspector leaves a connection open that cannot be closed: main() then exits by itself. */
+let leaveWhenDone = false;
+
+/** Start the inspector `--inspect` asked for, and say where to look. */
+async function startInspection(kind: InspectorKind | undefined, port: number, log: Logger): Promise<LiveInspection | undefined> {
+  if (!kind) return undefined;
+  const inspection = await startLiveInspection(kind, { port, onProblem: (problem) => log.warn(problem, `${problem.code}: ${problem.message}`) });
+  if (inspection.holdsProcess) leaveWhenDone = true;
+  if (inspection.url) log.info({ inspector: inspection.url }, `inspector: ${inspection.url}`);
+  else log.info({ inspector: 'stately' }, "inspector: streaming to Stately's hosted inspector (needs internet); its link follows once connected");
+  return inspection;
+}
+
+async function openFromOptions(name: string, opts: CommonOptions, log: Logger, peerHost?: string, inspector?: InspectFn): Promise<AvchatEndpoint> {
   const advertised = opts.address ?? (peerHost ? await localAddressToward(peerHost) : opts.bind !== '0.0.0.0' ? opts.bind : firstExternalAddress());
-  const inspect: (event: InspectionEvent) => void = stateChangeInspector(name, logStateChange(log));
+  const inspect: (event: InspectionEvent) => void = bothInspectors(stateChangeInspector(name, logStateChange(log)), inspector)!;
   const upnp = await withNatPmpGateway(opts.upnp);
   return openEndpoint({
     name,
@@ -222,15 +241,21 @@ export function buildProgram(): Command {
     const log = createLogger({ json: opts.json });
     const uri = targetUri(target);
     const host = /^sips?:(?:[^@]*@)?\[?([^\]:;>]+)/i.exec(uri)?.[1] ?? '127.0.0.1';
-    const endpoint = await openFromOptions('local', opts, log, host);
-    const call = endpoint.call(uri, { durationMs: opts.duration ? opts.duration * 1000 : undefined });
-    const off = onInterrupt(() => call.send({ type: 'HANGUP' }));
+    const inspection = await startInspection(opts.inspect, opts.inspectPort, log);
     try {
-      const outcome = await finishCall(call, endpoint, log, opts.json);
-      process.exitCode = outcome.reason === 'localHangup' || outcome.reason === 'remoteHangup' ? 0 : 1;
+      const endpoint = await openFromOptions('local', opts, log, host, await inspection?.inspector('local'));
+      const call = endpoint.call(uri, { durationMs: opts.duration ? opts.duration * 1000 : undefined });
+      inspection?.watchCall('local', call);
+      const off = onInterrupt(() => call.send({ type: 'HANGUP' }));
+      try {
+        const outcome = await finishCall(call, endpoint, log, opts.json);
+        process.exitCode = outcome.reason === 'localHangup' || outcome.reason === 'remoteHangup' ? 0 : 1;
+      } finally {
+        off();
+        await endpoint.close();
+      }
     } finally {
-      off();
-      await endpoint.close();
+      await inspection?.close();
     }
   });
 
@@ -242,7 +267,14 @@ export function buildProgram(): Command {
       .option('--once', 'stop after one call'),
   ).action(async (opts: CommonOptions & { autoAnswer?: boolean; once?: boolean }) => {
     const log = createLogger({ json: opts.json });
-    const endpoint = await openFromOptions('local', opts, log);
+    const inspection = await startInspection(opts.inspect, opts.inspectPort, log);
+    let endpoint: AvchatEndpoint;
+    try {
+      endpoint = await openFromOptions('local', opts, log, undefined, await inspection?.inspector('local'));
+    } catch (err) {
+      await inspection?.close();
+      throw err;
+    }
     log.info(`listening as ${endpoint.uri}`);
     let stopping = false;
     let current: CallHandle | undefined;
@@ -254,6 +286,7 @@ export function buildProgram(): Command {
       while (!stopping) {
         const call = endpoint.answerNext({ autoAnswer: opts.autoAnswer, durationMs: opts.duration ? opts.duration * 1000 : undefined });
         current = call;
+        inspection?.watchCall('local', call);
         if (!opts.autoAnswer) {
           const sub = call.actor.subscribe((s) => {
             if (!s.matches({ session: { signalling: 'incoming' } })) return;
@@ -275,6 +308,7 @@ export function buildProgram(): Command {
     } finally {
       off();
       await endpoint.close();
+      await inspection?.close();
     }
   });
 
@@ -371,11 +405,16 @@ export function buildProgram(): Command {
     .option('--media-port <n>', "the caller's first media port (the callee uses +100)", parseMediaPort, DEMO_DEFAULTS.caller.mediaPort)
     .option('--reflector-port <n>', 'port of the embedded reflector', parsePort, DEMO_DEFAULTS.reflectorPort)
     .option('--json', 'log one JSON object per line')
-    .action(async (opts: { duration: number; record?: string; sipPort: number; mediaPort: number; reflectorPort: number; json?: boolean }) => {
+    .addOption(inspectOption())
+    .addOption(inspectPortOption())
+    .action(async (opts: { duration: number; record?: string; sipPort: number; mediaPort: number; reflectorPort: number; json?: boolean; inspect?: InspectorKind; inspectPort: number }) => {
       const log = createLogger({ json: opts.json });
       const controller = new AbortController();
       const off = onInterrupt(() => controller.abort());
+      let inspection: LiveInspection | undefined;
       try {
+        inspection = await startInspection(opts.inspect, opts.inspectPort, log);
+        const inspect = inspection && { caller: await inspection.inspector('caller'), callee: await inspection.inspector('callee') };
         const result = await runDemo({
           ...DEMO_DEFAULTS,
           durationS: opts.duration,
@@ -384,6 +423,8 @@ export function buildProgram(): Command {
           caller: { sipPort: opts.sipPort, mediaPort: opts.mediaPort },
           callee: { sipPort: opts.sipPort + 2, mediaPort: opts.mediaPort + 100 },
           onStateChange: logStateChange(log),
+          inspect,
+          onCall: inspection && ((name, call) => inspection!.watchCall(name, call)),
           onWire: (endpoint, record) =>
             log.debug({ endpoint, direction: record.direction, peer: record.peer }, record.text.split('\r\n')[0]),
           onProblem: (endpoint, problem) => log.warn({ endpoint, ...problem }, `${endpoint}: ${problem.code}: ${problem.message}`),
@@ -396,6 +437,7 @@ export function buildProgram(): Command {
         log.info({ liveFfmpegChildren: liveChildren() }, 'all sockets closed');
       } finally {
         off();
+        await inspection?.close();
       }
     });
 
@@ -413,5 +455,7 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`avchat: ${e.message}\n`);
     process.exitCode = 1;
   }
+  // The hosted inspector's socket cannot be closed (createSkyInspector keeps it): leave without it.
+  if (leaveWhenDone) process.exit();
 }
 
