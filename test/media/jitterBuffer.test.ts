@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { JitterBuffer, type ArrivalOutcome, type JitterBufferOptions, type PlayedPacket } from '../../src/media/jitterBuffer.ts';
+import { seeded } from '../support/seeded.ts';
 
 /**
  * The jitter buffer on generated arrival schedules: a sender's packets every 20 ms (8 kHz, 160
@@ -98,17 +99,6 @@ function run(s: Schedule, options: Partial<JitterBufferOptions> = {}): Run {
 
 let cases = 0;
 
-/** mulberry32, a small seeded PRNG. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('jitter buffer (reorder, duplicates, late packets, loss, adaptive depth)', () => {
   it('should play in strictly increasing extended sequence order, each sent packet at most once, and lose only what never came or came after its turn', () => {

@@ -13,6 +13,7 @@ import { isRtcp } from '../../src/rtcp/compound.ts';
 import type { ReportBlock } from '../../src/rtcp/reportBlock.ts';
 import { parseRtp } from '../../src/rtp/packet.ts';
 import { answerOffer, buildOffer, planFromAnswer, type LocalMedia } from '../../src/sip/sdp.ts';
+import { seeded } from '../support/seeded.ts';
 
 /**
  * Two sets of our media port actors, each under its own media chart, in a call whose four streams
@@ -43,17 +44,6 @@ const other = (side: Side): Side => (side === 'A' ? 'B' : 'A');
 const kindOf = (port: MediaPortName): MediaKind => (port.startsWith('audio') ? 'audio' : 'video');
 const isRtpPort = (port: MediaPortName) => port === 'videoRtp' || port === 'audioRtp';
 
-/** mulberry32: a small seeded PRNG, so a stream's n-th packet meets the same fate every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One RTP stream as the relay saw it: its packets in order, and which it dropped. */
 interface RelayedStream {
