@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, chromiumUnavailable } from '../browser/chromium.ts';
 
 /**
  * SVGs of the Mermaid diagrams, rendered offline: mermaid 11's single-file browser build in a
@@ -10,13 +11,9 @@ import { chromium } from 'playwright-core';
  * can tell an SVG that no longer matches its diagram without rendering anything.
  */
 
-/** Where Debian puts Chromium; CHROMIUM_PATH overrides. */
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
 /** Why SVGs cannot be rendered here (with the fix), or undefined when they can. */
 export function svgRenderingUnavailable(): string | undefined {
-  if (!existsSync(CHROMIUM_PATH)) return `no Chromium at ${CHROMIUM_PATH}: apt-get install chromium (scripts/setup-debian.sh does) or set CHROMIUM_PATH`;
-  return undefined;
+  return chromiumUnavailable();
 }
 
 /** SHA-256 of a diagram's Mermaid source, as hex. */
@@ -48,7 +45,7 @@ export async function renderSvgs(sources: Readonly<Record<string, string>>, sour
   const browser = await chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [...CHROMIUM_ARGS],
   });
   try {
     const page = await browser.newPage();

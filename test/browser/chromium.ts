@@ -1,23 +1,23 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, chromiumUnavailable } from '../../src/browser/chromium.ts';
+
+export { CHROMIUM_PATH };
 
 /**
  * A real headless Chromium (Debian's `chromium`) for browser tests, driven by playwright-core:
  * a fresh user-data-dir per launch, nothing that talks to the network by itself.
  */
 
-/** Where Debian puts it; CHROMIUM_PATH overrides. */
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
 /** Why browser tests cannot run here, or undefined when they can. */
-export const chromiumMissing: string | undefined = !existsSync(CHROMIUM_PATH)
-  ? `no Chromium at ${CHROMIUM_PATH}; apt-get install chromium (scripts/setup-debian.sh does) or set CHROMIUM_PATH`
-  : spawnSync(CHROMIUM_PATH, ['--version'], { encoding: 'utf8' }).status !== 0
+export const chromiumMissing: string | undefined =
+  chromiumUnavailable() ??
+  (spawnSync(CHROMIUM_PATH, ['--version'], { encoding: 'utf8' }).status !== 0
     ? `${CHROMIUM_PATH} --version failed`
-    : undefined;
+    : undefined);
 
 /** A launched browser with one page; `close` ends it and removes its profile. */
 export interface BrowserSession {
@@ -34,7 +34,7 @@ export async function launchChromium(): Promise<BrowserSession> {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM_PATH,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [...CHROMIUM_ARGS],
   });
   const page = context.pages()[0] ?? (await context.newPage());
   const console: string[] = [];
