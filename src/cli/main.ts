@@ -11,7 +11,7 @@ import { openEndpoint, type AvchatEndpoint, type CallHandle } from '../endpoint/
 import { openMappingLedger } from '../endpoint/mappingLedger.ts';
 import type { UpnpOptions } from '../endpoint/portMappingActors.ts';
 import { describeStaleMappings } from '../endpoint/staleMappings.ts';
-import { inspectOption, inspectPortOption, type InspectorKind } from '../inspect/inspectorKind.ts';
+import { bareInspectFirst, inspectOption, inspectPortOption, type InspectorKind } from '../inspect/inspectorKind.ts';
 import { bothInspectors, startLiveInspection, type InspectFn, type LiveInspection } from '../inspect/liveInspection.ts';
 import { liveChildren } from '../media/ffmpeg/source.ts';
 import { readDefaultGateway } from '../net/defaultGateway.ts';
@@ -447,7 +447,7 @@ export function buildProgram(): Command {
 /** Run the CLI; user mistakes and known failures print one line and exit 1. */
 export async function main(argv: string[]): Promise<void> {
   try {
-    await buildProgram().parseAsync(argv);
+    await buildProgram().parseAsync(bareInspectFirst(argv));
   } catch (err) {
     // Known failures carry a code and a message that names the fix; AVCHAT_DEBUG=1 shows the stack too.
     const e = err as Error;

@@ -31,3 +31,13 @@ export function inspectPortOption(): Option {
     })
     .default(0);
 }
+
+/**
+ * Keep a bare `--inspect` from taking the call target as its mode: commander gives an optional value
+ * the word after it, so `call --inspect 192.0.2.7` would read the address as the inspector. A
+ * `--inspect` followed by something address-like (a dot, colon or @: host, host:port, sip: URI)
+ * becomes `--inspect=local`; any other word stays its mode (a misspelt one is refused by name).
+ */
+export function bareInspectFirst(argv: readonly string[]): string[] {
+  return argv.map((arg, i) => (arg === '--inspect' && /[.:@]/.test(argv[i + 1] ?? '') ? '--inspect=local' : arg));
+}

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { buildProgram } from '../../src/cli/main.ts';
 import { callDiagrams, mermaidStateId } from '../../src/inspect/diagrams.ts';
 import { InspectionHistory, type PageMessage } from '../../src/inspect/history.ts';
-import { inspectOption, inspectorKind, inspectPortOption } from '../../src/inspect/inspectorKind.ts';
+import { bareInspectFirst, inspectOption, inspectorKind, inspectPortOption } from '../../src/inspect/inspectorKind.ts';
 import { startLiveInspection, type InspectionFactories } from '../../src/inspect/liveInspection.ts';
 import type { InspectorServer } from '../../src/inspect/server.ts';
 import { statsMessage } from '../../src/inspect/statsSample.ts';
@@ -64,6 +64,24 @@ describe('--inspect: which inspector', () => {
     expect(parse(['--inspect=local', '--inspect-port', '5476'])).toEqual({ inspect: 'local', inspectPort: 5476 });
     expect(() => parse(['--inspect', 'cloud'])).toThrow(/not an inspector/);
     expect(() => parse(['--inspect-port', '70000'])).toThrow(/0 to 65535/);
+  });
+
+  it('should not take a call target after a bare --inspect as its mode', () => {
+    expect(bareInspectFirst(['node', 'avchat', 'call', '--inspect', '192.0.2.7:5062'])).toEqual(['node', 'avchat', 'call', '--inspect=local', '192.0.2.7:5062']);
+    expect(bareInspectFirst(['call', '--inspect', 'sip:avchat@192.0.2.7'])).toEqual(['call', '--inspect=local', 'sip:avchat@192.0.2.7']);
+    expect(bareInspectFirst(['demo', '--inspect', 'stately'])).toEqual(['demo', '--inspect', 'stately']);
+    expect(bareInspectFirst(['demo', '--inspect', 'cloud'])).toEqual(['demo', '--inspect', 'cloud']);
+    expect(bareInspectFirst(['demo', '--inspect'])).toEqual(['demo', '--inspect']);
+    const program = buildProgram();
+    program.exitOverride();
+    const call = program.commands.find((c) => c.name() === 'call')!;
+    let target: string | undefined;
+    call.action((t: string) => {
+      target = t;
+    });
+    program.parse(bareInspectFirst(['node', 'avchat', 'call', '--inspect', '192.0.2.7:5062']));
+    expect(target).toBe('192.0.2.7:5062');
+    expect(call.opts().inspect).toBe('local');
   });
 
   it('should offer --inspect and --inspect-port on demo, call and listen', () => {
