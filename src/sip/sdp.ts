@@ -274,8 +274,11 @@ export function answerOffer(offer: string, local: LocalMedia, wish: Directions, 
   return { ok: true, value: { sdp: sessionText(local, version, sections), plan } };
 }
 
-/** Read the answer to an offer we made into a media plan: the first accepted audio and video lines, on the answer's payload types. */
-export function planFromAnswer(answer: string, local: LocalMedia): SdpResult<MediaPlan> {
+/**
+ * Read the answer to an offer we made into a media plan: the first accepted audio and video lines, on
+ * the answer's payload types, each direction no wider than what we offered (`offered`).
+ */
+export function planFromAnswer(answer: string, local: LocalMedia, offered: Directions = { audio: 'sendrecv', video: 'sendrecv' }): SdpResult<MediaPlan> {
   const parsed = parseSession(answer);
   if (!parsed.ok) return parsed;
   const { session, lines } = parsed.value;
@@ -298,7 +301,9 @@ export function planFromAnswer(answer: string, local: LocalMedia): SdpResult<Med
       ...(fmtp ? { fmtp } : {}),
       local: localPorts(local, kind),
       remote,
-      direction: reverseDirection(directionOf(session, media)),
+      // RFC 3264 §6.1: an answer can only narrow what we offered; a peer that answers sendrecv to our
+      // sendonly does not make us expect its media.
+      direction: intersect(offered[kind], reverseDirection(directionOf(session, media))),
     };
   }
   if (!plan.audio && !plan.video) {

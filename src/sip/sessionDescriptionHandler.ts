@@ -31,6 +31,8 @@ export class RtpSessionDescriptionHandler implements SessionDescriptionHandler {
   private remoteOffer: string | undefined;
   /** True between sending an offer and taking its answer. */
   private offered = false;
+  /** The directions of the offer out, which its answer may only narrow. */
+  private offeredDirections: Directions | undefined;
   private version = 0;
   private lastPlan: MediaPlan | undefined;
 
@@ -67,6 +69,7 @@ export class RtpSessionDescriptionHandler implements SessionDescriptionHandler {
       return Promise.resolve({ body: answered.value.sdp, contentType: SDP });
     }
     this.offered = true;
+    this.offeredDirections = { ...this.wish };
     return Promise.resolve({ body: buildOffer(this.options.local, this.wish, this.version), contentType: SDP });
   }
 
@@ -81,7 +84,7 @@ export class RtpSessionDescriptionHandler implements SessionDescriptionHandler {
    */
   setDescription(sdp: string): Promise<void> {
     if (this.offered) {
-      const plan = planFromAnswer(sdp, this.options.local);
+      const plan = planFromAnswer(sdp, this.options.local, this.offeredDirections ?? this.wish);
       this.offered = false;
       if (!plan.ok) return Promise.reject(new SdpNegotiationError(plan.error.code, plan.error.message));
       this.report(plan.value);

@@ -85,6 +85,23 @@ describe('SDP offer/answer (RFC 3264)', () => {
     }
   });
 
+  it('should not let an answer widen what we offered (a sendrecv answer to our sendonly keeps us sendonly)', () => {
+    for (const offered of DIRECTIONS) {
+      const directions = { audio: offered, video: offered };
+      const offer = buildOffer(A, directions, 3);
+      // A careless peer that answers sendrecv whatever it was offered.
+      const answer = answerOffer(offer, B, directions, 3);
+      if (!answer.ok) throw new Error(answer.error.message);
+      const careless = answer.value.sdp.replace(/a=(sendonly|recvonly|inactive)/g, 'a=sendrecv');
+      const plan = planFromAnswer(careless, A, directions);
+      if (!plan.ok) throw new Error(plan.error.message);
+      expect(plan.value.audio!.direction).toBe(offered);
+      expect(plan.value.video!.direction).toBe(offered);
+      // Read without what we offered, the careless answer would have widened it.
+      if (offered !== 'sendrecv') expect(planFromAnswer(careless, A).ok && planFromAnswer(careless, A)).toMatchObject({ value: { audio: { direction: 'sendrecv' } } });
+    }
+  });
+
   it('should accept an iChat (Viceroy 1.4.1) offer: PCMU and PT 34 H.263 chosen, unknown codecs and Apple attributes ignored, m= order kept', () => {
     const answer = answerOffer(ICHAT_OFFER, B, both('sendrecv'), 1);
     expect(answer.ok).toBe(true);
