@@ -189,11 +189,25 @@ function isPort(value: unknown): value is number {
   return Number.isInteger(value) && (value as number) > 0 && (value as number) <= 0xffff;
 }
 
-/** Where the peer takes this stream: an IPv4 c= address (media level, else session level) and RTCP at a=rtcp or RTP + 1. */
-function remoteOf(session: SessionDescription, media: MediaDescription, line: MediaLine): StreamPlan['remote'] | undefined {
+/**
+ * iChat's own RTCP attribute, `a=RTCP:AUDIO 16402 VIDEO 16402` (Leopard put everything on one port),
+ * at media or session level: the RTCP port it gives for this kind, if any.
+ */
+function iChatRtcpPort(session: SessionDescription, media: MediaDescription, kind: MediaKind): number | undefined {
+  const unknown = [...(media.invalid ?? []), ...((session as { invalid?: Array<{ value?: unknown }> }).invalid ?? [])];
+  for (const { value } of unknown) {
+    const m = typeof value === 'string' ? /^RTCP:\s*AUDIO\s+(\d{1,5})\s+VIDEO\s+(\d{1,5})\s*$/i.exec(value) : null;
+    const port = m ? Number(kind === 'audio' ? m[1] : m[2]) : undefined;
+    if (isPort(port)) return port;
+  }
+  return undefined;
+}
+
+/** Where the peer takes this stream: an IPv4 c= address (media level, else session level) and RTCP at a=rtcp, iChat's a=RTCP, or RTP + 1. */
+function remoteOf(session: SessionDescription, media: MediaDescription, line: MediaLine, kind: MediaKind): StreamPlan['remote'] | undefined {
   const connection = media.connection ?? session.connection;
   const address = connection?.version === 4 && typeof connection.ip === 'string' && IPV4.test(connection.ip) ? connection.ip : undefined;
-  const rtcpPort = isPort(media.rtcp?.port) ? media.rtcp!.port : line.port + 1;
+  const rtcpPort = isPort(media.rtcp?.port) ? media.rtcp!.port : (iChatRtcpPort(session, media, kind) ?? line.port + 1);
   if (!address || !isPort(line.port) || !isPort(rtcpPort)) return undefined;
   return { address, rtpPort: line.port, rtcpPort };
 }
@@ -260,7 +274,7 @@ export function answerOffer(offer: string, local: LocalMedia, wish: Directions, 
     const kind = line.type === 'audio' || line.type === 'video' ? line.type : undefined;
     if (!kind || plan[kind] || line.port === 0 || line.layered || line.protocol !== RTP_AVP) return declinedSection(line);
     const picked = pickCodec(kind, line, media);
-    const remote = picked && remoteOf(session, media, line);
+    const remote = picked && remoteOf(session, media, line, kind);
     if (!picked || !remote) return declinedSection(line);
     const direction = intersect(wish[kind], reverseDirection(directionOf(session, media)));
     const { codec, payloadType } = picked;
@@ -289,7 +303,7 @@ export function planFromAnswer(answer: string, local: LocalMedia, offered: Direc
     if (!kind || plan[kind] || line.port === 0 || line.layered || line.protocol !== RTP_AVP) continue;
     const picked = pickCodec(kind, line, media);
     if (!picked) continue;
-    const remote = remoteOf(session, media, line);
+    const remote = remoteOf(session, media, line, kind);
     if (!remote) return { ok: false, error: { code: 'SDP_NO_ADDRESS', message: `the answer's ${kind} stream has no IPv4 c= address or usable ports` } };
     const { codec, payloadType } = picked;
     const fmtp = fmtpOf(media, payloadType);

@@ -108,7 +108,8 @@ describe('SDP offer/answer (RFC 3264)', () => {
     if (!answer.ok) return;
     expect(sdpProblems(answer.value.sdp)).toEqual([]);
     expect(answer.value.plan.audio).toMatchObject({ payloadType: 0, codec: 'PCMU', remote: { address: '192.0.2.7', rtpPort: 16402, rtcpPort: 16402 } });
-    expect(answer.value.plan.video).toMatchObject({ payloadType: 34, codec: 'H263', fmtp: 'imagesize 0', remote: { address: '192.0.2.7', rtpPort: 16402 } });
+    // Its video RTCP port comes from iChat's own a=RTCP:AUDIO 16402 VIDEO 16402, not RTP + 1.
+    expect(answer.value.plan.video).toMatchObject({ payloadType: 34, codec: 'H263', fmtp: 'imagesize 0', remote: { address: '192.0.2.7', rtpPort: 16402, rtcpPort: 16402 } });
     const mLines = answer.value.sdp.split('\r\n').filter((l) => l.startsWith('m='));
     expect(mLines).toEqual(['m=audio 16486 RTP/AVP 0', 'm=video 16484 RTP/AVP 34']);
     // Nothing of Apple's own comes back, and the plan reads back on the iChat side.
