@@ -1,4 +1,5 @@
 import { concatBytes } from './bytes.ts';
+import { parseMacroblocks, type MacroblockStart } from './h263Macroblocks.ts';
 
 /**
  * H.263 for RTP (RFC 2190, what iChat offered as static payload type 34).
@@ -6,7 +7,9 @@ import { concatBytes } from './bytes.ts';
  * ffmpeg writes a raw H.263 elementary stream; with `-ps` its encoder byte-aligns every GOB start
  * code, so a picture can be cut at its picture start code (PSC: 0000 0000 0000 0000 1000 00) and at
  * its GOB start codes (GBSC: 0000 0000 0000 0000 1 + a non-zero group number), which is what RFC 2190
- * mode A requires. Pure functions and small stateful helpers; nothing here throws on bad input.
+ * mode A requires. A GOB too big for one packet is split at macroblock boundaries in mode B, which
+ * needs the macroblock layer (h263Macroblocks.ts). Pure functions and small stateful helpers; nothing
+ * here throws on bad input.
  */
 
 /** RFC 2190 mode A payload header, 4 bytes:
@@ -28,6 +31,35 @@ export interface Rfc2190Header {
   readonly src: number;
   /** True for an inter-coded (P) picture. */
   readonly inter: boolean;
+  /** Where a mode B or C packet starts decoding (absent in mode A). */
+  readonly macroblock?: Rfc2190MacroblockFields;
+}
+
+/** RFC 2190 mode B payload header, 8 bytes (mode C adds 4 more for PB-frames):
+ *
+ *    0                   1                   2                   3
+ *    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |F|P|SBIT |EBIT | SRC | QUANT   |  GOBN   |   MBA           |R  |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |I|U|S|A| HMV1        | VMV1        | HMV2        | VMV2        |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *
+ * The fields that let a decoder start at the packet's first macroblock (§5.2); motion vectors are
+ * 7-bit two's complement in half pixels.
+ */
+export interface Rfc2190MacroblockFields {
+  /** Quantizer in effect for the first macroblock (0 when the packet begins with a GOB header). */
+  readonly quant: number;
+  /** GOB number in effect at the start of the packet. */
+  readonly gobn: number;
+  /** Address of the first macroblock within its GOB, from 0. */
+  readonly mba: number;
+  /** Motion-vector predictors of the first macroblock (HMV2/VMV2 only for advanced prediction's block 3). */
+  readonly hmv1: number;
+  readonly vmv1: number;
+  readonly hmv2: number;
+  readonly vmv2: number;
 }
 
 /** What the picture header (H.263 §5.1) says. */
@@ -128,8 +160,9 @@ export function rfc2190ModeAHeader(h: PictureHeader): Uint8Array {
 /**
  * Cut one picture into RFC 2190 mode A payloads, each beginning at the picture start or a GOB start
  * and holding as many whole GOBs as fit in `maxPayload`. A single GOB larger than that is sent whole
- * in one (oversized) payload: mode A cannot split inside a GOB. The caller sets the marker bit on
- * the last payload. Returns none for bytes that are not a picture.
+ * in one (oversized) payload: mode A cannot split inside a GOB ({@link packetizeRfc2190} splits it
+ * in mode B). The caller sets the marker bit on the last payload. Returns none for bytes that are
+ * not a picture.
  */
 export function packetizeRfc2190ModeA(picture: Uint8Array, maxPayload = 1200): Uint8Array[] {
   const header = parsePictureHeader(picture);
@@ -163,10 +196,121 @@ export function parseRfc2190(payload: Uint8Array): H263Result<{ header: Rfc2190H
   if (payload.length < size) return { ok: false, error: { code: 'H263_TRUNCATED', message: `a mode ${mode} header needs ${size} bytes` } };
   const src = payload[1] >> 5;
   const inter = mode === 'A' ? ((payload[1] >> 4) & 1) === 1 : ((payload[4] >> 7) & 1) === 1;
-  return {
-    ok: true,
-    value: { header: { mode, sbit: (payload[0] >> 3) & 7, ebit: payload[0] & 7, src, inter }, data: payload.subarray(size) },
+  const base = { mode, sbit: (payload[0] >> 3) & 7, ebit: payload[0] & 7, src, inter } as const;
+  if (mode === 'A') return { ok: true, value: { header: base, data: payload.subarray(size) } };
+  const signed7 = (v: number) => (v & 0x40 ? v - 128 : v);
+  const macroblock: Rfc2190MacroblockFields = {
+    quant: payload[1] & 0x1f,
+    gobn: payload[2] >> 3,
+    mba: ((payload[2] & 7) << 6) | (payload[3] >> 2),
+    hmv1: signed7(((payload[4] & 0x0f) << 3) | (payload[5] >> 5)),
+    vmv1: signed7(((payload[5] & 0x1f) << 2) | (payload[6] >> 6)),
+    hmv2: signed7(((payload[6] & 0x3f) << 1) | (payload[7] >> 7)),
+    vmv2: signed7(payload[7] & 0x7f),
   };
+  return { ok: true, value: { header: { ...base, macroblock }, data: payload.subarray(size) } };
+}
+
+/** Write a mode B header: bits to ignore at either end, the picture's flags, where decoding starts. */
+export function rfc2190ModeBHeader(h: PictureHeader, sbit: number, ebit: number, mb: Rfc2190MacroblockFields): Uint8Array {
+  const mv = (v: number) => v & 0x7f;
+  const flags = (h.inter ? 8 : 0) | (h.unrestrictedMotionVectors ? 4 : 0) | (h.syntaxArithmeticCoding ? 2 : 0) | (h.advancedPrediction ? 1 : 0);
+  return Uint8Array.of(
+    0x80 | ((sbit & 7) << 3) | (ebit & 7), // F=1, P=0
+    ((h.sourceFormat & 7) << 5) | (mb.quant & 0x1f),
+    ((mb.gobn & 0x1f) << 3) | ((mb.mba >> 6) & 7),
+    (mb.mba & 0x3f) << 2, // R=0
+    (flags << 4) | (mv(mb.hmv1) >> 3),
+    ((mv(mb.hmv1) & 7) << 5) | (mv(mb.vmv1) >> 2),
+    ((mv(mb.vmv1) & 3) << 6) | (mv(mb.hmv2) >> 1),
+    ((mv(mb.hmv2) & 1) << 7) | mv(mb.vmv2),
+  );
+}
+
+/** A mode A header for a payload that ends mid-byte. */
+function modeAPrefix(prefix: Uint8Array, ebit: number): Uint8Array {
+  const out = prefix.slice();
+  out[0] = ebit & 7;
+  return out;
+}
+
+/** A mode B header for a payload that starts at this macroblock. */
+function modeBPrefix(h: PictureHeader, sbit: number, ebit: number, mb: MacroblockStart): Uint8Array {
+  return rfc2190ModeBHeader(h, sbit, ebit, { quant: mb.quant, gobn: mb.gob, mba: mb.mba, hmv1: mb.hmv, vmv1: mb.vmv, hmv2: 0, vmv2: 0 });
+}
+
+/**
+ * Cut one picture into RFC 2190 payloads: mode A at GOB boundaries as {@link packetizeRfc2190ModeA}
+ * does, except that a GOB too big for `maxPayload` is split at macroblock boundaries: its first
+ * part stays mode A (it begins with the GOB's start code, and ends mid-byte with EBIT), the rest go
+ * as mode B, each starting at a macroblock (SBIT). Splitting needs the macroblock layer, which we
+ * read only for baseline H.263; a picture with an optional mode on, or that does not parse, is
+ * sent as mode A whole GOBs. The caller sets the marker bit on the last payload.
+ */
+export function packetizeRfc2190(picture: Uint8Array, maxPayload = 1200): Uint8Array[] {
+  const modeA = packetizeRfc2190ModeA(picture, maxPayload);
+  if (modeA.every((p) => p.length <= maxPayload)) return modeA;
+  const header = parsePictureHeader(picture);
+  const layout = parseMacroblocks(picture);
+  if (!header.ok || !layout.ok) return modeA;
+  const starts = [...segmentStarts(picture), picture.length];
+  // The macroblock parse must agree with the byte-aligned start codes it is split between.
+  const gobBits = starts.slice(1, -1).map((s) => s * 8);
+  if (gobBits.length !== layout.value.gobHeaderBits.length || gobBits.some((b, i) => b !== layout.value.gobHeaderBits[i])) return modeA;
+  if (layout.value.endBit > picture.length * 8) return modeA;
+
+  const prefixA = rfc2190ModeAHeader(header.value);
+  const payloads: Uint8Array[] = [];
+  const emit = (prefix: Uint8Array, fromBit: number, toBit: number) => {
+    const from = fromBit >> 3;
+    const to = (toBit + 7) >> 3;
+    const payload = new Uint8Array(prefix.length + to - from);
+    payload.set(prefix);
+    payload.set(picture.subarray(from, to), prefix.length);
+    payloads.push(payload);
+  };
+  const mbs = layout.value.macroblocks;
+  let from = 0;
+  let m = 0;
+  for (let k = 1; k < starts.length; k += 1) {
+    const gobStart = starts[k - 1];
+    const gobEnd = starts[k];
+    if (gobEnd - gobStart + prefixA.length <= maxPayload) {
+      // Whole GOBs together while they fit, as mode A does.
+      if (gobEnd - from + prefixA.length > maxPayload) {
+        emit(prefixA, from * 8, gobStart * 8);
+        from = gobStart;
+      }
+      continue;
+    }
+    if (from < gobStart) emit(prefixA, from * 8, gobStart * 8);
+    // Macroblock starts strictly inside this GOB are the places it may be cut.
+    while (m < mbs.length && mbs[m].bit <= gobStart * 8) m += 1;
+    const cuts: number[] = [];
+    for (; m < mbs.length && mbs[m].bit < gobEnd * 8; m += 1) cuts.push(m);
+    let bit = gobStart * 8;
+    let start: MacroblockStart | undefined; // none: the first part, which begins at the GOB header
+    for (let c = 0; ; ) {
+      const prefixLength = start ? 8 : 4;
+      const fits = (toBit: number) => ((toBit + 7) >> 3) - (bit >> 3) + prefixLength <= maxPayload;
+      let best = -1;
+      if (!fits(gobEnd * 8)) {
+        for (let i = c; i < cuts.length && fits(mbs[cuts[i]].bit); i += 1) best = i;
+        // One macroblock too big for a payload still goes, alone and oversized.
+        if (best < 0 && c < cuts.length) best = c;
+      }
+      const end = best < 0 ? gobEnd * 8 : mbs[cuts[best]].bit;
+      const ebit = (8 - (end & 7)) & 7;
+      emit(start ? modeBPrefix(header.value, bit & 7, ebit, start) : modeAPrefix(prefixA, ebit), bit, end);
+      if (best < 0) break;
+      start = mbs[cuts[best]];
+      bit = end;
+      c = best + 1;
+    }
+    from = gobEnd;
+  }
+  if (from < picture.length) emit(prefixA, from * 8, picture.length * 8);
+  return payloads;
 }
 
 /**

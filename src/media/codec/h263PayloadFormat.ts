@@ -1,5 +1,5 @@
 import type { H263Size } from '../ffmpeg/source.ts';
-import { H263Depacketizer, packetizeRfc2190ModeA, parseRfc2190, pictureStartAt } from './h263.ts';
+import { H263Depacketizer, packetizeRfc2190, parseRfc2190, pictureStartAt } from './h263.ts';
 import { packetizeRfc4629, parseRfc4629, Rfc4629Depacketizer } from './h263Rfc4629.ts';
 
 /**
@@ -17,9 +17,9 @@ export function h263PayloadFormat(codec: string): H263PayloadFormat | undefined 
   return name === 'H263' ? 'rfc2190' : name === 'H263-1998' || name === 'H263-2000' ? 'rfc4629' : undefined;
 }
 
-/** Cut one picture into RTP payloads of the given format (RFC 2190 mode A, or RFC 4629). */
+/** Cut one picture into RTP payloads of the given format (RFC 2190 mode A, mode B inside a GOB too big for a packet; or RFC 4629). */
 export function packetizeH263(format: H263PayloadFormat, picture: Uint8Array, maxPayload: number): Uint8Array[] {
-  return format === 'rfc4629' ? packetizeRfc4629(picture, maxPayload) : packetizeRfc2190ModeA(picture, maxPayload);
+  return format === 'rfc4629' ? packetizeRfc4629(picture, maxPayload) : packetizeRfc2190(picture, maxPayload);
 }
 
 /** Reassembles H.263 pictures from the RTP payloads of one format. */
