@@ -161,10 +161,13 @@ export class UdpRetransmitter {
   private schedule(key: string, running: Running): void {
     const limit = 64 * this.timers.t1;
     const elapsed = performance.now() - running.startedAt;
-    const wait = Math.min(running.interval, limit - elapsed);
+    // The wait that reaches 64·T1 ends the transaction. Decided here, not by reading the clock when
+    // the timer fires: libuv times from its cached loop clock, so a timer can fire a few ms early.
+    const last = running.interval >= limit - elapsed;
+    const wait = last ? limit - elapsed : running.interval;
     running.handle = setTimeout(() => {
       if (this.running.get(key) !== running) return;
-      if (performance.now() - running.startedAt >= limit - 1) {
+      if (last) {
         this.running.delete(key);
         const timer = running.timer === 'A' ? 'B' : running.timer === 'E' ? 'F' : 'H';
         this.deps.onTimeout?.({ timer, what: running.what, destination: running.destination, retransmissions: running.count });
