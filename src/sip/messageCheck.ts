@@ -1,26 +1,14 @@
 /**
- * A light, never-throwing reader of SIP message text (RFC 3261 §7, §20) and the checks avchat makes
- * before a datagram reaches sip.js: size limit, start line, mandatory headers, CSeq, Content-Length.
- * sip.js drops most malformed messages without a word; RFC 3261 §8.2 and §21.4.1 want a request we
+ * The checks avchat makes on SIP message text (read by sipText.ts) before a datagram reaches sip.js:
+ * size limit, start line, mandatory headers, CSeq, Content-Length. sip.js drops most malformed messages without a word; RFC 3261 §8.2 and §21.4.1 want a request we
  * cannot read answered 400 (Bad Request) with the reason, and a response we cannot read dropped.
  * Pure functions over text: they return values, never throw.
  */
 
 import { hostPortOfUri } from './routing.ts';
+import { headerOf, readSipText } from './sipText.ts';
 
-/** RFC 3261 §7.3.3 compact header names. */
-const COMPACT: Readonly<Record<string, string>> = {
-  v: 'via',
-  f: 'from',
-  t: 'to',
-  i: 'call-id',
-  m: 'contact',
-  l: 'content-length',
-  c: 'content-type',
-  k: 'supported',
-  s: 'subject',
-  e: 'content-encoding',
-};
+export { headerOf };
 
 /** The largest SIP datagram avchat takes (RFC 3261 §18.1.1 expects UDP messages near the MTU; iChat's were ~1–2 KiB). */
 export const MAX_SIP_MESSAGE_BYTES = 16 * 1024;
@@ -55,11 +43,6 @@ export interface SipMessageProblem {
 /** The result of {@link checkSipMessage}. */
 export type SipCheckResult = { readonly ok: true; readonly message: SipMessageText } | { readonly ok: false; readonly problem: SipMessageProblem; readonly partial?: SipMessageText };
 
-/** The first value of a header (by its full lower-case name), if present. */
-export function headerOf(message: Pick<SipMessageText, 'headers'>, name: string): string | undefined {
-  return message.headers.find(([n]) => n === name)?.[1];
-}
-
 /** The `tag` parameter of a From or To header value. */
 export function tagOf(value: string | undefined): string | undefined {
   if (!value) return undefined;
@@ -78,15 +61,6 @@ function problem(kind: SipMessageProblem['kind'], reason: string, status: SipMes
   return { code: status === 513 ? 'SIP_TOO_LARGE' : 'SIP_MALFORMED', status, reason, kind };
 }
 
-/** Split the text into start line, header lines and body; never throws. */
-function split(text: string): { startLine: string; headerLines: string[]; body: string; hasEnd: boolean } {
-  const end = text.indexOf('\r\n\r\n');
-  const head = end >= 0 ? text.slice(0, end) : text;
-  const lines = head.split(/\r?\n/);
-  const startLine = lines.shift() ?? '';
-  return { startLine, headerLines: lines, body: end >= 0 ? text.slice(end + 4) : '', hasEnd: end >= 0 };
-}
-
 const REQUEST_LINE = /^([A-Za-z][A-Za-z0-9.!%*_+`'~-]*) (\S+) SIP\/2\.0$/;
 const STATUS_LINE = /^SIP\/2\.0 ([1-6]\d\d)(?: (.*))?$/;
 
@@ -100,37 +74,22 @@ export function checkSipMessage(text: string, limits: { maxBytes?: number; maxHe
   const maxBytes = limits.maxBytes ?? MAX_SIP_MESSAGE_BYTES;
   const maxHeaders = limits.maxHeaders ?? MAX_SIP_HEADERS;
   if (typeof text !== 'string' || text.length === 0) return { ok: false, problem: problem('unknown', 'empty message') };
-  const { startLine, headerLines, body, hasEnd } = split(text);
+  const { startLine, headers, headerLineCount, unreadable: unreadableLine, body, hasEnd } = readSipText(text);
   const request = REQUEST_LINE.exec(startLine.trim());
   const status = STATUS_LINE.exec(startLine.trim());
   const kind: SipMessageProblem['kind'] = request ? 'request' : status ? 'response' : 'unknown';
   if (kind === 'unknown') return { ok: false, problem: problem(kind, 'not a SIP start line') };
   if (!hasEnd) return { ok: false, problem: problem(kind, 'no empty line after the headers') };
 
-  const headers: Array<[string, string]> = [];
-  // An unreadable line is skipped so that the rest can still carry a 400 back; the first one is the cause.
-  let unreadable: string | undefined;
-  for (const line of headerLines) {
-    if (/^[ \t]/.test(line) && headers.length > 0) {
-      const last = headers[headers.length - 1];
-      last[1] = last[1] ? `${last[1]} ${line.trim()}` : line.trim();
-      continue;
-    }
-    const m = /^([A-Za-z0-9.!%*_+`'~-]+)[ \t]*:[ \t]*(.*)$/.exec(line);
-    if (!m) {
-      unreadable ??= `unreadable header line ${JSON.stringify(line.slice(0, 40))}`;
-      continue;
-    }
-    const name = m[1].toLowerCase();
-    headers.push([COMPACT[name] ?? name, m[2].trim()]);
-  }
+  // An unreadable line was skipped so that the rest can still carry a 400 back; the first one is the cause.
+  const unreadable = unreadableLine === undefined ? undefined : `unreadable header line ${JSON.stringify(unreadableLine.slice(0, 40))}`;
   const partial: SipMessageText = request
     ? { kind: 'request', method: request[1].toUpperCase(), requestUri: request[2], headers, body }
     : { kind: 'response', method: '', status: Number(status![1]), headers, body };
   const fail = (reason: string, code: SipMessageProblem['status'] = 400) => ({ ok: false as const, problem: problem(kind, reason, code), partial });
   // Too large is still read (a UDP datagram is at most 64 KiB), so that the 513 can be sent back.
   if (Buffer.byteLength(text, 'utf8') > maxBytes) return fail(`message larger than ${maxBytes} bytes`, 513);
-  if (headerLines.length > maxHeaders) return fail(`more than ${maxHeaders} header lines`, 513);
+  if (headerLineCount > maxHeaders) return fail(`more than ${maxHeaders} header lines`, 513);
   if (unreadable) return fail(unreadable);
 
   for (const name of ['via', 'from', 'to', 'call-id', 'cseq']) {

@@ -4,6 +4,8 @@
  * received/rport, else its sent-by). Pure functions over text; they return values, never throw.
  */
 
+import { headerOf, readSipText } from './sipText.ts';
+
 /** A transport address. */
 export interface HostPort {
   readonly host: string;
@@ -20,27 +22,6 @@ const DEFAULT_SIP_PORT = 5060;
 
 function unroutable(message: string): RoutingInfo {
   return { ok: false, error: { code: 'SIP_UNROUTABLE', message } };
-}
-
-/** Split a SIP message into its start line and header lines (folded lines joined). */
-function headerLines(text: string): { startLine: string; headers: Array<[string, string]> } {
-  const end = text.indexOf('\r\n\r\n');
-  const head = (end >= 0 ? text.slice(0, end) : text).split(/\r?\n/);
-  const startLine = head.shift() ?? '';
-  const headers: Array<[string, string]> = [];
-  for (const line of head) {
-    if (/^[ \t]/.test(line) && headers.length > 0) {
-      headers[headers.length - 1][1] += ` ${line.trim()}`;
-      continue;
-    }
-    const colon = line.indexOf(':');
-    if (colon > 0) headers.push([line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()]);
-  }
-  return { startLine, headers };
-}
-
-function firstHeader(headers: Array<[string, string]>, ...names: string[]): string | undefined {
-  return headers.find(([name]) => names.includes(name))?.[1];
 }
 
 /** Parse `host[:port]` (IPv6 in brackets) with a default port. */
@@ -80,10 +61,11 @@ export function parseTopVia(value: string): { sentBy: HostPort; received?: strin
 
 /** Decide where a message we are about to send goes. */
 export function routeOf(text: string): RoutingInfo {
-  const { startLine, headers } = headerLines(text);
+  const message = readSipText(text);
+  const { startLine } = message;
   const status = /^SIP\/2\.0\s+(\d{3})\b/.exec(startLine);
   if (status) {
-    const via = firstHeader(headers, 'via', 'v');
+    const via = headerOf(message, 'via');
     const parsed = via ? parseTopVia(via) : undefined;
     if (!parsed) return unroutable('response has no usable Via header');
     // RFC 3581 §4: answer to the source the request came from when received/rport are present.
@@ -93,7 +75,7 @@ export function routeOf(text: string): RoutingInfo {
   }
   const request = /^([A-Z]+)\s+(\S+)\s+SIP\/2\.0$/i.exec(startLine.trim());
   if (!request) return unroutable(`not a SIP start line: ${JSON.stringify(startLine.slice(0, 60))}`);
-  const route = firstHeader(headers, 'route');
+  const route = headerOf(message, 'route');
   const target = route ? hostPortOfUri(route.split(',')[0]) : hostPortOfUri(request[2]);
   if (!target) return unroutable(`cannot find a host in ${route ? 'Route' : 'Request-URI'} of ${request[1]}`);
   return { ok: true, kind: 'request', method: request[1].toUpperCase(), destination: target };
