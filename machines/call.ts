@@ -58,6 +58,8 @@ interface CallContext {
   /** Things that went wrong without ending the call (no gateway, probe failed). */
   readonly notes: Problem[];
   readonly outcome?: CallOutcome;
+  /** The media chart judged the peer dead (silent on every port): media is stopped while the session hangs up. */
+  readonly peerGone: boolean;
 }
 
 const AUDIO_STATES = { sendrecv: 'established', sendonly: 'muted', recvonly: 'peerMuted', inactive: 'bothMuted' } as const;
@@ -112,7 +114,7 @@ export const callMachine = setup({
   },
 }).createMachine({
   id: 'call',
-  context: ({ input }) => ({ input, mappings: [], mappingStarted: false, notes: [] }),
+  context: ({ input }) => ({ input, mappings: [], mappingStarted: false, notes: [], peerGone: false }),
   initial: 'probing',
   states: {
     probing: {
@@ -215,8 +217,8 @@ export const callMachine = setup({
             'SESSION.MEDIA': {
               actions: [assign({ plan: ({ event }) => event.plan }), sendTo('media', ({ event }) => ({ type: 'MEDIA.UPDATE' as const, plan: event.plan }))],
             },
-            // The peer went silent on every port: the session hangs up (iChat did this after 10 s).
-            'MEDIA.DEAD': { actions: sendTo('sipSession', { type: 'PEER.DEAD' }) },
+            // The peer went silent on every port: stop sending to it now, and the session hangs up (iChat did this after 10 s).
+            'MEDIA.DEAD': { actions: [assign({ peerGone: true }), sendTo('media', { type: 'MEDIA.STOP' }), sendTo('sipSession', { type: 'PEER.DEAD' })] },
             // The session is over: stop the ports now (RTCP BYE) rather than when the chart moves on.
             'SESSION.ENDED': { actions: sendTo('media', { type: 'MEDIA.STOP' }) },
           },

@@ -117,8 +117,8 @@ describe('call chart properties (fast-check, simulated I/O actors)', () => {
             expect(errors).toEqual([]);
             // The inspector needs every snapshot as JSON.
             expect(() => JSON.stringify({ value: snapshot.value, context: snapshot.context })).not.toThrow();
-            // Media runs exactly while the call is established, and follows the last agreed plan.
-            const active = snapshot.matches({ session: 'active' });
+            // Media runs exactly while the call is established and the peer not judged dead, and follows the last agreed plan.
+            const active = snapshot.matches({ session: 'active' }) && !snapshot.context.peerGone;
             expect(log.portsRunning.size).toBe(active ? 4 : 0);
             if (active) expect(log.lastPortDirection.get('audioRtp')).toBe(snapshot.context.plan?.audio?.direction);
             if (snapshot.status === 'done') {
