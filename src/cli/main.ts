@@ -17,6 +17,7 @@ import { liveChildren } from '../media/ffmpeg/source.ts';
 import { readDefaultGateway } from '../net/defaultGateway.ts';
 import { probeNat } from '../probe/natReport.ts';
 import { startReflector } from '../reflector/server.ts';
+import { describeCallerPolicy, parseCallerPolicy, type CallerPolicy } from '../sip/callerPolicy.ts';
 import { DEMO_DEFAULTS, runDemo } from './demo.ts';
 import { describeChange, stateChangeInspector, type StateChange } from './liveStates.ts';
 import { createLogger } from './log.ts';
@@ -106,6 +107,8 @@ interface CommonOptions {
   upnp: UpnpOptions | 'off';
   inspect?: InspectorKind;
   inspectPort: number;
+  /** `listen --allow` entries (who may call). */
+  allow?: string[];
 }
 
 function addCommonOptions(cmd: Command): Command {
@@ -168,10 +171,36 @@ async function openFromOptions(name: string, opts: CommonOptions, log: Logger, p
       for (const problem of report.problems) log.warn({ endpoint: name, ...problem }, `${problem.code}: ${problem.message}`);
     },
     media: { recordDir: opts.record },
+    callers: callerPolicyOf(opts.allow),
     inspect,
     onProblem: (problem) => log.warn({ endpoint: name, ...problem }, `${problem.code}: ${problem.message}`),
     onNatReport: (nat) => log.info({ endpoint: name, nat }, formatNatReport(name, nat)),
   });
+}
+
+/** `--allow` entries as a policy (each entry was checked as it was parsed). */
+function callerPolicyOf(entries: readonly string[] | undefined): CallerPolicy {
+  const parsed = parseCallerPolicy(entries);
+  if (!parsed.ok) throw new InvalidArgumentError(parsed.error.message);
+  return parsed.policy;
+}
+
+/** One `--allow` entry, checked now so that a bad one is a usage error; collected into a list. */
+function collectAllow(value: string, previous: string[] = []): string[] {
+  const parsed = parseCallerPolicy([value]);
+  if (!parsed.ok) throw new InvalidArgumentError(parsed.error.message.replace(/^--allow "[^"]*": /, ''));
+  return [...previous, value];
+}
+
+/**
+ * The call target with its host name looked up (IPv4), once, here: it is the user's own word. The SIP
+ * transport never looks a name up (a name in a peer's headers is a stranger's), so the INVITE names the address.
+ */
+async function resolvedTarget(uri: string): Promise<string> {
+  const m = /^(sips?:(?:[^@]*@)?)([^:;?>[\]]+)(.*)$/i.exec(uri);
+  if (!m || isIP(m[2]) !== 0) return uri;
+  const { address } = await resolved({ address: m[2], port: 5060 }, 'call');
+  return `${m[1]}${address}${m[3]}`;
 }
 
 /** A host:port with its host name looked up (IPv4): the probes speak to addresses. */
@@ -239,7 +268,7 @@ export function buildProgram(): Command {
       .argument('<target>', 'host[:port] or a sip: URI of the peer'),
   ).action(async (target: string, opts: CommonOptions) => {
     const log = createLogger({ json: opts.json });
-    const uri = targetUri(target);
+    const uri = await resolvedTarget(targetUri(target));
     const host = /^sips?:(?:[^@]*@)?\[?([^\]:;>]+)/i.exec(uri)?.[1] ?? '127.0.0.1';
     const inspection = await startInspection(opts.inspect, opts.inspectPort, log);
     try {
@@ -264,6 +293,11 @@ export function buildProgram(): Command {
       .command('listen')
       .description('wait for calls and answer them (asks, unless --auto-answer); Ctrl-C to stop')
       .option('--auto-answer', 'answer every call by itself')
+      .option(
+        '--allow <cidr|uri>',
+        'who may call (repeatable): an address, a CIDR block, sip:user@ip, or any; default loopback and private networks, anyone else gets 403 without ringing',
+        collectAllow,
+      )
       .option('--once', 'stop after one call'),
   ).action(async (opts: CommonOptions & { autoAnswer?: boolean; once?: boolean }) => {
     const log = createLogger({ json: opts.json });
@@ -275,7 +309,7 @@ export function buildProgram(): Command {
       await inspection?.close();
       throw err;
     }
-    log.info(`listening as ${endpoint.uri}`);
+    log.info(`listening as ${endpoint.uri}; ${describeCallerPolicy(callerPolicyOf(opts.allow))}`);
     let stopping = false;
     let current: CallHandle | undefined;
     const off = onInterrupt(() => {

@@ -10,6 +10,7 @@ import { MediaBus } from '../media/mediaBus.ts';
 import { probeAttemptLogic } from '../reflector/client.ts';
 import { sipDialogLogic } from '../sip/dialogActor.ts';
 import type { SipWireRecord } from '../sip/udpTransport.ts';
+import type { CallerPolicy, parseCallerPolicy } from '../sip/callerPolicy.ts';
 import { createSipUserAgent, type SipUserAgent } from '../sip/userAgent.ts';
 import { openCallPorts, type CallPorts } from './callPorts.ts';
 import type { MappingLedger } from './mappingLedger.ts';
@@ -52,6 +53,8 @@ export interface EndpointOptions {
   readonly onNatReport?: (nat: NatProbeOutput) => void;
   /** Call timings other than the defaults (tests use short ones). */
   readonly timing?: CallTiming;
+  /** Who may call this endpoint ({@link parseCallerPolicy}); by default loopback and private networks. */
+  readonly callers?: CallerPolicy;
 }
 
 /** Timings of every call of an endpoint. */
@@ -104,6 +107,7 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
         if (level === 'error') options.onProblem?.({ code: 'SIP_STACK', message: `${category}: ${message}` });
       },
       onTransportProblem: options.onProblem,
+      callers: options.callers,
       onTimeout: (t) =>
         options.onProblem?.({
           code: `SIP_TIMER_${t.timer}`,

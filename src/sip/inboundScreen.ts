@@ -1,21 +1,32 @@
+import { admits, type CallerPolicy } from './callerPolicy.ts';
 import { headerOf, statelessResponse, tagOf, type SipMessageText } from './messageCheck.ts';
-import type { HostPort } from './routing.ts';
+import { hostPortOfUri, type HostPort } from './routing.ts';
 
 /**
  * What avchat answers itself, before sip.js sees a request:
  *
+ * - A new call or request from a source the {@link CallerPolicy} does not admit: 403, before anything
+ *   rings (no 100 or 180 from sip.js, no prompt).
+ * - A method we do not take (RFC 3261 §8.2.1): 405 with Allow for a SIP method we know of
+ *   (MESSAGE, REGISTER, …), 501 for one we have never heard of. sip.js would answer a MESSAGE 200.
+ * - An INVITE while nobody waits for a call: 486 at once (sip.js would send 100 and 180 first).
  * - OPTIONS (RFC 3261 §11): our capabilities — Allow, Accept, and an SDP body listing our codecs —
  *   with the status an INVITE would get at this moment (200 when a call would be taken, 486 when we
  *   are busy, 404 for a user we are not). sip.js would answer 200 always and list methods it does not
  *   really take (MESSAGE, REFER, SUBSCRIBE, …).
- * - A request within a call (a To tag, or a CANCEL or ACK) from a host that is not the call's peer:
- *   403. avchat calls peer to peer with no proxy, so every request of a call comes from the host the
- *   call was made with; anyone else who guessed the Call-ID and tags must not end or change it.
- *   (A request for a dialog that does not exist at all gets 481 from sip.js.)
+ * - A request within a call (a To tag, or a CANCEL or ACK) from anywhere but the call's peer: 403
+ *   (an ACK is dropped). avchat calls peer to peer with no proxy, so every request of a call comes
+ *   from the peer's signalling address — the source of its INVITE (its Via as stamped with
+ *   received/rport), the address our INVITE went to and its answers came from, or the Contact it gave
+ *   — host *and* port: another program on the peer's host that guessed the Call-ID and tags must not
+ *   end or change the call. (A request for a dialog that does not exist at all gets 481 from sip.js.)
  */
 
 /** The methods avchat takes (RFC 3261 §20.5 Allow). */
 export const ALLOWED_METHODS = ['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS'] as const;
+
+/** SIP methods defined by RFCs that avchat knows of and does not take: 405 rather than 501 (RFC 3261 §21.4.6, §21.5.2). */
+const KNOWN_METHODS = new Set(['REGISTER', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'INFO', 'REFER', 'MESSAGE', 'UPDATE']);
 
 /** What the screen needs to know of its user agent right now. */
 export interface ScreenState {
@@ -27,6 +38,8 @@ export interface ScreenState {
   readonly capabilities: () => string;
   /** Server/User-Agent header value. */
   readonly product: string;
+  /** Who may call; anyone when absent. */
+  readonly callers?: CallerPolicy;
 }
 
 /** The screen's decision for one incoming request. */
@@ -35,21 +48,53 @@ export type ScreenVerdict = { readonly pass: true } | { readonly pass: false; re
 const PASS: ScreenVerdict = { pass: true };
 /** How many calls' peers are remembered (iChat had one call at a time; a few more cover the ends of old ones). */
 const REMEMBERED_CALLS = 64;
+/** The most signalling addresses one call's peer may have (its source, our destination, its Contact). */
+const ADDRESSES_PER_CALL = 4;
 
 function userOf(uri: string | undefined): string | undefined {
   return uri ? /^sips?:([^@;?>]+)@/i.exec(uri.trim())?.[1] : undefined;
 }
 
+const keyOf = (address: HostPort) => `${address.host.toLowerCase()}|${address.port}`;
+
+/** The Contact's address, when it names an IP literal (a name is never looked up: see routing.ts). */
+function contactAddress(message: SipMessageText): HostPort | undefined {
+  const contact = headerOf(message, 'contact');
+  const uri = contact ? (/<([^>]*)>/.exec(contact)?.[1] ?? contact.split(/[;,]/)[0]) : undefined;
+  const address = uri ? hostPortOfUri(uri) : undefined;
+  return address && /^[\d.]+$|:/.test(address.host) ? address : undefined;
+}
+
 /** Decides, per request, whether sip.js gets it or avchat answers it itself. */
 export class InboundScreen {
-  /** Call-ID → the host the call is with. */
-  private readonly peers = new Map<string, string>();
+  /** Call-ID → the call's peer: the host first seen, and every signalling address (host|port) it uses. */
+  private readonly peers = new Map<string, { readonly host: string; readonly addresses: Set<string> }>();
 
   constructor(private readonly state: ScreenState) {}
 
   /** Note a message we send: an initial INVITE makes its destination the call's peer. */
   noteOutgoing(message: SipMessageText, destination: HostPort): void {
-    if (message.kind === 'request' && message.method === 'INVITE' && !tagOf(headerOf(message, 'to'))) this.remember(message, destination.host);
+    if (message.kind === 'request' && message.method === 'INVITE' && !tagOf(headerOf(message, 'to'))) this.remember(message, destination, false);
+  }
+
+  /**
+   * Note a response that arrived from `source`: for a call we placed, a response from the host we
+   * called teaches the port it signals from, and its Contact (the address its requests may come from).
+   */
+  noteResponse(message: SipMessageText, source: HostPort): void {
+    const peer = this.peers.get(headerOf(message, 'call-id') ?? '');
+    if (!peer || peer.host !== source.host.toLowerCase()) return;
+    this.learn(peer, source);
+    const contact = message.status !== undefined && message.status < 300 ? contactAddress(message) : undefined;
+    if (contact) this.learn(peer, contact);
+  }
+
+  /** The signalling address a call's peer was first seen at, if the call is known. */
+  peerOf(callId: string): HostPort | undefined {
+    const first = this.peers.get(callId)?.addresses.values().next().value;
+    if (!first) return undefined;
+    const at = first.lastIndexOf('|');
+    return { host: first.slice(0, at), port: Number(first.slice(at + 1)) };
   }
 
   /** Screen a request that arrived from `source`; responses always pass. */
@@ -58,13 +103,33 @@ export class InboundScreen {
     const inDialog = Boolean(tagOf(headerOf(message, 'to'))) || message.method === 'CANCEL' || message.method === 'ACK';
     const callId = headerOf(message, 'call-id') ?? '';
     const peer = this.peers.get(callId);
-    if (inDialog && peer !== undefined && peer !== source.host) {
-      const reason = `${message.method} for a call with ${peer} came from ${source.host}`;
-      if (message.method === 'ACK') return { pass: false, reason };
-      return { pass: false, reason, reply: statelessResponse(message, 403, 'Forbidden (not the peer of this call)', { extraHeaders: [`Server: ${this.state.product}`] }) };
+    const refuse = (status: number, phrase: string, reason: string, extraHeaders: string[] = []): ScreenVerdict =>
+      message.method === 'ACK'
+        ? { pass: false, reason }
+        : { pass: false, reason, reply: statelessResponse(message, status, phrase, { extraHeaders: [...extraHeaders, `Server: ${this.state.product}`] }) };
+
+    if (inDialog && peer !== undefined) {
+      if (!peer.addresses.has(keyOf(source))) {
+        return refuse(403, 'Forbidden (not the peer of this call)', `${message.method} for a call with ${this.describe(peer)} came from ${source.host}:${source.port}`);
+      }
+    } else if (this.state.callers && !admits(this.state.callers, source, headerOf(message, 'from'))) {
+      // A stranger: nothing rings and nothing about us is told (not even OPTIONS).
+      return refuse(403, 'Forbidden (caller not allowed)', `${message.method} from ${source.host}:${source.port}, which --allow does not admit`);
     }
-    if (message.method === 'INVITE' && !inDialog) this.remember(message, source.host);
+    if (!(ALLOWED_METHODS as readonly string[]).includes(message.method)) {
+      return KNOWN_METHODS.has(message.method)
+        ? refuse(405, 'Method Not Allowed', `${message.method} is not taken`, [`Allow: ${ALLOWED_METHODS.join(', ')}`])
+        : refuse(501, 'Not Implemented', `${message.method} is not a method avchat knows`, [`Allow: ${ALLOWED_METHODS.join(', ')}`]);
+    }
     if (message.method === 'OPTIONS') return { pass: false, reason: 'OPTIONS answered by avchat', reply: this.options(message, inDialog) };
+    if (message.method === 'INVITE' && !inDialog) {
+      const user = userOf(message.requestUri);
+      // Busy: 486 at once (RFC 3261 §21.4.24), before sip.js would send 100 and 180 for a call nobody takes.
+      // A call already known (this is a retransmission of its INVITE) is sip.js's to absorb.
+      const known = this.peers.has(callId);
+      if (!known && !this.state.ready() && (user === undefined || user === this.state.user)) return refuse(486, 'Busy Here', 'nobody is waiting for a call');
+      this.remember(message, source, true);
+    }
     return PASS;
   }
 
@@ -78,11 +143,25 @@ export class InboundScreen {
     });
   }
 
-  private remember(message: SipMessageText, host: string): void {
+  private describe(peer: { readonly addresses: Set<string> }): string {
+    return [...peer.addresses].map((a) => a.replace('|', ':')).join(' or ');
+  }
+
+  private learn(peer: { readonly addresses: Set<string> }, address: HostPort): void {
+    if (peer.addresses.size < ADDRESSES_PER_CALL) peer.addresses.add(keyOf(address));
+  }
+
+  private remember(message: SipMessageText, address: HostPort, theirs: boolean): void {
     const callId = headerOf(message, 'call-id');
     // First sight only: a stranger re-using a live Call-ID in a new INVITE must not become its peer.
     if (!callId || this.peers.has(callId)) return;
-    this.peers.set(callId, host);
+    const peer = { host: address.host.toLowerCase(), addresses: new Set([keyOf(address)]) };
+    // An incoming INVITE's Contact is where the peer takes requests, and so where it may send them from.
+    if (theirs) {
+      const contact = contactAddress(message);
+      if (contact) this.learn(peer, contact);
+    }
+    this.peers.set(callId, peer);
     if (this.peers.size > REMEMBERED_CALLS) this.peers.delete(this.peers.keys().next().value!);
   }
 }

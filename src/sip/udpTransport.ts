@@ -1,8 +1,9 @@
+import { isIP } from 'node:net';
 import type { Subscription } from 'rxjs';
 import { EmitterImpl, TransportState, type Core, type Emitter, type Transport } from 'sip.js';
 import type { UdpPort } from '../net/udpPort.ts';
 import type { InboundScreen } from './inboundScreen.ts';
-import { checkSipMessage, statelessResponse } from './messageCheck.ts';
+import { checkSipMessage, headerOf, statelessResponse, type SipMessageText } from './messageCheck.ts';
 import { routeOf, stampReceived, type HostPort } from './routing.ts';
 import { UdpRetransmitter, type RetransmissionTimeout, type RetransmissionTimer, type SipTimerValues } from './udpRetransmission.ts';
 
@@ -116,6 +117,7 @@ export class UdpTransport implements Transport {
         return;
       }
       this.retransmitter.received(checked.message);
+      if (checked.message.kind === 'response') this.options.screen?.noteResponse(checked.message, source);
       const verdict = this.options.screen?.screen(checked.message, source);
       if (verdict && !verdict.pass) {
         if (verdict.reply) this.sendRaw(verdict.reply, source);
@@ -156,15 +158,26 @@ export class UdpTransport implements Transport {
     return this._state === TransportState.Connected;
   }
 
-  /** Send one SIP message, finding its destination in its own text. */
+  /**
+   * Send one SIP message, finding its destination in its own text. A destination that is a host name
+   * is never looked up: names in a peer's Contact, Via or Route are a stranger's words, and a look-up
+   * would let any message steer our DNS traffic. Within a known call the request goes to the peer's
+   * signalling address instead (the source it used, RFC 3581's spirit); anything else is refused.
+   */
   async send(message: string): Promise<void> {
+    // What we send is well formed by construction; the check reads it for the route, the timers and the screen.
+    const sent = checkSipMessage(message, { maxBytes: Infinity });
     const route = routeOf(message);
-    if (!route.ok) {
-      this.logger.warn(route.error.message);
-      this.options.onError?.(route.error);
-      throw new Error(route.error.message);
+    const destination = route.ok ? this.literal(route.destination, sent.ok ? sent.message : undefined) : undefined;
+    if (!route.ok || !destination) {
+      const error = route.ok
+        ? { code: 'SIP_UNROUTABLE', message: `not sending ${route.kind === 'request' ? route.method : `a ${route.status} response`} to ${route.destination.host}: avchat does not look up host names taken from SIP headers; call the peer by its IP address` }
+        : route.error;
+      this.logger.warn(error.message);
+      this.options.onError?.(error);
+      throw new Error(error.message);
     }
-    const { host, port } = route.destination;
+    const { host, port } = destination;
     this.options.onWire?.({ direction: 'out', peer: { host, port }, text: message });
     try {
       await this.options.udpPort.send(Buffer.from(message, 'utf8'), port, host);
@@ -173,13 +186,18 @@ export class UdpTransport implements Transport {
       this.options.onError?.(error);
       throw err;
     }
-    // What we send is well formed by construction; the check only reads it for the timers and the screen.
-    const sent = checkSipMessage(message, { maxBytes: Infinity });
     if (!sent.ok) this.logger.warn(`sent a message the transport cannot read back (${sent.problem.reason}); it is not retransmitted`);
     else if (this._state === TransportState.Connected) {
-      this.options.screen?.noteOutgoing(sent.message, route.destination);
-      this.retransmitter.sent(sent.message, message, route.destination);
+      this.options.screen?.noteOutgoing(sent.message, destination);
+      this.retransmitter.sent(sent.message, message, destination);
     }
+  }
+
+  /** The destination as an IP address: as routed when it is one, else the known peer of the call, else none. */
+  private literal(destination: HostPort, message: SipMessageText | undefined): HostPort | undefined {
+    if (isIP(destination.host) !== 0) return destination;
+    const callId = message && headerOf(message, 'call-id');
+    return callId ? this.options.screen?.peerOf(callId) : undefined;
   }
 
   /** Send an answer of our own (not sip.js's) straight back to where the request came from. */

@@ -3,6 +3,7 @@ import { Core, UserAgent, type Invitation, type LogLevel, type Session } from 's
 import { viewForPeer, type PublicView } from '../../machines/publicView.ts';
 import type { MediaPlan } from '../../machines/types.ts';
 import type { UdpPort } from '../net/udpPort.ts';
+import { parseCallerPolicy, type CallerPolicy, type PRIVATE_NETWORKS } from './callerPolicy.ts';
 import { InboundScreen } from './inboundScreen.ts';
 import { buildOffer, type LocalMedia } from './sdp.ts';
 import { RtpSessionDescriptionHandler } from './sessionDescriptionHandler.ts';
@@ -13,6 +14,10 @@ import { UdpTransport, type SipTransportProblem, type SipWireRecord, type UdpTra
 // sip.js ships the reliable-transport wait timers (0 ms) for D, I, J and K; avchat speaks SIP over
 // UDP only, where a transaction must outlive its last message to absorb retransmissions (RFC 3261 Table 4).
 Object.assign(Core.Timers, udpTransactionTimers());
+
+const defaultCallers = parseCallerPolicy(undefined);
+/** Loopback and private networks. */
+const DEFAULT_CALLERS: CallerPolicy = defaultCallers.ok ? defaultCallers.policy : { any: false, allowed: [] };
 
 /** Our product token in User-Agent and Server headers. */
 const PRODUCT = 'avchat/0.1';
@@ -37,6 +42,8 @@ export interface SipUserAgentOptions {
   readonly onTransportProblem?: (problem: SipTransportProblem) => void;
   /** Told when a request or INVITE error response was retransmitted to the end (Timer B, F, H) unanswered. */
   readonly onTimeout?: (timeout: RetransmissionTimeout) => void;
+  /** Who may call us; by default loopback and private networks ({@link PRIVATE_NETWORKS}), strangers get 403. */
+  readonly callers?: CallerPolicy;
 }
 
 /** A started SIP user agent on one UDP port, peer to peer (no registrar, no proxy). */
@@ -90,6 +97,7 @@ export async function createSipUserAgent(options: SipUserAgentOptions): Promise<
       // An INVITE is taken only while someone waits for a call (else 486): OPTIONS says the same.
       ready: () => incoming.observed,
       capabilities: () => buildOffer(media, { audio: 'sendrecv', video: 'sendrecv' }, 1),
+      callers: options.callers ?? DEFAULT_CALLERS,
     }),
     onWire: (record) => {
       // A new call (an INVITE without a To tag) someone waits for: advertise what suits its caller.

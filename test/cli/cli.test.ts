@@ -24,6 +24,10 @@ describe('avchat CLI', () => {
     expect(out.status).not.toBe(0);
     expect(out.stderr).toMatch(/--sip-port.*must be a port number from 1 to 65535/);
     expect(out.stderr).not.toMatch(/\n\s+at /);
+    const allow = run(['listen', '--allow', 'callers.example.com']);
+    expect(allow.status).toBe(1);
+    expect(allow.stderr.trim().split('\n')[0]).toBe(`error: option '--allow <cidr|uri>' argument 'callers.example.com' is invalid. not an IP address, a CIDR block, a sip: URI or "any"`);
+    expect(allow.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('should name the taken port and the option that moves it', async () => {
@@ -62,9 +66,10 @@ describe('avchat CLI', () => {
     };
     const outcome = (lines: string[]) => lines.map((l) => JSON.parse(l)).find((x) => x.outcome)?.outcome;
     try {
-      const listener = start(['listen', '--auto-answer', '--once', '--sip-port', '5282', '--media-port', '17900']);
-      await waitFor(listener.lines, 'listening as');
-      const caller = start(['call', '127.0.0.1:5282', '--sip-port', '5280', '--media-port', '17700']);
+      const listener = start(['listen', '--auto-answer', '--once', '--sip-port', '5282', '--media-port', '17900', '--allow', '127.0.0.0/8', '--allow', 'sip:alice@192.0.2.7']);
+      await waitFor(listener.lines, 'taking calls only from 127.0.0.0/8, sip:alice@192.0.2.7; anyone else gets 403');
+      // The user's own target may be a name: the CLI looks it up once (SIP headers never are).
+      const caller = start(['call', 'localhost:5282', '--sip-port', '5280', '--media-port', '17700']);
       await waitFor(caller.lines, '"to":"session.active.established"');
       await new Promise((r) => setTimeout(r, 500));
       caller.child.kill('SIGINT');

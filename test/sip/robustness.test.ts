@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createActor, waitFor, type AnyActorRef } from 'xstate';
 import { sipSessionMachine, type SipSessionInput } from '../../machines/sipSession.ts';
 import { openUdpPort, type UdpPort } from '../../src/net/udpPort.ts';
+import { parseCallerPolicy, type CallerPolicy } from '../../src/sip/callerPolicy.ts';
 import { sipDialogLogic } from '../../src/sip/dialogActor.ts';
 import type { SipTransportProblem, SipWireRecord } from '../../src/sip/udpTransport.ts';
 import { createSipUserAgent, type SipUserAgent } from '../../src/sip/userAgent.ts';
@@ -31,7 +32,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function side(mediaBase: number): Promise<Side> {
+async function side(mediaBase: number, callers?: CallerPolicy): Promise<Side> {
   const port = await openUdpPort({ port: 0, address: HOST });
   const wire: SipWireRecord[] = [];
   const problems: SipTransportProblem[] = [];
@@ -41,6 +42,7 @@ async function side(mediaBase: number): Promise<Side> {
     media: { address: HOST, videoPort: mediaBase, audioPort: mediaBase + 2 },
     onWire: (r) => wire.push(r),
     onTransportProblem: (p) => problems.push(p),
+    callers,
   });
   cleanups.push(() => port.close(), () => agent.stop());
   return { port, agent, wire, problems };
@@ -75,26 +77,40 @@ async function stranger(address = HOST): Promise<{ socket: Socket; replies: stri
 }
 
 let seq = 0;
-function request(method: string, port: number, over: { user?: string; callId?: string; fromTag?: string; toTag?: string; extra?: string[]; branch?: string } = {}): string {
+function request(
+  method: string,
+  port: number,
+  over: { user?: string; callId?: string; fromTag?: string; toTag?: string; extra?: string[]; branch?: string; from?: string; contact?: string; viaHost?: string; body?: string } = {},
+): string {
   seq += 1;
   const user = over.user === undefined ? 'avchat@' : over.user ? `${over.user}@` : '';
   return [
     `${method} sip:${user}${HOST}:${port} SIP/2.0`,
-    `Via: SIP/2.0/UDP ${HOST}:9;branch=${over.branch ?? `z9hG4bK-robust-${seq}`};rport`,
+    `Via: SIP/2.0/UDP ${over.viaHost ?? HOST}:9;branch=${over.branch ?? `z9hG4bK-robust-${seq}`};rport`,
     'Max-Forwards: 70',
-    `From: <sip:stranger@${HOST}>;tag=${over.fromTag ?? `f${seq}`}`,
+    `From: <sip:${over.from ?? 'stranger'}@${HOST}>;tag=${over.fromTag ?? `f${seq}`}`,
     `To: <sip:avchat@${HOST}:${port}>${over.toTag ? `;tag=${over.toTag}` : ''}`,
     `Call-ID: ${over.callId ?? `robust-${seq}`}`,
     `CSeq: ${seq} ${method}`,
-    `Contact: <sip:stranger@${HOST}:9>`,
+    `Contact: <${over.contact ?? `sip:stranger@${HOST}:9`}>`,
     ...(over.extra ?? []),
-    'Content-Length: 0',
+    ...(over.body ? ['Content-Type: application/sdp'] : []),
+    `Content-Length: ${Buffer.byteLength(over.body ?? '')}`,
     '',
-    '',
+    over.body ?? '',
   ].join('\r\n');
 }
 
 const statusLine = (text: string | undefined) => text?.split('\r\n')[0];
+const OFFER = ['v=0', `o=- 1 1 IN IP4 ${HOST}`, 's=-', `c=IN IP4 ${HOST}`, 't=0 0', 'm=audio 40000 RTP/AVP 0', 'm=video 40002 RTP/AVP 34', ''].join('\r\n');
+/** Wait until `test` holds (or fail after `timeoutMs`). */
+async function until(test: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!test()) {
+    if (performance.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 const header = (text: string | undefined, name: string) => new RegExp(`\\r\\n${name}:\\s*([^\\r\\n]*)`, 'i').exec(text ?? '')?.[1];
 
 describe('SIP robustness and OPTIONS over real sockets', () => {
@@ -179,6 +195,88 @@ describe('SIP robustness and OPTIONS over real sockets', () => {
     caller.send({ type: 'HANGUP' });
     await waitFor(callee, (s) => s.status === 'done', { timeout: 5000 });
     expect(callee.getSnapshot().output).toEqual({ reason: 'remoteHangup' });
+  });
+
+  it('should answer a BYE from another port on the peer own host 403 and keep the call; the peer own BYE ends it', async () => {
+    const a = await side(41900);
+    const b = await side(42000);
+    const callee = session(b, { role: 'callee', autoAnswer: true, answerDelayMs: 20 });
+    const caller = session(a, { role: 'caller', target: `sip:avchat@${HOST}:${b.port.port}` });
+    await waitFor(callee, (s) => s.matches('established'), { timeout: 5000 });
+    const invite = b.wire.find((r) => r.direction === 'in' && r.text.startsWith('INVITE '))!.text;
+    const ok = b.wire.find((r) => r.direction === 'out' && /^SIP\/2\.0 200/.test(r.text))!.text;
+    const ids = { callId: header(invite, 'Call-ID')!, fromTag: /;tag=([^;\s]+)/.exec(header(invite, 'From')!)![1], toTag: /;tag=([^;\s]+)/.exec(header(ok, 'To')!)![1] };
+    // Another program on the caller's host (same address, another port) that learnt the Call-ID and tags: for both sides.
+    const x = await stranger();
+    expect(statusLine(await x.ask(request('BYE', b.port.port, ids), b.port.port))).toBe('SIP/2.0 403 Forbidden (not the peer of this call)');
+    expect(statusLine(await x.ask(request('BYE', a.port.port, { callId: ids.callId, fromTag: ids.toTag, toTag: ids.fromTag }), a.port.port))).toBe(
+      'SIP/2.0 403 Forbidden (not the peer of this call)',
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    expect(callee.getSnapshot().matches('established')).toBe(true);
+    expect(caller.getSnapshot().matches('established')).toBe(true);
+    caller.send({ type: 'HANGUP' });
+    await waitFor(callee, (s) => s.status === 'done', { timeout: 5000 });
+    await waitFor(caller, (s) => s.status === 'done', { timeout: 5000 });
+    expect(callee.getSnapshot().output).toEqual({ reason: 'remoteHangup' });
+    expect(a.wire.filter((r) => r.direction === 'in' && /^SIP\/2\.0 200 .*\r\nCSeq: \d+ BYE/s.test(r.text))).toHaveLength(1);
+  });
+
+  it('should answer what it does not take at once: 405 with Allow for MESSAGE, 501 for an unknown method, 486 for an INVITE while busy (no 100 or 180 first)', async () => {
+    const b = await side(42100);
+    const x = await stranger();
+    const message = await x.ask(request('MESSAGE', b.port.port), b.port.port);
+    expect(statusLine(message)).toBe('SIP/2.0 405 Method Not Allowed');
+    expect(header(message, 'Allow')).toBe('INVITE, ACK, CANCEL, BYE, OPTIONS');
+    expect(statusLine(await x.ask(request('FROBNICATE', b.port.port), b.port.port))).toBe('SIP/2.0 501 Not Implemented');
+    const before = x.replies.length;
+    expect(statusLine(await x.ask(request('INVITE', b.port.port), b.port.port))).toBe('SIP/2.0 486 Busy Here');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(x.replies.slice(before).map(statusLine)).toEqual(['SIP/2.0 486 Busy Here']);
+  });
+
+  it('should let only the callers --allow admits ring; strangers get 403 and nothing rings', async () => {
+    const b = await side(42200, (parseCallerPolicy(['127.0.0.1', 'sip:alice@127.0.0.2']) as { ok: true; policy: CallerPolicy }).policy);
+    const callee = session(b, { role: 'callee' });
+    const bob = await stranger('127.0.0.2');
+    const forbidden = await bob.ask(request('INVITE', b.port.port, { from: 'bob' }), b.port.port);
+    expect(statusLine(forbidden)).toBe('SIP/2.0 403 Forbidden (caller not allowed)');
+    const other = await stranger('127.0.0.3');
+    expect(statusLine(await other.ask(request('OPTIONS', b.port.port), b.port.port))).toBe('SIP/2.0 403 Forbidden (caller not allowed)');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(bob.replies.map(statusLine)).toEqual(['SIP/2.0 403 Forbidden (caller not allowed)']);
+    expect(callee.getSnapshot().matches('waiting')).toBe(true);
+    // Alice on the same address rings.
+    const alice = await stranger('127.0.0.2');
+    await alice.ask(request('INVITE', b.port.port, { from: 'alice', body: OFFER }), b.port.port);
+    await waitFor(callee, (s) => s.matches('answering'), { timeout: 5000 });
+    expect(alice.replies.map(statusLine)).toContain('SIP/2.0 180 Ringing');
+  });
+
+  it('should never look up a host name from a peer message: the BYE goes to the source its INVITE came from', async () => {
+    const b = await side(42300);
+    const callee = session(b, { role: 'callee', autoAnswer: true, answerDelayMs: 20 });
+    const x = await stranger();
+    const invite = request('INVITE', b.port.port, { contact: 'sip:stranger@peer.example.invalid:5099', viaHost: 'peer.example.invalid', body: OFFER });
+    await x.ask(invite, b.port.port);
+    await until(() => x.replies.some((r) => /^SIP\/2\.0 200/.test(r)), 5000);
+    const ok = x.replies.find((r) => /^SIP\/2\.0 200/.test(r))!;
+    const inviteSeq = /CSeq: (\d+)/.exec(invite)![1];
+    const ids = { callId: header(invite, 'Call-ID')!, fromTag: /;tag=([^;\s]+)/.exec(header(invite, 'From')!)![1], toTag: /;tag=([^;\s]+)/.exec(header(ok, 'To')!)![1] };
+    x.socket.send(Buffer.from(request('ACK', b.port.port, ids).replace(/CSeq: \d+ ACK/, `CSeq: ${inviteSeq} ACK`)), b.port.port, HOST);
+    await new Promise((r) => setTimeout(r, 100));
+    callee.send({ type: 'HANGUP' });
+    await until(() => x.replies.some((r) => r.startsWith('BYE ')), 5000);
+    // Every message went to an address; the names in Via and Contact were never used.
+    expect(b.wire.filter((r) => r.direction === 'out').every((r) => r.peer.host === HOST && r.peer.port === x.socket.address().port)).toBe(true);
+    // A call out to a name is refused by the transport with the cause (the CLI looks the user's own target up first).
+    const a = await side(42400);
+    const caller = session(a, { role: 'caller', target: 'sip:avchat@peer.example.invalid:5060' });
+    await waitFor(caller, (s) => s.status === 'done', { timeout: 5000 });
+    expect(a.problems.map((p) => p.message)).toContain(
+      'not sending INVITE to peer.example.invalid: avchat does not look up host names taken from SIP headers; call the peer by its IP address',
+    );
+    expect(a.wire.filter((r) => r.direction === 'out')).toEqual([]);
   });
 
   it('should stay up through a stream of fuzzed datagrams and then take a call', async () => {
