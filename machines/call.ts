@@ -95,6 +95,8 @@ export const callMachine = setup({
   },
   guards: {
     hasDuration: ({ context }) => (context.input.durationMs ?? 0) > 0,
+    /** Media still runs: the peer was not judged dead (which stopped it already). */
+    mediaRunning: ({ context }) => !context.peerGone,
     /**
      * A caller behind a symmetric NAT with no port mapping, calling a peer outside its own network:
      * the peer's media could not reach us (the NAT gives each destination another public port), so
@@ -220,7 +222,7 @@ export const callMachine = setup({
             // The peer went silent on every port: stop sending to it now, and the session hangs up (iChat did this after 10 s).
             'MEDIA.DEAD': { actions: [assign({ peerGone: true }), sendTo('media', { type: 'MEDIA.STOP' }), sendTo('sipSession', { type: 'PEER.DEAD' })] },
             // The session is over: stop the ports now (RTCP BYE) rather than when the chart moves on.
-            'SESSION.ENDED': { actions: sendTo('media', { type: 'MEDIA.STOP' }) },
+            'SESSION.ENDED': { guard: 'mediaRunning', actions: sendTo('media', { type: 'MEDIA.STOP' }) },
           },
           initial: 'established',
           states: {
