@@ -31,6 +31,8 @@ export interface CallInput {
   readonly rtcpMinIntervalMs?: number;
   /** SIP session timings (ring and hang-up time-outs, answer delay, glare retries); the session's defaults otherwise. */
   readonly sessionTiming?: SessionTiming;
+  /** Seed of the glare back-off's and the RTCP intervals' randomness; a random one by default (a test fixes it). */
+  readonly seed?: number;
 }
 
 /** The SIP session's timing settings a call passes on. */
@@ -172,6 +174,7 @@ export const callMachine = setup({
         src: 'sipSession',
         input: ({ context }) => ({
           ...context.input.sessionTiming,
+          seed: context.input.seed,
           role: context.input.role,
           target: context.input.target,
           autoAnswer: context.input.autoAnswer,
@@ -210,7 +213,12 @@ export const callMachine = setup({
           invoke: {
             id: 'media',
             src: 'media',
-            input: ({ context }) => ({ plan: context.plan!, deadPeerTimeoutMs: context.input.deadPeerTimeoutMs, rtcpMinIntervalMs: context.input.rtcpMinIntervalMs }),
+            input: ({ context }) => ({
+              plan: context.plan!,
+              deadPeerTimeoutMs: context.input.deadPeerTimeoutMs,
+              rtcpMinIntervalMs: context.input.rtcpMinIntervalMs,
+              seed: context.input.seed,
+            }),
           },
           after: { callDuration: { guard: 'hasDuration', actions: sendTo('sipSession', { type: 'HANGUP' }) } },
           on: {

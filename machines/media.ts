@@ -1,4 +1,5 @@
 import { assign, enqueueActions, fromCallback, sendTo, setup } from 'xstate';
+import { drawOf, nextRandomState, randomSeed } from './random.ts';
 import { rtcpIntervalMs } from './rtcpInterval.ts';
 import type { MediaKind, MediaPlan, StreamPlan } from './types.ts';
 
@@ -45,9 +46,13 @@ export interface MediaInput {
   readonly deadPeerTimeoutMs?: number;
   /** RFC 3550 minimum RTCP report interval; default 5 s. */
   readonly rtcpMinIntervalMs?: number;
+  /** Seed of the RTCP intervals' randomisation (RFC 3550 §6.3.1); a random one by default (a test fixes it). */
+  readonly seed?: number;
 }
 
 interface MediaContext {
+  /** The random generator's state per kind (machines/random.ts): each report's interval draws from it, then it moves on. */
+  readonly randomState: Record<MediaKind, number>;
   readonly plan: MediaPlan;
   readonly failures: { port: MediaPortName; message: string }[];
   readonly deadPeerTimeoutMs: number;
@@ -63,6 +68,10 @@ const SESSION_BANDWIDTH_BPS: Readonly<Record<MediaKind, number>> = { audio: 80_0
 
 /** Average compound size we start from: SR with one block + SDES, plus 28 bytes of IP/UDP headers. */
 const INITIAL_AVG_RTCP_SIZE = 120;
+/** The generator states a media chart seeded with `seed` starts from: audio and video draw apart, so their reports do not fall in step. */
+export function rtcpRandomStates(seed: number): Record<MediaKind, number> {
+  return { audio: seed >>> 0, video: (seed ^ 0x9e3779b9) >>> 0 };
+}
 
 function notProvided(name: string): never {
   throw new Error(`${name} must be supplied with machine.provide({ actors: { ${name} } })`);
@@ -159,7 +168,7 @@ function rtpRegion(port: 'videoRtp' | 'audioRtp', kind: MediaKind) {
 
 /** One RTCP port: reports at the RFC 3550 randomised interval (the first after half the minimum), and watches for the peer's reports. */
 function rtcpRegion(port: 'videoRtcp' | 'audioRtcp', kind: MediaKind) {
-  const report = { type: 'requestReport' as const, params: { port } };
+  const report = [{ type: 'requestReport' as const, params: { port } }, { type: 'nextRandom' as const, params: { kind } }];
   return portRegion(port, kind, {
     report: {
       initial: 'first' as const,
@@ -194,10 +203,10 @@ export const mediaMachine = setup({
   },
   delays: {
     stallTimeout: ({ context }) => context.deadPeerTimeoutMs,
-    audioRtcpFirst: ({ context }) => reportInterval(context, 'audio', true, Math.random()),
-    audioRtcpInterval: ({ context }) => reportInterval(context, 'audio', false, Math.random()),
-    videoRtcpFirst: ({ context }) => reportInterval(context, 'video', true, Math.random()),
-    videoRtcpInterval: ({ context }) => reportInterval(context, 'video', false, Math.random()),
+    audioRtcpFirst: ({ context }) => reportInterval(context, 'audio', true, drawOf(context.randomState.audio)),
+    audioRtcpInterval: ({ context }) => reportInterval(context, 'audio', false, drawOf(context.randomState.audio)),
+    videoRtcpFirst: ({ context }) => reportInterval(context, 'video', true, drawOf(context.randomState.video)),
+    videoRtcpInterval: ({ context }) => reportInterval(context, 'video', false, drawOf(context.randomState.video)),
   },
   guards: {
     sendStateIs: ({ context }, params: { kind: MediaKind; state: SendState }) => sendStateOf(context.plan, params.kind) === params.state,
@@ -208,6 +217,7 @@ export const mediaMachine = setup({
     updatePorts: enqueueActions(({ enqueue }, plan: MediaPlan) => {
       for (const port of MEDIA_PORTS) enqueue.sendTo(port, { type: 'UPDATE', stream: plan[kindOf(port)] });
     }),
+    nextRandom: assign({ randomState: ({ context }, params: { kind: MediaKind }) => ({ ...context.randomState, [params.kind]: nextRandomState(context.randomState[params.kind]) }) }),
     requestReport: sendTo((_, params: { port: MediaPortName }) => params.port, { type: 'REPORT' }),
     markStalled: assign({ stalled: ({ context }, params: { port: MediaPortName; stalled: boolean }) => ({ ...context.stalled, [params.port]: params.stalled }) }),
     /** All four ports stalled: the peer is gone. Told once, as the last port stalls. */
@@ -218,6 +228,7 @@ export const mediaMachine = setup({
 }).createMachine({
   id: 'media',
   context: ({ input }) => ({
+    randomState: rtcpRandomStates(input.seed ?? randomSeed()),
     plan: input.plan,
     failures: [],
     deadPeerTimeoutMs: input.deadPeerTimeoutMs ?? 10_000,

@@ -1,5 +1,6 @@
 import { assign, enqueueActions, fromCallback, sendTo, setup } from 'xstate';
 import type { PublicView } from './publicView.ts';
+import { drawOf, nextRandomState, randomSeed } from './random.ts';
 import type { CallOutcome, CallRole, EndReason, MediaPlan, Problem } from './types.ts';
 
 /** What a SIP session is given. */
@@ -20,6 +21,8 @@ export interface SipSessionInput {
   readonly publicView?: PublicView;
   /** Our local address: a peer on a private network, as we are, is given it instead of the public view. */
   readonly localAddress?: string;
+  /** Seed of the glare back-off's randomness (RFC 3261 §14.1); a random one by default (a test fixes it). */
+  readonly seed?: number;
 }
 
 /** What the `sipDialog` actor is given. */
@@ -70,6 +73,8 @@ export type SipSessionParentEvent =
 
 interface SipSessionContext {
   readonly role: CallRole;
+  /** The random generator's state (machines/random.ts): each back-off draws from it, then it moves on. */
+  readonly randomState: number;
   readonly target?: string;
   readonly autoAnswer: boolean;
   readonly answerDelayMs: number;
@@ -145,7 +150,7 @@ export const sipSessionMachine = setup({
     answerDelay: ({ context }) => context.answerDelayMs,
     hangupTimeout: ({ context }) => context.hangupTimeoutMs,
     ringTimeout: ({ context }) => context.ringTimeoutMs,
-    glareBackoff: ({ context }) => glareBackoffMs(context.role, Math.random()),
+    glareBackoff: ({ context }) => glareBackoffMs(context.role, drawOf(context.randomState)),
   },
   guards: {
     isCaller: ({ context }) => context.role === 'caller',
@@ -171,12 +176,14 @@ export const sipSessionMachine = setup({
     endingFor: assign({ ending: (_, ending: { reason: EndReason; problem?: Problem }) => ending }),
     endAsIntended: assign({ outcome: ({ context }) => ({ reason: context.ending?.reason ?? 'localHangup', ...(context.ending?.problem ? { problem: context.ending.problem } : {}) }) }),
     countGlare: assign({ glareCount: ({ context }) => context.glareCount + 1 }),
+    nextRandom: assign({ randomState: ({ context }) => nextRandomState(context.randomState) }),
     resetGlare: assign({ glareCount: 0 }),
   },
 }).createMachine({
   id: 'sipSession',
   context: ({ input }) => ({
     role: input.role,
+    randomState: (input.seed ?? randomSeed()) >>> 0,
     target: input.target,
     autoAnswer: input.autoAnswer ?? false,
     answerDelayMs: input.answerDelayMs ?? 300,
@@ -366,7 +373,7 @@ function changeAudio(direction: 'sendrecv' | 'sendonly', done: 'muted' | 'unmute
         },
       },
       // The peer's own re-INVITE may complete while we wait: it is reported, and we still offer ours.
-      backingOff: { after: { glareBackoff: 'offering' as const } },
+      backingOff: { after: { glareBackoff: 'offering' as const }, exit: 'nextRandom' as const },
     },
   };
 }

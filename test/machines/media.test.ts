@@ -1,6 +1,7 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, setup, SimulatedClock, type AnyActorRef } from 'xstate';
-import { MEDIA_PORTS, mediaMachine, type MediaInput, type MediaPortCommand, type MediaPortEvent, type MediaPortInput, type MediaPortName } from '../../machines/media.ts';
+import { MEDIA_PORTS, mediaMachine, rtcpRandomStates, type MediaInput, type MediaPortCommand, type MediaPortEvent, type MediaPortInput, type MediaPortName } from '../../machines/media.ts';
+import { drawsOf } from '../../machines/random.ts';
 import type { Direction, MediaPlan, StreamPlan } from '../../machines/types.ts';
 
 /**
@@ -106,10 +107,6 @@ function advance(clock: SimulatedClock, ms: number, onTick?: () => void) {
 
 /** RFC 3550 A.7 compensation for timer reconsideration. */
 const COMPENSATION = Math.E - 1.5;
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
 
 describe('media chart: send regions (simulated port actors)', () => {
   it('should start each RTP send region from the plan and give every port its own stream', () => {
@@ -264,37 +261,50 @@ describe('media chart: RTCP reports at the RFC 3550 interval (simulated port act
     expect(most).toBeLessThan(300);
   });
 
-  it.each([
-    [0, 0.5],
-    [0.999999, 1.499999],
-  ])('should time reports exactly by the random draw (random %d → factor %d)', (random, factor) => {
-    vi.spyOn(Math, 'random').mockReturnValue(random);
-    const { clock, ports } = startMedia({ plan: plan('sendrecv'), rtcpMinIntervalMs: min });
-    const firstAt = Math.ceil((factor * (min / 2)) / COMPENSATION);
-    const gap = (factor * min) / COMPENSATION;
+  it.each([1, 43, 307, 0xdeadbeef])('should time every report exactly by the draws of its seed (seed %i)', (seed) => {
+    const { clock, ports } = startMedia({ plan: plan('sendrecv'), rtcpMinIntervalMs: min, seed });
     advance(clock, 120_000);
-    for (const port of ['audioRtcp', 'videoRtcp'] as const) {
+    const states = rtcpRandomStates(seed);
+    for (const [port, kind] of [['audioRtcp', 'audio'], ['videoRtcp', 'video']] as const) {
       const times = reports(ports[port]);
-      expect(times[0]).toBe(firstAt);
+      const factors = drawsOf(states[kind], times.length + 1).map((draw) => draw + 0.5);
       // Each timer fires on the first whole millisecond at or after it is due, and the next starts there.
-      for (let i = 1; i < times.length; i += 1) expect(times[i]! - times[i - 1]!).toBe(Math.ceil(gap));
-      expect(times).toHaveLength(1 + Math.floor((120_000 - firstAt) / Math.ceil(gap)));
+      const expected = [Math.ceil((factors[0]! * (min / 2)) / COMPENSATION)];
+      while (true) {
+        const next = expected.at(-1)! + Math.ceil((factors[expected.length]! * min) / COMPENSATION);
+        if (next > 120_000) break;
+        expected.push(next);
+      }
+      expect(times).toEqual(expected);
     }
   });
 
+  it('should draw the same report times from the same seed, and others from another', () => {
+    const timesOf = (seed: number) => {
+      const { clock, ports } = startMedia({ plan: plan('sendrecv'), rtcpMinIntervalMs: min, seed });
+      advance(clock, 60_000);
+      return [reports(ports.audioRtcp), reports(ports.videoRtcp)];
+    };
+    expect(timesOf(7)).toEqual(timesOf(7));
+    expect(timesOf(7)).not.toEqual(timesOf(8));
+    const [audio, video] = timesOf(7);
+    expect(audio).not.toEqual(video);
+  });
+
   it('should let the deterministic interval rule when the minimum is small, and lengthen it as reports grow (RFC 3550 §6.3.3)', () => {
-    vi.spyOn(Math, 'random').mockReturnValue(0.5);
-    const { actor, clock, ports } = startMedia({ plan: plan('sendrecv'), rtcpMinIntervalMs: 100 });
+    const { actor, clock, ports } = startMedia({ plan: plan('sendrecv'), rtcpMinIntervalMs: 100, seed: 5 });
+    const audioFactor = (i: number) => drawsOf(rtcpRandomStates(5).audio, i + 1)[i]! + 0.5;
+    const videoFactor = (i: number) => drawsOf(rtcpRandomStates(5).video, i + 1)[i]! + 0.5;
     // Audio: 80 kb/s · 5 % / 8 = 500 B/s for RTCP; both members send, so n = 2: 120 B · 2 / 500 B/s = 0.48 s.
     const audioGap = 480 / COMPENSATION;
     // Video: 2500 B/s: 120 · 2 / 2500 = 0.096 s, below the 0.1 s minimum but above its half for the first.
     const videoFirst = 96 / COMPENSATION;
     const videoGap = 100 / COMPENSATION;
     advance(clock, 2000);
-    expect(reports(ports.audioRtcp)[0]).toBe(Math.ceil(audioGap));
-    expect(reports(ports.audioRtcp)[1]! - reports(ports.audioRtcp)[0]!).toBe(Math.ceil(audioGap));
-    expect(reports(ports.videoRtcp)[0]).toBe(Math.ceil(videoFirst));
-    expect(reports(ports.videoRtcp)[1]! - reports(ports.videoRtcp)[0]!).toBe(Math.ceil(videoGap));
+    expect(reports(ports.audioRtcp)[0]).toBe(Math.ceil(audioGap * audioFactor(0)));
+    expect(reports(ports.audioRtcp)[1]! - reports(ports.audioRtcp)[0]!).toBe(Math.ceil(audioGap * audioFactor(1)));
+    expect(reports(ports.videoRtcp)[0]).toBe(Math.ceil(videoFirst * videoFactor(0)));
+    expect(reports(ports.videoRtcp)[1]! - reports(ports.videoRtcp)[0]!).toBe(Math.ceil(videoGap * videoFactor(1)));
 
     // A 2000-byte compound (with headers) just after a report: the interval after the next one grows.
     const before = reports(ports.audioRtcp).length;
@@ -307,8 +317,8 @@ describe('media chart: RTCP reports at the RFC 3550 interval (simulated port act
     expect(actor.getSnapshot().context.avgRtcpSize.audio).toBe(avg);
     advance(clock, 3000);
     const times = reports(ports.audioRtcp);
-    expect(times[before + 1]! - times[before]!).toBe(Math.ceil(audioGap));
-    expect(times[before + 2]! - times[before + 1]!).toBe(Math.ceil(((avg * 2) / 500) * 1000 / COMPENSATION));
+    expect(times[before + 1]! - times[before]!).toBe(Math.ceil(audioGap * audioFactor(before + 1)));
+    expect(times[before + 2]! - times[before + 1]!).toBe(Math.ceil((((avg * 2) / 500) * 1000 * audioFactor(before + 2)) / COMPENSATION));
   });
 
   it('should keep the RFC 3550 §6.3.3 average compound size per kind from RTCP.SENT', () => {

@@ -1,5 +1,6 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, setup, SimulatedClock, type AnyActorRef } from 'xstate';
+import { drawsOf } from '../../machines/random.ts';
 import {
   glareBackoffMs,
   sipSessionMachine,
@@ -74,10 +75,6 @@ function established(role: CallRole, extra: Partial<SipSessionInput> = {}, audio
   session.dialog.commands.length = 0;
   return session;
 }
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
 
 describe('sipSession chart, caller (simulated sipDialog)', () => {
   it('should go calling → proceeding → ringing → established and give the dialog its role and target', () => {
@@ -358,23 +355,28 @@ describe('sipSession chart, established (simulated sipDialog)', () => {
   });
 
   it.each([
-    ['caller', 0, 2100],
-    ['caller', 0.999999, 4000],
-    ['callee', 0.999999, 2000],
-  ] as const)('should wait exactly the back-off its random draw gives (%s, random %d → %i ms)', (role, random, wait) => {
-    const { actor, clock, peer, setAudios } = established(role);
-    vi.spyOn(Math, 'random').mockReturnValue(random);
+    ['caller', 1],
+    ['caller', 43],
+    ['callee', 43],
+    ['callee', 0xdeadbeef],
+  ] as const)('should wait exactly the back-offs its seed draws, a new draw each time (%s, seed %i)', (role, seed) => {
+    const { actor, clock, peer, setAudios } = established(role, { seed, glareRetries: 3 });
     actor.send({ type: 'MUTE' });
-    peer({ type: 'SIP.REINVITE_FAILED', status: 491 });
-    clock.increment(wait - 1);
-    expect(setAudios()).toHaveLength(1);
-    clock.increment(1);
-    expect(setAudios()).toHaveLength(2);
+    const waits = drawsOf(seed, 3).map((draw) => glareBackoffMs(role, draw));
+    expect(new Set(waits).size).toBe(3);
+    for (const [i, wait] of waits.entries()) {
+      peer({ type: 'SIP.REINVITE_FAILED', status: 491 });
+      clock.increment(wait - 1);
+      expect(setAudios()).toHaveLength(1 + i);
+      clock.increment(1);
+      expect(setAudios()).toHaveLength(2 + i);
+    }
   });
 
   it('should offer again at once, but not synchronously, when the callee draws a zero back-off', () => {
-    const { actor, clock, peer, setAudios } = established('callee');
-    vi.spyOn(Math, 'random').mockReturnValue(0);
+    // Seed 307 draws 0.0022, below 1/201: the callee's back-off is 0 ms (RFC 3261 §14.1: 0 to 2 s in 10 ms steps).
+    expect(glareBackoffMs('callee', drawsOf(307, 1)[0]!)).toBe(0);
+    const { actor, clock, peer, setAudios } = established('callee', { seed: 307 });
     actor.send({ type: 'MUTE' });
     peer({ type: 'SIP.REINVITE_FAILED', status: 491 });
     expect(actor.getSnapshot().value).toMatchObject({ established: { local: { muting: 'backingOff' } } });
