@@ -61,7 +61,9 @@ function problem(kind: SipMessageProblem['kind'], reason: string, status: SipMes
   return { code: status === 513 ? 'SIP_TOO_LARGE' : 'SIP_MALFORMED', status, reason, kind };
 }
 
-const REQUEST_LINE = /^([A-Za-z][A-Za-z0-9.!%*_+`'~-]*) (\S+) SIP\/2\.0$/;
+/** RFC 3261 §25.1 token characters: a method is any token, not only one that begins with a letter. */
+const TOKEN = "[A-Za-z0-9.!%*_+`'~-]+";
+const REQUEST_LINE = new RegExp(`^(${TOKEN}) (\\S+) SIP\\/2\\.0$`);
 const STATUS_LINE = /^SIP\/2\.0 ([1-6]\d\d)(?: (.*))?$/;
 
 /**
@@ -99,7 +101,7 @@ export function checkSipMessage(text: string, limits: { maxBytes?: number; maxHe
   if (!/^SIP\s*\/\s*2\.0\s*\/\s*[A-Za-z]+\s+\S+/i.test(headerOf(partial, 'via')!)) return fail('malformed Via header');
   if (!/sips?:|tel:|<[^>]*>/i.test(headerOf(partial, 'from')!)) return fail('malformed From header');
   if (!/sips?:|tel:|<[^>]*>/i.test(headerOf(partial, 'to')!)) return fail('malformed To header');
-  const cseq = /^(\d{1,10})\s+([A-Za-z]+)$/.exec(headerOf(partial, 'cseq')!);
+  const cseq = new RegExp(`^(\\d{1,10})\\s+(${TOKEN})$`).exec(headerOf(partial, 'cseq')!);
   if (!cseq || Number(cseq[1]) > 2 ** 31 - 1) return fail('malformed CSeq header');
   if (request && cseq[2].toUpperCase() !== partial.method) {
     return fail(`CSeq method ${cseq[2]} does not match ${partial.method}`);

@@ -39,8 +39,9 @@ export interface UdpTransportOptions {
 }
 
 function looksLikeSip(data: Uint8Array): boolean {
-  // SIP starts with a method name or "SIP/2.0"; reflector and STUN answers on the same port start with 0x00.
-  return data.length > 0 && ((data[0] >= 0x41 && data[0] <= 0x5a) || (data[0] >= 0x61 && data[0] <= 0x7a));
+  // SIP starts with a method name (any RFC 3261 §25.1 token character, e.g. RFC 4475 §3.1.1.2's "!interesting-Method")
+  // or "SIP/2.0"; reflector and STUN answers on the same port start with 0x00 or 0x01, never a token character.
+  return data.length > 0 && /[A-Za-z0-9.!%*_+`'~-]/.test(String.fromCharCode(data[0]));
 }
 
 /**

@@ -23,6 +23,15 @@ const reason = (text: string) => {
 };
 
 describe('SIP message check (RFC 3261 §7, §8.1.1, §18.3)', () => {
+  it('should take a method made of any token characters, not only letters (RFC 4475 §3.1.1.2)', () => {
+    const method = "!interesting-Method0123456789_*+`.%indeed'~";
+    const odd = invite.replace('INVITE sip:', `${method} sip:`).replace('CSeq: 314159 INVITE', `CSeq: 314159 ${method}`);
+    const r = checkSipMessage(odd);
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.message.method).toBe(method.toUpperCase());
+    expect(reason(odd.replace(`CSeq: 314159 ${method}`, 'CSeq: 314159 INVITE'))).toMatch(/^400 request: CSeq method INVITE does not match/);
+  });
+
   it('should read a request with compact headers, folded lines and a body', () => {
     const folded = invite.replace('To: <sip:avchat@192.0.2.9:5062>', 'To:\r\n  <sip:avchat@192.0.2.9:5062>');
     const r = checkSipMessage(folded);
