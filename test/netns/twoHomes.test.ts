@@ -168,7 +168,7 @@ describe.skipIf(skip !== undefined)(`two homes behind NAT routers (network names
   async function startReflectorAndCallee(): Promise<Daemon> {
     const reflector = daemon(net.NET_NS, [AVCHAT, 'reflector', '--bind', net.SERVER_IP, '--port', '5678']);
     await reflector.waitFor(/reflector listening/, 10_000);
-    const callee = daemon(net.B_NS, [AVCHAT, 'listen', '--auto-answer', '--once', '--bind', net.B_IP, '--reflector', `${net.SERVER_IP}:5678`, '--json']);
+    const callee = daemon(net.B_NS, [AVCHAT, 'listen', '--auto-answer', '--once', '--bind', net.B_IP, '--reflector', `${net.SERVER_IP}:5678`, '--allow', net.RA_WAN_IP, '--json']);
     await callee.waitFor(/NAT probe/, 15_000);
     return callee;
   }
