@@ -101,6 +101,7 @@ interface CommonOptions {
   reflectorAlternate?: HostPort | 'off';
   duration?: number;
   record?: string;
+  rtcpInterval?: number;
   json?: boolean;
   address?: string;
   bind: string;
@@ -121,6 +122,7 @@ function addCommonOptions(cmd: Command): Command {
     )
     .option('--duration <s>', 'hang up this many seconds after the call is established', parseSeconds)
     .option('--record <dir>', 'write received media (video .h263, audio .wav) into this folder')
+    .option('--rtcp-interval <s>', 'minimum RTCP report interval (RFC 3550 §6.2: 5 s; less gives quicker loss, jitter and RTT figures on short calls)', parseSeconds)
     .option('--address <ip>', 'address to advertise in SIP and SDP (default: the local address toward the peer)')
     .option('--bind <ip>', 'local address to bind', '0.0.0.0')
     .addOption(
@@ -170,7 +172,7 @@ async function openFromOptions(name: string, opts: CommonOptions, log: Logger, p
       log.info({ endpoint: name, staleMappings: report }, describeStaleMappings(report));
       for (const problem of report.problems) log.warn({ endpoint: name, ...problem }, `${problem.code}: ${problem.message}`);
     },
-    media: { recordDir: opts.record },
+    media: { recordDir: opts.record, rtcpMinIntervalMs: opts.rtcpInterval === undefined ? undefined : opts.rtcpInterval * 1000 },
     callers: callerPolicyOf(opts.allow),
     inspect,
     onProblem: (problem) => log.warn({ endpoint: name, ...problem }, `${problem.code}: ${problem.message}`),

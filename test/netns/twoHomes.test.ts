@@ -168,7 +168,7 @@ describe.skipIf(skip !== undefined)(`two homes behind NAT routers (network names
   async function startReflectorAndCallee(): Promise<Daemon> {
     const reflector = daemon(net.NET_NS, [AVCHAT, 'reflector', '--bind', net.SERVER_IP, '--port', '5678']);
     await reflector.waitFor(/reflector listening/, 10_000);
-    const callee = daemon(net.B_NS, [AVCHAT, 'listen', '--auto-answer', '--once', '--bind', net.B_IP, '--reflector', `${net.SERVER_IP}:5678`, '--allow', net.RA_WAN_IP, '--json']);
+    const callee = daemon(net.B_NS, [AVCHAT, 'listen', '--auto-answer', '--once', '--bind', net.B_IP, '--reflector', `${net.SERVER_IP}:5678`, '--allow', net.RA_WAN_IP, '--rtcp-interval', '0.5', '--json']);
     await callee.waitFor(/NAT probe/, 15_000);
     return callee;
   }
@@ -240,6 +240,18 @@ describe.skipIf(skip !== undefined)(`two homes behind NAT routers (network names
     for (const port of ['videoRtp', 'videoRtcp', 'audioRtp', 'audioRtcp'] as const) {
       expect(a.stats[port].packetsReceived, `A ${port}`).toBeGreaterThan(0);
       expect(bMedia?.[port].packetsReceived, `B ${port}`).toBeGreaterThan(0);
+    }
+    // RTCP both ways alike: both sides report at the same minimum interval (0.5 s: home A's caller
+    // and B's --rtcp-interval), and every report one side sends reaches the other through the NATs
+    // (the last, B's BYE as it hangs up, may find A already gone). B once kept the default 5 s and sent
+    // 1 report per port in the call, A 10: the asymmetry was the two sides' intervals, not the NAT.
+    for (const port of ['videoRtcp', 'audioRtcp'] as const) {
+      const aGot = a.stats[port].packetsReceived;
+      const bGot = bMedia![port].packetsReceived;
+      expect(aGot, `A ${port}: B sent ${bMedia![port].packetsSent}`).toBeGreaterThanOrEqual(bMedia![port].packetsSent - 1);
+      expect(bGot, `B ${port}: A sent ${a.stats[port].packetsSent}`).toBeGreaterThanOrEqual(a.stats[port].packetsSent - 1);
+      expect(aGot, `A ${port}`).toBeGreaterThanOrEqual(5);
+      expect(Math.abs(aGot - bGot), `${port}: A received ${aGot}, B ${bGot}`).toBeLessThanOrEqual(Math.max(3, 0.35 * Math.max(aGot, bGot)));
     }
     // Every mapping is gone from the router: its own listing and its firewall rules.
     const rules = await run('ip', ['netns', 'exec', net.RA_NS, 'nft', 'list', 'chain', 'inet', 'filter', 'prerouting_miniupnpd']);
