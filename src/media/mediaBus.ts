@@ -69,8 +69,10 @@ export interface PortStats {
   readonly rttMs?: number;
   /** RTCP ports: how the peer receives us, from its last report block about our SSRC. */
   readonly peerReport?: PeerReport;
-  /** RTP ports: valid RTP from a source other than the peer's (its address from the plan, latched to the first port it sent from). */
+  /** Valid RTP or RTCP from a source other than the peer's (the one latched onto, src/media/sourceLatch.ts). */
   readonly droppedForeign: number;
+  /** The peer's transport address this port latched onto: packets are taken only from it, and ours go to it. */
+  readonly source?: { readonly address: string; readonly port: number };
   /** RTP ports: packets that carried our own SSRC from another address, so we took a new one (RFC 3550 §8.2). */
   readonly ssrcCollisions: number;
   /** RTP ports: packets with our SSRC from an address that collided before: a loop, dropped (RFC 3550 §8.2). */

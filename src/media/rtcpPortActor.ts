@@ -6,6 +6,7 @@ import { ReceptionStats, rttFromReportBlock } from '../rtcp/receptionStats.ts';
 import type { MediaBus, PeerReport } from './mediaBus.ts';
 import { buildReport, readReports, type OutgoingReport } from './rtcpReports.ts';
 import { portActivity } from './portActivity.ts';
+import { SourceLatch } from './sourceLatch.ts';
 
 /** What the RTCP actor factory needs. */
 export interface RtcpPortDeps {
@@ -26,7 +27,9 @@ export interface RtcpPortDeps {
  * new one), tells the chart each report's size and that the peer's reports
  * arrive (PORT.ACTIVITY, for the dead-peer timer), and reads the
  * peer's reports for round-trip time. Reception statistics (loss, jitter) are built from the RTP
- * actor's packets on the media bus. It keeps reporting while the stream is paused (mute).
+ * actor's packets on the media bus. It keeps reporting while the stream is paused (mute). Like the
+ * RTP actor it takes reports only from the peer's latched source and sends its own there
+ * ({@link SourceLatch}; another address latches only with the SSRC the RTP port receives from).
  */
 export function rtcpPortLogic(deps: RtcpPortDeps) {
   return fromCallback<MediaPortCommand, MediaPortInput>(({ input, receive, sendBack }) => {
@@ -38,6 +41,9 @@ export function rtcpPortLogic(deps: RtcpPortDeps) {
     const lastSr = new Map<number, { middle32: number; arrivalMs: number }>();
     const sender = { packets: 0, octets: 0, lastTimestamp: 0, lastAtMs: 0, sentSinceReport: false };
     const active = portActivity(name, sendBack);
+    const latch = new SourceLatch();
+    const expectPeer = () => latch.expect(stream ? { address: stream.remote.address, port: stream.remote.rtcpPort } : undefined, performance.now());
+    expectPeer();
     bus.update(name, (s) => ({ ...s, localPort: port.port }));
 
     const rtpEvents = bus.rtp[kind].subscribe((event) => {
@@ -72,7 +78,9 @@ export function rtcpPortLogic(deps: RtcpPortDeps) {
       const bye = byeReason !== undefined;
       const bytes = buildReport(report, byeReason);
       sendBack({ type: 'RTCP.SENT', port: name, bytes: bytes.length });
-      void port.send(bytes, stream.remote.rtcpPort, stream.remote.address).catch(() => {});
+      // Symmetric RTCP (RFC 4961): to the source we latched onto, else where the plan says.
+      const to = latch.destination ?? { address: stream.remote.address, port: stream.remote.rtcpPort };
+      void port.send(bytes, to.port, to.address).catch(() => {});
       bus.update(name, (s) => {
         const q = [...reception.values()][0]?.snapshot();
         return {
@@ -105,6 +113,14 @@ export function rtcpPortLogic(deps: RtcpPortDeps) {
         bus.update(name, (s) => ({ ...s, dropped: s.dropped + 1 }));
         return;
       }
+      // A source the plan did not name latches only with the SSRC our RTP port receives from, once it receives.
+      const ssrcOk = reception.size === 0 || reports.reporters.some((r) => reception.has(r));
+      const verdict = latch.check(d.address, d.port, performance.now(), ssrcOk);
+      if (verdict === 'foreign') {
+        bus.update(name, (s) => ({ ...s, droppedForeign: s.droppedForeign + 1 }));
+        return;
+      }
+      if (verdict === 'latched') bus.update(name, (s) => ({ ...s, source: latch.source }));
       active();
       let rttMs: number | undefined;
       let peerReport: PeerReport | undefined;
@@ -139,7 +155,10 @@ export function rtcpPortLogic(deps: RtcpPortDeps) {
 
     receive((command) => {
       if (command.type === 'REPORT') send(current());
-      else stream = command.stream;
+      else {
+        stream = command.stream;
+        expectPeer();
+      }
     });
 
     return () => {

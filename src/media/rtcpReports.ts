@@ -44,6 +44,8 @@ export type IncomingReports =
       readonly senderReports: ReadonlyArray<{ readonly ssrc: number; readonly ntpMiddle32: number }>;
       readonly receiverReports: number;
       readonly byes: number;
+      /** The SSRCs the compound's SRs and RRs report from (its senders). */
+      readonly reporters: readonly number[];
       /** Packets in the compound that could not be read (the rest still count). */
       readonly badPackets: number;
       /** Report blocks (from SRs and RRs) about the given SSRC. */
@@ -61,6 +63,7 @@ export function readReports(bytes: Uint8Array): IncomingReports {
     senderReports: good.flatMap((p) => (p.type === 'sr' ? [{ ssrc: p.ssrc, ntpMiddle32: ntpMiddle32({ seconds: p.ntpSeconds, fraction: p.ntpFraction }) }] : [])),
     receiverReports: good.filter((p) => p.type === 'rr').length,
     byes: good.filter((p) => p.type === 'bye').length,
+    reporters: good.flatMap((p) => (p.type === 'sr' || p.type === 'rr' ? [p.ssrc] : [])),
     badPackets: packets.length - good.length,
     blocksAbout: (ssrc) => blocks.filter((b) => b.ssrc === ssrc),
   };

@@ -64,8 +64,9 @@ function receives(stream: StreamPlan | undefined): boolean {
  * the pause as RFC 3550 §5.1 wants. Stopping releases the capture, the socket subscription and the
  * recording.
  *
- * Received RTP is taken only from the peer: its address from the plan, latched to the first port
- * it sends from ({@link SourceLatch}); anything else counts as `droppedForeign`. Every accepted
+ * Received RTP is taken only from the peer, and ours goes back to where its comes from (symmetric
+ * RTP with latching, {@link SourceLatch}): the first valid packet from its advertised address, or
+ * from any address in the call's first seconds, latches; anything else counts as `droppedForeign`. Every accepted
  * packet goes to the RTCP actor as it arrives, and to the recorder through a {@link JitterBuffer}
  * (in sequence order, duplicates and late packets dropped) and, for video, a {@link PictureGate}
  * (whole pictures only). A packet carrying our own SSRC from the peer (RFC 3550 §8.2) makes us take
@@ -97,7 +98,9 @@ export function rtpPortLogic(deps: RtpPortDeps) {
             const from = ssrc;
             const packet = serializeRtp({ marker, payloadType: plan.payloadType, sequenceNumber: sequence, timestamp, ssrc: from, csrcs: [], payload, paddingLength: 0 });
             sequence = (sequence + 1) & 0xffff;
-            await port.send(packet, plan.remote.rtpPort, plan.remote.address).catch(() => {});
+            // Symmetric RTP (RFC 4961): to the source we latched onto, else where the plan says.
+            const to = latch.destination ?? { address: plan.remote.address, port: plan.remote.rtpPort };
+            await port.send(packet, to.port, to.address).catch(() => {});
             bus.rtp[kind].next({ direction: 'sent', ssrc: from, timestamp, payloadBytes: payload.length, atMs: Date.now() });
             bus.update(name, (s) => ({ ...s, packetsSent: s.packetsSent + 1, bytesSent: s.bytesSent + packet.length }));
           }),
@@ -165,7 +168,7 @@ export function rtpPortLogic(deps: RtpPortDeps) {
     const apply = (next: StreamPlan | undefined) => {
       const changed = sendKey(next) !== sendKey(stream);
       if (receiveKey(next) !== receiveKey(stream)) drain(next?.clockRate);
-      latch.expect(next?.remote);
+      latch.expect(next ? { address: next.remote.address, port: next.remote.rtpPort } : undefined, performance.now());
       stream = next;
       if (!changed) return;
       sending?.unsubscribe();
@@ -196,10 +199,12 @@ export function rtpPortLogic(deps: RtpPortDeps) {
           bus.update(name, (s) => ({ ...s, droppedLooped: s.droppedLooped + 1 }));
           return;
         }
-        if (latch.check(d.address, d.port) === 'foreign') {
+        const verdict = latch.check(d.address, d.port, performance.now());
+        if (verdict === 'foreign') {
           bus.update(name, (s) => ({ ...s, droppedForeign: s.droppedForeign + 1 }));
           return;
         }
+        if (verdict === 'latched') bus.update(name, (s) => ({ ...s, source: latch.source }));
         if (rtp.ssrc === ssrc) {
           conflicts.add(from);
           changeSsrc();

@@ -179,8 +179,8 @@ function writeConfig(dir: string, options: BaresipOptions): void {
   const config = [
     'poll_method epoll',
     `sip_listen ${HOST}:${options.sipPort}`,
-    // The address it puts in SDP and Contact; an interface name (lo) is not accepted, an address is.
-    `net_interface ${HOST}`,
+    // No net_interface, as a user finds it: baresip puts its host's primary address in SDP but sends
+    // its RTP from 127.0.0.1 when calling 127.0.0.1, as a peer behind a NAT without a mapping does.
     'call_local_timeout 30',
     'call_max_calls 1',
     `audio_source aufile,${tone}`,

@@ -56,13 +56,17 @@ interface RelayedStream {
 
 /**
  * The lossy path: per side and port, a socket the other side sends to, forwarding to that side's
- * real port. RTP datagrams are dropped at `loss` by a PRNG per stream; RTCP always passes.
+ * real port from the socket that side sends to for the same port, so each side hears the other
+ * from the very address it sends to, as through a NAT (symmetric RTP, RFC 4961: each side latches
+ * onto its source and sends back there). RTP datagrams are dropped at `loss` by a PRNG per stream;
+ * RTCP always passes.
  */
 async function startMediaRelay(real: Record<Side, CallPorts>, loss: number) {
   const streams = new Map<number, RelayedStream & { random: () => number }>();
   const rtcp = { forwarded: 0 };
   const sockets: Socket[] = [];
   const toward = { A: {}, B: {} } as Record<Side, Record<MediaPortName, number>>;
+  const socketToward = { A: {}, B: {} } as Record<Side, Record<MediaPortName, Socket>>;
   for (const to of ['A', 'B'] as const) {
     for (const [i, port] of MEDIA_PORTS.entries()) {
       const socket = createSocket('udp4');
@@ -70,6 +74,7 @@ async function startMediaRelay(real: Record<Side, CallPorts>, loss: number) {
       await once(socket, 'listening');
       sockets.push(socket);
       toward[to][port] = socket.address().port;
+      socketToward[to][port] = socket;
       const target = real[to].media[port].port;
       socket.on('message', (data: Buffer) => {
         if (isRtpPort(port) && !isRtcp(data)) {
@@ -87,7 +92,7 @@ async function startMediaRelay(real: Record<Side, CallPorts>, loss: number) {
         } else {
           rtcp.forwarded += 1;
         }
-        socket.send(data, target, HOST);
+        socketToward[other(to)][port].send(data, target, HOST);
       });
     }
   }

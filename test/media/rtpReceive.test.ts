@@ -74,14 +74,14 @@ describe('RTP receive path on real sockets', () => {
     cleanups.push(() => actor.stop());
     const to = ports.media.audioRtp.port;
 
-    // Another address first: not the peer's, so it neither counts nor latches.
-    for (let i = 0; i < 3; i += 1) await elsewhere.send(rtp({ seq: 500 + i, ssrc: 0x3333, ts: i * 160 }), to, HOST);
-    await settle(50);
     // The peer: 65533…65535, 0…16 across the wrap, sent out of order, one twice.
     const seqs = Array.from({ length: 20 }, (_, i) => (65533 + i) & 0xffff);
     const order = [0, 2, 1, 3, 4, 6, 5, 7, 9, 8, 8, 10, 11, 13, 12, 14, 15, 17, 16, 18, 19];
     await peer.send(rtp({ seq: seqs[order[0]], ssrc: 0x2222, ts: order[0] * 160 }), to, HOST);
     await settle(50);
+    expect(bus.stats.audioRtp.value.source).toEqual({ address: HOST, port: peer.port });
+    // Another address once the peer is latched: neither counts nor takes the latch over.
+    for (let i = 0; i < 3; i += 1) await elsewhere.send(rtp({ seq: 500 + i, ssrc: 0x3333, ts: i * 160 }), to, HOST);
     // A stranger on the peer's address, with the right payload type, once the peer is latched.
     for (let i = 0; i < 10; i += 1) await stranger.send(rtp({ seq: seqs[i], ssrc: 0x2222, ts: i * 160, payload: Uint8Array.of(0xee) }), to, HOST);
     for (const i of order.slice(1)) await peer.send(rtp({ seq: seqs[i], ssrc: 0x2222, ts: i * 160 }), to, HOST);
@@ -168,6 +168,58 @@ describe('RTP receive path on real sockets', () => {
     rtcpActor.stop();
     await settle(100);
     expect(byes.at(-1)).toEqual({ ssrcs: [renewed], reason: 'leaving', reporter: renewed });
+  });
+
+  it('should latch RTP and RTCP onto a peer that sends from another address than it advertises (a NAT without a mapping), and send both back there', async () => {
+    const ports = await openCallPorts({ address: HOST, sipPort: 0, mediaPort: 19730 });
+    cleanups.push(() => ports.close());
+    // The peer advertises 127.0.0.9 (its "private" address, where nothing listens) and sends from 127.0.0.2.
+    const peerRtp = await socket('127.0.0.2');
+    const peerRtcp = await socket('127.0.0.2');
+    const advertised = { ...plan('audio', { rtpPort: 19799, rtcpPort: 19798 }), remote: { address: '127.0.0.9', rtpPort: 19799, rtcpPort: 19798 } };
+    const stranger = await socket('127.0.0.3');
+    const bus = new MediaBus();
+    const ours = 0x0a0b0c0d;
+    const rtpActor = createActor(rtpPortLogic({ name: 'audioRtp', kind: 'audio', port: ports.media.audioRtp, bus, ssrc: ours, codec: simulatedCodec('audio') }), { input: { kind: 'audio', stream: advertised } });
+    const rtcpActor = createActor(rtcpPortLogic({ name: 'audioRtcp', kind: 'audio', port: ports.media.audioRtcp, bus, ssrc: ours, cname: 'test@127.0.0.1' }), { input: { kind: 'audio', stream: advertised } });
+    const got = { rtp: 0, rtcp: 0, strangerRtp: 0, strangerRtcp: 0 };
+    const taps = [
+      peerRtp.datagrams$.subscribe((d) => parseRtp(d.data).ok && !isRtcp(d.data) && (got.rtp += 1)),
+      peerRtcp.datagrams$.subscribe((d) => isRtcp(d.data) && (got.rtcp += 1)),
+      stranger.datagrams$.subscribe((d) => (isRtcp(d.data) ? (got.strangerRtcp += 1) : (got.strangerRtp += 1))),
+    ];
+    cleanups.push(() => taps.forEach((t) => t.unsubscribe()));
+    rtcpActor.start();
+    rtpActor.start();
+    cleanups.push(
+      () => rtpActor.stop(),
+      () => rtcpActor.stop(),
+    );
+    await settle(100);
+    // Before the peer sends, ours goes to the advertised address; the peer's sockets hear nothing.
+    expect(got.rtp).toBe(0);
+    const before = bus.stats.audioRtp.value.packetsSent;
+    expect(before).toBeGreaterThan(0);
+
+    for (let i = 0; i < 5; i += 1) await peerRtp.send(rtp({ seq: 100 + i, ssrc: 0x5eed, ts: i * 160 }), ports.media.audioRtp.port, HOST);
+    await settle(50);
+    // A report from another SSRC does not latch RTCP onto the stranger; the peer's, with the SSRC the RTP port receives from, does.
+    const report = (ssrc: number) => Uint8Array.of(0x80, 201, 0, 1, (ssrc >>> 24) & 0xff, (ssrc >>> 16) & 0xff, (ssrc >>> 8) & 0xff, ssrc & 0xff);
+    await stranger.send(report(0x0bad), ports.media.audioRtcp.port, HOST);
+    await peerRtcp.send(report(0x5eed), ports.media.audioRtcp.port, HOST);
+    // Once latched, a stranger's valid RTP with the peer's SSRC is foreign.
+    for (let i = 0; i < 3; i += 1) await stranger.send(rtp({ seq: 105 + i, ssrc: 0x5eed, ts: (5 + i) * 160 }), ports.media.audioRtp.port, HOST);
+    await settle(300);
+    rtcpActor.send({ type: 'REPORT' });
+    await settle(100);
+
+    expect(bus.stats.audioRtp.value).toMatchObject({ source: { address: '127.0.0.2', port: peerRtp.port }, packetsReceived: 5, droppedForeign: 3 });
+    expect(bus.stats.audioRtcp.value).toMatchObject({ source: { address: '127.0.0.2', port: peerRtcp.port }, packetsReceived: 1, droppedForeign: 1 });
+    // Symmetric RTP and RTCP: everything sent since the latch reached the peer's real source, nothing the stranger.
+    expect(got.rtp).toBeGreaterThanOrEqual(bus.stats.audioRtp.value.packetsSent - before - 1);
+    expect(got.rtp).toBeGreaterThan(5);
+    expect(got.rtcp).toBe(1);
+    expect(got.strangerRtp + got.strangerRtcp).toBe(0);
   });
 
   it('should record video in whole pictures, in order, dropping a picture that lost a packet', async () => {

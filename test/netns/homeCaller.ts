@@ -20,8 +20,9 @@ interface HomeCallerOptions {
   readonly namespace: string;
   readonly address: string;
   readonly target: string;
-  readonly reflector: Endpoint;
-  readonly alternateReflector: Endpoint;
+  /** The reflector to probe the NAT with; none: no probe, so A advertises its private address (a naive peer behind a NAT). */
+  readonly reflector?: Endpoint;
+  readonly alternateReflector?: Endpoint;
   /** The router's SSDP address (unicast search), or none for no UPnP. */
   readonly upnp?: Endpoint;
   readonly durationMs: number;

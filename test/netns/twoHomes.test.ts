@@ -187,18 +187,30 @@ describe.skipIf(skip !== undefined)(`two homes behind NAT routers (network names
     seen: Parameters<CoverageRecorder['importSeen']>[0];
   }
 
-  async function callFromA(opts: { upnp: boolean; durationMs: number }): Promise<CallerReport> {
+  async function callFromA(opts: { upnp: boolean; durationMs: number; probe?: boolean }): Promise<CallerReport> {
     const options = {
       namespace: net.A_NS,
       address: net.A_IP,
       target: `sip:avchat@${net.RB_WAN_IP}:5060`,
-      reflector: { address: net.SERVER_IP, port: 5678 },
-      alternateReflector: { address: net.SERVER_IP, port: 5679 },
+      ...(opts.probe === false ? {} : { reflector: { address: net.SERVER_IP, port: 5678 }, alternateReflector: { address: net.SERVER_IP, port: 5679 } }),
       upnp: opts.upnp ? { address: net.RA_LAN_IP, port: 1900 } : undefined,
       durationMs: opts.durationMs,
     };
     const out = await run('ip', ['netns', 'exec', net.A_NS, process.execPath, '--import', 'tsx', CALLER, JSON.stringify(options)], 90_000);
     return JSON.parse(out.trim().split('\n').at(-1)!) as CallerReport;
+  }
+
+  /** How B's `listen --once --json` ended: its exit code, media summary and outcome. */
+  async function calleeResult(callee: Daemon) {
+    const bExit = await callee.exited;
+    const bSummary = callee.lines.flatMap((l) => {
+      try {
+        return [JSON.parse(l) as { msg: string; media?: Record<MediaPortName, PortStats>; outcome?: CallOutcome }];
+      } catch {
+        return [];
+      }
+    });
+    return { bExit, bMedia: bSummary.find((l) => l.media)?.media, bOutcome: bSummary.find((l) => l.outcome)?.outcome };
   }
 
   const coverage = new CoverageRecorder([callMachine, sipSessionMachine, mediaMachine, natProbeMachine, portMappingMachine]);
@@ -210,16 +222,7 @@ describe.skipIf(skip !== undefined)(`two homes behind NAT routers (network names
     const callee = await startReflectorAndCallee();
     const a = await callFromA({ upnp: true, durationMs: 4000 });
     coverage.importSeen(a.seen);
-    const bExit = await callee.exited;
-    const bSummary = callee.lines.flatMap((l) => {
-      try {
-        return [JSON.parse(l) as { msg: string; media?: Record<MediaPortName, PortStats>; outcome?: CallOutcome }];
-      } catch {
-        return [];
-      }
-    });
-    const bMedia = bSummary.find((l) => l.media)?.media;
-    const bOutcome = bSummary.find((l) => l.outcome)?.outcome;
+    const { bExit, bMedia, bOutcome } = await calleeResult(callee);
     console.log(
       `A: ${a.outcome.reason} after ${a.elapsedMs} ms; NAT ${a.nat?.report?.verdict} (${a.nat?.report?.mapping}); mappings ${a.mappings.map((m) => `${m.internalPort}→${m.externalPort}`).join(', ')}\n` +
         `A received: ${Object.entries(a.stats).map(([k, s]) => `${k} ${s.packetsReceived}`).join(', ')}\n` +
@@ -259,6 +262,37 @@ describe.skipIf(skip !== undefined)(`two homes behind NAT routers (network names
     const listed = await run('ip', ['netns', 'exec', net.A_NS, 'upnpc', '-l']);
     expect(listed).not.toMatch(/^\s*\d+\s+UDP\s+\d+->/m);
   }, 180_000);
+
+  it("should latch onto a caller behind a NAT that advertises its private address (no probe, no mapping): B takes its media from the NAT's public source and sends its own back there (RFC 4961, RFC 7362)", async () => {
+    await run('bash', [SCRIPT, 'up', 'restricted', 'cone']);
+    const callee = await startReflectorAndCallee();
+    const a = await callFromA({ upnp: false, probe: false, durationMs: 3000 });
+    const { bExit, bMedia, bOutcome } = await calleeResult(callee);
+    console.log(
+      `A received: ${Object.entries(a.stats).map(([k, s]) => `${k} ${s.packetsReceived}`).join(', ')}\n` +
+        `B received: ${Object.entries(bMedia ?? {}).map(([k, s]) => `${k} ${s.packetsReceived} (foreign ${s.droppedForeign}, from ${s.source?.address}:${s.source?.port})`).join(', ')}`,
+    );
+    const sip = `A's SIP: ${a.trace.join(' | ')}\nB's answer: ${a.answer}`;
+    expect(a.outcome.reason, sip).toBe('localHangup');
+    expect(bOutcome?.reason, sip).toBe('remoteHangup');
+    expect(bExit).toBe(0);
+    // A advertised only its private address, which B cannot reach.
+    expect(a.invite).toContain(`c=IN IP4 ${net.A_IP}`);
+    expect(a.invite).not.toContain(net.RA_WAN_IP);
+    for (const port of ['videoRtp', 'videoRtcp', 'audioRtp', 'audioRtcp'] as const) {
+      // B latched each port onto A's NAT's public address, and took nothing from anywhere else.
+      expect(bMedia?.[port].source?.address, `B ${port}`).toBe(net.RA_WAN_IP);
+      expect(bMedia?.[port].droppedForeign, `B ${port}`).toBe(0);
+      // B's media reached A through A's port-restricted NAT: only because B sent it to where A's came from.
+      expect(a.stats[port].packetsReceived, `A ${port}`).toBeGreaterThan(0);
+      expect(bMedia?.[port].packetsReceived, `B ${port}`).toBeGreaterThan(0);
+    }
+    // Audio both ways alike: 20 ms packets for the same call time, each side's own counters.
+    const aAudio = a.stats.audioRtp.packetsReceived;
+    const bAudio = bMedia!.audioRtp.packetsReceived;
+    expect(aAudio).toBeGreaterThan(100);
+    expect(Math.abs(aAudio - bAudio), `audio: A received ${aAudio}, B ${bAudio}`).toBeLessThanOrEqual(0.1 * Math.max(aAudio, bAudio));
+  }, 120_000);
 
   it.skipIf(coturnSkipReason() !== undefined)("should report each home's NAT with `avchat probe` (reflector, STUN RFC 5780, UPnP) and judge whether direct calls can work", async () => {
     const cases = [
