@@ -158,7 +158,8 @@ export const callMachine = setup({
                 reason: 'failed' as const,
                 problem: {
                   code: 'NAT_SYMMETRIC',
-                  message: `a direct call cannot work from here: this host is behind a symmetric NAT (each destination sees another public port, so the peer's media would be dropped) and no port could be mapped on the router (${event.problem.message}); turn on UPnP or NAT-PMP on the router and call with --upnp multicast, or forward UDP ${context.input.ports.join(', ')} to this host`,
+                  message: `a direct call cannot work from here: this host is behind a symmetric NAT (each destination sees another public port, so the peer's media would be dropped) and no port could be mapped on the router (${event.problem.message})`,
+                  fix: { kind: 'mapCallPorts' as const, ports: context.input.ports },
                 },
               }),
             }),

@@ -1,5 +1,6 @@
 import { isDestinationDependent } from './natVerdict.ts';
 import { isPrivateAddress } from './publicView.ts';
+import type { Fix } from './fixes.ts';
 import type { MappingBehaviour } from './types.ts';
 
 /**
@@ -37,17 +38,13 @@ export interface Callability {
   readonly directCalls: DirectCalls;
   /** One sentence. */
   readonly summary: string;
-  /** What would make it better, if anything. */
-  readonly fix?: string;
-}
-
-function forwardAdvice(ports: readonly number[]): string {
-  return `turn on UPnP or NAT-PMP on the router (and call with --upnp multicast), or forward UDP ${ports.join(', ')} to this host`;
+  /** What would make it better, if anything (machines/fixes.ts; a UI words it). */
+  readonly fix?: Fix;
 }
 
 /** The verdict from the facts; see {@link DirectCalls}. */
 export function judgeCallability(facts: CallabilityFacts): Callability {
-  const fix = forwardAdvice(facts.ports);
+  const fix: Fix = { kind: 'mapCallPorts', ports: facts.ports };
   if (facts.noNat) {
     return { directCalls: 'yes', summary: `no NAT: peers reach ${facts.localAddress} directly (a firewall may still block the call ports)` };
   }
@@ -61,7 +58,7 @@ export function judgeCallability(facts: CallabilityFacts): Callability {
   }
   const doubleNat = router?.externalAddress ? `the router's own external address ${router.externalAddress} is private (carrier-grade NAT), so its ${router.protocol} mappings do not reach the internet; ` : '';
   if (!facts.publicAddress) {
-    return { directCalls: 'unknown', summary: `${doubleNat}no reflector or STUN server answered, so the NAT could not be probed`, fix: 'pass --reflector host:port or --stun host:port of a server that answers' };
+    return { directCalls: 'unknown', summary: `${doubleNat}no reflector or STUN server answered, so the NAT could not be probed`, fix: { kind: 'nameProbeServer' } };
   }
   if (isDestinationDependent(facts.mapping)) {
     return {
@@ -76,7 +73,7 @@ export function judgeCallability(facts: CallabilityFacts): Callability {
   if (facts.mapping === 'endpointIndependent') {
     const filtering = facts.filtering
       ? `${facts.filtering} filtering drops what comes from hosts we have not sent to`
-      : 'its filtering is unknown (it takes --stun with an RFC 5780 server) and most NATs drop what comes from hosts we have not sent to';
+      : 'its filtering is unknown (telling it takes an RFC 5780 STUN server) and most NATs drop what comes from hosts we have not sent to';
     return {
       directCalls: 'outgoingOnly',
       summary: `${doubleNat}endpoint-independent mapping: we can call peers whose ports are open (both sides send media, which opens the way back), but ${filtering}, so peers cannot call us`,
@@ -86,6 +83,6 @@ export function judgeCallability(facts: CallabilityFacts): Callability {
   return {
     directCalls: 'unknown',
     summary: `${doubleNat}the public address is ${facts.publicAddress}, but the NAT's mapping behaviour is unknown (the reflector's second port and an RFC 5780 STUN server did not answer)`,
-    fix: 'pass --stun with a server that has two addresses (RFC 5780), or use a reflector that answers on its port + 1',
+    fix: { kind: 'secondServerAddress' },
   };
 }

@@ -153,7 +153,8 @@ export const natProbeMachine = setup({
             ok: false as const,
             error: {
               code: 'TIMEOUT',
-              message: `no answer from the reflector ${reflectorName(context)} to UDP ${localPort} within the probe's ${context.timeoutMs} ms; check --reflector and that the reflector runs`,
+              message: `no answer from the reflector ${reflectorName(context)} to UDP ${localPort} within the probe's ${context.timeoutMs} ms`,
+              fix: { kind: 'checkReflector' as const },
             },
           })),
       ],
@@ -251,7 +252,8 @@ export const natProbeMachine = setup({
           message: `the reflector ${reflectorName(context)} saw the call ports from different public addresses (${context
             .report!.results.filter(isAnswered)
             .map((r) => `${r.localPort}→${r.external.address}`)
-            .join(', ')}): a symmetric NAT is likely and the peer may not reach us; map the ports on the router with --upnp multicast`,
+            .join(', ')}): a symmetric NAT is likely and the peer may not reach us`,
+          fix: { kind: 'mapCallPorts' as const, ports: context.ports },
         }),
       }),
     },
@@ -262,7 +264,8 @@ export const natProbeMachine = setup({
           const seen = (r: PortProbe | undefined, at: Endpoint) => (r?.ok ? `${at.address}:${at.port} saw ${r.external.address}:${r.external.port}` : '');
           return {
             code: 'NAT_SYMMETRIC',
-            message: `the NAT gives UDP ${context.ports[0]} another public port for each destination (${seen(context.report!.results[0], context.reflector!)}, ${seen(context.mappingCheck, context.alternate!)}): a symmetric NAT, so a peer cannot reach the ports the reflector saw; map the call ports on the router (--upnp multicast, UPnP or NAT-PMP on) or forward UDP ${context.ports.join(', ')} to this host`,
+            message: `the NAT gives UDP ${context.ports[0]} another public port for each destination (${seen(context.report!.results[0], context.reflector!)}, ${seen(context.mappingCheck, context.alternate!)}): a symmetric NAT, so a peer cannot reach the ports the reflector saw`,
+            fix: { kind: 'mapCallPorts' as const, ports: context.ports },
           };
         },
       }),
@@ -275,7 +278,8 @@ export const natProbeMachine = setup({
           const why = cause ? ` (UDP ${cause.localPort}: ${cause.error.message})` : '';
           return {
             code: 'REFLECTOR_UNREACHABLE',
-            message: `no call port got an answer from the reflector ${reflectorName(context)}${why}; check --reflector and that the reflector runs`,
+            message: `no call port got an answer from the reflector ${reflectorName(context)}${why}`,
+            fix: { kind: 'checkReflector' as const },
           };
         },
       }),
@@ -285,7 +289,8 @@ export const natProbeMachine = setup({
       entry: assign({
         problem: ({ context }) => ({
           code: 'PROBE_TIMEOUT',
-          message: `the NAT probe took longer than ${context.timeoutMs} ms (unanswered: UDP ${unansweredList(context)}); check --reflector and that the reflector runs`,
+          message: `the NAT probe took longer than ${context.timeoutMs} ms (unanswered: UDP ${unansweredList(context)})`,
+          fix: { kind: 'checkReflector' as const },
         }),
       }),
     },

@@ -274,8 +274,8 @@ export const portMappingMachine = setup({
                     problem: {
                       code: 'PORT_CONFLICT',
                       message:
-                        `the router maps external UDP ${tried.join(', ')} to someone else (UPnP 718 ConflictInMappingEntry), so local port ${attempt.internalPort} has no mapping; ` +
-                        'remove those mappings on the router (upnpc -l lists them) or choose other ports with --sip-port / --media-port',
+                        `the router maps external UDP ${tried.join(', ')} to someone else (UPnP 718 ConflictInMappingEntry), so local port ${attempt.internalPort} has no mapping`,
+                      fix: { kind: 'otherCallPorts' as const },
                     },
                   };
                 }),
@@ -309,7 +309,8 @@ export const portMappingMachine = setup({
                   attempt: undefined,
                   problem: {
                     code: 'TIMEOUT',
-                    message: `the router did not answer AddPortMapping for UDP ${context.attempt!.externalPort} within ${context.requestTimeoutMs} ms; check the router, or pass --upnp off`,
+                    message: `the router did not answer AddPortMapping for UDP ${context.attempt!.externalPort} within ${context.requestTimeoutMs} ms`,
+                    fix: { kind: 'checkRouter' as const },
                   },
                 })),
               },

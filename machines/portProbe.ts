@@ -134,7 +134,8 @@ export const portProbeMachine = setup({
                 ok: false as const,
                 error: {
                   code: 'TIMEOUT',
-                  message: `no answer from the reflector ${context.reflector.address}:${context.reflector.port} to UDP ${context.localPort} after ${context.attempts} attempts; check --reflector and that the reflector runs`,
+                  message: `no answer from the reflector ${context.reflector.address}:${context.reflector.port} to UDP ${context.localPort} after ${context.attempts} attempts`,
+                  fix: { kind: 'checkReflector' as const },
                 },
               }),
             }),

@@ -1,3 +1,5 @@
+import type { Fix } from './fixes.ts';
+
 /**
  * Plain-data types the statecharts exchange with their I/O actors. Pure: no Node, no DOM, so the
  * machines run unchanged in Node, a browser or a test. Every value here serialises to JSON, which
@@ -42,7 +44,10 @@ export interface MediaPlan {
 /** A failure as plain data: a code and a message that names the fix. */
 export interface Problem {
   readonly code: string;
+  /** The cause, in words that name no UI's options. */
   readonly message: string;
+  /** What would cure it, for a UI to word (machines/fixes.ts). */
+  readonly fix?: Fix;
 }
 
 /** What the NAT probe learnt for one local port. */

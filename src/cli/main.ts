@@ -22,6 +22,7 @@ import { DEMO_DEFAULTS, runDemo } from './demo.ts';
 import { describeChange, stateChangeInspector, type StateChange } from './liveStates.ts';
 import { createLogger } from './log.ts';
 import { formatNatProbeReport } from './probeReport.ts';
+import { problemText } from './problemText.ts';
 import { formatNatReport, formatPortSummary } from './summary.ts';
 
 function parsePort(value: string): number {
@@ -146,7 +147,7 @@ let leaveWhenDone = false;
 /** Start the inspector `--inspect` asked for, and say where to look. */
 async function startInspection(kind: InspectorKind | undefined, port: number, log: Logger): Promise<LiveInspection | undefined> {
   if (!kind) return undefined;
-  const inspection = await startLiveInspection(kind, { port, onProblem: (problem) => log.warn(problem, `${problem.code}: ${problem.message}`) });
+  const inspection = await startLiveInspection(kind, { port, onProblem: (problem) => log.warn(problem, problemText(problem)) });
   if (inspection.holdsProcess) leaveWhenDone = true;
   if (inspection.url) log.info({ inspector: inspection.url }, `inspector: ${inspection.url}`);
   else log.info({ inspector: 'stately' }, "inspector: streaming to Stately's hosted inspector (needs internet); its link follows once connected");
@@ -167,15 +168,15 @@ async function openFromOptions(name: string, opts: CommonOptions, log: Logger, p
     alternateReflector: alternateOf(opts.reflector, opts.reflectorAlternate),
     upnp,
     // Only with mappings to make: --upnp off never touches the router, nor the ledger.
-    mappingLedger: upnp === 'off' ? undefined : openMappingLedger({ onProblem: (problem) => log.warn({ endpoint: name, ...problem }, `${problem.code}: ${problem.message}`) }),
+    mappingLedger: upnp === 'off' ? undefined : openMappingLedger({ onProblem: (problem) => log.warn({ endpoint: name, ...problem }, problemText(problem)) }),
     onStaleMappings: (report) => {
       log.info({ endpoint: name, staleMappings: report }, describeStaleMappings(report));
-      for (const problem of report.problems) log.warn({ endpoint: name, ...problem }, `${problem.code}: ${problem.message}`);
+      for (const problem of report.problems) log.warn({ endpoint: name, ...problem }, problemText(problem));
     },
     media: { recordDir: opts.record, rtcpMinIntervalMs: opts.rtcpInterval === undefined ? undefined : opts.rtcpInterval * 1000 },
     callers: callerPolicyOf(opts.allow),
     inspect,
-    onProblem: (problem) => log.warn({ endpoint: name, ...problem }, `${problem.code}: ${problem.message}`),
+    onProblem: (problem) => log.warn({ endpoint: name, ...problem }, problemText(problem)),
     onNatReport: (nat) => log.info({ endpoint: name, nat }, formatNatReport(name, nat)),
   });
 }
@@ -224,7 +225,7 @@ export function alternateOf(reflector: HostPort | undefined, given: HostPort | '
 
 function describeOutcome(outcome: CallOutcome): string {
   const extra = outcome.status ? ` (${outcome.status})` : '';
-  return `call ended: ${outcome.reason}${extra}${outcome.problem ? ` — ${outcome.problem.message}` : ''}`;
+  return `call ended: ${outcome.reason}${extra}${outcome.problem ? ` — ${problemText(outcome.problem, false)}` : ''}`;
 }
 
 /** Ctrl-C (and SIGTERM): hang up the call once; a second Ctrl-C leaves at once. */
@@ -463,7 +464,7 @@ export function buildProgram(): Command {
           onCall: inspection && ((name, call) => inspection!.watchCall(name, call)),
           onWire: (endpoint, record) =>
             log.debug({ endpoint, direction: record.direction, peer: record.peer }, record.text.split('\r\n')[0]),
-          onProblem: (endpoint, problem) => log.warn({ endpoint, ...problem }, `${endpoint}: ${problem.code}: ${problem.message}`),
+          onProblem: (endpoint, problem) => log.warn({ endpoint, ...problem }, `${endpoint}: ${problemText(problem)}`),
           onStep: (message) => log.info(message),
           signal: controller.signal,
         });

@@ -1,4 +1,5 @@
 import type { NatProbeReport, PortReport } from '../probe/natReport.ts';
+import { fixText } from './problemText.ts';
 
 const PURPOSE = ['SIP', 'video RTP', 'video RTCP', 'audio RTP', 'audio RTCP'];
 
@@ -34,6 +35,6 @@ export function formatNatProbeReport(report: NatProbeReport): string {
   }
   const { directCalls, summary, fix } = report.callability;
   lines.push(`Direct calls: ${directCalls} — ${summary}`);
-  if (fix) lines.push(`To fix: ${fix}`);
+  if (fix) lines.push(`To fix: ${fixText(fix)}`);
   return lines.join('\n');
 }

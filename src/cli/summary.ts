@@ -1,6 +1,7 @@
 import { MEDIA_PORTS, type MediaPortName } from '../../machines/media.ts';
 import type { NatProbeOutput } from '../../machines/natProbe.ts';
 import type { PortStats } from '../media/mediaBus.ts';
+import { problemText } from './problemText.ts';
 
 /**
  * A per-port table of what a call's media did: packets, bytes, loss, jitter, RTT, what the peer's
@@ -43,5 +44,5 @@ export function formatNatReport(endpoint: string, nat: NatProbeOutput): string {
   const ports = (nat.report?.results ?? []).map((r) => (r.ok ? `${r.localPort}→${r.external.address}:${r.external.port}` : `${r.localPort}: ${r.error.code}`));
   const verdict = nat.report?.verdict ?? nat.problem?.code ?? nat.status;
   const mapping = nat.report?.mapping ? `; mapping ${nat.report.mapping}` : '';
-  return `${endpoint} NAT probe: ${verdict}${ports.length ? ` (${ports.join(', ')}${mapping})` : ''}${nat.problem ? ` — ${nat.problem.message}` : ''}`;
+  return `${endpoint} NAT probe: ${verdict}${ports.length ? ` (${ports.join(', ')}${mapping})` : ''}${nat.problem ? ` — ${problemText(nat.problem, false)}` : ''}`;
 }

@@ -1,10 +1,22 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { openCallPorts } from '../../src/endpoint/callPorts.ts';
 
 /** The real CLI as a user runs it: `node bin/avchat.js …`. */
 const BIN = new URL('../../bin/avchat.js', import.meta.url).pathname;
+
+/** The processes named `name` below `pid`, at any depth. */
+function descendants(pid: number, name: string): string[] {
+  const rows = spawnSync('ps', ['-e', '-o', 'pid=,ppid=,comm='], { encoding: 'utf8' }).stdout.trim().split('\n').map((l) => l.trim().split(/\s+/));
+  const below = new Set([String(pid)]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [p, parent] of rows) if (!below.has(p!) && below.has(parent!)) grew = below.add(p!) !== undefined;
+  }
+  return rows.filter(([p, , comm]) => comm === name && below.has(p!) && p !== String(pid)).map(([p]) => p!);
+}
 
 function run(args: string[]) {
   return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, AVCHAT_DEBUG: '' } });
@@ -47,6 +59,7 @@ describe('avchat CLI', () => {
 
   it('should hang up with BYE, stop ffmpeg and free every port on Ctrl-C during a call', async () => {
     const children: ChildProcess[] = [];
+    const ffmpegs: string[] = [];
     const start = (args: string[]) => {
       const child = spawn(process.execPath, [BIN, ...args, '--bind', '127.0.0.1', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
       const lines: string[] = [];
@@ -72,6 +85,9 @@ describe('avchat CLI', () => {
       const caller = start(['call', 'localhost:5282', '--sip-port', '5280', '--media-port', '17700']);
       await waitFor(caller.lines, '"to":"session.active.established"');
       await new Promise((r) => setTimeout(r, 500));
+      // The two CLIs' own ffmpeg children (other tests' may run at the same time).
+      for (const c of [caller, listener]) ffmpegs.push(...descendants(c.child.pid!, 'ffmpeg'));
+      expect(ffmpegs.length).toBeGreaterThan(0);
       caller.child.kill('SIGINT');
       expect(await caller.exit).toBe(0);
       expect(await listener.exit).toBe(0);
@@ -80,7 +96,7 @@ describe('avchat CLI', () => {
     } finally {
       for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
     }
-    expect(spawnSync('pgrep', ['-f', 'testsrc=size=cif'], { encoding: 'utf8' }).stdout.trim()).toBe('');
+    expect(ffmpegs.filter((pid) => existsSync(`/proc/${pid}`))).toEqual([]);
     for (const [sipPort, mediaPort] of [[5280, 17700], [5282, 17900]]) {
       const ports = await openCallPorts({ address: '127.0.0.1', sipPort, mediaPort });
       await ports.close();

@@ -136,7 +136,8 @@ describe('call chart (simulated I/O actors)', () => {
     const outcome = await toPromise(actor);
     expect(actor.getSnapshot().context.nat?.report?.verdict).toBe('symmetric');
     expect(outcome).toMatchObject({ reason: 'failed', problem: { code: 'NAT_SYMMETRIC' } });
-    expect(outcome.problem!.message).toMatch(/symmetric NAT.*UPnP or NAT-PMP.*forward UDP 5060, 16384/);
+    expect(outcome.problem!.message).toMatch(/symmetric NAT.*no port could be mapped/);
+    expect(outcome.problem!.fix).toEqual({ kind: 'mapCallPorts', ports: [5060, 16384] });
     expect(log.dialogRef).toBeUndefined();
   });
 

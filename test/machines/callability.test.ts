@@ -15,7 +15,7 @@ describe('callability: whether direct calls can work (pure)', () => {
     const judged = judgeCallability({ ...behind, publicAddress: '203.0.113.7', mapping: 'addressAndPortDependent', router: { protocol: 'UPnP', externalAddress: '100.64.1.2' } });
     expect(judged.directCalls).toBe('no');
     expect(judged.summary).toMatch(/carrier-grade NAT.*symmetric NAT/);
-    expect(judged.fix).toMatch(/forward UDP 5060, 16384, 16385, 16386, 16387/);
+    expect(judged.fix).toEqual({ kind: 'mapCallPorts', ports: PORTS });
   });
 
   it('should doubt a router mapping when the reflector saw another public address (a NAT beyond the router)', () => {
@@ -29,8 +29,19 @@ describe('callability: whether direct calls can work (pure)', () => {
     expect(judgeCallability({ ...behind, mapping: 'addressDependent' }).directCalls).toBe('no');
   });
 
-  it('should say unknown, naming what to pass, when nothing answered or the mapping could not be told', () => {
-    expect(judgeCallability({ localAddress: '192.168.10.2', ports: PORTS })).toMatchObject({ directCalls: 'unknown', fix: expect.stringContaining('--reflector') });
-    expect(judgeCallability({ ...behind, mapping: 'unknown' })).toMatchObject({ directCalls: 'unknown', fix: expect.stringContaining('--stun') });
+  it('should say unknown, with the fix as a code, when nothing answered or the mapping could not be told', () => {
+    expect(judgeCallability({ localAddress: '192.168.10.2', ports: PORTS })).toMatchObject({ directCalls: 'unknown', fix: { kind: 'nameProbeServer' } });
+    expect(judgeCallability({ ...behind, mapping: 'unknown' })).toMatchObject({ directCalls: 'unknown', fix: { kind: 'secondServerAddress' } });
+  });
+
+  it('should name no CLI option in any summary, whatever the facts (a UI words the fix)', () => {
+    const cases = [
+      { localAddress: '192.168.10.2', ports: PORTS },
+      ...(['endpointIndependent', 'addressDependent', 'addressAndPortDependent', 'unknown', undefined] as const).flatMap((mapping) =>
+        (['endpointIndependent', 'addressDependent', 'addressAndPortDependent', undefined] as const).map((filtering) => ({ ...behind, mapping, filtering })),
+      ),
+      { ...behind, router: { protocol: 'UPnP' as const, externalAddress: '100.64.1.2' } },
+    ];
+    for (const facts of cases) expect(judgeCallability(facts).summary).not.toMatch(/--[a-z]/);
   });
 });

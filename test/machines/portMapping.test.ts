@@ -140,7 +140,7 @@ describe('portMapping chart: mapping one port at a time', () => {
     expect(snapshot.value).toBe('failed');
     expect(router.adds.filter((a) => a.internalPort === 16384)).toHaveLength(CONFLICT_TRIES + 1);
     expect(snapshot.context.problem?.code).toBe('PORT_CONFLICT');
-    expect(snapshot.context.problem?.message).toMatch(/--media-port/);
+    expect(snapshot.context.problem?.fix).toEqual({ kind: 'otherCallPorts' });
     expect(externalPorts(actor)).toEqual([[5060, 5060]]);
     await release(actor, router);
     expect(router.removals).toEqual([[expect.objectContaining({ externalPort: 5060 })]]);
