@@ -1,5 +1,5 @@
 import { isIPv4 } from 'node:net';
-import type { Subscription } from 'rxjs';
+import { natPmpWaits, udpExchange, unusableNote } from '../net/udpExchange.ts';
 import { openUdpPort, type UdpPort } from '../net/udpPort.ts';
 import {
   encodeExternalAddressRequest,
@@ -137,69 +137,36 @@ async function exchange(gateway: string, ex: Exchange, opts: NatPmpRequestOption
   }
   const udp = port;
 
-  const result = await new Promise<NatPmpResult<NatPmpResponse>>((resolve) => {
-    let settled = false;
-    let sent = 0;
-    let timer: NodeJS.Timeout | undefined;
-    let subscription: Subscription | undefined;
-    const unusable: string[] = [];
-
-    const finish = (outcome: NatPmpResult<NatPmpResponse>) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      subscription?.unsubscribe();
-      signal?.removeEventListener('abort', onAbort);
-      resolve(outcome);
-    };
-    const onAbort = () => finish(aborted());
-    signal?.addEventListener('abort', onAbort, { once: true });
-
-    subscription = udp.datagrams$.subscribe({
-      next: (datagram) => {
-        if (datagram.address !== gateway || datagram.port !== gatewayPort) return;
-        const parsed = parseNatPmpResponse(datagram.data);
-        if (parsed.ok) {
-          if (ex.answers(parsed.value)) finish(parsed);
-          return;
+  const unusable: string[] = [];
+  const result = await udpExchange<NatPmpResult<NatPmpResponse>>({
+    port: udp,
+    to: { address: gateway, port: gatewayPort },
+    request: ex.request,
+    waits: natPmpWaits(initialTimeoutMs, tries),
+    signal,
+    read: (datagram) => {
+      const parsed = parseNatPmpResponse(datagram.data);
+      if (parsed.ok) return ex.answers(parsed.value) ? parsed : undefined;
+      const error = parsed.error;
+      if ('opcode' in error) {
+        // RFC 6886 §3.5: an unsupported version may be answered whatever the request was.
+        if (error.opcode === ex.opcode + RESPONSE_BIT || error.code === 'UNSUPPORTED_VERSION') {
+          return natPmpFail(error.code, `the gateway ${gateway} answered ${error.code} to ${ex.action}: ${fixFor(error.code, ex.internalPort, error.resultCode)}`);
         }
-        const error = parsed.error;
-        if ('opcode' in error) {
-          // RFC 6886 §3.5: an unsupported version may be answered whatever the request was.
-          if (error.opcode === ex.opcode + RESPONSE_BIT || error.code === 'UNSUPPORTED_VERSION') {
-            finish(natPmpFail(error.code, `the gateway ${gateway} answered ${error.code} to ${ex.action}: ${fixFor(error.code, ex.internalPort, error.resultCode)}`));
-          }
-          return;
-        }
-        if (error.code === 'BAD_VERSION') {
-          finish(natPmpFail('BAD_VERSION', `the gateway ${gateway} answered ${ex.action} in another protocol (${error.message}); use UPnP`));
-          return;
-        }
-        unusable.push(error.code);
-      },
-      complete: () => finish(natPmpFail('SOCKET', `the UDP port ${udp.port} closed while ${ex.action} via NAT-PMP; keep it open until the request settles`)),
-    });
-
-    const transmit = () => {
-      if (settled) return;
-      if (sent === tries) {
-        const noted = unusable.length > 0 ? ` (it sent ${unusable.length} unusable datagram${unusable.length > 1 ? 's' : ''}: ${[...new Set(unusable)].join(', ')})` : '';
-        finish(
-          natPmpFail(
-            'TIMEOUT',
-            `no NAT-PMP answer from ${gateway}:${gatewayPort} to ${ex.action} after ${tries} ${tries === 1 ? 'try' : 'tries'}${noted}; the router may not speak NAT-PMP: enable it, check the gateway address, or use UPnP`,
-          ),
-        );
-        return;
+        return undefined;
       }
-      const wait = initialTimeoutMs * 2 ** sent;
-      sent += 1;
-      udp.send(ex.request, gatewayPort, gateway).catch((err: Error) =>
-        finish(natPmpFail('SOCKET', `cannot send ${ex.action} to ${gateway}:${gatewayPort} (${err.message})`)),
-      );
-      timer = setTimeout(transmit, wait);
-    };
-    transmit();
+      if (error.code === 'BAD_VERSION') return natPmpFail('BAD_VERSION', `the gateway ${gateway} answered ${ex.action} in another protocol (${error.message}); use UPnP`);
+      unusable.push(error.code);
+      return undefined;
+    },
+    timedOut: () =>
+      natPmpFail(
+        'TIMEOUT',
+        `no NAT-PMP answer from ${gateway}:${gatewayPort} to ${ex.action} after ${tries} ${tries === 1 ? 'try' : 'tries'}${unusableNote(unusable)}; the router may not speak NAT-PMP: enable it, check the gateway address, or use UPnP`,
+      ),
+    aborted,
+    sendFailed: (err) => natPmpFail('SOCKET', `cannot send ${ex.action} to ${gateway}:${gatewayPort} (${err.message})`),
+    portClosed: () => natPmpFail('SOCKET', `the UDP port ${udp.port} closed while ${ex.action} via NAT-PMP; keep it open until the request settles`),
   });
 
   if (ownPort) await udp.close();

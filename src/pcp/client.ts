@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { isIPv4 } from 'node:net';
-import type { Subscription } from 'rxjs';
+import { pcpWaits, udpExchange, unusableNote } from '../net/udpExchange.ts';
 import { openUdpPort, type UdpPort } from '../net/udpPort.ts';
 import { localAddressToward } from '../upnp/client.ts';
 import {
@@ -187,67 +187,38 @@ async function exchange(gateway: string, ex: Exchange, opts: PcpRequestOptions):
   }
   const request = ex.request(clientAddress);
 
-  const result = await new Promise<PcpResult<Answered>>((resolve) => {
-    let settled = false;
-    let sent = 0;
-    let wait = 0;
-    let timer: NodeJS.Timeout | undefined;
-    let subscription: Subscription | undefined;
-    const unusable: string[] = [];
-
-    const finish = (outcome: PcpResult<Answered>) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      subscription?.unsubscribe();
-      signal?.removeEventListener('abort', onAbort);
-      resolve(outcome);
-    };
-    const onAbort = () => finish(aborted());
-    const natPmpOnly = (how: string) =>
-      finish(pcpFail('NAT_PMP_ONLY', `the gateway ${gateway} ${how} to ${ex.action}: it does not speak PCP version 2 (RFC 6887 §9); use the NAT-PMP client or UPnP`));
-    signal?.addEventListener('abort', onAbort, { once: true });
-
-    subscription = port.datagrams$.subscribe({
-      next: (datagram) => {
-        if (datagram.address !== gateway || datagram.port !== gatewayPort) return;
-        const decoded = decodePcpResponse(datagram.data);
-        if (!decoded.ok) {
-          const error = decoded.error;
-          if (error.code === 'NAT_PMP_ANSWER') natPmpOnly(`answered in NAT-PMP (version 0, result ${error.resultCode})`);
-          else if (error.code === 'BAD_VERSION') finish(pcpFail('BAD_VERSION', `the gateway ${gateway} answered ${ex.action} in another protocol (${error.message}); use NAT-PMP or UPnP`));
-          else unusable.push(error.code);
-          return;
-        }
-        const response = decoded.value;
-        // Like NAT-PMP's (RFC 6886 §3.5), a refusal of our version may come whatever the request was.
-        if (response.result === 'UNSUPP_VERSION') natPmpOnly('answered UNSUPP_VERSION');
-        else if (!ex.answers(response)) return;
-        else if (response.result === 'SUCCESS') finish({ ok: true, value: { response, clientAddress } });
-        else finish(pcpFail(response.result, `the gateway ${gateway} answered ${response.result} to ${ex.action}: ${fixFor(response.result, ex, response)}`));
-      },
-      complete: () => finish(pcpFail('SOCKET', `the UDP socket for ${ex.action} via PCP closed before an answer`)),
-    });
-
-    const transmit = () => {
-      if (settled) return;
-      if (sent === tries) {
-        const noted = unusable.length > 0 ? ` (it sent ${unusable.length} unusable datagram${unusable.length > 1 ? 's' : ''}: ${[...new Set(unusable)].join(', ')})` : '';
-        finish(
-          pcpFail(
-            'TIMEOUT',
-            `no PCP answer from ${gateway}:${gatewayPort} to ${ex.action} after ${tries} ${tries === 1 ? 'try' : 'tries'}${noted}; the router may speak neither PCP nor NAT-PMP: enable it, check the gateway address, or use UPnP`,
-          ),
-        );
-        return;
+  const unusable: string[] = [];
+  const natPmpOnly = (how: string) => pcpFail<Answered>('NAT_PMP_ONLY', `the gateway ${gateway} ${how} to ${ex.action}: it does not speak PCP version 2 (RFC 6887 §9); use the NAT-PMP client or UPnP`);
+  const result = await udpExchange<PcpResult<Answered>>({
+    port,
+    to: { address: gateway, port: gatewayPort },
+    request,
+    waits: pcpWaits(initialTimeoutMs, MAX_TIMEOUT_MS, tries),
+    signal,
+    read: (datagram) => {
+      const decoded = decodePcpResponse(datagram.data);
+      if (!decoded.ok) {
+        const error = decoded.error;
+        if (error.code === 'NAT_PMP_ANSWER') return natPmpOnly(`answered in NAT-PMP (version 0, result ${error.resultCode})`);
+        if (error.code === 'BAD_VERSION') return pcpFail('BAD_VERSION', `the gateway ${gateway} answered ${ex.action} in another protocol (${error.message}); use NAT-PMP or UPnP`);
+        unusable.push(error.code);
+        return undefined;
       }
-      const rand = Math.random() * 0.2 - 0.1;
-      wait = (1 + rand) * (sent === 0 ? initialTimeoutMs : Math.min(2 * wait, MAX_TIMEOUT_MS));
-      sent += 1;
-      port.send(request, gatewayPort, gateway).catch((err: Error) => finish(pcpFail('SOCKET', `cannot send ${ex.action} to ${gateway}:${gatewayPort} (${err.message})`)));
-      timer = setTimeout(transmit, wait);
-    };
-    transmit();
+      const response = decoded.value;
+      // Like NAT-PMP's (RFC 6886 §3.5), a refusal of our version may come whatever the request was.
+      if (response.result === 'UNSUPP_VERSION') return natPmpOnly('answered UNSUPP_VERSION');
+      if (!ex.answers(response)) return undefined;
+      if (response.result === 'SUCCESS') return { ok: true, value: { response, clientAddress } };
+      return pcpFail(response.result, `the gateway ${gateway} answered ${response.result} to ${ex.action}: ${fixFor(response.result, ex, response)}`);
+    },
+    timedOut: () =>
+      pcpFail(
+        'TIMEOUT',
+        `no PCP answer from ${gateway}:${gatewayPort} to ${ex.action} after ${tries} ${tries === 1 ? 'try' : 'tries'}${unusableNote(unusable)}; the router may speak neither PCP nor NAT-PMP: enable it, check the gateway address, or use UPnP`,
+      ),
+    aborted,
+    sendFailed: (err) => pcpFail('SOCKET', `cannot send ${ex.action} to ${gateway}:${gatewayPort} (${err.message})`),
+    portClosed: () => pcpFail('SOCKET', `the UDP socket for ${ex.action} via PCP closed before an answer`),
   });
 
   await port.close();

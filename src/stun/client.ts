@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Subscription } from 'rxjs';
+import { stunWaits, udpExchange } from '../net/udpExchange.ts';
 import type { UdpPort } from '../net/udpPort.ts';
 import {
   encodeBindingRequest,
@@ -123,79 +123,49 @@ export function stunBinding(port: UdpPort, server: StunServer, opts: StunBinding
   const transactionId = new Uint8Array(randomBytes(TRANSACTION_ID_BYTES));
   const changeRequest = opts.changeRequest && (opts.changeRequest.changeIp || opts.changeRequest.changePort) ? opts.changeRequest : undefined;
   const request = encodeBindingRequest(transactionId, { software: opts.software, changeRequest, fingerprint: true });
-  const giveUpAfterMs = ((2 ** (maxRequests - 1) - 1) + finalWaitFactor) * rtoMs;
+  const waits = stunWaits(rtoMs, maxRequests, finalWaitFactor);
+  const giveUpAfterMs = waits.reduce((sum, w) => sum + w, 0);
+  const fail = (code: StunBindingError['code'], message: string): StunBindingResult => ({ ok: false, error: { code, message } });
 
-  return new Promise<StunBindingResult>((resolve) => {
-    const subscription = new Subscription();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let settled = false;
-    let requests = 0;
-    let firstSentAt = 0;
-
-    const settle = (result: StunBindingResult) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      subscription.unsubscribe();
-      opts.signal?.removeEventListener('abort', onAbort);
-      resolve(result);
-    };
-    const failWith = (code: StunBindingError['code'], message: string) => settle({ ok: false, error: { code, message } });
-    const onAbort = () => failWith('ABORTED', `the STUN Binding to ${where} was stopped before an answer came`);
-
-    const transmit = () => {
-      requests++;
-      if (requests === 1) firstSentAt = performance.now();
-      port.send(request, server.port, server.address).catch((err: unknown) => {
-        const why = err instanceof Error ? err.message : String(err);
-        failWith('SEND_FAILED', `could not send the STUN Binding to ${where} from UDP ${port.port} (${why}); check --stun and the local network`);
-      });
-      // Wait RTO, 2·RTO, 4·RTO, … between requests; Rm·RTO after the last one.
-      const waitMs = requests < maxRequests ? rtoMs * 2 ** (requests - 1) : finalWaitFactor * rtoMs;
-      timer = setTimeout(requests < maxRequests ? transmit : giveUp, waitMs);
-    };
-    const giveUp = () =>
-      failWith(
-        'TIMEOUT',
-        `no answer from the STUN server ${where} after ${requests} request${requests === 1 ? '' : 's'} (${seconds(giveUpAfterMs)}); check --stun host:port and that UDP to it is allowed`,
-      );
-
-    if (opts.signal?.aborted) return onAbort();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    // Listen before sending, so a fast answer is never missed.
-    subscription.add(
-      port.datagrams$.subscribe({
-        next: (d) => {
-          if (!changeRequest && (d.address !== server.address || d.port !== server.port)) return;
-          const parsed = parseStunMessage(d.data);
-          if (!parsed.ok) return;
-          const m = parsed.value;
-          if (m.method !== METHOD_BINDING || !sameId(m.transactionId, transactionId)) return;
-          if (m.class === 'error') return settle({ ok: false, error: errorAnswer(where, m, changeRequest !== undefined) });
-          if (m.class !== 'success') return;
-          // RFC 8489 §6.3.3: unknown comprehension-required attributes fail the transaction.
-          const unknown = unknownRequiredAttributes(m);
-          if (unknown.length > 0) {
-            const types = unknown.map((t) => `0x${t.toString(16).padStart(4, '0')}`).join(', ');
-            return failWith('BAD_RESPONSE', `the STUN server ${where} answered with attributes avchat must understand but does not (${types}); use a plain STUN server`);
-          }
-          const mapped = m.xorMappedAddress ?? m.mappedAddress;
-          if (!mapped) return failWith('BAD_RESPONSE', `the STUN server ${where} answered without XOR-MAPPED-ADDRESS or MAPPED-ADDRESS; use an RFC 5389/8489 STUN server`);
-          const otherAddress = m.otherAddress ?? m.changedAddress;
-          const responseOrigin = m.responseOrigin ?? m.sourceAddress;
-          settle({
-            ok: true,
-            mapped: { address: mapped.address, port: mapped.port },
-            from: { address: d.address, port: d.port },
-            ...(otherAddress && { otherAddress: { address: otherAddress.address, port: otherAddress.port } }),
-            ...(responseOrigin && { responseOrigin: { address: responseOrigin.address, port: responseOrigin.port } }),
-            rttMs: performance.now() - firstSentAt,
-            requests,
-          });
-        },
-        complete: () => failWith('PORT_CLOSED', `UDP ${port.port} closed during the STUN Binding to ${where}; keep the port open until the Binding ends`),
-      }),
-    );
-    if (!settled) transmit();
+  return udpExchange<StunBindingResult>({
+    port,
+    to: server,
+    request,
+    waits,
+    // With a CHANGE-REQUEST the answer comes from the server's other address (see above).
+    fromAnywhere: changeRequest !== undefined,
+    signal: opts.signal,
+    read: (d, progress) => {
+      const parsed = parseStunMessage(d.data);
+      if (!parsed.ok) return undefined;
+      const m = parsed.value;
+      if (m.method !== METHOD_BINDING || !sameId(m.transactionId, transactionId)) return undefined;
+      if (m.class === 'error') return { ok: false, error: errorAnswer(where, m, changeRequest !== undefined) };
+      if (m.class !== 'success') return undefined;
+      // RFC 8489 §6.3.3: unknown comprehension-required attributes fail the transaction.
+      const unknown = unknownRequiredAttributes(m);
+      if (unknown.length > 0) {
+        const types = unknown.map((t) => `0x${t.toString(16).padStart(4, '0')}`).join(', ');
+        return fail('BAD_RESPONSE', `the STUN server ${where} answered with attributes avchat must understand but does not (${types}); use a plain STUN server`);
+      }
+      const mapped = m.xorMappedAddress ?? m.mappedAddress;
+      if (!mapped) return fail('BAD_RESPONSE', `the STUN server ${where} answered without XOR-MAPPED-ADDRESS or MAPPED-ADDRESS; use an RFC 5389/8489 STUN server`);
+      const otherAddress = m.otherAddress ?? m.changedAddress;
+      const responseOrigin = m.responseOrigin ?? m.sourceAddress;
+      return {
+        ok: true,
+        mapped: { address: mapped.address, port: mapped.port },
+        from: { address: d.address, port: d.port },
+        ...(otherAddress && { otherAddress: { address: otherAddress.address, port: otherAddress.port } }),
+        ...(responseOrigin && { responseOrigin: { address: responseOrigin.address, port: responseOrigin.port } }),
+        rttMs: performance.now() - progress.firstSentAt,
+        requests: progress.sent,
+      };
+    },
+    timedOut: ({ sent }) =>
+      fail('TIMEOUT', `no answer from the STUN server ${where} after ${sent} request${sent === 1 ? '' : 's'} (${seconds(giveUpAfterMs)}); check --stun host:port and that UDP to it is allowed`),
+    aborted: () => fail('ABORTED', `the STUN Binding to ${where} was stopped before an answer came`),
+    sendFailed: (err) => fail('SEND_FAILED', `could not send the STUN Binding to ${where} from UDP ${port.port} (${err.message}); check --stun and the local network`),
+    portClosed: () => fail('PORT_CLOSED', `UDP ${port.port} closed during the STUN Binding to ${where}; keep the port open until the Binding ends`),
   });
 }
