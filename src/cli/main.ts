@@ -1,7 +1,5 @@
-import { createSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
@@ -23,6 +21,7 @@ import { describeChange, stateChangeInspector, type StateChange } from './liveSt
 import { createLogger } from './log.ts';
 import { formatNatProbeReport } from './probeReport.ts';
 import { problemText } from './problemText.ts';
+import { firstExternalAddress, localAddressToward } from '../net/localAddress.ts';
 import { formatNatReport, formatPortSummary } from './summary.ts';
 
 function parsePort(value: string): number {
@@ -72,27 +71,10 @@ async function withNatPmpGateway(upnp: UpnpOptions | 'off'): Promise<UpnpOptions
   return gateway === undefined ? upnp : { ...upnp, natPmpGateway: gateway };
 }
 
-/** The local address on the route to `host`, found without sending anything (a connected UDP socket). */
-function localAddressToward(host: string): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = createSocket('udp4');
-    socket.on('error', () => {
-      socket.close();
-      resolve('127.0.0.1');
-    });
-    socket.connect(9, host, () => {
-      const { address } = socket.address();
-      socket.close();
-      resolve(address);
-    });
-  });
-}
-
-function firstExternalAddress(): string {
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  }
-  return '127.0.0.1';
+/** The local address on the route to `host` (loopback when none routes there). */
+async function addressToward(host: string): Promise<string> {
+  const local = await localAddressToward(host);
+  return local.ok ? local.value : '127.0.0.1';
 }
 
 interface CommonOptions {
@@ -155,7 +137,7 @@ async function startInspection(kind: InspectorKind | undefined, port: number, lo
 }
 
 async function openFromOptions(name: string, opts: CommonOptions, log: Logger, peerHost?: string, inspector?: InspectFn): Promise<AvchatEndpoint> {
-  const advertised = opts.address ?? (peerHost ? await localAddressToward(peerHost) : opts.bind !== '0.0.0.0' ? opts.bind : firstExternalAddress());
+  const advertised = opts.address ?? (peerHost ? await addressToward(peerHost) : opts.bind !== '0.0.0.0' ? opts.bind : firstExternalAddress());
   const inspect: (event: InspectionEvent) => void = bothInspectors(stateChangeInspector(name, logStateChange(log)), inspector)!;
   const upnp = await withNatPmpGateway(opts.upnp);
   return openEndpoint({
@@ -409,7 +391,7 @@ export function buildProgram(): Command {
         const alternate = alternateOf(reflector, opts.reflectorAlternate === 'off' || !opts.reflectorAlternate ? opts.reflectorAlternate : await resolved(opts.reflectorAlternate, '--reflector-alternate'));
         const stun = opts.stun && (await resolved(opts.stun, '--stun'));
         const toward = reflector?.address ?? stun?.address;
-        const bind = opts.bind ?? (toward ? await localAddressToward(toward) : firstExternalAddress());
+        const bind = opts.bind ?? (toward ? await addressToward(toward) : firstExternalAddress());
         const natPmpGateway = opts.natpmp === 'off' ? undefined : (opts.natpmp ?? (await readDefaultGateway()));
         const controller = new AbortController();
         const off = onInterrupt(() => controller.abort());

@@ -4,7 +4,8 @@ import type { GatewayInfo, PortMappingEntry, Problem } from '../../machines/type
 import { externalAddress as natPmpExternalAddress, INITIAL_TIMEOUT_MS, mapUdp, unmapUdp } from '../natpmp/client.ts';
 import { RESULT_CODE_NAMES } from '../natpmp/codec.ts';
 import type { NatPmpError } from '../natpmp/natPmpError.ts';
-import { localAddressToward, openIgd, type IgdClient } from '../upnp/client.ts';
+import { localAddressToward } from '../net/localAddress.ts';
+import { openIgd, type IgdClient } from '../upnp/client.ts';
 import { discoverGateway } from '../upnp/ssdp.ts';
 import type { UpnpError } from '../upnp/upnpError.ts';
 import type { LedgerEntry, MappingLedger } from './mappingLedger.ts';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isIPv4 } from 'node:net';
 import { pcpWaits, udpExchange, unusableNote } from '../net/udpExchange.ts';
 import { openUdpPort, type UdpPort } from '../net/udpPort.ts';
-import { localAddressToward } from '../upnp/client.ts';
+import { localAddressToward } from '../net/localAddress.ts';
 import {
   decodePcpResponse,
   encodeAnnounceRequest,

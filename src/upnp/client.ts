@@ -1,4 +1,4 @@
-import { createSocket } from 'node:dgram';
+import { localAddressToward } from '../net/localAddress.ts';
 import { fetchDescription, type GatewayDescription } from './description.ts';
 import type { RequestOptions } from './gatewayHttp.ts';
 import {
@@ -38,38 +38,6 @@ export interface IgdClient {
   deletePortMapping(key: PortMappingKey, opts?: RequestOptions): Promise<UpnpResult<undefined>>;
   /** See {@link getSpecificPortMappingEntry}. */
   getSpecificPortMappingEntry(key: PortMappingKey, opts?: RequestOptions): Promise<UpnpResult<PortMappingEntryInfo>>;
-}
-
-/**
- * The local IPv4 address the kernel would send from to reach `host`: connect a UDP socket (which
- * sends nothing, it only picks a route) and read its address, then close it. With `localAddress`
- * the socket is bound there first, so that address is checked rather than chosen. This, not the
- * address an SSDP answer happened to arrive on, is what a multi-homed host must map to.
- */
-export function localAddressToward(host: string, opts: { readonly localAddress?: string } = {}): Promise<UpnpResult<string>> {
-  return new Promise((resolve) => {
-    const socket = createSocket('udp4');
-    let settled = false;
-    const finish = (result: UpnpResult<string>) => {
-      if (settled) return;
-      settled = true;
-      socket.close(() => resolve(result));
-    };
-    socket.on('error', (err) =>
-      finish(fail('NO_ROUTE', `no local IPv4 address routes to the gateway ${host} (${err.message}); check the network connection or pass localAddress`)),
-    );
-    // Any port will do: the route depends on the address alone.
-    const connect = () =>
-      socket.connect(1900, host, () => {
-        try {
-          finish(ok(socket.address().address));
-        } catch (err) {
-          finish(fail('NO_ROUTE', `cannot read the local address toward ${host} (${(err as Error).message}); pass localAddress`));
-        }
-      });
-    if (opts.localAddress) socket.bind({ address: opts.localAddress, port: 0 }, connect);
-    else connect();
-  });
 }
 
 /**

@@ -338,7 +338,8 @@ describe.skipIf(skip !== undefined)(`two homes behind NAT routers (network names
     console.log(`A: ${a.outcome.reason} after ${a.elapsedMs} ms: ${a.outcome.problem?.message}`);
     expect(a.nat?.report).toMatchObject({ verdict: 'symmetric', mapping: 'addressAndPortDependent' });
     expect(a.outcome).toMatchObject({ reason: 'failed', problem: { code: 'NAT_SYMMETRIC' } });
-    expect(a.outcome.problem?.message).toMatch(/symmetric NAT.*UPnP or NAT-PMP/);
+    expect(a.outcome.problem?.message).toMatch(/symmetric NAT.*no port could be mapped/);
+    expect(a.outcome.problem?.fix).toMatchObject({ kind: 'mapCallPorts' });
     // No INVITE left A, so B never rang; B is still waiting and stops cleanly on SIGTERM.
     expect(a.invite).toBeUndefined();
     expect(callee.lines.some((l) => /incoming|INVITE/i.test(l))).toBe(false);

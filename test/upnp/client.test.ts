@@ -1,30 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { localAddressToward, openIgd } from '../../src/upnp/client.ts';
+import { openIgd } from '../../src/upnp/client.ts';
 import { searchTargetOf, soapOk, ssdpAnswer, startFakeGateway, startFakeSsdp, type FakeGateway, type FakeSsdp } from './fakeGateway.ts';
 
 const WANIP2 = 'urn:schemas-upnp-org:service:WANIPConnection:2';
 // The IGD:2 fixture with its control URL where the fake gateway answers SOAP.
 const DESCRIPTION = readFileSync(new URL('./fixtures/igd-v2.xml', import.meta.url), 'utf8').replace('<controlURL>/ctl/IPConn</controlURL>', '<controlURL>/ctl</controlURL>');
-
-async function udpHandles(): Promise<number> {
-  await new Promise((resolve) => setTimeout(resolve, 0));
-  return process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
-}
-
-describe('local address toward the gateway (localAddressToward)', () => {
-  it('should pick the address the route to the gateway leaves from, and close its socket', async () => {
-    const before = await udpHandles();
-    expect(await localAddressToward('127.0.0.1')).toEqual({ ok: true, value: '127.0.0.1' });
-    expect(await localAddressToward('127.0.0.1', { localAddress: '127.0.0.1' })).toEqual({ ok: true, value: '127.0.0.1' });
-    expect(await udpHandles()).toBe(before);
-  });
-
-  it('should answer NO_ROUTE for a local address this host does not have', async () => {
-    const result = await localAddressToward('127.0.0.1', { localAddress: '192.0.2.1' });
-    expect(result.ok === false && result.error.code).toBe('NO_ROUTE');
-  });
-});
 
 describe('IGD client (openIgd) against a scripted gateway on loopback', () => {
   let gateway: FakeGateway | undefined;
