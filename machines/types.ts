@@ -82,6 +82,9 @@ export interface PortMappingEntry {
   readonly leaseSeconds: number;
 }
 
+/** How a router maps ports: UPnP IGD, PCP (RFC 6887) or NAT-PMP (RFC 6886). */
+export type GatewayKind = 'upnp' | 'pcp' | 'natpmp';
+
 /** A gateway found by discovery. */
 export interface GatewayInfo {
   /**
@@ -90,7 +93,7 @@ export interface GatewayInfo {
    */
   readonly location: string;
   /** The protocol it speaks to us; absent means UPnP (the only kind before NAT-PMP). */
-  readonly kind?: 'upnp' | 'natpmp';
+  readonly kind?: GatewayKind;
   readonly externalAddress?: string;
 }
 

@@ -13,9 +13,9 @@ import type { SipWireRecord } from '../sip/udpTransport.ts';
 import type { CallerPolicy, parseCallerPolicy } from '../sip/callerPolicy.ts';
 import { createSipUserAgent, type SipUserAgent } from '../sip/userAgent.ts';
 import { openCallPorts, type CallPorts } from './callPorts.ts';
-import type { MappingLedger } from './mappingLedger.ts';
-import { portMappingActors, type UpnpOptions } from './portMappingActors.ts';
-import { removeStaleMappings, type StaleMappingsReport } from './staleMappings.ts';
+import type { MappingLedger } from '../portmap/mappingLedger.ts';
+import { portMappingActors, type UpnpOptions } from '../portmap/portMappingActors.ts';
+import { removeStaleMappings, type StaleMappingsReport } from '../portmap/staleMappings.ts';
 
 /** How to open an endpoint. */
 export interface EndpointOptions {

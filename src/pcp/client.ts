@@ -28,8 +28,14 @@ export const MAX_TIMEOUT_MS = 1_024_000;
  */
 export const DEFAULT_TRIES = 4;
 
-const MAX_LIFETIME_SECONDS = 0xffff_ffff;
+/** The longest lifetime a MAP request can carry (32 bits); PCP has no permanent mapping. */
+export const MAX_LIFETIME_SECONDS = 0xffff_ffff;
 const NONCE_PATTERN = new RegExp(`^[0-9a-f]{${NONCE_BYTES * 2}}$`, 'i');
+
+/** A fresh mapping nonce (RFC 6887 §11.1: 96 random bits), to keep for renewing and deleting the mapping. */
+export function newNonce(): string {
+  return randomBytes(NONCE_BYTES).toString('hex');
+}
 
 /** Options of every PCP request. */
 export interface PcpRequestOptions {
@@ -244,7 +250,7 @@ export async function announce(gateway: string, opts: PcpRequestOptions = {}): P
  */
 export async function mapUdp(gateway: string, mapping: PcpMappingRequest, opts: PcpRequestOptions = {}): Promise<PcpResult<PcpMapping>> {
   const { internalPort, suggestedExternalPort, lifetimeSeconds } = mapping;
-  const nonce = (mapping.nonce ?? randomBytes(NONCE_BYTES).toString('hex')).toLowerCase();
+  const nonce = (mapping.nonce ?? newNonce()).toLowerCase();
   const bad =
     checkOptions(gateway, opts) ??
     checkPort('internalPort', internalPort, 1) ??

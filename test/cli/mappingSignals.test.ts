@@ -12,7 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { LedgerEntry } from '../../src/endpoint/mappingLedger.ts';
+import type { LedgerEntry } from '../../src/portmap/mappingLedger.ts';
 import { rulesBecome, rulesFor, startLanCli, type LanCli } from '../netns/lanCli.ts';
 import { ENV as BASE_ENV, routerSkipReason } from '../netns/routerSkip.ts';
 import { ROUTER_SCRIPT, routerNet } from '../netns/routerTools.ts';

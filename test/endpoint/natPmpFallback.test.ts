@@ -1,5 +1,6 @@
 /**
- * NAT-PMP as the fallback when no UPnP IGD answers, against a real miniupnpd with UPnP off and
+ * PCP as the fallback when no UPnP IGD answers (miniupnpd's NAT-PMP switch turns on PCP too, and
+ * PCP is preferred to NAT-PMP on a router that speaks both: IGD → PCP → NAT-PMP), against a real miniupnpd with UPnP off and
  * NAT-PMP on (AVC_UPNP=no AVC_NATPMP=yes), in network namespaces of its own (prefix avl) made by
  * test/netns/upnp-router.sh. The call's portMapping chart runs with its real actors inside the LAN
  * namespace (test/upnp/lanPortMappingChart.ts); then the CLI removes what a killed chart left and
@@ -14,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { LedgerEntry } from '../../src/endpoint/mappingLedger.ts';
+import type { LedgerEntry } from '../../src/portmap/mappingLedger.ts';
 import { rulesBecome, rulesFor, startLanCli, type LanCli } from '../netns/lanCli.ts';
 import { ENV as BASE_ENV, routerSkipReason } from '../netns/routerSkip.ts';
 import { forwarded, ROUTER_SCRIPT, routerNet } from '../netns/routerTools.ts';
@@ -88,18 +89,18 @@ describe.skipIf(SKIP !== undefined)(`NAT-PMP fallback against a real miniupnpd w
   const ledgerPath = () => join(stateDir, 'mappings.json');
   const ledger = (): LedgerEntry[] => (existsSync(ledgerPath()) ? (JSON.parse(readFileSync(ledgerPath(), 'utf8')) as { mappings: LedgerEntry[] }).mappings : []);
 
-  it('should map all five call ports over NAT-PMP when no IGD answers, forward through them, and remove them on RELEASE', async () => {
+  it('should map all five call ports over PCP when no IGD answers, forward through them, and remove them on RELEASE', async () => {
     const started = Date.now();
     const { chart, nextLine, exit } = startChart(env);
     children.push(chart);
     const mapped = await nextLine();
     const mappedMs = Date.now() - started;
-    expect(mapped).toMatchObject({ state: 'mapped', gateway: { kind: 'natpmp', location: NET.RTR_LAN_IP, externalAddress: NET.RTR_WAN_IP }, notes: [] });
+    expect(mapped).toMatchObject({ state: 'mapped', gateway: { kind: 'pcp', location: NET.RTR_LAN_IP, externalAddress: NET.RTR_WAN_IP }, notes: [] });
     expect(mapped.mappings).toEqual(CALL_PORTS.map((p) => ({ protocol: 'UDP', internalPort: p, externalPort: p, internalClient: NET.LAN_IP, leaseSeconds: 3600 })));
     expect(await rulesBecome(NET, env, rulesFor(NET.LAN_IP, CALL_PORTS), 0)).toEqual(rulesFor(NET.LAN_IP, CALL_PORTS));
     expect(await forwarded(NET, env, 16384)).toBe('from-wan');
     expect(ledger().map((e) => [e.gateway.kind, e.gateway.location, e.externalPort, e.internalClient, e.pid])).toEqual(
-      CALL_PORTS.map((p) => ['natpmp', NET.RTR_LAN_IP, p, NET.LAN_IP, chart.pid]),
+      CALL_PORTS.map((p) => ['pcp', NET.RTR_LAN_IP, p, NET.LAN_IP, chart.pid]),
     );
 
     chart.stdin.write('release\n');
@@ -110,7 +111,7 @@ describe.skipIf(SKIP !== undefined)(`NAT-PMP fallback against a real miniupnpd w
     console.log(`NAT-PMP fallback: 5 ports mapped ${mappedMs} ms after start (SSDP waits its 2000 ms first)`);
   }, 30_000);
 
-  it('should remove the NAT-PMP mappings a killed process left at the next CLI start, and its own on SIGTERM', async () => {
+  it('should remove the PCP mappings a killed process left at the next CLI start (by the nonces in the ledger), and its own on SIGTERM', async () => {
     const { chart, nextLine, exit } = startChart(env);
     children.push(chart);
     expect(await nextLine()).toMatchObject({ state: 'mapped' });
@@ -128,7 +129,7 @@ describe.skipIf(SKIP !== undefined)(`NAT-PMP fallback against a real miniupnpd w
       staleMappings: { removed: 5, gone: 0, left: 0, pids: [chart.pid], problems: [] },
       msg: `removed 5 stale port mappings of 5 left by avchat process ${chart.pid} that did not exit cleanly`,
     });
-    expect(ledger().map((e) => [e.gateway.kind, e.internalPort, e.pid])).toEqual(OTHER_PORTS.map((p) => ['natpmp', p, cli.child.pid]));
+    expect(ledger().map((e) => [e.gateway.kind, e.internalPort, e.pid, /^[0-9a-f]{24}$/.test(e.nonce ?? '')])).toEqual(OTHER_PORTS.map((p) => ['pcp', p, cli.child.pid, true]));
 
     cli.child.kill('SIGTERM');
     expect(await cli.exit).toEqual({ code: 0, signal: null });

@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { EventObject, InspectionEvent } from 'xstate';
 import type { Direction, MediaPlan } from '../../machines/types.ts';
 import { openEndpoint, type AvchatEndpoint, type CallHandle, type CallTiming } from '../../src/endpoint/endpoint.ts';
-import type { UpnpOptions } from '../../src/endpoint/portMappingActors.ts';
+import type { UpnpOptions } from '../../src/portmap/portMappingActors.ts';
 import { liveChildren } from '../../src/media/ffmpeg/source.ts';
 import { readReports } from '../../src/media/rtcpReports.ts';
 import { openUdpPort, type UdpPort } from '../../src/net/udpPort.ts';

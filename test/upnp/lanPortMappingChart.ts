@@ -11,8 +11,8 @@ import { spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { createActor, waitFor } from 'xstate';
 import { portMappingMachine } from '../../machines/portMapping.ts';
-import { openMappingLedger } from '../../src/endpoint/mappingLedger.ts';
-import { portMappingActors } from '../../src/endpoint/portMappingActors.ts';
+import { openMappingLedger } from '../../src/portmap/mappingLedger.ts';
+import { portMappingActors } from '../../src/portmap/portMappingActors.ts';
 import { SSDP_MULTICAST } from '../../src/upnp/ssdp.ts';
 
 const CALL_PORTS = [5060, 16384, 16385, 16386, 16387];

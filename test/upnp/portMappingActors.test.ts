@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createActor, waitFor } from 'xstate';
 import { portMappingMachine } from '../../machines/portMapping.ts';
-import { portMappingActors } from '../../src/endpoint/portMappingActors.ts';
+import { portMappingActors } from '../../src/portmap/portMappingActors.ts';
 import { searchTargetOf, soapFault, soapOk, ssdpAnswer, startFakeGateway, startFakeSsdp, type FakeGateway, type FakeSsdp, type SeenAction } from './fakeGateway.ts';
 
 /**
@@ -82,7 +82,7 @@ describe('portMapping chart with its real actors against a scripted gateway', ()
     expect(gateway.seen.filter((s) => s.action === 'DeletePortMapping').map((s) => argument(s, 'NewExternalPort'))).toEqual(['5061']);
   });
 
-  it('should prefer an IGD that answers to the NAT-PMP fallback, and name both when neither answers', async () => {
+  it('should prefer an IGD that answers to the PCP and NAT-PMP fallback, and name all three when none answers', async () => {
     const { settled } = await run(() => soapOk(WANIP2, 'AddPortMapping'), '127.0.0.1');
     expect(settled.value).toBe('mapped');
     expect(settled.context.gateway?.kind).toBe('upnp');
@@ -96,7 +96,7 @@ describe('portMapping chart with its real actors against a scripted gateway', ()
       const none = await waitFor(actor, (s) => s.matches('noGateway'), { timeout: 5000 });
       expect(none.context.problem).toEqual({
         code: 'NO_GATEWAY',
-        message: expect.stringMatching(/^no UPnP gateway answered within 1000 ms; .*; NAT-PMP \(code TIMEOUT\): no NAT-PMP answer from 127\.0\.0\.1:5351 .* after 2 tries; .*enable it/),
+        message: expect.stringMatching(/^no UPnP gateway answered within 1000 ms; .*; PCP \(TIMEOUT\): no PCP answer from 127\.0\.0\.1:5351 .*; NAT-PMP \(TIMEOUT\): no NAT-PMP answer from 127\.0\.0\.1:5351 .* after 2 tries; .*enable it/),
       });
       actor.stop();
     } finally {

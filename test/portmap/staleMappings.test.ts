@@ -11,9 +11,10 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createActor, waitFor } from 'xstate';
 import { portMappingMachine } from '../../machines/portMapping.ts';
-import { openMappingLedger, type LedgerEntry, type MappingLedger } from '../../src/endpoint/mappingLedger.ts';
-import { natPmpProblem, portMappingActors } from '../../src/endpoint/portMappingActors.ts';
-import { describeStaleMappings, removeStaleMappings } from '../../src/endpoint/staleMappings.ts';
+import { openMappingLedger, type LedgerEntry, type MappingLedger } from '../../src/portmap/mappingLedger.ts';
+import { portMappingActors } from '../../src/portmap/portMappingActors.ts';
+import { natPmpProblem } from '../../src/portmap/problems.ts';
+import { describeStaleMappings, removeStaleMappings } from '../../src/portmap/staleMappings.ts';
 import { searchTargetOf, soapFault, soapOk, ssdpAnswer, startFakeGateway, startFakeSsdp, type FakeGateway, type FakeSsdp, type SeenAction } from '../upnp/fakeGateway.ts';
 
 const WANIP2 = 'urn:schemas-upnp-org:service:WANIPConnection:2';

@@ -13,7 +13,7 @@ import {
   serializeLedger,
   type LedgerEntry,
   type LedgerProblem,
-} from '../../src/endpoint/mappingLedger.ts';
+} from '../../src/portmap/mappingLedger.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const LOCATION = 'http://192.168.77.1:41234/rootDesc.xml';
@@ -99,7 +99,7 @@ describe('mapping ledger', () => {
             'tsx',
             '--input-type=module',
             '-e',
-            `import { openMappingLedger } from './src/endpoint/mappingLedger.ts';
+            `import { openMappingLedger } from './src/portmap/mappingLedger.ts';
              const l = openMappingLedger({ path: ${JSON.stringify(path)} });
              const first = ${JSON.stringify(entry(base))};
              await Promise.all(Array.from({ length: 20 }, (_, i) => l.record({ ...first, externalPort: first.externalPort + i, pid: process.pid })));`,

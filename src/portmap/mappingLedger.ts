@@ -1,7 +1,7 @@
 import { open, readFile, mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
-import type { Problem } from '../../machines/types.ts';
+import type { GatewayKind, Problem } from '../../machines/types.ts';
 
 /**
  * The mapping ledger: a small JSON file listing every port mapping this host's avchat processes
@@ -15,8 +15,8 @@ import type { Problem } from '../../machines/types.ts';
 
 /** One mapping asked of a router, as the ledger keeps it. */
 export interface LedgerEntry {
-  /** The router: a UPnP IGD's description URL, or a NAT-PMP gateway's LAN address. */
-  readonly gateway: { readonly kind: 'upnp' | 'natpmp'; readonly location: string };
+  /** The router: a UPnP IGD's description URL, or a PCP or NAT-PMP gateway's LAN address. */
+  readonly gateway: { readonly kind: GatewayKind; readonly location: string };
   readonly protocol: 'UDP' | 'TCP';
   readonly externalPort: number;
   readonly internalPort: number;
@@ -24,6 +24,8 @@ export interface LedgerEntry {
   readonly internalClient: string;
   /** The lease asked for or granted; 0 is permanent. */
   readonly leaseSeconds: number;
+  /** PCP: the mapping's nonce, which deleting it needs (RFC 6887 §11.3). */
+  readonly nonce?: string;
   /** The avchat process that asked; once it is gone, the mapping is stale. */
   readonly pid: number;
   /** When the router was last asked to hold it (ISO 8601); with the lease, when it expires by itself. */
@@ -86,12 +88,12 @@ export function defaultLedgerPath(env: NodeJS.ProcessEnv = process.env, home: st
 
 /**
  * Which router mapping an entry stands for, as the router itself tells mappings apart: a UPnP IGD
- * by external port and protocol, a NAT-PMP gateway by our address, internal port and protocol
- * (RFC 6886 §3.3). Two entries with one key are one mapping, whichever process recorded them.
+ * by external port and protocol, a NAT-PMP or PCP gateway by our address, internal port and
+ * protocol (RFC 6886 §3.3, RFC 6887 §11.1). Two entries with one key are one mapping, whichever process recorded them.
  */
 export function mappingKey(entry: Pick<LedgerEntry, 'gateway' | 'protocol' | 'externalPort' | 'internalPort' | 'internalClient'>): string {
   const { kind, location } = entry.gateway;
-  return kind === 'upnp' ? `upnp ${location} ${entry.protocol} ${entry.externalPort}` : `natpmp ${location} ${entry.protocol} ${entry.internalClient}:${entry.internalPort}`;
+  return kind === 'upnp' ? `upnp ${location} ${entry.protocol} ${entry.externalPort}` : `${kind} ${location} ${entry.protocol} ${entry.internalClient}:${entry.internalPort}`;
 }
 
 /** Whether process `pid` is still running (EPERM: it is, but another user's). */
@@ -114,7 +116,8 @@ function isEntry(value: unknown): value is LedgerEntry {
     e !== null &&
     typeof e.gateway === 'object' &&
     e.gateway !== null &&
-    (e.gateway.kind === 'upnp' || e.gateway.kind === 'natpmp') &&
+    (e.gateway.kind === 'upnp' || e.gateway.kind === 'natpmp' || e.gateway.kind === 'pcp') &&
+    (e.nonce === undefined || typeof e.nonce === 'string') &&
     typeof e.gateway.location === 'string' &&
     (e.protocol === 'UDP' || e.protocol === 'TCP') &&
     isPort(e.externalPort) &&

@@ -1,8 +1,7 @@
 import type { Problem } from '../../machines/types.ts';
-import { unmapUdp } from '../natpmp/client.ts';
-import { openIgd, type IgdClient } from '../upnp/client.ts';
+import { gatewayClient, type GatewayClient } from './gatewayClient.ts';
 import { isProcessAlive, mappingKey, type LedgerEntry, type MappingLedger } from './mappingLedger.ts';
-import { natPmpProblem, NO_SUCH_ENTRY, upnpProblem } from './portMappingActors.ts';
+import { isRefusal } from './problems.ts';
 
 /** What became of the mappings that avchat processes no longer running left in the ledger. */
 export interface StaleMappingsReport {
@@ -26,6 +25,8 @@ export interface StaleMappingsOptions {
   readonly requestTimeoutMs?: number;
   /** NAT-PMP tries per request (250 ms, doubling); default 3, 1.75 s in all. */
   readonly natPmpTries?: number;
+  /** PCP tries per request (3 s, doubling); default 1. */
+  readonly pcpTries?: number;
   /** Whether a pid still runs; default a signal-0 `kill`. */
   readonly isAlive?: (pid: number) => boolean;
   readonly signal?: AbortSignal;
@@ -43,11 +44,12 @@ function expired(entry: LedgerEntry, now: number): boolean {
  * running (killed, crashed), then drop them from the ledger. A UPnP mapping is read back first and
  * deleted only while it still forwards to the same client and port, so a mapping another host has
  * made since on that external port is left alone; "no such entry" (714) counts as gone. A NAT-PMP
- * mapping is removed with lifetime 0 from the address it was made from. A router that cannot be
+ * mapping is removed with lifetime 0 from the address it was made from, a PCP one with its nonce
+ * (src/portmap/gatewayClient.ts). A router that cannot be
  * reached keeps its entries for the next start, unless their lease has run out.
  */
-export async function removeStaleMappings(ledger: MappingLedger, opts: StaleMappingsOptions = {}): Promise<StaleMappingsReport> {
-  const isAlive = opts.isAlive ?? isProcessAlive;
+export async function removeStaleMappings(ledger: MappingLedger, options: StaleMappingsOptions = {}): Promise<StaleMappingsReport> {
+  const isAlive = options.isAlive ?? isProcessAlive;
   const stale = (await ledger.entries()).filter((e) => e.pid !== process.pid && !isAlive(e.pid));
   if (stale.length === 0) return { removed: 0, gone: 0, left: 0, pids: [], problems: [] };
 
@@ -55,43 +57,30 @@ export async function removeStaleMappings(ledger: MappingLedger, opts: StaleMapp
   const unreachable = new Map<string, Problem>();
   // The first reason per router why something is left.
   const problems = new Map<string, Problem>();
-  const igds = new Map<string, IgdClient>();
+  const clients = new Map<string, GatewayClient>();
 
-  async function removeUpnp(entry: LedgerEntry): Promise<Verdict> {
-    let igd = igds.get(entry.gateway.location);
-    if (!igd) {
-      const opened = await openIgd({ location: entry.gateway.location, localAddress: opts.localAddress, requestTimeoutMs: opts.requestTimeoutMs ?? 2000, signal: opts.signal });
-      if (!opened.ok) return { outcome: 'left', problem: upnpProblem(opened.error) };
-      igd = opened.value;
-      igds.set(entry.gateway.location, igd);
+  async function remove(entry: LedgerEntry): Promise<Verdict> {
+    const router = `${entry.gateway.kind} ${entry.gateway.location}`;
+    let client = clients.get(router);
+    if (!client) {
+      const clientOptions = { localAddress: options.localAddress, requestTimeoutMs: options.requestTimeoutMs ?? 2000, natPmpTries: options.natPmpTries ?? 3, pcpTries: options.pcpTries ?? 1 };
+      clients.set(router, (client = gatewayClient(entry.gateway, clientOptions)));
     }
-    const key = { externalPort: entry.externalPort, protocol: entry.protocol };
-    const held = await igd.getSpecificPortMappingEntry(key, { signal: opts.signal });
-    if (!held.ok) {
-      if (held.error.code === 'UPNP_ERROR' && held.error.errorCode === NO_SUCH_ENTRY) return { outcome: 'gone' };
-      return { outcome: 'left', problem: upnpProblem(held.error) };
+    try {
+      return { outcome: await client.removeStale(entry, options.signal) };
+    } catch (err) {
+      return { outcome: 'left', problem: err as Problem };
     }
-    if (held.value.internalClient !== entry.internalClient || held.value.internalPort !== entry.internalPort) return { outcome: 'gone' };
-    const deleted = await igd.deletePortMapping(key, { signal: opts.signal });
-    if (deleted.ok) return { outcome: 'removed' };
-    if (deleted.error.code === 'UPNP_ERROR' && deleted.error.errorCode === NO_SUCH_ENTRY) return { outcome: 'gone' };
-    return { outcome: 'left', problem: upnpProblem(deleted.error) };
-  }
-
-  async function removeNatPmp(entry: LedgerEntry): Promise<Verdict> {
-    // The gateway knows the mapping by the address that asked for it.
-    const unmapped = await unmapUdp(entry.gateway.location, entry.internalPort, { localAddress: entry.internalClient, tries: opts.natPmpTries ?? 3, signal: opts.signal });
-    return unmapped.ok ? { outcome: 'removed' } : { outcome: 'left', problem: natPmpProblem(unmapped.error) };
   }
 
   const verdicts = new Map<string, Verdict>();
   for (const entry of stale) {
     const router = `${entry.gateway.kind} ${entry.gateway.location}`;
     const known = unreachable.get(router);
-    const verdict: Verdict = known ? { outcome: 'left', problem: known } : entry.gateway.kind === 'upnp' ? await removeUpnp(entry) : await removeNatPmp(entry);
+    const verdict: Verdict = known ? { outcome: 'left', problem: known } : await remove(entry);
     if (verdict.outcome === 'left' && !expired(entry, Date.now())) {
       // A refusal (UPNP_606, NATPMP_2, …) is about this mapping; anything else about the router.
-      if (!/^(UPNP|NATPMP)_/.test(verdict.problem.code)) unreachable.set(router, verdict.problem);
+      if (!isRefusal(verdict.problem)) unreachable.set(router, verdict.problem);
       if (!problems.has(router)) problems.set(router, verdict.problem);
       verdicts.set(mappingKey(entry), verdict);
     } else {
