@@ -10,6 +10,10 @@ import { hostPortOfUri, type HostPort } from './routing.ts';
  * - A method we do not take (RFC 3261 §8.2.1): 405 with Allow for a SIP method we know of
  *   (MESSAGE, REGISTER, …), 501 for one we have never heard of. sip.js would answer a MESSAGE 200.
  * - An INVITE while nobody waits for a call: 486 at once (sip.js would send 100 and 180 first).
+ * - What the request needs of us that we do not have (RFC 3261 §8.2.2.3, §8.2.3, §21.4.7): a Require
+ *   naming an extension gets 420 with Unsupported listing it (we support none); a body that is not
+ *   plain application/sdp gets 415 with Accept and Accept-Encoding; an INVITE whose Accept leaves out
+ *   application/sdp gets 406, since every answer of ours carries SDP (RFC 4475 §3.3.5, §3.3.6, §3.3.15).
  * - OPTIONS (RFC 3261 §11): our capabilities — Allow, Accept, and an SDP body listing our codecs —
  *   with the status an INVITE would get at this moment (200 when a call would be taken, 486 when we
  *   are busy, 404 for a user we are not). sip.js would answer 200 always and list methods it does not
@@ -50,6 +54,23 @@ const PASS: ScreenVerdict = { pass: true };
 const REMEMBERED_CALLS = 64;
 /** The most signalling addresses one call's peer may have (its source, our destination, its Contact). */
 const ADDRESSES_PER_CALL = 4;
+
+const SDP = 'application/sdp';
+
+/** The comma-separated values of every instance of a list header (Require, Content-Encoding, Accept). */
+function listOf(message: SipMessageText, name: string): string[] {
+  return message.headers
+    .filter(([n]) => n === name)
+    .flatMap(([, v]) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+}
+
+/** Whether a response with an SDP body is acceptable (RFC 3261 §20.1: no Accept means application/sdp). */
+function acceptsSdp(message: SipMessageText): boolean {
+  if (headerOf(message, 'accept') === undefined) return true;
+  return listOf(message, 'accept').some((range) => ['application/sdp', 'application/*', '*/*'].includes(range.split(';')[0].trim().toLowerCase()));
+}
 
 function userOf(uri: string | undefined): string | undefined {
   return uri ? /^sips?:([^@;?>]+)@/i.exec(uri.trim())?.[1] : undefined;
@@ -121,6 +142,8 @@ export class InboundScreen {
         ? refuse(405, 'Method Not Allowed', `${message.method} is not taken`, [`Allow: ${ALLOWED_METHODS.join(', ')}`])
         : refuse(501, 'Not Implemented', `${message.method} is not a method avchat knows`, [`Allow: ${ALLOWED_METHODS.join(', ')}`]);
     }
+    const needs = this.unmet(message);
+    if (needs) return refuse(needs.status, needs.phrase, needs.reason, needs.headers);
     if (message.method === 'OPTIONS') return { pass: false, reason: 'OPTIONS answered by avchat', reply: this.options(message, inDialog) };
     if (message.method === 'INVITE' && !inDialog) {
       const user = userOf(message.requestUri);
@@ -133,13 +156,37 @@ export class InboundScreen {
     return PASS;
   }
 
+  /** A Require, body or Accept we cannot meet, as the refusal RFC 3261 §8.2.2.3 and §8.2.3 prescribe. */
+  private unmet(message: SipMessageText): { status: number; phrase: string; reason: string; headers: string[] } | undefined {
+    if (message.method === 'ACK' || message.method === 'CANCEL') return undefined;
+    const required = listOf(message, 'require');
+    if (required.length > 0) {
+      return { status: 420, phrase: 'Bad Extension', reason: `Require ${required.join(', ')} is not supported`, headers: [`Unsupported: ${required.join(', ')}`] };
+    }
+    const length = Number(headerOf(message, 'content-length') ?? Buffer.byteLength(message.body, 'utf8'));
+    const type = headerOf(message, 'content-type')?.split(';')[0].trim().toLowerCase();
+    const encodings = listOf(message, 'content-encoding').map((e) => e.toLowerCase()).filter((e) => e !== 'identity');
+    if (length > 0 && (type !== SDP || encodings.length > 0)) {
+      return {
+        status: 415,
+        phrase: 'Unsupported Media Type',
+        reason: `a ${type ?? 'body without Content-Type'}${encodings.length > 0 ? ` in ${encodings.join(', ')}` : ''} is not taken`,
+        headers: [`Accept: ${SDP}`, 'Accept-Encoding: identity'],
+      };
+    }
+    if (message.method === 'INVITE' && !acceptsSdp(message)) {
+      return { status: 406, phrase: 'Not Acceptable (our answers are application/sdp)', reason: `Accept ${headerOf(message, 'accept')} leaves out ${SDP}`, headers: [] };
+    }
+    return undefined;
+  }
+
   private options(message: SipMessageText, inDialog: boolean): string | undefined {
     const user = userOf(message.requestUri);
     const status = !inDialog && user !== undefined && user !== this.state.user ? 404 : inDialog || this.state.ready() ? 200 : 486;
     const reason = status === 200 ? 'OK' : status === 404 ? 'Not Found' : 'Busy Here';
     return statelessResponse(message, status, reason, {
       extraHeaders: [`Allow: ${ALLOWED_METHODS.join(', ')}`, 'Accept: application/sdp', 'Accept-Encoding: identity', 'Accept-Language: en', `Server: ${this.state.product}`],
-      ...(status === 200 ? { body: { contentType: 'application/sdp', text: this.state.capabilities() } } : {}),
+      ...(status === 200 && acceptsSdp(message) ? { body: { contentType: SDP, text: this.state.capabilities() } } : {}),
     });
   }
 

@@ -6,6 +6,7 @@
  */
 
 import { hostPortOfUri } from './routing.ts';
+import { isSipDate, parseAddress, parseContact, parseVia, TOKEN_CHARS } from './headerSyntax.ts';
 import { headerOf, readSipText } from './sipText.ts';
 
 export { headerOf };
@@ -18,7 +19,7 @@ export const MAX_SIP_HEADERS = 128;
 /** One SIP message read from text. */
 export interface SipMessageText {
   readonly kind: 'request' | 'response';
-  /** Request method (upper case), or the CSeq method of a response. */
+  /** Request method (case-sensitive, RFC 3261 §7.1), or the CSeq method of a response. */
   readonly method: string;
   /** Request-URI (requests only). */
   readonly requestUri?: string;
@@ -32,8 +33,8 @@ export interface SipMessageText {
 /** Why a message could not be taken, and what RFC 3261 answers a request with. */
 export interface SipMessageProblem {
   readonly code: 'SIP_MALFORMED' | 'SIP_TOO_LARGE';
-  /** 400 Bad Request, 416 Unsupported URI Scheme, or 513 Message Too Large (RFC 3261 §21.4.1, §21.4.16, §21.5.11). */
-  readonly status: 400 | 416 | 513;
+  /** 400 Bad Request, 416 Unsupported URI Scheme, 505 Version Not Supported or 513 Message Too Large (RFC 3261 §21.4.1, §21.4.16, §21.5.7, §21.5.11). */
+  readonly status: 400 | 416 | 505 | 513;
   /** The reason, short enough for a reason phrase. */
   readonly reason: string;
   /** Whether the datagram was a request (it is answered) or a response (it is dropped). */
@@ -62,48 +63,88 @@ function problem(kind: SipMessageProblem['kind'], reason: string, status: SipMes
 }
 
 /** RFC 3261 §25.1 token characters: a method is any token, not only one that begins with a letter. */
-const TOKEN = "[A-Za-z0-9.!%*_+`'~-]+";
-const REQUEST_LINE = new RegExp(`^(${TOKEN}) (\\S+) SIP\\/2\\.0$`);
+const TOKEN = `[${TOKEN_CHARS}]+`;
+/** A request line, exactly: single spaces, nothing after the version (RFC 3261 §7.1; RFC 4475 §3.1.2.9, §3.1.2.10). */
+const REQUEST_LINE = new RegExp(`^(${TOKEN}) ([^\\s]+) SIP\\/2\\.0$`);
+/** Anything that starts like a request (a token and a space) is answered, even when the rest is broken. */
+const REQUEST_LIKE = new RegExp(`^(${TOKEN}) `);
 const STATUS_LINE = /^SIP\/2\.0 ([1-6]\d\d)(?: (.*))?$/;
+/** Header fields that take exactly one value (RFC 3261 §7.3.1: only list-valued fields may repeat; RFC 4475 §3.3.8, §3.3.9). */
+const SINGLE_VALUED = ['call-id', 'from', 'to', 'cseq', 'max-forwards', 'content-length', 'content-type', 'content-encoding', 'expires', 'date', 'min-expires'];
+const DISPLAY: Readonly<Record<string, string>> = { 'call-id': 'Call-ID', cseq: 'CSeq' };
+const headerName = (name: string) => DISPLAY[name] ?? name.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase());
+
+/** The largest value of a 32-bit unsigned field (RFC 3261 §20.19 Expires, §8.1.1.5 CSeq is below 2**31). */
+const MAX_UINT32 = 2 ** 32 - 1;
 
 /**
- * Read and check one SIP message (RFC 3261 §7, §8.1.1, §18.3): the start line, header syntax, the
- * mandatory To, From, Call-ID, CSeq and Via (Max-Forwards is not required: RFC 2543 peers omit it),
- * a CSeq whose method matches the request's, a Content-Length no larger than the body, and the size
- * limit. A problem names the cause in words a peer's log will show in the 400's reason phrase.
+ * Read and check one SIP message (RFC 3261 §7, §8.1.1, §18.3, §25.1): the start line, header syntax,
+ * the mandatory To, From, Call-ID, CSeq and Via (Max-Forwards is not required: RFC 2543 peers omit
+ * it), the grammar of Via, From, To, Contact and Date, single-valued fields given once, scalars in
+ * range, a CSeq whose method matches the request's, a Content-Length no larger than the body, and the
+ * size limit. A problem names the cause in words a peer's log will show in the 400's reason phrase.
+ * Methods are case-sensitive (RFC 3261 §7.1): `invite` is not INVITE.
  */
 export function checkSipMessage(text: string, limits: { maxBytes?: number; maxHeaders?: number } = {}): SipCheckResult {
   const maxBytes = limits.maxBytes ?? MAX_SIP_MESSAGE_BYTES;
   const maxHeaders = limits.maxHeaders ?? MAX_SIP_HEADERS;
   if (typeof text !== 'string' || text.length === 0) return { ok: false, problem: problem('unknown', 'empty message') };
   const { startLine, headers, headerLineCount, unreadable: unreadableLine, body, hasEnd } = readSipText(text);
-  const request = REQUEST_LINE.exec(startLine.trim());
-  const status = STATUS_LINE.exec(startLine.trim());
-  const kind: SipMessageProblem['kind'] = request ? 'request' : status ? 'response' : 'unknown';
+  const request = REQUEST_LINE.exec(startLine);
+  const status = STATUS_LINE.exec(startLine);
+  const responseLike = /^SIP\/\d+\.\d+ /i.test(startLine);
+  const requestLike = responseLike ? null : REQUEST_LIKE.exec(startLine);
+  const kind: SipMessageProblem['kind'] = request || requestLike ? 'request' : status || responseLike ? 'response' : 'unknown';
   if (kind === 'unknown') return { ok: false, problem: problem(kind, 'not a SIP start line') };
-  if (!hasEnd) return { ok: false, problem: problem(kind, 'no empty line after the headers') };
 
   // An unreadable line was skipped so that the rest can still carry a 400 back; the first one is the cause.
   const unreadable = unreadableLine === undefined ? undefined : `unreadable header line ${JSON.stringify(unreadableLine.slice(0, 40))}`;
-  const partial: SipMessageText = request
-    ? { kind: 'request', method: request[1].toUpperCase(), requestUri: request[2], headers, body }
-    : { kind: 'response', method: '', status: Number(status![1]), headers, body };
+  const partial: SipMessageText =
+    kind === 'request'
+      ? { kind: 'request', method: (request ?? requestLike)![1], requestUri: request?.[2] ?? startLine.split(' ')[1] ?? '', headers, body }
+      : { kind: 'response', method: '', status: status ? Number(status[1]) : 0, headers, body };
   const fail = (reason: string, code: SipMessageProblem['status'] = 400) => ({ ok: false as const, problem: problem(kind, reason, code), partial });
   // Too large is still read (a UDP datagram is at most 64 KiB), so that the 513 can be sent back.
   if (Buffer.byteLength(text, 'utf8') > maxBytes) return fail(`message larger than ${maxBytes} bytes`, 513);
   if (headerLineCount > maxHeaders) return fail(`more than ${maxHeaders} header lines`, 513);
+  if (kind === 'request' && !request) {
+    // RFC 3261 §21.5.7: a version we do not speak is 505; anything else wrong in the line is 400.
+    if (/ SIP\/(?!2\.0$)\d+\.\d+$/.test(startLine) && REQUEST_LINE.test(startLine.replace(/SIP\/\d+\.\d+$/, 'SIP/2.0'))) return fail('SIP version not supported', 505);
+    return fail('malformed Request-Line');
+  }
+  if (kind === 'response' && !status) return fail('malformed Status-Line');
+  if (!hasEnd) return fail('no empty line after the headers');
   if (unreadable) return fail(unreadable);
 
   for (const name of ['via', 'from', 'to', 'call-id', 'cseq']) {
     const value = headerOf(partial, name);
-    if (value === undefined || value === '') return fail(`missing ${name === 'call-id' ? 'Call-ID' : name === 'cseq' ? 'CSeq' : name[0].toUpperCase() + name.slice(1)} header`);
+    if (value === undefined || value === '') return fail(`missing ${headerName(name)} header`);
   }
-  if (!/^SIP\s*\/\s*2\.0\s*\/\s*[A-Za-z]+\s+\S+/i.test(headerOf(partial, 'via')!)) return fail('malformed Via header');
-  if (!/sips?:|tel:|<[^>]*>/i.test(headerOf(partial, 'from')!)) return fail('malformed From header');
-  if (!/sips?:|tel:|<[^>]*>/i.test(headerOf(partial, 'to')!)) return fail('malformed To header');
-  const cseq = new RegExp(`^(\\d{1,10})\\s+(${TOKEN})$`).exec(headerOf(partial, 'cseq')!);
+  for (const name of SINGLE_VALUED) {
+    if (headers.filter(([n]) => n === name).length > 1) return fail(`more than one ${headerName(name)} header`);
+  }
+  for (const [, via] of headers.filter(([n]) => n === 'via')) {
+    const parsed = parseVia(via);
+    if (!parsed.ok) return fail(parsed.reason);
+  }
+  for (const name of ['from', 'to'] as const) {
+    const address = parseAddress(headerOf(partial, name)!, headerName(name));
+    if (!address.ok) return fail(address.reason);
+  }
+  for (const [, contact] of headers.filter(([n]) => n === 'contact')) {
+    const parsed = parseContact(contact);
+    if (!parsed.ok) return fail(parsed.reason);
+  }
+  const date = headerOf(partial, 'date');
+  if (date !== undefined && !isSipDate(date)) return fail('Date header is not an RFC 1123 date in GMT');
+  const cseq = new RegExp(`^(\\d{1,20})\\s+(${TOKEN})$`).exec(headerOf(partial, 'cseq')!);
   if (!cseq || Number(cseq[1]) > 2 ** 31 - 1) return fail('malformed CSeq header');
-  if (request && cseq[2].toUpperCase() !== partial.method) {
+  const maxForwards = headerOf(partial, 'max-forwards');
+  // 1*DIGIT, so leading zeros are fine (RFC 4475 §3.1.1.1's 0068); the value is at most 255 (RFC 3261 §20.22).
+  if (maxForwards !== undefined && !(/^\d{1,12}$/.test(maxForwards) && Number(maxForwards) <= 255)) return fail('malformed Max-Forwards header');
+  const expires = headerOf(partial, 'expires');
+  if (expires !== undefined && !(/^\d{1,20}$/.test(expires) && Number(expires) <= MAX_UINT32)) return fail('malformed Expires header');
+  if (request && cseq[2] !== partial.method) {
     return fail(`CSeq method ${cseq[2]} does not match ${partial.method}`);
   }
   if (request) {
@@ -111,6 +152,9 @@ export function checkSipMessage(text: string, limits: { maxBytes?: number; maxHe
     if (!scheme) return fail('Request-URI is not an absolute URI');
     // RFC 3261 §8.2.2.1: a scheme we do not take is 416 (Unsupported URI Scheme).
     if (scheme !== 'sip' && scheme !== 'sips') return fail(`Request-URI scheme ${scheme}: is not sip:`, 416);
+    // RFC 3261 §19.1.1 (Table 1): a Request-URI has no headers component (RFC 4475 §3.1.2.11).
+    // A '?' in the user part is a character of the user (RFC 4475 §3.1.1.2); after the host it starts headers.
+    if (request[2].slice(request[2].lastIndexOf('@') + 1).includes('?')) return fail('Request-URI has escaped headers');
     if (!hostPortOfUri(request[2])) return fail('Request-URI has no host');
   }
   const lengthText = headerOf(partial, 'content-length');
@@ -119,8 +163,13 @@ export function checkSipMessage(text: string, limits: { maxBytes?: number; maxHe
     // RFC 3261 §18.3: a datagram shorter than its Content-Length is truncated; a longer one has its excess ignored.
     if (Buffer.byteLength(body, 'utf8') < Number(lengthText)) return fail('body shorter than its Content-Length (truncated datagram)');
   }
-  const message: SipMessageText = request ? partial : { ...partial, method: cseq[2].toUpperCase() };
+  const message: SipMessageText = request ? partial : { ...partial, method: cseq[2] };
   return { ok: true, message };
+}
+
+/** Whether a request that failed the check can be answered at all: a response needs its Via (where it goes, what it answers) and CSeq (RFC 3261 §8.2.6.2). */
+export function answerable(request: Pick<SipMessageText, 'headers' | 'method'>): boolean {
+  return request.method !== 'ACK' && Boolean(headerOf(request, 'via')) && Boolean(headerOf(request, 'cseq'));
 }
 
 /** A random token for tags (RFC 3261 §19.3: at least 32 bits of randomness). */
@@ -132,29 +181,32 @@ function randomTag(): string {
  * A stateless response to a request (RFC 3261 §8.2.6): Via (all of them, in order), From, To (with a
  * tag added when it has none), Call-ID and CSeq copied, plus extra headers and an optional body.
  * Returns undefined when the request lacks what a response needs (Via, Call-ID, CSeq, From, To):
- * such a request can only be dropped.
+ * such a request can only be dropped — unless `incomplete` is set, for the 400 that tells a peer its
+ * request lacked From, To or Call-ID (RFC 4475 §3.3.1): then only Via and CSeq are needed, and the
+ * missing fields are left out rather than made up.
  */
 export function statelessResponse(
   request: Pick<SipMessageText, 'headers'>,
   status: number,
   reason: string,
-  options: { extraHeaders?: readonly string[]; body?: { contentType: string; text: string }; toTag?: string } = {},
+  options: { extraHeaders?: readonly string[]; body?: { contentType: string; text: string }; toTag?: string; incomplete?: boolean } = {},
 ): string | undefined {
   const vias = request.headers.filter(([n]) => n === 'via').map(([, v]) => v);
   const from = headerOf(request, 'from');
   const to = headerOf(request, 'to');
   const callId = headerOf(request, 'call-id');
   const cseq = headerOf(request, 'cseq');
-  if (vias.length === 0 || !from || !to || !callId || !cseq) return undefined;
-  const toWithTag = tagOf(to) || status === 100 ? to : `${to};tag=${options.toTag ?? randomTag()}`;
+  if (vias.length === 0 || !cseq) return undefined;
+  if (!options.incomplete && (!from || !to || !callId)) return undefined;
+  const toWithTag = to === undefined || tagOf(to) || status === 100 ? to : `${to};tag=${options.toTag ?? randomTag()}`;
   // A reason phrase is text up to the line end (RFC 3261 §25.1): keep it one line of printable text.
   const phrase = reason.replace(/[\r\n\t]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').slice(0, 120);
   const lines = [
     `SIP/2.0 ${status} ${phrase}`,
     ...vias.map((v) => `Via: ${v}`),
-    `From: ${from}`,
-    `To: ${toWithTag}`,
-    `Call-ID: ${callId}`,
+    ...(from === undefined ? [] : [`From: ${from}`]),
+    ...(toWithTag === undefined ? [] : [`To: ${toWithTag}`]),
+    ...(callId === undefined ? [] : [`Call-ID: ${callId}`]),
     `CSeq: ${cseq}`,
     ...(options.extraHeaders ?? []),
   ];

@@ -3,7 +3,8 @@ import type { Subscription } from 'rxjs';
 import { EmitterImpl, TransportState, type Core, type Emitter, type Transport } from 'sip.js';
 import type { UdpPort } from '../net/udpPort.ts';
 import type { InboundScreen } from './inboundScreen.ts';
-import { checkSipMessage, headerOf, statelessResponse, type SipMessageText } from './messageCheck.ts';
+import { answerable, checkSipMessage, headerOf, statelessResponse, type SipMessageProblem, type SipMessageText } from './messageCheck.ts';
+import { stackText } from './stackText.ts';
 import { routeOf, stampReceived, type HostPort } from './routing.ts';
 import { UdpRetransmitter, type RetransmissionTimeout, type RetransmissionTimer, type SipTimerValues } from './udpRetransmission.ts';
 
@@ -37,6 +38,9 @@ export interface UdpTransportOptions {
   /** Requests avchat answers itself (OPTIONS, strangers within a call); none when absent. */
   readonly screen?: InboundScreen;
 }
+
+/** Reason phrases of the refusals the check names; a 400 carries its cause instead. */
+const PHRASES: Readonly<Record<number, string>> = { 416: 'Unsupported URI Scheme', 505: 'Version Not Supported', 513: 'Message Too Large' };
 
 function looksLikeSip(data: Uint8Array): boolean {
   // SIP starts with a method name (any RFC 3261 §25.1 token character, e.g. RFC 4475 §3.1.1.2's "!interesting-Method")
@@ -106,15 +110,7 @@ export class UdpTransport implements Transport {
       this.options.onWire?.({ direction: 'in', peer: source, text: raw });
       const checked = checkSipMessage(raw);
       if (!checked.ok) {
-        const { problem } = checked;
-        const what = problem.kind === 'request' ? `request (answered ${problem.status})` : problem.kind === 'response' ? 'response (dropped)' : 'datagram (dropped)';
-        this.options.onError?.({ code: problem.code, message: `malformed SIP ${what} from ${source.host}:${source.port}: ${problem.reason}` });
-        // RFC 3261 §21.4.1 / §21.5.11: a request we cannot take is answered with the cause, if it can be answered at all; never an ACK.
-        if (problem.kind === 'request' && checked.partial && checked.partial.method !== 'ACK') {
-          const phrase = problem.status === 513 ? 'Message Too Large' : problem.status === 416 ? 'Unsupported URI Scheme' : `Bad Request (${problem.reason})`;
-          const reply = statelessResponse(checked.partial, problem.status, phrase);
-          if (reply) this.sendRaw(reply, source);
-        }
+        this.refuse(checked.problem, checked.partial, source);
         return;
       }
       this.retransmitter.received(checked.message);
@@ -124,8 +120,9 @@ export class UdpTransport implements Transport {
         if (verdict.reply) this.sendRaw(verdict.reply, source);
         return;
       }
+      const text = checked.message.kind === 'request' ? stackText(checked.message, { contactFromFrom: checked.message.method === 'INVITE' }) : raw;
       try {
-        this.onMessage?.(stampReceived(raw, source));
+        this.onMessage?.(stampReceived(text, source));
       } catch (err) {
         // sip.js throws on a few inputs its grammar rejects late; one datagram must never take the socket down.
         this.options.onError?.({ code: 'SIP_REFUSED', message: `SIP stack refused a message from ${source.host}:${source.port}: ${(err as Error).message}` });
@@ -199,6 +196,26 @@ export class UdpTransport implements Transport {
     if (isIP(destination.host) !== 0) return destination;
     const callId = message && headerOf(message, 'call-id');
     return callId ? this.options.screen?.peerOf(callId) : undefined;
+  }
+
+  /**
+   * A message that failed the check: a request is answered with the cause (RFC 3261 §21.4.1,
+   * §21.5.7, §21.5.11) when it can be answered at all — never an ACK, and not without the Via and
+   * CSeq a response must carry; a response is dropped. The log says which happened.
+   */
+  private refuse(problem: SipMessageProblem, partial: SipMessageText | undefined, source: HostPort): void {
+    let what: string;
+    if (problem.kind === 'request' && partial && answerable(partial)) {
+      const phrase = PHRASES[problem.status] ?? `Bad Request (${problem.reason})`;
+      const reply = statelessResponse(partial, problem.status, phrase, { incomplete: true });
+      if (reply) this.sendRaw(reply, source);
+      what = reply ? `request (answered ${problem.status})` : 'request (dropped: it cannot be answered)';
+    } else if (problem.kind === 'request') {
+      what = partial?.method === 'ACK' ? 'ACK (dropped: an ACK is never answered)' : 'request (dropped: no Via or CSeq to answer on)';
+    } else {
+      what = problem.kind === 'response' ? 'response (dropped)' : 'datagram (dropped)';
+    }
+    this.options.onError?.({ code: problem.code, message: `malformed SIP ${what} from ${source.host}:${source.port}: ${problem.reason}` });
   }
 
   /** Send an answer of our own (not sip.js's) straight back to where the request came from. */

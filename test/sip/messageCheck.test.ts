@@ -28,7 +28,9 @@ describe('SIP message check (RFC 3261 §7, §8.1.1, §18.3)', () => {
     const odd = invite.replace('INVITE sip:', `${method} sip:`).replace('CSeq: 314159 INVITE', `CSeq: 314159 ${method}`);
     const r = checkSipMessage(odd);
     expect(r.ok).toBe(true);
-    if (r.ok) expect(r.message.method).toBe(method.toUpperCase());
+    // Methods are case-sensitive (RFC 3261 §7.1): kept as sent.
+    if (r.ok) expect(r.message.method).toBe(method);
+    expect(reason(invite.replace('INVITE sip:', 'invite sip:'))).toBe('400 request: CSeq method INVITE does not match invite');
     expect(reason(odd.replace(`CSeq: 314159 ${method}`, 'CSeq: 314159 INVITE'))).toMatch(/^400 request: CSeq method INVITE does not match/);
   });
 
@@ -58,7 +60,8 @@ describe('SIP message check (RFC 3261 §7, §8.1.1, §18.3)', () => {
     expect(reason(invite.replace('Content-Length: 4', 'Content-Length: 400'))).toBe('400 request: body shorter than its Content-Length (truncated datagram)');
     expect(reason(invite.replace('Max-Forwards: 70', 'this is no header'))).toBe('400 request: unreadable header line "this is no header"');
     expect(reason(invite.replace('\r\n\r\n', '\r\n'))).toBe('400 request: no empty line after the headers');
-    expect(reason(invite.replace('SIP/2.0\r\n', 'SIP/3.0\r\n'))).toBe('400 unknown: not a SIP start line');
+    expect(reason(invite.replace('SIP/2.0\r\n', 'SIP/3.0\r\n'))).toBe('505 request: SIP version not supported');
+    expect(reason('\u0001\u0002garbage\r\n\r\n')).toBe('400 unknown: not a SIP start line');
     expect(reason(invite.replace('Via: SIP/2.0/UDP 192.0.2.1:5060', 'Via: 192.0.2.1'))).toBe('400 request: malformed Via header');
   });
 
