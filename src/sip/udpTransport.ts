@@ -4,6 +4,7 @@ import { EmitterImpl, TransportState, type Core, type Emitter, type Transport } 
 import type { UdpPort } from '../net/udpPort.ts';
 import type { InboundScreen } from './inboundScreen.ts';
 import { answerable, checkSipMessage, headerOf, statelessResponse, type SipMessageProblem, type SipMessageText } from './messageCheck.ts';
+import { ServerTransactionTable } from './serverTransactions.ts';
 import { stackText } from './stackText.ts';
 import { routeOf, stampReceived, type HostPort } from './routing.ts';
 import { UdpRetransmitter, type RetransmissionTimeout, type RetransmissionTimer, type SipTimerValues } from './udpRetransmission.ts';
@@ -54,7 +55,9 @@ function looksLikeSip(data: Uint8Array): boolean {
  * and every incoming request gets received/rport stamped on its top Via (see SIPJS-NOTES).
  * It also does what sip.js leaves to a UDP transport: the retransmission Timers A, E and G
  * ({@link UdpRetransmitter}); a 400 or 513 naming the cause for a request it cannot read, and silence
- * for such a response (sip.js would drop both without a word); and the {@link InboundScreen}.
+ * for such a response (sip.js would drop both without a word); the {@link InboundScreen}; requests
+ * in the one spelling sip.js reads ({@link stackText}); and server transaction matching by the whole
+ * RFC 3261 §17.2.3 rule ({@link ServerTransactionTable}), where sip.js looks at the branch alone.
  */
 export class UdpTransport implements Transport {
   readonly protocol = 'UDP';
@@ -67,6 +70,7 @@ export class UdpTransport implements Transport {
   private subscription: Subscription | undefined;
   private readonly options: UdpTransportOptions;
   private readonly retransmitter: UdpRetransmitter;
+  private readonly transactions = new ServerTransactionTable();
 
   constructor(
     private readonly logger: Core.Logger,
@@ -120,7 +124,10 @@ export class UdpTransport implements Transport {
         if (verdict.reply) this.sendRaw(verdict.reply, source);
         return;
       }
-      const text = checked.message.kind === 'request' ? stackText(checked.message, { contactFromFrom: checked.message.method === 'INVITE' }) : raw;
+      const text =
+        checked.message.kind === 'request'
+          ? stackText(checked.message, { topBranch: this.transactions.inbound(checked.message).stackBranch, contactFromFrom: checked.message.method === 'INVITE' })
+          : raw;
       try {
         this.onMessage?.(stampReceived(text, source));
       } catch (err) {
@@ -162,7 +169,9 @@ export class UdpTransport implements Transport {
    * would let any message steer our DNS traffic. Within a known call the request goes to the peer's
    * signalling address instead (the source it used, RFC 3581's spirit); anything else is refused.
    */
-  async send(message: string): Promise<void> {
+  async send(text: string): Promise<void> {
+    // A response goes out with the peer's own branch, not the one sip.js was given (RFC 3261 §17.2.3).
+    const message = /^SIP\/2\.0 /.test(text) ? this.transactions.outbound(text) : text;
     // What we send is well formed by construction; the check reads it for the route, the timers and the screen.
     const sent = checkSipMessage(message, { maxBytes: Infinity });
     const route = routeOf(message);
