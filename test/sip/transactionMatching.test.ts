@@ -108,17 +108,20 @@ describe('server transaction matching (RFC 3261 §17.2.3) over real UDP', () => 
     expect(invitation.state).toBe(SessionState.Terminated);
   });
 
-  it('should take an INVITE from another sent-by that reuses a branch as a new call', async () => {
+  it('should take an INVITE from another sent-by that reuses a branch as a new transaction, rung on its own', async () => {
     const x = await setup();
     x.send(request('INVITE', x.port, { callId: 'sentby-1', body: OFFER }));
     await settle(() => x.invitations.length === 1, 2000);
     x.send(request('INVITE', x.port, { callId: 'sentby-2', sentBy: `${HOST}:10`, fromTag: 'f2', body: OFFER }));
+    // Matched by branch alone it would be swallowed as the first INVITE's retransmission; as a new
+    // transaction it is a second call, rung on its own.
+    await settle(() => x.replies.some((r) => headerIn(r, 'Call-ID') === 'sentby-2' && statusOf(r) === 180), 2000);
     await settle(() => x.invitations.length === 2, 2000);
     expect(x.invitations.map((i) => i.request.callId)).toEqual(['sentby-1', 'sentby-2']);
-    // Each call's answers carry its own request's Via back.
     const ringing = x.replies.filter((r) => statusOf(r) === 180);
     expect(ringing.map((r) => headerIn(r, 'Call-ID'))).toEqual(['sentby-1', 'sentby-2']);
-    expect(headerIn(ringing[1], 'Via')).toMatch(new RegExp(`^SIP/2\\.0/UDP ${HOST}:10;`));
+    // Its answers carry its own request's Via back, branch and all.
+    expect(headerIn(ringing[1]!, 'Via')).toMatch(new RegExp(`^SIP/2\\.0/UDP ${HOST}:10;`));
   });
 
   it('should match RFC 2543 requests (no branch, or one without the magic cookie) by the fallback rule', async () => {
