@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openUdpPort } from '../../src/net/udpPort.ts';
 import type { SipTransportProblem } from '../../src/sip/udpTransport.ts';
 import { createSipUserAgent } from '../../src/sip/userAgent.ts';
+import { headerIn, settle, statusOf } from './wire.ts';
 
 /**
  * RFC 4475's torture messages, byte for byte as the RFC's archive has them (test/sip/rfc4475/*.dat),
@@ -101,19 +102,11 @@ const TABLE: readonly Row[] = [
 
 const HOST = '127.0.0.1';
 const DIR = new URL('./rfc4475/', import.meta.url);
-const statusOf = (text: string) => Number(/^SIP\/2\.0 (\d{3}) /.exec(text)?.[1]);
-const headerIn = (text: string, name: string) => new RegExp(`\\r\\n${name}[ \\t]*:[ \\t]*([^\\r\\n]*)`, 'i').exec(text)?.[1];
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-/** Wait until `test` holds or `ms` have passed (a bounded loop; no time is asserted). */
-async function settle(test: () => boolean, ms: number): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!test() && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-}
 
 /** An avchat agent answering to `user`, with a callee waiting, and a raw socket to torture it from. */
 async function agentFor(user: string | undefined) {

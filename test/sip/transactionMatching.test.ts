@@ -7,6 +7,7 @@ import { openUdpPort } from '../../src/net/udpPort.ts';
 import { checkSipMessage, type SipMessageText } from '../../src/sip/messageCheck.ts';
 import { ServerTransactionTable } from '../../src/sip/serverTransactions.ts';
 import { createSipUserAgent } from '../../src/sip/userAgent.ts';
+import { headerIn, settle, statusOf } from './wire.ts';
 
 /**
  * RFC 3261 §17.2.3 server transaction matching, over real loopback UDP against a real avchat agent
@@ -15,18 +16,11 @@ import { createSipUserAgent } from '../../src/sip/userAgent.ts';
 
 const HOST = '127.0.0.1';
 const OFFER = ['v=0', `o=- 1 1 IN IP4 ${HOST}`, 's=-', `c=IN IP4 ${HOST}`, 't=0 0', 'm=audio 40000 RTP/AVP 0', 'm=video 40002 RTP/AVP 34', ''].join('\r\n');
-const statusOf = (text: string) => Number(/^SIP\/2\.0 (\d{3}) /.exec(text)?.[1]);
-const headerIn = (text: string, name: string) => new RegExp(`\\r\\n${name}[ \\t]*:[ \\t]*([^\\r\\n]*)`, 'i').exec(text)?.[1];
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function settle(test: () => boolean, ms: number): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!test() && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-}
 
 /** A real agent taking every call offered, and a raw peer socket. */
 async function setup() {
