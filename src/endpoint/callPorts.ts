@@ -1,12 +1,17 @@
 import { MEDIA_PORTS, type MediaPortName } from '../../machines/media.ts';
-import { openUdpPort, type UdpPort } from '../net/udpPort.ts';
+import { openUdpPort, type UdpChannel, type UdpPort } from '../net/udpPort.ts';
+import { mediaChannels, signallingChannels, type MediaChannels, type SignallingChannels } from '../transport/demux.ts';
 
 /** The five sockets of one endpoint: SIP and the four media ports, bound for the endpoint's lifetime. */
 export interface CallPorts {
   readonly sip: UdpPort;
   readonly media: Readonly<Record<MediaPortName, UdpPort>>;
-  /** All five, SIP first: what the NAT probe probes and the router maps. */
+  /** All five, SIP first: what the router maps. */
   readonly all: readonly UdpPort[];
+  /** Each socket's datagrams told apart once (src/transport/demux.ts), for every phase that reads it. */
+  readonly channels: { readonly sip: SignallingChannels; readonly media: Readonly<Record<MediaPortName, MediaChannels>> };
+  /** The probe channel of all five, SIP first: what the NAT probe sends from and reads. */
+  readonly probes: readonly UdpChannel[];
   /** Close all five; idempotent. */
   close(): Promise<void>;
 }
@@ -42,10 +47,14 @@ export async function openCallPorts(opts: { address: string; sipPort: number; me
       opened.push(port);
       media[name] = port;
     }
+    const channels = { sip: signallingChannels(sip), media: {} as Record<MediaPortName, MediaChannels> };
+    for (const name of MEDIA_PORTS) channels.media[name] = mediaChannels(media[name]);
     return {
       sip,
       media,
       all: opened,
+      channels,
+      probes: [channels.sip.probe, ...MEDIA_PORTS.map((name) => channels.media[name].probe)],
       close: async () => {
         await Promise.all(opened.map((p) => p.close()));
       },

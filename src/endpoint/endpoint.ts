@@ -5,7 +5,7 @@ import { natProbeMachine, type NatProbeOutput } from '../../machines/natProbe.ts
 import { portMappingMachine } from '../../machines/portMapping.ts';
 import { sipSessionMachine } from '../../machines/sipSession.ts';
 import type { CallOutcome, Endpoint as HostPort } from '../../machines/types.ts';
-import { createMediaPortActors, type MediaOptions } from '../media/mediaPorts.ts';
+import { createMediaPortActors, createRtpSessions, type MediaOptions } from '../media/mediaPorts.ts';
 import { MediaBus } from '../media/mediaBus.ts';
 import { probeAttemptLogic } from '../reflector/client.ts';
 import { sipDialogLogic } from '../sip/dialogActor.ts';
@@ -99,7 +99,7 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
   let agent: SipUserAgent;
   try {
     agent = await createSipUserAgent({
-      udpPort: ports.sip,
+      sip: ports.channels.sip.sip,
       address: options.advertisedAddress,
       media: { address: options.advertisedAddress, videoPort: ports.media.videoRtp.port, audioPort: ports.media.audioRtp.port },
       onWire: options.onWire,
@@ -123,16 +123,21 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
 
   const run = (input: CallInput): CallHandle => {
     const bus = new MediaBus();
+    const sessions = createRtpSessions({ channels: ports.channels.media, bus });
     const machine = callMachine.provide({
       actors: {
-        natProbe: natProbeMachine.provide({ actors: { probeAttempt: probeAttemptLogic(ports.all) } }),
+        natProbe: natProbeMachine.provide({ actors: { probeAttempt: probeAttemptLogic(ports.probes) } }),
         portMapping: portMappingMachine.provide({ actors: portMappingActors(options.upnp, { ledger: options.mappingLedger }) }),
         sipSession: sipSessionMachine.provide({ actors: { sipDialog: sipDialogLogic(agent) } }),
-        media: mediaMachine.provide({ actors: createMediaPortActors({ ports: ports.media, bus, options: options.media, name: options.name, onProblem: options.onProblem }) }),
+        media: mediaMachine.provide({ actors: createMediaPortActors({ sessions, bus, options: options.media, name: options.name, onProblem: options.onProblem }) }),
       },
     });
     const actor = createActor(machine, { input: { ...options.timing, ...input, rtcpMinIntervalMs: options.media.rtcpMinIntervalMs }, inspect: options.inspect });
-    const done = toPromise(actor).finally(() => bus.complete());
+    const done = toPromise(actor).finally(() => {
+      sessions.video.close();
+      sessions.audio.close();
+      bus.complete();
+    });
     if (options.onNatReport) {
       const natReported = actor.subscribe((snapshot) => {
         if (!snapshot.context.nat) return;

@@ -1,24 +1,5 @@
-import { BehaviorSubject, Subject } from 'rxjs';
+import { BehaviorSubject } from 'rxjs';
 import { MEDIA_PORTS, type MediaPortName } from '../../machines/media.ts';
-import type { MediaKind } from '../../machines/types.ts';
-
-/** One RTP packet our RTP actor sent or accepted, as the RTCP actor of the same stream needs it. */
-export type RtpEvent =
-  | { readonly direction: 'sent'; readonly ssrc: number; readonly timestamp: number; readonly payloadBytes: number; readonly atMs: number }
-  | {
-      readonly direction: 'received';
-      readonly ssrc: number;
-      readonly sequence: number;
-      readonly timestamp: number;
-      readonly payloadBytes: number;
-      readonly atMs: number;
-    };
-
-/** Our sender of one kind changed its SSRC (RFC 3550 §8.2): the RTCP actor says BYE for the old one. */
-export interface SsrcChange {
-  readonly previous: number;
-  readonly ssrc: number;
-}
 
 /** RTP ports: what the jitter buffer between the socket and the recorder did (zeros on RTCP ports). */
 export interface JitterBufferCounters {
@@ -104,15 +85,11 @@ function emptyStats(port: MediaPortName): PortStats {
 }
 
 /**
- * The streams the four media port actors of one call share: RTP events and SSRC changes from each
- * RTP actor to the RTCP actor of the same kind, and every port's stats. One bus per call;
- * {@link complete} ends it.
+ * Every media port's latest stats, for the CLI summary, the inspector and tests. One bus per call;
+ * {@link complete} ends it. The ports' counters are kept by their RTP sessions
+ * (src/transport/rtpSession.ts), the rest by the port actors.
  */
 export class MediaBus {
-  /** RTP packets sent and received, per kind. */
-  readonly rtp: Readonly<Record<MediaKind, Subject<RtpEvent>>> = { audio: new Subject(), video: new Subject() };
-  /** Our sending SSRC of a kind changed after a collision, told before any packet with the new one. */
-  readonly ssrcChanges: Readonly<Record<MediaKind, Subject<SsrcChange>>> = { audio: new Subject(), video: new Subject() };
   /** Each port's latest stats. */
   readonly stats: Readonly<Record<MediaPortName, BehaviorSubject<PortStats>>>;
 
@@ -136,10 +113,6 @@ export class MediaBus {
 
   /** End every stream of the bus. */
   complete(): void {
-    this.rtp.audio.complete();
-    this.rtp.video.complete();
-    this.ssrcChanges.audio.complete();
-    this.ssrcChanges.video.complete();
     for (const port of MEDIA_PORTS) this.stats[port].complete();
   }
 }

@@ -2,8 +2,9 @@ import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { concatMap, from, map, Observable } from 'rxjs';
 import type { MediaPortName } from '../../machines/media.ts';
-import type { StreamPlan } from '../../machines/types.ts';
-import type { UdpPort } from '../net/udpPort.ts';
+import type { MediaKind, StreamPlan } from '../../machines/types.ts';
+import type { MediaChannels } from '../transport/demux.ts';
+import { RtpSession, type RtpProtection } from '../transport/rtpSession.ts';
 import { G711Framer } from './codec/g711.ts';
 import { H263Splitter } from './codec/h263.ts';
 import { h263PayloadFormat, h263PayloadStartsPicture, h263SendFormat, packetizeH263 } from './codec/h263PayloadFormat.ts';
@@ -87,26 +88,40 @@ function audioCodec(recordPath: string | undefined): StreamCodec {
   };
 }
 
+/** The two RTP sessions of a call, one per kind, over the four media ports' channels (RTCP on its own port). */
+export function createRtpSessions(opts: {
+  channels: Readonly<Record<MediaPortName, MediaChannels>>;
+  bus: MediaBus;
+  protection?: RtpProtection;
+  /** Our first SSRC of a kind; random by default (RFC 3550 §8.1). */
+  ssrcs?: Partial<Record<MediaKind, number>>;
+}): Record<MediaKind, RtpSession> {
+  const { channels, bus, protection } = opts;
+  const session = (kind: MediaKind, rtp: MediaPortName, rtcp: MediaPortName) =>
+    new RtpSession({ kind, rtp: channels[rtp], rtcp: channels[rtcp], bus, names: { rtp, rtcp }, ssrc: opts.ssrcs?.[kind] ?? randomInt(1, 0xffffffff), protection });
+  return { video: session('video', 'videoRtp', 'videoRtcp'), audio: session('audio', 'audioRtp', 'audioRtcp') };
+}
+
 /**
- * The four media port actors of one call, sharing one {@link MediaBus}: RTP actors send ffmpeg's
- * test pattern and tone and take the peer's packets; RTCP actors report on them.
+ * The four media port actors of one call, two per {@link RtpSession}: RTP actors send ffmpeg's test
+ * pattern and tone and take the peer's packets; RTCP actors report on them. The stats of all four
+ * go to one {@link MediaBus}.
  */
 export function createMediaPortActors(opts: {
-  ports: Readonly<Record<MediaPortName, UdpPort>>;
+  sessions: Readonly<Record<MediaKind, RtpSession>>;
   bus: MediaBus;
   options: MediaOptions;
   /** Names the recordings and the CNAME. */
   name: string;
   onProblem?: (problem: { code: string; message: string }) => void;
 }) {
-  const { ports, bus, options, name } = opts;
-  const ssrc = { audio: randomInt(1, 0xffffffff), video: randomInt(1, 0xffffffff) };
+  const { sessions, bus, options, name } = opts;
   const record = (file: string) => (options.recordDir ? join(options.recordDir, `${name}-${file}`) : undefined);
-  const cname = `avchat-${name}@${ports.videoRtp.address}`;
+  const cname = `avchat-${name}@${sessions.video.localAddress}`;
   return {
-    videoRtp: rtpPortLogic({ name: 'videoRtp', kind: 'video', port: ports.videoRtp, bus, ssrc: ssrc.video, codec: videoCodec(record('video.h263')), onProblem: opts.onProblem }),
-    videoRtcp: rtcpPortLogic({ name: 'videoRtcp', kind: 'video', port: ports.videoRtcp, bus, ssrc: ssrc.video, cname }),
-    audioRtp: rtpPortLogic({ name: 'audioRtp', kind: 'audio', port: ports.audioRtp, bus, ssrc: ssrc.audio, codec: audioCodec(record('audio.wav')), onProblem: opts.onProblem }),
-    audioRtcp: rtcpPortLogic({ name: 'audioRtcp', kind: 'audio', port: ports.audioRtcp, bus, ssrc: ssrc.audio, cname }),
+    videoRtp: rtpPortLogic({ name: 'videoRtp', session: sessions.video, bus, codec: videoCodec(record('video.h263')), onProblem: opts.onProblem }),
+    videoRtcp: rtcpPortLogic({ name: 'videoRtcp', session: sessions.video, bus, cname }),
+    audioRtp: rtpPortLogic({ name: 'audioRtp', session: sessions.audio, bus, codec: audioCodec(record('audio.wav')), onProblem: opts.onProblem }),
+    audioRtcp: rtcpPortLogic({ name: 'audioRtcp', session: sessions.audio, bus, cname }),
   };
 }

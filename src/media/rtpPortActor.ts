@@ -1,16 +1,14 @@
 import { randomInt } from 'node:crypto';
-import { concatMap, filter, type Observable, type Subscription } from 'rxjs';
+import { concatMap, type Observable, type Subscription } from 'rxjs';
 import { fromCallback } from 'xstate';
 import type { MediaPortCommand, MediaPortInput, MediaPortName } from '../../machines/media.ts';
-import type { MediaKind, StreamPlan } from '../../machines/types.ts';
-import type { Datagram, UdpPort } from '../net/udpPort.ts';
-import { isRtcp } from '../rtcp/compound.ts';
-import { parseRtp, serializeRtp, type RtpPacket } from '../rtp/packet.ts';
+import type { StreamPlan } from '../../machines/types.ts';
+import type { RtpPacket } from '../rtp/packet.ts';
+import type { RtpSession } from '../transport/rtpSession.ts';
 import { JitterBuffer, type PlayedPacket } from './jitterBuffer.ts';
 import type { JitterBufferCounters, MediaBus } from './mediaBus.ts';
 import { PictureGate } from './pictureGate.ts';
 import { portActivity } from './portActivity.ts';
-import { SourceLatch } from './sourceLatch.ts';
 
 /** One RTP payload ready to send. */
 export interface RtpPayload {
@@ -39,11 +37,9 @@ export interface StreamCodec {
 /** What the RTP actor factory needs. */
 export interface RtpPortDeps {
   readonly name: MediaPortName;
-  readonly kind: MediaKind;
-  readonly port: UdpPort;
+  /** The stream's RTP session, shared with the RTCP actor of the same kind. */
+  readonly session: RtpSession;
   readonly bus: MediaBus;
-  /** The SSRC of this stream (shared with the RTCP actor of the same kind). */
-  readonly ssrc: number;
   readonly codec: StreamCodec;
   /** Report a failure that stops this port (e.g. ffmpeg missing); the call goes on without it. */
   readonly onProblem?: (problem: { code: string; message: string }) => void;
@@ -53,10 +49,6 @@ function sends(stream: StreamPlan | undefined): boolean {
   return stream?.direction === 'sendrecv' || stream?.direction === 'sendonly';
 }
 
-function receives(stream: StreamPlan | undefined): boolean {
-  return stream?.direction === 'sendrecv' || stream?.direction === 'recvonly';
-}
-
 /**
  * An RTP port actor (videoRtp 16384, audioRtp 16386): sends the codec's payloads while the negotiated
  * direction lets us send, and takes the peer's packets while it lets us receive. A pause (mute) keeps
@@ -64,27 +56,20 @@ function receives(stream: StreamPlan | undefined): boolean {
  * the pause as RFC 3550 §5.1 wants. Stopping releases the capture, the socket subscription and the
  * recording.
  *
- * Received RTP is taken only from the peer, and ours goes back to where its comes from (symmetric
- * RTP with latching, {@link SourceLatch}): the first valid packet from its advertised address, or
- * from any address in the call's first seconds, latches; anything else counts as `droppedForeign`. Every accepted
- * packet goes to the RTCP actor as it arrives, and to the recorder through a {@link JitterBuffer}
+ * The {@link RtpSession} takes the peer's packets (latched source, negotiated payload type, SSRC
+ * collisions) and sends ours. Each one it takes goes to the recorder through a {@link JitterBuffer}
  * (in sequence order, duplicates and late packets dropped) and, for video, a {@link PictureGate}
- * (whole pictures only). A packet carrying our own SSRC from the peer (RFC 3550 §8.2) makes us take
- * a new random SSRC — the RTCP actor sends a BYE for the old one, sequence numbers go on — and
- * another from the same address is a loop, dropped.
+ * (whole pictures only).
  */
 export function rtpPortLogic(deps: RtpPortDeps) {
   return fromCallback<MediaPortCommand, MediaPortInput>(({ input, receive, sendBack }) => {
-    const { bus, port, name, kind, codec } = deps;
-    /** Ours until a collision makes us take another (RFC 3550 §8.2). */
-    let ssrc = deps.ssrc;
-    let sequence = randomInt(0, 0x10000);
+    const { bus, session, name, codec } = deps;
+    const kind = session.kind;
     const timestampBase = randomInt(0, 0x100000000);
     const startedAt = performance.now();
     let stream: StreamPlan | undefined;
     let sending: Subscription | undefined;
     const active = portActivity(name, sendBack);
-    bus.update(name, (s) => ({ ...s, localPort: port.port }));
 
     const timestampNow = (clockRate: number) => (timestampBase + Math.round(((performance.now() - startedAt) * clockRate) / 1000)) >>> 0;
 
@@ -95,14 +80,7 @@ export function rtpPortLogic(deps: RtpPortDeps) {
         .pipe(
           concatMap(async ({ payload, marker, frameStart }) => {
             if (frameStart) timestamp = timestampNow(plan.clockRate);
-            const from = ssrc;
-            const packet = serializeRtp({ marker, payloadType: plan.payloadType, sequenceNumber: sequence, timestamp, ssrc: from, csrcs: [], payload, paddingLength: 0 });
-            sequence = (sequence + 1) & 0xffff;
-            // Symmetric RTP (RFC 4961): to the source we latched onto, else where the plan says.
-            const to = latch.destination ?? { address: plan.remote.address, port: plan.remote.rtpPort };
-            await port.send(packet, to.port, to.address).catch(() => {});
-            bus.rtp[kind].next({ direction: 'sent', ssrc: from, timestamp, payloadBytes: payload.length, atMs: Date.now() });
-            bus.update(name, (s) => ({ ...s, packetsSent: s.packetsSent + 1, bytesSent: s.bytesSent + packet.length }));
+            await session.sendRtp({ payloadType: plan.payloadType, marker, timestamp, payload });
           }),
         )
         .subscribe({
@@ -111,9 +89,6 @@ export function rtpPortLogic(deps: RtpPortDeps) {
         });
     };
 
-    const latch = new SourceLatch();
-    /** Transport addresses that sent our own SSRC once (RFC 3550 §8.2's conflicting-address list). */
-    const conflicts = new Set<string>();
     let buffer: JitterBuffer<RtpPacket> | undefined;
     const gate =
       kind !== 'video' ? undefined : codec.startsPicture ? new PictureGate<RtpPacket>((rtp) => stream !== undefined && codec.startsPicture!(rtp.payload, stream)) : new PictureGate<RtpPacket>();
@@ -168,7 +143,7 @@ export function rtpPortLogic(deps: RtpPortDeps) {
     const apply = (next: StreamPlan | undefined) => {
       const changed = sendKey(next) !== sendKey(stream);
       if (receiveKey(next) !== receiveKey(stream)) drain(next?.clockRate);
-      latch.expect(next ? { address: next.remote.address, port: next.remote.rtpPort } : undefined, performance.now());
+      session.plan(next);
       stream = next;
       if (!changed) return;
       sending?.unsubscribe();
@@ -176,63 +151,16 @@ export function rtpPortLogic(deps: RtpPortDeps) {
       if (sends(next)) startSending(next!);
     };
 
-    /** RFC 3550 §8.2: our SSRC came from another transport address: take a new one; the RTCP actor says BYE for the old. */
-    const changeSsrc = () => {
-      const previous = ssrc;
-      do ssrc = randomInt(1, 0xffffffff);
-      while (ssrc === previous || ssrc === sourceSsrc);
-      bus.ssrcChanges[kind].next({ previous, ssrc });
-      bus.update(name, (s) => ({ ...s, ssrcCollisions: s.ssrcCollisions + 1 }));
-    };
-
-    const receiving = port.datagrams$
-      .pipe(filter((d: Datagram) => !isRtcp(d.data)))
-      .subscribe((d) => {
-        const parsed = parseRtp(d.data);
-        if (!parsed.ok || !stream || !receives(stream) || parsed.value.payloadType !== stream.payloadType) {
-          bus.update(name, (s) => ({ ...s, dropped: s.dropped + 1 }));
-          return;
-        }
-        const rtp = parsed.value;
-        const from = `${d.address}:${d.port}`;
-        if (rtp.ssrc === ssrc && conflicts.has(from)) {
-          bus.update(name, (s) => ({ ...s, droppedLooped: s.droppedLooped + 1 }));
-          return;
-        }
-        const verdict = latch.check(d.address, d.port, performance.now());
-        if (verdict === 'foreign') {
-          bus.update(name, (s) => ({ ...s, droppedForeign: s.droppedForeign + 1 }));
-          return;
-        }
-        if (verdict === 'latched') bus.update(name, (s) => ({ ...s, source: latch.source }));
-        if (rtp.ssrc === ssrc) {
-          conflicts.add(from);
-          changeSsrc();
-        }
-        // A new SSRC from the peer is a new source (RFC 3550 §8): what the old one left is played first.
-        if (sourceSsrc !== undefined && rtp.ssrc !== sourceSsrc) drain();
-        sourceSsrc = rtp.ssrc;
-        active();
-        bus.rtp[kind].next({
-          direction: 'received',
-          ssrc: rtp.ssrc,
-          sequence: rtp.sequenceNumber,
-          timestamp: rtp.timestamp,
-          payloadBytes: rtp.payload.length,
-          atMs: Date.now(),
-        });
-        buffer ??= new JitterBuffer<RtpPacket>({ clockRate: stream.clockRate });
-        const now = performance.now();
-        play(buffer.push({ sequence: rtp.sequenceNumber, timestamp: rtp.timestamp, arrivalMs: now, value: rtp }, now).played);
-        schedule();
-        bus.update(name, (s) => ({
-          ...s,
-          packetsReceived: s.packetsReceived + 1,
-          bytesReceived: s.bytesReceived + d.data.length,
-          payloadTypes: s.payloadTypes.includes(rtp.payloadType) ? s.payloadTypes : [...s.payloadTypes, rtp.payloadType],
-          jitterBuffer: bufferCounters(),
-        }));
-      });
+    const receiving = session.received$.subscribe(({ packet: rtp, arrivalMs }) => {
+      // A new SSRC from the peer is a new source (RFC 3550 §8): what the old one left is played first.
+      if (sourceSsrc !== undefined && rtp.ssrc !== sourceSsrc) drain();
+      sourceSsrc = rtp.ssrc;
+      active();
+      buffer ??= new JitterBuffer<RtpPacket>({ clockRate: stream?.clockRate ?? 8000 });
+      play(buffer.push({ sequence: rtp.sequenceNumber, timestamp: rtp.timestamp, arrivalMs, value: rtp }, arrivalMs).played);
+      schedule();
+      bus.update(name, (s) => ({ ...s, jitterBuffer: bufferCounters() }));
+    });
 
     apply(input.stream);
     receive((command) => {

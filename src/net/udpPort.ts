@@ -8,16 +8,23 @@ export interface Datagram {
   readonly port: number;
 }
 
-/** A bound UDP socket whose incoming datagrams are an RxJS stream. */
-export interface UdpPort {
+/**
+ * What a consumer of a socket sees: the datagrams meant for it, and the socket's own send. A
+ * {@link UdpPort} is one that sees everything; src/transport/demux.ts hands out one per kind of traffic.
+ */
+export interface UdpChannel {
   /** The local address the socket is bound to. */
   readonly address: string;
   /** The local port the socket is bound to. */
   readonly port: number;
-  /** Every datagram received, shared between subscribers; completes when the port closes. */
+  /** The datagrams of this channel, shared between subscribers; completes when the port closes. */
   readonly datagrams$: Observable<Datagram>;
   /** Send one datagram; resolves when the kernel took it, rejects with a {@link UdpPortError}. */
   send(data: Uint8Array, port: number, address: string): Promise<void>;
+}
+
+/** A bound UDP socket whose incoming datagrams are an RxJS stream. */
+export interface UdpPort extends UdpChannel {
   /** Close the socket; idempotent. */
   close(): Promise<void>;
   /** True once {@link close} was called or the socket failed. */

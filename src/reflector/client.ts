@@ -5,7 +5,7 @@ import { natProbeMachine } from '../../machines/natProbe.ts';
 import { verdictOf } from '../../machines/natVerdict.ts';
 import type { ProbeAnswer, ProbeAttemptInput } from '../../machines/portProbe.ts';
 import type { Endpoint, NatReport, Problem } from '../../machines/types.ts';
-import type { UdpPort } from '../net/udpPort.ts';
+import type { UdpChannel } from '../net/udpPort.ts';
 import { decodeResponse, encodeRequest, SNATMAP_MESSAGE_BYTES } from './codec.ts';
 
 export { verdictOf };
@@ -13,7 +13,7 @@ export { verdictOf };
 /** How to probe. */
 export interface ProbeOptions {
   /** The call ports to probe from: their own sockets, so the NAT mappings opened are the call's. */
-  readonly ports: readonly UdpPort[];
+  readonly ports: readonly UdpChannel[];
   readonly reflector: { readonly address: string; readonly port: number };
   /** A second reflector address (ours answers on its port + 1): the first port asks it too, to tell a symmetric NAT. */
   readonly alternate?: Endpoint;
@@ -37,7 +37,7 @@ function problemOf(error: unknown, code: string): Problem {
  * long to wait and aborts through `signal` (rejects with PROBE_ABORTED). Rejects with a Problem
  * when the request cannot be sent or the port closes. Nothing outlives the returned promise.
  */
-export function probeAttempt(port: UdpPort, reflector: Endpoint, signal?: AbortSignal): Promise<ProbeAnswer> {
+export function probeAttempt(port: UdpChannel, reflector: Endpoint, signal?: AbortSignal): Promise<ProbeAnswer> {
   const nonce = randomInt(0, 0x80000000);
   const request = encodeRequest({ nonce, address: port.address, port: port.port });
   return new Promise<ProbeAnswer>((resolve, reject) => {
@@ -71,7 +71,7 @@ export function probeAttempt(port: UdpPort, reflector: Endpoint, signal?: AbortS
 }
 
 /** {@link probeAttempt} as the `probeAttempt` actor of the NAT probe chart, over the call's own ports. */
-export function probeAttemptLogic(ports: readonly UdpPort[]) {
+export function probeAttemptLogic(ports: readonly UdpChannel[]) {
   return fromPromise<ProbeAnswer, ProbeAttemptInput>(({ input, signal }) => {
     const port = ports.find((p) => p.port === input.localPort);
     if (!port) return Promise.reject({ code: 'PORT_UNKNOWN', message: `UDP ${input.localPort} is not one of the open call ports; probe only the ports the endpoint opened` });

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import type { Subscription } from 'rxjs';
 import { EmitterImpl, TransportState, type Core, type Emitter, type Transport } from 'sip.js';
-import type { UdpPort } from '../net/udpPort.ts';
+import type { SipChannel } from '../transport/demux.ts';
 import type { InboundScreen } from './inboundScreen.ts';
 import { answerable, checkSipMessage, headerOf, statelessResponse, type SipMessageProblem, type SipMessageText } from './messageCheck.ts';
 import { ServerTransactionTable } from './serverTransactions.ts';
@@ -26,8 +26,8 @@ export interface SipTransportProblem {
 
 /** What {@link UdpTransport} needs from its user agent's `transportOptions`. */
 export interface UdpTransportOptions {
-  /** The bound SIP port (shared: the NAT probe sends from the same socket to open the same mapping). */
-  readonly udpPort: UdpPort;
+  /** The SIP channel of the SIP port (the NAT probe shares the socket, to open the same mapping). */
+  readonly sip: SipChannel;
   /** Told of every message sent and received. */
   readonly onWire?: (record: SipWireRecord) => void;
   /** Told of every message that could not be sent or was refused (malformed, too large), with the reason. */
@@ -42,12 +42,6 @@ export interface UdpTransportOptions {
 
 /** Reason phrases of the refusals the check names; a 400 carries its cause instead. */
 const PHRASES: Readonly<Record<number, string>> = { 416: 'Unsupported URI Scheme', 505: 'Version Not Supported', 513: 'Message Too Large' };
-
-function looksLikeSip(data: Uint8Array): boolean {
-  // SIP starts with a method name (any RFC 3261 §25.1 token character, e.g. RFC 4475 §3.1.1.2's "!interesting-Method")
-  // or "SIP/2.0"; reflector and STUN answers on the same port start with 0x00 or 0x01, never a token character.
-  return data.length > 0 && /[A-Za-z0-9.!%*_+`'~-]/.test(String.fromCharCode(data[0]));
-}
 
 /**
  * sip.js transport over a UDP socket (sip.js itself ships only WebSocket).
@@ -80,7 +74,7 @@ export class UdpTransport implements Transport {
     this.retransmitter = new UdpRetransmitter({
       timers: options.timers,
       send: (text, destination) => {
-        this.options.udpPort.send(Buffer.from(text, 'utf8'), destination.port, destination.host).catch((err: Error) => {
+        this.options.sip.send(Buffer.from(text, 'utf8'), destination.port, destination.host).catch((err: Error) => {
           this.options.onError?.({ code: 'SIP_SEND_FAILED', message: `retransmission to ${destination.host}:${destination.port} failed: ${err.message}` });
         });
       },
@@ -107,9 +101,8 @@ export class UdpTransport implements Transport {
   /** Start handing datagrams from the socket to sip.js. */
   connect(): Promise<void> {
     if (this._state === TransportState.Connected) return Promise.resolve();
-    this.subscription = this.options.udpPort.datagrams$.subscribe((datagram) => {
-      if (!looksLikeSip(datagram.data)) return;
-      const raw = datagram.data.toString('utf8');
+    this.subscription = this.options.sip.messages$.subscribe((datagram) => {
+      const raw = datagram.text;
       const source = { host: datagram.address, port: datagram.port };
       this.options.onWire?.({ direction: 'in', peer: source, text: raw });
       const checked = checkSipMessage(raw);
@@ -187,7 +180,7 @@ export class UdpTransport implements Transport {
     const { host, port } = destination;
     this.options.onWire?.({ direction: 'out', peer: { host, port }, text: message });
     try {
-      await this.options.udpPort.send(Buffer.from(message, 'utf8'), port, host);
+      await this.options.sip.send(Buffer.from(message, 'utf8'), port, host);
     } catch (err) {
       const error = { code: 'SIP_SEND_FAILED', message: (err as Error).message };
       this.options.onError?.(error);
@@ -230,7 +223,7 @@ export class UdpTransport implements Transport {
   /** Send an answer of our own (not sip.js's) straight back to where the request came from. */
   private sendRaw(text: string, destination: HostPort): void {
     this.options.onWire?.({ direction: 'out', peer: destination, text });
-    this.options.udpPort.send(Buffer.from(text, 'utf8'), destination.port, destination.host).catch((err: Error) => {
+    this.options.sip.send(Buffer.from(text, 'utf8'), destination.port, destination.host).catch((err: Error) => {
       this.options.onError?.({ code: 'SIP_SEND_FAILED', message: `answer to ${destination.host}:${destination.port} failed: ${err.message}` });
     });
   }

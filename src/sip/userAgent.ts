@@ -2,7 +2,7 @@ import { Observable, Subject } from 'rxjs';
 import { Core, UserAgent, type Invitation, type LogLevel, type Session } from 'sip.js';
 import { viewForPeer, type PublicView } from '../../machines/publicView.ts';
 import type { MediaPlan } from '../../machines/types.ts';
-import type { UdpPort } from '../net/udpPort.ts';
+import type { SipChannel } from '../transport/demux.ts';
 import { parseCallerPolicy, type CallerPolicy, type PRIVATE_NETWORKS } from './callerPolicy.ts';
 import { InboundScreen } from './inboundScreen.ts';
 import { buildOffer, type LocalMedia } from './sdp.ts';
@@ -24,8 +24,8 @@ const PRODUCT = 'avchat/0.1';
 
 /** What {@link createSipUserAgent} needs. */
 export interface SipUserAgentOptions {
-  /** The bound SIP socket (shared with the NAT probe). */
-  readonly udpPort: UdpPort;
+  /** The SIP channel of the SIP socket (which the NAT probe shares). */
+  readonly sip: SipChannel;
   /** The address we put in Via, Contact and SDP: where the peer can reach us. */
   readonly address: string;
   /** The port we put in Contact; defaults to the socket's (differs only behind a port-translating NAT). */
@@ -76,7 +76,7 @@ export interface SipUserAgent {
 /** Build and start a sip.js user agent over our UDP transport and RTP session description handler. */
 export async function createSipUserAgent(options: SipUserAgentOptions): Promise<SipUserAgent> {
   const user = options.user ?? 'avchat';
-  const port = options.contactPort ?? options.udpPort.port;
+  const port = options.contactPort ?? options.sip.port;
   const uri = `sip:${user}@${options.address}:${port}`;
   const planStreams = new WeakMap<Session, Subject<MediaPlan>>();
   const planStream = (session: Session) => {
@@ -88,7 +88,7 @@ export async function createSipUserAgent(options: SipUserAgentOptions): Promise<
   let media: LocalMedia = options.media;
   let forIncoming: { view?: PublicView; localAddress?: string } = {};
   const transportOptions: UdpTransportOptions = {
-    udpPort: options.udpPort,
+    sip: options.sip,
     onError: options.onTransportProblem,
     onTimeout: options.onTimeout,
     screen: new InboundScreen({
@@ -141,7 +141,7 @@ export async function createSipUserAgent(options: SipUserAgentOptions): Promise<
     const publicPort = (p: number) => view?.ports[String(p)] ?? p;
     const address = view?.address ?? options.address;
     ua.contact.uri.host = address;
-    ua.contact.uri.port = view ? publicPort(options.udpPort.port) : port;
+    ua.contact.uri.port = view ? publicPort(options.sip.port) : port;
     // The core writes Via from its copy; the agent drops responses whose Via host is not its own.
     ua.userAgentCore.configuration.viaHost = address;
     ua.configuration.viaHost = address;

@@ -10,7 +10,7 @@ import { openCallPorts, type CallPorts } from '../../src/endpoint/callPorts.ts';
 import { parseRfc2190 } from '../../src/media/codec/h263.ts';
 import { liveChildren } from '../../src/media/ffmpeg/source.ts';
 import { MediaBus } from '../../src/media/mediaBus.ts';
-import { createMediaPortActors } from '../../src/media/mediaPorts.ts';
+import { createMediaPortActors, createRtpSessions } from '../../src/media/mediaPorts.ts';
 import { sdpFileOf } from '../../src/media/sdpFile.ts';
 import { isRtcp } from '../../src/rtcp/compound.ts';
 import { parseRtp } from '../../src/rtp/packet.ts';
@@ -43,11 +43,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** Run the media chart with the real port actors on these ports. */
 function startMedia(ports: CallPorts, plan: MediaPlan, name: string, recordDir?: string) {
   const bus = new MediaBus();
-  const machine = mediaMachine.provide({ actors: createMediaPortActors({ ports: ports.media, bus, options: { recordDir }, name }) });
+  const sessions = createRtpSessions({ channels: ports.channels.media, bus });
+  const machine = mediaMachine.provide({ actors: createMediaPortActors({ sessions, bus, options: { recordDir }, name }) });
   const actor = createActor(machine, { input: { plan, rtcpMinIntervalMs: 1000 } });
   actors.push(actor);
   actor.start();
-  return { actor, bus };
+  return { actor, bus, sessions };
 }
 
 /**
@@ -93,12 +94,12 @@ async function sendToFfmpeg(opts: { mediaPort: number; peerPort: number; video: 
   // ffmpeg binds RTP and RTCP of both streams before it reads; a packet sent earlier would be lost.
   expect(await untilBound([peerPort, peerPort + 1, peerPort + 2, peerPort + 3]), ffmpeg.stderr()).toBe(true);
 
-  const { actor, bus } = startMedia(ports, plan.value, name);
+  const { actor, bus, sessions } = startMedia(ports, plan.value, name);
   const pictures = new Set<number>();
   let audioBytes = 0;
-  const sentVideo = bus.rtp.video.subscribe((e) => e.direction === 'sent' && pictures.add(e.timestamp));
-  const sentAudio = bus.rtp.audio.subscribe((e) => {
-    if (e.direction === 'sent') audioBytes += e.payloadBytes;
+  const sentVideo = sessions.video.sent$.subscribe((e) => pictures.add(e.timestamp));
+  const sentAudio = sessions.audio.sent$.subscribe((e) => {
+    audioBytes += e.payloadBytes;
   });
   await settle(opts.sendMs);
   actor.send({ type: 'MEDIA.STOP' });

@@ -7,8 +7,8 @@ import type { MediaKind, MediaPlan } from '../../machines/types.ts';
 import { openCallPorts, type CallPorts } from '../../src/endpoint/callPorts.ts';
 import { liveChildren } from '../../src/media/ffmpeg/source.ts';
 import { MediaBus } from '../../src/media/mediaBus.ts';
-import { createMediaPortActors } from '../../src/media/mediaPorts.ts';
-import { readReports } from '../../src/media/rtcpReports.ts';
+import { createMediaPortActors, createRtpSessions } from '../../src/media/mediaPorts.ts';
+import { readReports } from '../../src/rtcp/reports.ts';
 import { isRtcp } from '../../src/rtcp/compound.ts';
 import type { ReportBlock } from '../../src/rtcp/reportBlock.ts';
 import { parseRtp } from '../../src/rtp/packet.ts';
@@ -146,7 +146,7 @@ describe('media under a lossy path (5 % of RTP dropped, RTCP intact)', () => {
     const buses: Record<Side, MediaBus> = { A: new MediaBus(), B: new MediaBus() };
     const charts = {} as Record<Side, Actor<typeof mediaMachine>>;
     for (const side of ['A', 'B'] as const) {
-      const machine = mediaMachine.provide({ actors: createMediaPortActors({ ports: real[side].media, bus: buses[side], options: {}, name: side }) });
+      const machine = mediaMachine.provide({ actors: createMediaPortActors({ sessions: createRtpSessions({ channels: real[side].channels.media, bus: buses[side] }), bus: buses[side], options: {}, name: side }) });
       charts[side] = createActor(machine, { input: { plan: plans[side], rtcpMinIntervalMs: 1000 } });
       cleanups.push(() => {
         charts[side].stop();

@@ -4,7 +4,7 @@ import type { StreamPlan } from '../../machines/types.ts';
 import { openCallPorts, type CallPorts } from '../../src/endpoint/callPorts.ts';
 import { liveChildren } from '../../src/media/ffmpeg/source.ts';
 import { MediaBus } from '../../src/media/mediaBus.ts';
-import { createMediaPortActors } from '../../src/media/mediaPorts.ts';
+import { createMediaPortActors, createRtpSessions } from '../../src/media/mediaPorts.ts';
 import { openUdpPort, type UdpPort } from '../../src/net/udpPort.ts';
 import { parseRtp } from '../../src/rtp/packet.ts';
 
@@ -39,7 +39,8 @@ describe('audio RTP port actor with the real ffmpeg tone', () => {
     const atFirst = collect(first);
     const atSecond = collect(second);
 
-    const actors = createMediaPortActors({ ports: ports.media, bus: new MediaBus(), options: {}, name: 't' });
+    const bus = new MediaBus();
+    const actors = createMediaPortActors({ sessions: createRtpSessions({ channels: ports.channels.media, bus }), bus, options: {}, name: 't' });
     const actor = createActor(actors.audioRtp, { input: { kind: 'audio', stream: audioTo(first.port) } });
     actor.start();
     await settle(600);

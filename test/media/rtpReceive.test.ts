@@ -7,6 +7,7 @@ import { h263PayloadStartsPicture } from '../../src/media/codec/h263PayloadForma
 import { MediaBus } from '../../src/media/mediaBus.ts';
 import { rtcpPortLogic } from '../../src/media/rtcpPortActor.ts';
 import { rtpPortLogic, type StreamCodec } from '../../src/media/rtpPortActor.ts';
+import { createRtpSessions } from '../../src/media/mediaPorts.ts';
 import { openUdpPort, type UdpPort } from '../../src/net/udpPort.ts';
 import { isRtcp, parseCompound } from '../../src/rtcp/compound.ts';
 import { parseRtp, serializeRtp } from '../../src/rtp/packet.ts';
@@ -67,7 +68,7 @@ describe('RTP receive path on real sockets', () => {
     const bus = new MediaBus();
     const codec = simulatedCodec('audio');
     // The plan names port 19799 for the peer; it sends from another (as behind a NAT).
-    const actor = createActor(rtpPortLogic({ name: 'audioRtp', kind: 'audio', port: ports.media.audioRtp, bus, ssrc: 0x1111, codec }), {
+    const actor = createActor(rtpPortLogic({ name: 'audioRtp', session: createRtpSessions({ channels: ports.channels.media, bus, ssrcs: { audio: 0x1111 } }).audio, bus, codec }), {
       input: { kind: 'audio', stream: plan('audio', { rtpPort: 19799, rtcpPort: 19798 }, 'recvonly') },
     });
     actor.start();
@@ -105,8 +106,9 @@ describe('RTP receive path on real sockets', () => {
     const bus = new MediaBus();
     const ours = 0x0a0b0c0d;
     const stream = plan('audio', { rtpPort: peerRtp.port, rtcpPort: peerRtcp.port });
-    const rtpActor = createActor(rtpPortLogic({ name: 'audioRtp', kind: 'audio', port: ports.media.audioRtp, bus, ssrc: ours, codec: simulatedCodec('audio') }), { input: { kind: 'audio', stream } });
-    const rtcpActor = createActor(rtcpPortLogic({ name: 'audioRtcp', kind: 'audio', port: ports.media.audioRtcp, bus, ssrc: ours, cname: 'test@127.0.0.1' }), { input: { kind: 'audio', stream } });
+    const sessions = createRtpSessions({ channels: ports.channels.media, bus, ssrcs: { audio: ours } });
+    const rtpActor = createActor(rtpPortLogic({ name: 'audioRtp', session: sessions.audio, bus, codec: simulatedCodec('audio') }), { input: { kind: 'audio', stream } });
+    const rtcpActor = createActor(rtcpPortLogic({ name: 'audioRtcp', session: sessions.audio, bus, cname: 'test@127.0.0.1' }), { input: { kind: 'audio', stream } });
 
     const sent: Array<{ seq: number; ssrc: number }> = [];
     const tapRtp = peerRtp.datagrams$.subscribe((d) => {
@@ -180,8 +182,9 @@ describe('RTP receive path on real sockets', () => {
     const stranger = await socket('127.0.0.3');
     const bus = new MediaBus();
     const ours = 0x0a0b0c0d;
-    const rtpActor = createActor(rtpPortLogic({ name: 'audioRtp', kind: 'audio', port: ports.media.audioRtp, bus, ssrc: ours, codec: simulatedCodec('audio') }), { input: { kind: 'audio', stream: advertised } });
-    const rtcpActor = createActor(rtcpPortLogic({ name: 'audioRtcp', kind: 'audio', port: ports.media.audioRtcp, bus, ssrc: ours, cname: 'test@127.0.0.1' }), { input: { kind: 'audio', stream: advertised } });
+    const sessions = createRtpSessions({ channels: ports.channels.media, bus, ssrcs: { audio: ours } });
+    const rtpActor = createActor(rtpPortLogic({ name: 'audioRtp', session: sessions.audio, bus, codec: simulatedCodec('audio') }), { input: { kind: 'audio', stream: advertised } });
+    const rtcpActor = createActor(rtcpPortLogic({ name: 'audioRtcp', session: sessions.audio, bus, cname: 'test@127.0.0.1' }), { input: { kind: 'audio', stream: advertised } });
     const got = { rtp: 0, rtcp: 0, strangerRtp: 0, strangerRtcp: 0 };
     const taps = [
       peerRtp.datagrams$.subscribe((d) => parseRtp(d.data).ok && !isRtcp(d.data) && (got.rtp += 1)),
@@ -228,7 +231,7 @@ describe('RTP receive path on real sockets', () => {
     const peer = await socket();
     const bus = new MediaBus();
     const codec = simulatedCodec('video');
-    const actor = createActor(rtpPortLogic({ name: 'videoRtp', kind: 'video', port: ports.media.videoRtp, bus, ssrc: 0x1111, codec }), {
+    const actor = createActor(rtpPortLogic({ name: 'videoRtp', session: createRtpSessions({ channels: ports.channels.media, bus, ssrcs: { video: 0x1111 } }).video, bus, codec }), {
       input: { kind: 'video', stream: plan('video', { rtpPort: peer.port, rtcpPort: peer.port + 1 }, 'recvonly') },
     });
     actor.start();

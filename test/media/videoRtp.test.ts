@@ -10,7 +10,7 @@ import { parseRfc4629 } from '../../src/media/codec/h263Rfc4629.ts';
 import { liveChildren } from '../../src/media/ffmpeg/source.ts';
 import { locateFfprobe } from '../../src/media/ffmpeg/locate.ts';
 import { MediaBus } from '../../src/media/mediaBus.ts';
-import { createMediaPortActors } from '../../src/media/mediaPorts.ts';
+import { createMediaPortActors, createRtpSessions } from '../../src/media/mediaPorts.ts';
 import { parseRtp } from '../../src/rtp/packet.ts';
 import { answerOffer, planFromAnswer } from '../../src/sip/sdp.ts';
 
@@ -49,8 +49,9 @@ async function call(opts: { senderPort: number; receiverPort: number; formats: s
     if (rtp.ok) packets.push({ pt: rtp.value.payloadType, marker: rtp.value.marker, payload: rtp.value.payload.slice() });
   });
   const receiverBus = new MediaBus();
-  const sending = createActor(createMediaPortActors({ ports: sender.media, bus: new MediaBus(), options: {}, name: 'tx' }).videoRtp, { input: { kind: 'video', stream: sendPlan } });
-  const receiving = createActor(createMediaPortActors({ ports: receiver.media, bus: receiverBus, options: { recordDir: dir }, name: opts.name }).videoRtp, {
+  const senderBus = new MediaBus();
+  const sending = createActor(createMediaPortActors({ sessions: createRtpSessions({ channels: sender.channels.media, bus: senderBus }), bus: senderBus, options: {}, name: 'tx' }).videoRtp, { input: { kind: 'video', stream: sendPlan } });
+  const receiving = createActor(createMediaPortActors({ sessions: createRtpSessions({ channels: receiver.channels.media, bus: receiverBus }), bus: receiverBus, options: { recordDir: dir }, name: opts.name }).videoRtp, {
     input: { kind: 'video', stream: receivePlan },
   });
   receiving.start();

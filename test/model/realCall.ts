@@ -4,7 +4,7 @@ import type { Direction, MediaPlan } from '../../machines/types.ts';
 import { openEndpoint, type AvchatEndpoint, type CallHandle, type CallTiming } from '../../src/endpoint/endpoint.ts';
 import type { UpnpOptions } from '../../src/portmap/portMappingActors.ts';
 import { liveChildren } from '../../src/media/ffmpeg/source.ts';
-import { readReports } from '../../src/media/rtcpReports.ts';
+import { readReports } from '../../src/rtcp/reports.ts';
 import { openUdpPort, type UdpPort } from '../../src/net/udpPort.ts';
 import { startReflector, type Reflector } from '../../src/reflector/server.ts';
 import type { SipWireRecord } from '../../src/sip/udpTransport.ts';

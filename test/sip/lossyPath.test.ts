@@ -9,6 +9,7 @@ import { sipDialogLogic } from '../../src/sip/dialogActor.ts';
 import type { RetransmissionTimeout } from '../../src/sip/udpRetransmission.ts';
 import type { SipWireRecord } from '../../src/sip/udpTransport.ts';
 import { createSipUserAgent, type SipUserAgent } from '../../src/sip/userAgent.ts';
+import { signallingChannels } from '../../src/transport/demux.ts';
 import { dropFirst, labelOf, rules, startLossyRelay, type LossyRelay, type RelayRule } from './lossyRelay.ts';
 
 /**
@@ -43,7 +44,7 @@ async function pair(rule: RelayRule): Promise<{ a: Side; b: Side; relay: LossyRe
     const wire: SipWireRecord[] = [];
     const timeouts: RetransmissionTimeout[] = [];
     const agent = await createSipUserAgent({
-      udpPort: port,
+      sip: signallingChannels(port).sip,
       address: HOST,
       contactPort,
       media: { address: HOST, videoPort: mediaBase, audioPort: mediaBase + 2 },

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openUdpPort } from '../../src/net/udpPort.ts';
 import type { SipTransportProblem } from '../../src/sip/udpTransport.ts';
 import { createSipUserAgent } from '../../src/sip/userAgent.ts';
+import { signallingChannels } from '../../src/transport/demux.ts';
 import { headerIn, settle, statusOf } from './wire.ts';
 
 /**
@@ -112,7 +113,7 @@ afterEach(async () => {
 async function agentFor(user: string | undefined) {
   const port = await openUdpPort({ port: 0, address: HOST });
   const problems: SipTransportProblem[] = [];
-  const agent = await createSipUserAgent({ udpPort: port, address: HOST, user, media: { address: HOST, videoPort: 43000, audioPort: 43002 }, onTransportProblem: (p) => problems.push(p) });
+  const agent = await createSipUserAgent({ sip: signallingChannels(port).sip, address: HOST, user, media: { address: HOST, videoPort: 43000, audioPort: 43002 }, onTransportProblem: (p) => problems.push(p) });
   cleanups.push(() => port.close(), () => agent.stop());
   const rang: string[] = [];
   const waiting: Subscription = agent.nextInvitation().subscribe((invitation) => rang.push(invitation.request.callId));

@@ -9,6 +9,7 @@ import { parseCallerPolicy, type CallerPolicy } from '../../src/sip/callerPolicy
 import { sipDialogLogic } from '../../src/sip/dialogActor.ts';
 import type { SipTransportProblem, SipWireRecord } from '../../src/sip/udpTransport.ts';
 import { createSipUserAgent, type SipUserAgent } from '../../src/sip/userAgent.ts';
+import { signallingChannels } from '../../src/transport/demux.ts';
 
 /**
  * What avchat's SIP side does with what a stranger or a broken peer sends, over real sockets: a raw
@@ -37,7 +38,7 @@ async function side(mediaBase: number, callers?: CallerPolicy): Promise<Side> {
   const wire: SipWireRecord[] = [];
   const problems: SipTransportProblem[] = [];
   const agent = await createSipUserAgent({
-    udpPort: port,
+    sip: signallingChannels(port).sip,
     address: HOST,
     media: { address: HOST, videoPort: mediaBase, audioPort: mediaBase + 2 },
     onWire: (r) => wire.push(r),

@@ -5,6 +5,7 @@ import { openUdpPort, type UdpPort } from '../../src/net/udpPort.ts';
 import { sipDialogLogic } from '../../src/sip/dialogActor.ts';
 import type { SipWireRecord } from '../../src/sip/udpTransport.ts';
 import { createSipUserAgent, type SipUserAgent } from '../../src/sip/userAgent.ts';
+import { signallingChannels } from '../../src/transport/demux.ts';
 
 const HOST = '127.0.0.1';
 
@@ -18,7 +19,7 @@ async function side(mediaBase: number): Promise<Side> {
   const port = await openUdpPort({ port: 0, address: HOST });
   const wire: SipWireRecord[] = [];
   const agent = await createSipUserAgent({
-    udpPort: port,
+    sip: signallingChannels(port).sip,
     address: HOST,
     media: { address: HOST, videoPort: mediaBase, audioPort: mediaBase + 2 },
     onWire: (r) => wire.push(r),

@@ -7,6 +7,7 @@ import { openUdpPort } from '../../src/net/udpPort.ts';
 import { checkSipMessage, type SipMessageText } from '../../src/sip/messageCheck.ts';
 import { ServerTransactionTable } from '../../src/sip/serverTransactions.ts';
 import { createSipUserAgent } from '../../src/sip/userAgent.ts';
+import { signallingChannels } from '../../src/transport/demux.ts';
 import { headerIn, settle, statusOf } from './wire.ts';
 
 /**
@@ -25,7 +26,7 @@ afterEach(async () => {
 /** A real agent taking every call offered, and a raw peer socket. */
 async function setup() {
   const port = await openUdpPort({ port: 0, address: HOST });
-  const agent = await createSipUserAgent({ udpPort: port, address: HOST, media: { address: HOST, videoPort: 43100, audioPort: 43102 } });
+  const agent = await createSipUserAgent({ sip: signallingChannels(port).sip, address: HOST, media: { address: HOST, videoPort: 43100, audioPort: 43102 } });
   cleanups.push(() => port.close(), () => agent.stop());
   const invitations: Invitation[] = [];
   const wait = () => {

@@ -1,7 +1,7 @@
-import { parseCompound, serializeCompound, type RtcpPacket } from '../rtcp/compound.ts';
-import { ntpFromUnixMs, ntpMiddle32 } from '../rtcp/ntp.ts';
-import type { ReportBlock } from '../rtcp/reportBlock.ts';
-import { SDES_CNAME } from '../rtcp/sdes.ts';
+import { parseCompound, serializeCompound, type RtcpPacket } from './compound.ts';
+import { ntpFromUnixMs, ntpMiddle32 } from './ntp.ts';
+import type { ReportBlock } from './reportBlock.ts';
+import { SDES_CNAME } from './sdes.ts';
 
 /** What one RTCP report says about us. */
 export interface OutgoingReport {
