@@ -24,7 +24,7 @@ function run(args: string[]) {
 
 describe('avchat CLI', () => {
   it('should print help for every command', () => {
-    for (const command of ['listen', 'call', 'reflector', 'demo']) {
+    for (const command of ['listen', 'call', 'reflector', 'probe', 'demo']) {
       const out = run([command, '--help']);
       expect(out.status).toBe(0);
       expect(out.stdout).toContain(`Usage: avchat ${command}`);
