@@ -5,6 +5,7 @@ import { openFromOptions } from '../endpointFromOptions.ts';
 import { startInspection } from '../inspection.ts';
 import { onInterrupt } from '../interrupt.ts';
 import { createLogger } from '../log.ts';
+import { recordDirReady } from '../recordDir.ts';
 import { addCommonOptions, targetUri, type CommonOptions } from '../options.ts';
 
 /** `avchat call <target>`: call another endpoint and run the call until --duration or Ctrl-C. */
@@ -16,6 +17,7 @@ export function addCallCommand(program: Command): void {
       .argument('<target>', 'host[:port] or a sip: URI of the peer'),
   ).action(async (target: string, opts: CommonOptions) => {
     const log = createLogger({ json: opts.json });
+    if (!(await recordDirReady(opts.record))) return;
     const uri = await resolvedTarget(targetUri(target));
     const host = /^sips?:(?:[^@]*@)?\[?([^\]:;>]+)/i.exec(uri)?.[1] ?? '127.0.0.1';
     const inspection = await startInspection(opts.inspect, opts.inspectPort, log);

@@ -8,6 +8,7 @@ import { startInspection } from '../inspection.ts';
 import { onInterrupt } from '../interrupt.ts';
 import { createLogger, logStateChange } from '../log.ts';
 import { parseMediaPort, parsePort, parseSeconds } from '../options.ts';
+import { recordDirReady } from '../recordDir.ts';
 import { problemText } from '../problemText.ts';
 
 /** `avchat demo`: a whole call on this machine ({@link runDemo}), logged live, with its per-port summary. */
@@ -25,6 +26,7 @@ export function addDemoCommand(program: Command): void {
     .addOption(inspectPortOption())
     .action(async (opts: { duration: number; record?: string; sipPort: number; mediaPort: number; reflectorPort: number; json?: boolean; inspect?: InspectorKind; inspectPort: number }) => {
       const log = createLogger({ json: opts.json });
+      if (!(await recordDirReady(opts.record))) return;
       const controller = new AbortController();
       const off = onInterrupt(() => controller.abort());
       let inspection: LiveInspection | undefined;

@@ -7,6 +7,7 @@ import { openFromOptions } from '../endpointFromOptions.ts';
 import { startInspection } from '../inspection.ts';
 import { onInterrupt } from '../interrupt.ts';
 import { createLogger } from '../log.ts';
+import { recordDirReady } from '../recordDir.ts';
 import { addCommonOptions, callerPolicyOf, collectAllow, type CommonOptions } from '../options.ts';
 
 /** `avchat listen`: wait for calls and answer them (asking, unless --auto-answer) until Ctrl-C or --once. */
@@ -24,6 +25,7 @@ export function addListenCommand(program: Command): void {
       .option('--once', 'stop after one call'),
   ).action(async (opts: CommonOptions & { autoAnswer?: boolean; once?: boolean }) => {
     const log = createLogger({ json: opts.json });
+    if (!(await recordDirReady(opts.record))) return;
     const inspection = await startInspection(opts.inspect, opts.inspectPort, log);
     let endpoint: AvchatEndpoint;
     try {
