@@ -7,6 +7,7 @@ import { sipSessionMachine } from '../../machines/sipSession.ts';
 import type { CallOutcome, Endpoint as HostPort } from '../../machines/types.ts';
 import { createMediaPortActors, createRtpSessions, type MediaOptions } from '../media/mediaPorts.ts';
 import { MediaBus } from '../media/mediaBus.ts';
+import { RecorderSet } from '../media/recorder.ts';
 import { probeAttemptLogic } from '../reflector/client.ts';
 import { sipDialogLogic } from '../sip/dialogActor.ts';
 import type { SipWireRecord } from '../sip/udpTransport.ts';
@@ -65,7 +66,7 @@ export interface CallHandle {
   readonly actor: Actor<typeof callMachine>;
   /** Media stats of this call. */
   readonly bus: MediaBus;
-  /** Resolves with the outcome once the call reached its final state and cleanup ran. */
+  /** Resolves with the outcome once the call reached its final state, cleanup ran and its recordings are closed. */
   readonly done: Promise<CallOutcome>;
   send(event: CallUserEvent): void;
 }
@@ -124,20 +125,24 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
   const run = (input: CallInput): CallHandle => {
     const bus = new MediaBus();
     const sessions = createRtpSessions({ channels: ports.channels.media, bus });
+    const recorders = new RecorderSet();
     const machine = callMachine.provide({
       actors: {
         natProbe: natProbeMachine.provide({ actors: { probeAttempt: probeAttemptLogic(ports.probes) } }),
         portMapping: portMappingMachine.provide({ actors: portMappingActors(options.upnp, { ledger: options.mappingLedger }) }),
         sipSession: sipSessionMachine.provide({ actors: { sipDialog: sipDialogLogic(agent) } }),
-        media: mediaMachine.provide({ actors: createMediaPortActors({ sessions, bus, options: options.media, name: options.name, onProblem: options.onProblem }) }),
+        media: mediaMachine.provide({ actors: createMediaPortActors({ sessions, bus, options: options.media, name: options.name, onProblem: options.onProblem, recorders }) }),
       },
     });
     const actor = createActor(machine, { input: { ...options.timing, ...input, rtcpMinIntervalMs: options.media.rtcpMinIntervalMs }, inspect: options.inspect });
-    const done = toPromise(actor).finally(() => {
-      sessions.video.close();
-      sessions.audio.close();
-      bus.complete();
-    });
+    // The port actors start closing their recordings as they stop; the call is done once the files are closed.
+    const done = toPromise(actor)
+      .finally(() => recorders.closeAll())
+      .finally(() => {
+        sessions.video.close();
+        sessions.audio.close();
+        bus.complete();
+      });
     if (options.onNatReport) {
       const natReported = actor.subscribe((snapshot) => {
         if (!snapshot.context.nat) return;

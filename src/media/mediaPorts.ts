@@ -10,7 +10,7 @@ import { H263Splitter } from './codec/h263.ts';
 import { h263PayloadFormat, h263PayloadStartsPicture, h263SendFormat, packetizeH263 } from './codec/h263PayloadFormat.ts';
 import { ffmpegSource, testPatternVideo, toneAudio } from './ffmpeg/source.ts';
 import type { MediaBus } from './mediaBus.ts';
-import { h263Recorder, wavRecorder, type H263Recorder, type Recorder } from './recorder.ts';
+import { h263Recorder, RecorderSet, wavRecorder, type H263Recorder, type OnRecordingProblem, type WavRecorder } from './recorder.ts';
 import { rtcpPortLogic } from './rtcpPortActor.ts';
 import { rtpPortLogic, type RtpPayload, type StreamCodec } from './rtpPortActor.ts';
 
@@ -30,12 +30,20 @@ const MAX_PAYLOAD = 1200;
  * format (RFC 2190 mode A for `H263`, RFC 4629 for `H263-1998`/`H263-2000`) at a picture size and
  * rate the peer's format parameters allow; received video is recorded in the format it came in,
  * whole pictures only (one that lost its first packets is known by its missing picture start code).
+ * The recording is opened when the stream is planned with us sending (the usual case); a receive-only
+ * stream opens it on its first picture, without waiting for the file either way.
  */
-function videoCodec(recordPath: string | undefined): StreamCodec {
+function videoCodec(recordPath: string | undefined, recorders: RecorderSet, onProblem: OnRecordingProblem | undefined): StreamCodec {
   let recorder: H263Recorder | undefined;
+  const recording = (stream: StreamPlan) => {
+    const format = h263PayloadFormat(stream.codec) ?? 'rfc2190';
+    recorder ??= recorders.add(h263Recorder(recordPath!, format, onProblem));
+    return { recorder, format };
+  };
   return {
     payloads: (stream: StreamPlan) =>
       new Observable<RtpPayload>((subscriber) => {
+        if (recordPath) recording(stream);
         const format = h263PayloadFormat(stream.codec) ?? 'rfc2190';
         const { size, fps } = h263SendFormat(format, stream.fmtp);
         const splitter = new H263Splitter();
@@ -50,8 +58,7 @@ function videoCodec(recordPath: string | undefined): StreamCodec {
       }),
     record(payload, marker, timestamp, stream) {
       if (!recordPath) return;
-      const format = h263PayloadFormat(stream.codec) ?? 'rfc2190';
-      recorder ??= h263Recorder(recordPath, format);
+      const { recorder, format } = recording(stream);
       recorder.setFormat(format);
       recorder.write(payload, marker, timestamp);
     },
@@ -60,13 +67,18 @@ function videoCodec(recordPath: string | undefined): StreamCodec {
   };
 }
 
-/** A G.711 tone from ffmpeg in 20 ms frames (160 bytes at 8 kHz). */
-function audioCodec(recordPath: string | undefined): StreamCodec {
-  let recorder: Recorder | undefined;
-  let format: 'mulaw' | 'alaw' = 'mulaw';
+/**
+ * A G.711 tone from ffmpeg in 20 ms frames (160 bytes at 8 kHz); received audio is recorded as WAV,
+ * opened as {@link videoCodec} opens its recording.
+ */
+function audioCodec(recordPath: string | undefined, recorders: RecorderSet, onProblem: OnRecordingProblem | undefined): StreamCodec {
+  let recorder: WavRecorder | undefined;
+  const lawOf = (stream: StreamPlan) => (stream.codec === 'PCMA' ? 'alaw' : 'mulaw');
+  const recording = (stream: StreamPlan) => (recorder ??= recorders.add(wavRecorder(recordPath!, lawOf(stream), onProblem)));
   return {
     payloads: (stream: StreamPlan) => {
-      format = stream.codec === 'PCMA' ? 'alaw' : 'mulaw';
+      if (recordPath) recording(stream);
+      const format = lawOf(stream);
       const framer = new G711Framer();
       let first = true;
       return ffmpegSource(toneAudio({ codec: format === 'alaw' ? 'pcm_alaw' : 'pcm_mulaw' })).pipe(
@@ -79,9 +91,10 @@ function audioCodec(recordPath: string | undefined): StreamCodec {
         }),
       );
     },
-    record(payload) {
+    record(payload, _marker, _timestamp, stream) {
       if (!recordPath) return;
-      recorder ??= wavRecorder(recordPath, format);
+      const recorder = recording(stream);
+      recorder.setFormat(lawOf(stream));
       recorder.write(payload, false, 0);
     },
     closeRecording: async () => recorder?.close(),
@@ -114,14 +127,17 @@ export function createMediaPortActors(opts: {
   /** Names the recordings and the CNAME. */
   name: string;
   onProblem?: (problem: { code: string; message: string }) => void;
+  /** Collects the call's recorders, so that its end can wait until their files are closed. */
+  recorders?: RecorderSet;
 }) {
   const { sessions, bus, options, name } = opts;
+  const recorders = opts.recorders ?? new RecorderSet();
   const record = (file: string) => (options.recordDir ? join(options.recordDir, `${name}-${file}`) : undefined);
   const cname = `avchat-${name}@${sessions.video.localAddress}`;
   return {
-    videoRtp: rtpPortLogic({ name: 'videoRtp', session: sessions.video, bus, codec: videoCodec(record('video.h263')), onProblem: opts.onProblem }),
+    videoRtp: rtpPortLogic({ name: 'videoRtp', session: sessions.video, bus, codec: videoCodec(record('video.h263'), recorders, opts.onProblem), onProblem: opts.onProblem }),
     videoRtcp: rtcpPortLogic({ name: 'videoRtcp', session: sessions.video, bus, cname }),
-    audioRtp: rtpPortLogic({ name: 'audioRtp', session: sessions.audio, bus, codec: audioCodec(record('audio.wav')), onProblem: opts.onProblem }),
+    audioRtp: rtpPortLogic({ name: 'audioRtp', session: sessions.audio, bus, codec: audioCodec(record('audio.wav'), recorders, opts.onProblem), onProblem: opts.onProblem }),
     audioRtcp: rtcpPortLogic({ name: 'audioRtcp', session: sessions.audio, bus, cname }),
   };
 }

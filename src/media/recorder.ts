@@ -1,11 +1,18 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { h263Depacketizer, type H263PayloadFormat } from './codec/h263PayloadFormat.ts';
 import { wavHeader } from './codec/wav.ts';
 
+/** Why a recording could not be written: its file could not be opened, written or closed. */
+export interface RecordingProblem {
+  readonly code: 'RECORDING_FAILED';
+  readonly message: string;
+}
+
 /** A file that received media is written to; {@link close} finishes it so decoders read it. */
 export interface Recorder {
-  /** Take one received RTP payload. */
+  /** Take one received RTP payload; the file is written later, in order, never on the caller's stack. */
   write(payload: Uint8Array, marker: boolean, timestamp: number): void;
+  /** Write what is queued, finish the file and close it; resolves when it is closed (at once the second time). */
   close(): Promise<void>;
 }
 
@@ -15,56 +22,132 @@ export interface H263Recorder extends Recorder {
   setFormat(format: H263PayloadFormat): void;
 }
 
+/** A {@link Recorder} of G.711 whose law is written into the header when it closes. */
+export interface WavRecorder extends Recorder {
+  setFormat(format: 'mulaw' | 'alaw'): void;
+}
+
+/** Told once when a recording fails; the call goes on, the rest of that recording is dropped. */
+export type OnRecordingProblem = (problem: RecordingProblem) => void;
+
 /**
- * Received H.263 (RFC 2190 by default, or RFC 4629) written as a raw H.263 elementary stream
- * (`.h263`), which ffprobe and ffmpeg read directly: the payload headers are removed and each
- * picture is reassembled.
+ * A file opened now (asynchronously) and written in order through one queue: each write waits for the
+ * one before, so the receive path only appends to the queue. After a failure the rest is dropped and
+ * `onProblem` is told once, naming the file and the cause.
  */
-export function h263Recorder(path: string, format: H263PayloadFormat = 'rfc2190'): H263Recorder {
-  const fd = openSync(path, 'w');
-  let current = format;
-  let depacketizer = h263Depacketizer(format);
-  let open = true;
-  const put = (picture: Uint8Array | undefined) => {
-    if (picture && picture.length > 0) writeSync(fd, picture);
+function queuedFile(path: string, first: Uint8Array | undefined, onProblem: OnRecordingProblem | undefined) {
+  let failed = false;
+  const fail = (doing: string) => (err: unknown) => {
+    if (failed) return;
+    failed = true;
+    const e = err as NodeJS.ErrnoException;
+    onProblem?.({
+      code: 'RECORDING_FAILED',
+      message: `cannot ${doing} ${path} (${e.code ?? e.message}); the call goes on without recording it, check the --record folder`,
+    });
   };
+  const opened: Promise<FileHandle | undefined> = open(path, 'w').catch((err) => (fail('open')(err), undefined));
+  let queue: Promise<unknown> = opened;
+  const enqueue = (step: (file: FileHandle) => Promise<unknown>, doing: string) => {
+    queue = queue.then(async () => {
+      const file = await opened;
+      if (file && !failed) await step(file).catch(fail(doing));
+    });
+  };
+  if (first) enqueue((file) => file.write(first), 'write');
   return {
-    write(payload, marker, timestamp) {
-      if (open) put(depacketizer.push(payload, marker, timestamp));
+    append(bytes: Uint8Array) {
+      if (!failed) enqueue((file) => file.write(bytes), 'write');
     },
-    setFormat(next) {
-      if (!open || next === current) return;
-      put(depacketizer.flush());
-      current = next;
-      depacketizer = h263Depacketizer(next);
-    },
-    async close() {
-      if (!open) return;
-      open = false;
-      put(depacketizer.flush());
-      closeSync(fd);
+    /** After what is queued: `last` at its position (a header fixed up), then close. */
+    async close(last?: () => { bytes: Uint8Array; position: number }) {
+      if (last) {
+        enqueue((file) => {
+          const { bytes, position } = last();
+          return file.write(bytes, 0, bytes.length, position);
+        }, 'finish');
+      }
+      await queue;
+      const file = await opened;
+      await file?.close().catch(fail('close'));
     },
   };
 }
 
-/** Received G.711 written as a WAV file (WAVE_FORMAT_MULAW / ALAW), its sizes fixed up on close. */
-export function wavRecorder(path: string, format: 'mulaw' | 'alaw'): Recorder {
-  const fd = openSync(path, 'w');
-  const header = () => wavHeader({ format, sampleRate: 8000, channels: 1, dataBytes });
-  let dataBytes = 0;
-  let open = true;
-  writeSync(fd, header());
+/**
+ * Received H.263 (RFC 2190 by default, or RFC 4629) written as a raw H.263 elementary stream
+ * (`.h263`), which ffprobe and ffmpeg read directly: the payload headers are removed and each
+ * picture is reassembled. The file is opened at once, before the first packet.
+ */
+export function h263Recorder(path: string, format: H263PayloadFormat = 'rfc2190', onProblem?: OnRecordingProblem): H263Recorder {
+  const file = queuedFile(path, undefined, onProblem);
+  let current = format;
+  let depacketizer = h263Depacketizer(format);
+  let closing: Promise<void> | undefined;
+  const put = (picture: Uint8Array | undefined) => {
+    if (picture && picture.length > 0) file.append(picture);
+  };
   return {
-    write(payload) {
-      if (!open) return;
-      writeSync(fd, payload);
-      dataBytes += payload.length;
+    write(payload, marker, timestamp) {
+      if (!closing) put(depacketizer.push(payload, marker, timestamp));
     },
-    async close() {
-      if (!open) return;
-      open = false;
-      writeSync(fd, header(), 0, undefined, 0);
-      closeSync(fd);
+    setFormat(next) {
+      if (closing || next === current) return;
+      put(depacketizer.flush());
+      current = next;
+      depacketizer = h263Depacketizer(next);
+    },
+    close() {
+      if (!closing) {
+        put(depacketizer.flush());
+        closing = file.close();
+      }
+      return closing;
     },
   };
+}
+
+/**
+ * Received G.711 written as a WAV file (WAVE_FORMAT_MULAW / ALAW). The file is opened at once, before
+ * the first packet, with a header for no data; closing rewrites the header with the sizes and the law.
+ */
+export function wavRecorder(path: string, format: 'mulaw' | 'alaw', onProblem?: OnRecordingProblem): WavRecorder {
+  let law = format;
+  let dataBytes = 0;
+  const header = () => wavHeader({ format: law, sampleRate: 8000, channels: 1, dataBytes });
+  const file = queuedFile(path, header(), onProblem);
+  let closing: Promise<void> | undefined;
+  return {
+    write(payload) {
+      if (closing) return;
+      file.append(payload);
+      dataBytes += payload.length;
+    },
+    setFormat(next) {
+      law = next;
+    },
+    close() {
+      closing ??= file.close(() => ({ bytes: header(), position: 0 }));
+      return closing;
+    },
+  };
+}
+
+/**
+ * The recorders of one call, so that its end can wait until every file is closed, including those
+ * of streams that never started.
+ */
+export class RecorderSet {
+  readonly #recorders: Recorder[] = [];
+
+  /** Keep `recorder` to close with the others; returns it. */
+  add<R extends Recorder>(recorder: R): R {
+    this.#recorders.push(recorder);
+    return recorder;
+  }
+
+  /** Close every recorder (those already closing are waited for); resolves when all are closed. */
+  async closeAll(): Promise<void> {
+    await Promise.all(this.#recorders.map((r) => r.close()));
+  }
 }

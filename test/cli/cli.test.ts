@@ -1,6 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openCallPorts } from '../../src/endpoint/callPorts.ts';
 
@@ -24,7 +26,7 @@ function run(args: string[]) {
 
 describe('avchat CLI', () => {
   it('should print help for every command', () => {
-    for (const command of ['listen', 'call', 'reflector', 'demo']) {
+    for (const command of ['listen', 'call', 'reflector', 'probe', 'demo']) {
       const out = run([command, '--help']);
       expect(out.status).toBe(0);
       expect(out.stdout).toContain(`Usage: avchat ${command}`);
@@ -137,6 +139,61 @@ describe('avchat CLI', () => {
       expect(callerCode).toBe(1);
     } finally {
       for (const child of [listener, caller]) if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 30_000);
+
+  it('should refuse a --record folder it cannot create with one line naming it, exit code 2, and nothing bound', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'avchat-cli-'));
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    try {
+      for (const [args, path, cause] of [
+        [['listen', '--once', '--record', join(file, 'rec')], join(file, 'rec'), 'ENOTDIR: a part of the path is a file, not a folder'],
+        [['call', '127.0.0.1:5312', '--record', file], file, 'EEXIST: it is a file, not a folder'],
+      ] as const) {
+        const out = run([...args, '--bind', '127.0.0.1', '--sip-port', '5310', '--media-port', '18400']);
+        expect(out.status).toBe(2);
+        expect(out.stderr).toBe(`avchat: RECORD_DIR: cannot record into ${path} (${cause}); pass --record a folder you can write to\n`);
+      }
+      const ports = await openCallPorts({ address: '127.0.0.1', sipPort: 5310, mediaPort: 18400 });
+      await ports.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('should create missing --record folders for call and listen and leave finished recordings there', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'avchat-cli-'));
+    const dirs = { listener: join(dir, 'listener', 'deep'), caller: join(dir, 'caller', 'deep') };
+    const common = ['--bind', '127.0.0.1', '--json'];
+    const listener = spawn(process.execPath, [BIN, 'listen', '--auto-answer', '--once', '--sip-port', '5322', '--media-port', '18600', '--record', dirs.listener, ...common], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let listenerOut = '';
+    listener.stdout.setEncoding('utf8').on('data', (t: string) => (listenerOut += t));
+    const exits: Promise<number | null>[] = [new Promise((resolve) => listener.once('exit', resolve))];
+    let caller: ChildProcess | undefined;
+    try {
+      for (let i = 0; i < 150 && !listenerOut.includes('session.signalling.starting'); i += 1) await new Promise((r) => setTimeout(r, 100));
+      caller = spawn(process.execPath, [BIN, 'call', '127.0.0.1:5322', '--duration', '1.5', '--sip-port', '5320', '--media-port', '18500', '--record', dirs.caller, ...common], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let callerErr = '';
+      caller.stderr!.setEncoding('utf8').on('data', (t: string) => (callerErr += t));
+      exits.push(new Promise((resolve) => caller!.once('exit', resolve)));
+      expect(await Promise.all(exits)).toEqual([0, 0]);
+      expect(callerErr).toBe('');
+      for (const side of [dirs.listener, dirs.caller]) {
+        expect(statSync(join(side, 'local-video.h263')).size).toBeGreaterThan(0);
+        const wav = readFileSync(join(side, 'local-audio.wav'));
+        // The sizes in the header were fixed up when the recording was closed.
+        expect(wav.length).toBeGreaterThan(58 + 8000);
+        expect(wav.readUInt32LE(4)).toBe(wav.length - 8);
+        expect(wav.readUInt32LE(54)).toBe(wav.length - 58);
+      }
+    } finally {
+      for (const child of [listener, caller]) if (child && child.exitCode === null) child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
     }
   }, 30_000);
 });

@@ -1,0 +1,40 @@
+import type { Command } from 'commander';
+import { resolvedTarget } from '../addresses.ts';
+import { finishCall } from '../callReport.ts';
+import { openFromOptions } from '../endpointFromOptions.ts';
+import { startInspection } from '../inspection.ts';
+import { onInterrupt } from '../interrupt.ts';
+import { createLogger } from '../log.ts';
+import { recordDirReady } from '../recordDir.ts';
+import { addCommonOptions, targetUri, type CommonOptions } from '../options.ts';
+
+/** `avchat call <target>`: call another endpoint and run the call until --duration or Ctrl-C. */
+export function addCallCommand(program: Command): void {
+  addCommonOptions(
+    program
+      .command('call')
+      .description('call another endpoint and run the call until --duration or Ctrl-C')
+      .argument('<target>', 'host[:port] or a sip: URI of the peer'),
+  ).action(async (target: string, opts: CommonOptions) => {
+    const log = createLogger({ json: opts.json });
+    if (!(await recordDirReady(opts.record))) return;
+    const uri = await resolvedTarget(targetUri(target));
+    const host = /^sips?:(?:[^@]*@)?\[?([^\]:;>]+)/i.exec(uri)?.[1] ?? '127.0.0.1';
+    const inspection = await startInspection(opts.inspect, opts.inspectPort, log);
+    try {
+      const endpoint = await openFromOptions('local', opts, log, host, await inspection?.inspector('local'));
+      const call = endpoint.call(uri, { durationMs: opts.duration ? opts.duration * 1000 : undefined });
+      inspection?.watchCall('local', call);
+      const off = onInterrupt(() => call.send({ type: 'HANGUP' }));
+      try {
+        const outcome = await finishCall(call, endpoint, log, opts.json);
+        process.exitCode = outcome.reason === 'localHangup' || outcome.reason === 'remoteHangup' ? 0 : 1;
+      } finally {
+        off();
+        await endpoint.close();
+      }
+    } finally {
+      await inspection?.close();
+    }
+  });
+}

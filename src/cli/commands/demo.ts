@@ -1,0 +1,61 @@
+import type { Command } from 'commander';
+import { inspectOption, inspectPortOption, type InspectorKind } from '../../inspect/inspectorKind.ts';
+import type { LiveInspection } from '../../inspect/liveInspection.ts';
+import { liveChildren } from '../../media/ffmpeg/source.ts';
+import { printSummary } from '../callReport.ts';
+import { DEMO_DEFAULTS, runDemo } from '../demo.ts';
+import { startInspection } from '../inspection.ts';
+import { onInterrupt } from '../interrupt.ts';
+import { createLogger, logStateChange } from '../log.ts';
+import { parseMediaPort, parsePort, parseSeconds } from '../options.ts';
+import { recordDirReady } from '../recordDir.ts';
+import { problemText } from '../problemText.ts';
+
+/** `avchat demo`: a whole call on this machine ({@link runDemo}), logged live, with its per-port summary. */
+export function addDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description('a whole call on this machine: reflector and two endpoints on loopback, live states, per-port summary')
+    .option('--duration <s>', 'how long the call runs', parseSeconds, DEMO_DEFAULTS.durationS)
+    .option('--record <dir>', 'write what each side received into this folder')
+    .option('--sip-port <n>', "the caller's SIP port (the callee uses +2)", parsePort, DEMO_DEFAULTS.caller.sipPort)
+    .option('--media-port <n>', "the caller's first media port (the callee uses +100)", parseMediaPort, DEMO_DEFAULTS.caller.mediaPort)
+    .option('--reflector-port <n>', 'port of the embedded reflector', parsePort, DEMO_DEFAULTS.reflectorPort)
+    .option('--json', 'log one JSON object per line')
+    .addOption(inspectOption())
+    .addOption(inspectPortOption())
+    .action(async (opts: { duration: number; record?: string; sipPort: number; mediaPort: number; reflectorPort: number; json?: boolean; inspect?: InspectorKind; inspectPort: number }) => {
+      const log = createLogger({ json: opts.json });
+      if (!(await recordDirReady(opts.record))) return;
+      const controller = new AbortController();
+      const off = onInterrupt(() => controller.abort());
+      let inspection: LiveInspection | undefined;
+      try {
+        inspection = await startInspection(opts.inspect, opts.inspectPort, log);
+        const inspect = inspection && { caller: await inspection.inspector('caller'), callee: await inspection.inspector('callee') };
+        const result = await runDemo({
+          ...DEMO_DEFAULTS,
+          durationS: opts.duration,
+          recordDir: opts.record,
+          reflectorPort: opts.reflectorPort,
+          caller: { sipPort: opts.sipPort, mediaPort: opts.mediaPort },
+          callee: { sipPort: opts.sipPort + 2, mediaPort: opts.mediaPort + 100 },
+          onStateChange: logStateChange(log),
+          inspect,
+          onCall: inspection && ((name, call) => inspection!.watchCall(name, call)),
+          onWire: (endpoint, record) =>
+            log.debug({ endpoint, direction: record.direction, peer: record.peer }, record.text.split('\r\n')[0]),
+          onProblem: (endpoint, problem) => log.warn({ endpoint, ...problem }, `${endpoint}: ${problemText(problem)}`),
+          onStep: (message) => log.info(message),
+          signal: controller.signal,
+        });
+        printSummary('caller', result.stats.caller, log, opts.json);
+        printSummary('callee', result.stats.callee, log, opts.json);
+        if (opts.record) log.info(`recordings in ${opts.record}`);
+        log.info({ liveFfmpegChildren: liveChildren() }, 'all sockets closed');
+      } finally {
+        off();
+        await inspection?.close();
+      }
+    });
+}
