@@ -64,7 +64,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   if (options.recordDir) await mkdir(options.recordDir, { recursive: true });
   let reflector: Reflector | undefined;
   const endpoints: AvchatEndpoint[] = [];
-  const calls: CallHandle[] = [];
   const timers: NodeJS.Timeout[] = [];
   try {
     reflector = await startReflector({ port: options.reflectorPort, address: HOST, alternatePort: options.reflectorPort + 1 });
@@ -92,10 +91,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     step(`caller ${caller.uri} calls callee ${callee.uri} for ${options.durationS} s`);
 
     const answering = callee.answerNext({ autoAnswer: true });
-    calls.push(answering);
     options.onCall?.('callee', answering);
     const calling = caller.call(callee.uri, { durationMs });
-    calls.push(calling);
     options.onCall?.('caller', calling);
     const abort = () => calling.send({ type: 'HANGUP' });
     options.signal?.addEventListener('abort', abort, { once: true });
@@ -128,7 +125,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     };
   } finally {
     for (const t of timers) clearTimeout(t);
-    for (const call of calls) if (call.actor.getSnapshot().status === 'active') call.actor.stop();
+    // Each endpoint hangs up the calls it still runs (an error or Ctrl-C mid-call) before it closes.
     await Promise.all(endpoints.map((e) => e.close()));
     await reflector?.close();
   }

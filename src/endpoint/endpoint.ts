@@ -82,9 +82,16 @@ export interface AvchatEndpoint {
   call(target: string, opts?: { durationMs?: number }): CallHandle;
   /** Wait for the next incoming call. */
   answerNext(opts?: { autoAnswer?: boolean; durationMs?: number }): CallHandle;
-  /** Stop the user agent and close every socket. Calls should have ended (or be hung up) first. */
+  /**
+   * Hang up every call still running (HANGUP, so the peer gets its BYE or CANCEL and every mapping
+   * is released), wait for each to end ({@link CLOSE_WAIT_MS} at most, then stop it), then stop the
+   * user agent and close every socket. Calling it again returns the same promise.
+   */
   close(): Promise<void>;
 }
+
+/** How long {@link AvchatEndpoint.close} waits for a call it hung up to end before it stops it. */
+export const CLOSE_WAIT_MS = 5000;
 
 /**
  * Remove the mappings a killed avchat left on the router, open the ports, start the SIP user agent,
@@ -121,6 +128,7 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
   }
 
   const localPorts = ports.all.map((p) => p.port);
+  const running = new Set<CallHandle>();
 
   const run = (input: CallInput): CallHandle => {
     const bus = new MediaBus();
@@ -151,8 +159,27 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
       });
     }
     actor.start();
-    return { actor, bus, done, send: (event) => actor.send(event) };
+    const handle: CallHandle = { actor, bus, done, send: (event) => actor.send(event) };
+    running.add(handle);
+    void done.finally(() => running.delete(handle)).catch(() => {});
+    return handle;
   };
+
+  const hangUpAll = async () => {
+    await Promise.all(
+      [...running].map(async (call) => {
+        call.send({ type: 'HANGUP' });
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const ended = await Promise.race([
+          call.done.then(() => true, () => true),
+          new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS))),
+        ]);
+        clearTimeout(timer);
+        if (!ended && call.actor.getSnapshot().status === 'active') call.actor.stop();
+      }),
+    );
+  };
+  let closing: Promise<void> | undefined;
 
   return {
     name: options.name,
@@ -163,9 +190,11 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
       run({ role: 'caller', target, reflector: options.reflector, alternateReflector: options.alternateReflector, ports: localPorts, localAddress: options.advertisedAddress, durationMs: opts?.durationMs }),
     answerNext: (opts) =>
       run({ role: 'callee', autoAnswer: opts?.autoAnswer, reflector: options.reflector, alternateReflector: options.alternateReflector, ports: localPorts, localAddress: options.advertisedAddress, durationMs: opts?.durationMs }),
-    close: async () => {
-      await agent.stop().catch(() => {});
-      await ports.close();
-    },
+    close: () =>
+      (closing ??= (async () => {
+        await hangUpAll();
+        await agent.stop().catch(() => {});
+        await ports.close();
+      })()),
   };
 }
