@@ -3,8 +3,22 @@ import { mediaMachine, type MediaParentEvent } from './media.ts';
 import { natProbeMachine, type NatProbeOutput } from './natProbe.ts';
 import { hostOfSipUri, isPrivateAddress, publicViewOf } from './publicView.ts';
 import { portMappingMachine, type PortMappingParentEvent } from './portMapping.ts';
-import { sipSessionMachine, type SipSessionInput, type SipSessionParentEvent, type SipUserEvent } from './sipSession.ts';
-import type { CallOutcome, CallRole, Direction, Endpoint, GatewayInfo, MediaPlan, PortMappingEntry, Problem } from './types.ts';
+import {
+  sipSessionMachine,
+  type SipSessionInput,
+  type SipSessionParentEvent,
+  type SipUserEvent,
+} from './sipSession.ts';
+import type {
+  CallOutcome,
+  CallRole,
+  Direction,
+  Endpoint,
+  GatewayInfo,
+  MediaPlan,
+  PortMappingEntry,
+  Problem,
+} from './types.ts';
 
 /** What a call is given. */
 export interface CallInput {
@@ -36,7 +50,9 @@ export interface CallInput {
 }
 
 /** The SIP session's timing settings a call passes on. */
-export type SessionTiming = Partial<Pick<SipSessionInput, 'answerDelayMs' | 'hangupTimeoutMs' | 'ringTimeoutMs' | 'glareRetries'>>;
+export type SessionTiming = Partial<
+  Pick<SipSessionInput, 'answerDelayMs' | 'hangupTimeoutMs' | 'ringTimeoutMs' | 'glareRetries'>
+>;
 
 /** Events a user (CLI, UI, test) sends to a call: the SIP session's own, passed on to it. */
 export type CallUserEvent = SipUserEvent;
@@ -64,7 +80,12 @@ interface CallContext {
   readonly peerGone: boolean;
 }
 
-const AUDIO_STATES = { sendrecv: 'established', sendonly: 'muted', recvonly: 'peerMuted', inactive: 'bothMuted' } as const;
+const AUDIO_STATES = {
+  sendrecv: 'established',
+  sendonly: 'muted',
+  recvonly: 'peerMuted',
+  inactive: 'bothMuted',
+} as const;
 
 /** The `active` sub-state follows our audio direction; from each, the transitions to the other three. */
 function audioStates(current: Direction) {
@@ -106,7 +127,11 @@ export const callMachine = setup({
      */
     unreachableBehindNat: ({ context }) => {
       const target = hostOfSipUri(context.input.target);
-      return context.input.role === 'caller' && context.nat?.report?.verdict === 'symmetric' && !(target && isPrivateAddress(target));
+      return (
+        context.input.role === 'caller' &&
+        context.nat?.report?.verdict === 'symmetric' &&
+        !(target && isPrivateAddress(target))
+      );
     },
     mappingStarted: ({ context }) => context.mappingStarted,
     /** Our audio direction: sendrecv (talking), sendonly (we muted), recvonly (the peer muted), inactive (both). */
@@ -135,7 +160,8 @@ export const callMachine = setup({
           target: 'mapping',
           actions: assign({
             nat: ({ event }) => event.output,
-            notes: ({ context, event }) => (event.output.problem ? [...context.notes, event.output.problem] : context.notes),
+            notes: ({ context, event }) =>
+              event.output.problem ? [...context.notes, event.output.problem] : context.notes,
           }),
         },
       },
@@ -143,11 +169,18 @@ export const callMachine = setup({
     },
     mapping: {
       entry: [
-        spawnChild('portMapping', { id: 'portMapping', systemId: 'portMapping', input: ({ context }) => ({ ports: context.input.ports }) }),
+        spawnChild('portMapping', {
+          id: 'portMapping',
+          systemId: 'portMapping',
+          input: ({ context }) => ({ ports: context.input.ports }),
+        }),
         assign({ mappingStarted: true }),
       ],
       on: {
-        'MAPPING.READY': { target: 'session', actions: assign({ mappings: ({ event }) => event.mappings, gateway: ({ event }) => event.gateway }) },
+        'MAPPING.READY': {
+          target: 'session',
+          actions: assign({ mappings: ({ event }) => event.mappings, gateway: ({ event }) => event.gateway }),
+        },
         'MAPPING.NONE': [
           {
             guard: 'unreachableBehindNat',
@@ -226,10 +259,19 @@ export const callMachine = setup({
             MUTE: { actions: 'toSession' },
             UNMUTE: { actions: 'toSession' },
             'SESSION.MEDIA': {
-              actions: [assign({ plan: ({ event }) => event.plan }), sendTo('media', ({ event }) => ({ type: 'MEDIA.UPDATE' as const, plan: event.plan }))],
+              actions: [
+                assign({ plan: ({ event }) => event.plan }),
+                sendTo('media', ({ event }) => ({ type: 'MEDIA.UPDATE' as const, plan: event.plan })),
+              ],
             },
             // The peer went silent on every port: stop sending to it now, and the session hangs up (iChat did this after 10 s).
-            'MEDIA.DEAD': { actions: [assign({ peerGone: true }), sendTo('media', { type: 'MEDIA.STOP' }), sendTo('sipSession', { type: 'PEER.DEAD' })] },
+            'MEDIA.DEAD': {
+              actions: [
+                assign({ peerGone: true }),
+                sendTo('media', { type: 'MEDIA.STOP' }),
+                sendTo('sipSession', { type: 'PEER.DEAD' }),
+              ],
+            },
             // The session is over: stop the ports now (RTCP BYE) rather than when the chart moves on.
             'SESSION.ENDED': { guard: 'mediaRunning', actions: sendTo('media', { type: 'MEDIA.STOP' }) },
           },
@@ -256,7 +298,10 @@ export const callMachine = setup({
               actions: assign({
                 notes: ({ context }) => [
                   ...context.notes,
-                  { code: 'RELEASE_TIMEOUT', message: 'the router did not confirm that the port mappings are gone; check it with upnpc -l' },
+                  {
+                    code: 'RELEASE_TIMEOUT',
+                    message: 'the router did not confirm that the port mappings are gone; check it with upnpc -l',
+                  },
                 ],
               }),
             },
@@ -266,5 +311,9 @@ export const callMachine = setup({
     },
     ended: { type: 'final' },
   },
-  output: ({ context }) => context.outcome ?? { reason: 'failed', problem: { code: 'NO_OUTCOME', message: 'the call ended without a reason' } },
+  output: ({ context }) =>
+    context.outcome ?? {
+      reason: 'failed',
+      problem: { code: 'NO_OUTCOME', message: 'the call ended without a reason' },
+    },
 });

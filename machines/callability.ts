@@ -46,19 +46,31 @@ export interface Callability {
 export function judgeCallability(facts: CallabilityFacts): Callability {
   const fix: Fix = { kind: 'mapCallPorts', ports: facts.ports };
   if (facts.noNat) {
-    return { directCalls: 'yes', summary: `no NAT: peers reach ${facts.localAddress} directly (a firewall may still block the call ports)` };
+    return {
+      directCalls: 'yes',
+      summary: `no NAT: peers reach ${facts.localAddress} directly (a firewall may still block the call ports)`,
+    };
   }
   const router = facts.router;
   if (router?.externalAddress && !isPrivateAddress(router.externalAddress)) {
-    const behind = facts.publicAddress && facts.publicAddress !== router.externalAddress ? ` — but the reflector saw us from ${facts.publicAddress}, so another NAT may sit beyond the router` : '';
+    const behind =
+      facts.publicAddress && facts.publicAddress !== router.externalAddress
+        ? ` — but the reflector saw us from ${facts.publicAddress}, so another NAT may sit beyond the router`
+        : '';
     return {
       directCalls: behind ? 'unknown' : 'yes',
       summary: `the router maps the call ports over ${router.protocol} for each call: peers reach us at ${router.externalAddress}${behind}`,
     };
   }
-  const doubleNat = router?.externalAddress ? `the router's own external address ${router.externalAddress} is private (carrier-grade NAT), so its ${router.protocol} mappings do not reach the internet; ` : '';
+  const doubleNat = router?.externalAddress
+    ? `the router's own external address ${router.externalAddress} is private (carrier-grade NAT), so its ${router.protocol} mappings do not reach the internet; `
+    : '';
   if (!facts.publicAddress) {
-    return { directCalls: 'unknown', summary: `${doubleNat}no reflector or STUN server answered, so the NAT could not be probed`, fix: { kind: 'nameProbeServer' } };
+    return {
+      directCalls: 'unknown',
+      summary: `${doubleNat}no reflector or STUN server answered, so the NAT could not be probed`,
+      fix: { kind: 'nameProbeServer' },
+    };
   }
   if (isDestinationDependent(facts.mapping)) {
     return {
@@ -68,7 +80,10 @@ export function judgeCallability(facts: CallabilityFacts): Callability {
     };
   }
   if (facts.mapping === 'endpointIndependent' && facts.filtering === 'endpointIndependent') {
-    return { directCalls: 'yes', summary: `${doubleNat}full-cone NAT: the probe opens each call port, and anyone may then reach it at ${facts.publicAddress}` };
+    return {
+      directCalls: 'yes',
+      summary: `${doubleNat}full-cone NAT: the probe opens each call port, and anyone may then reach it at ${facts.publicAddress}`,
+    };
   }
   if (facts.mapping === 'endpointIndependent') {
     const filtering = facts.filtering

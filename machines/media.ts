@@ -116,7 +116,10 @@ function receiveRegion(port: MediaPortName) {
   return {
     initial: 'idle' as const,
     states: {
-      idle: { on: { 'PORT.ACTIVITY': { guard: activity, target: 'receiving' as const } }, after: { stallTimeout: 'stalled' as const } },
+      idle: {
+        on: { 'PORT.ACTIVITY': { guard: activity, target: 'receiving' as const } },
+        after: { stallTimeout: 'stalled' as const },
+      },
       receiving: {
         on: { 'PORT.ACTIVITY': { guard: activity, target: 'receiving' as const, reenter: true } },
         after: { stallTimeout: 'stalled' as const },
@@ -139,7 +142,11 @@ function portRegion<S extends object>(port: MediaPortName, kind: MediaKind, regi
     initial: 'active' as const,
     states: {
       active: {
-        invoke: { id: port, src: port, input: ({ context }: { context: MediaContext }) => ({ kind, stream: context.plan[kind] }) },
+        invoke: {
+          id: port,
+          src: port,
+          input: ({ context }: { context: MediaContext }) => ({ kind, stream: context.plan[kind] }),
+        },
         type: 'parallel' as const,
         on: { 'MEDIA.STOP': 'stopped' as const },
         states: regions,
@@ -156,10 +163,31 @@ function rtpRegion(port: 'videoRtp' | 'audioRtp', kind: MediaKind) {
     send: {
       initial: 'deciding' as const,
       states: {
-        deciding: { always: [{ guard: sendIs('sending'), target: 'sending' as const }, { guard: sendIs('paused'), target: 'paused' as const }, { target: 'idle' as const }] },
-        idle: { always: [{ guard: sendIs('sending'), target: 'sending' as const }, { guard: sendIs('paused'), target: 'paused' as const }] },
-        sending: { always: [{ guard: sendIs('paused'), target: 'paused' as const }, { guard: sendIs('idle'), target: 'idle' as const }] },
-        paused: { always: [{ guard: sendIs('sending'), target: 'sending' as const }, { guard: sendIs('idle'), target: 'idle' as const }] },
+        deciding: {
+          always: [
+            { guard: sendIs('sending'), target: 'sending' as const },
+            { guard: sendIs('paused'), target: 'paused' as const },
+            { target: 'idle' as const },
+          ],
+        },
+        idle: {
+          always: [
+            { guard: sendIs('sending'), target: 'sending' as const },
+            { guard: sendIs('paused'), target: 'paused' as const },
+          ],
+        },
+        sending: {
+          always: [
+            { guard: sendIs('paused'), target: 'paused' as const },
+            { guard: sendIs('idle'), target: 'idle' as const },
+          ],
+        },
+        paused: {
+          always: [
+            { guard: sendIs('sending'), target: 'sending' as const },
+            { guard: sendIs('idle'), target: 'idle' as const },
+          ],
+        },
       },
     },
     receive: receiveRegion(port),
@@ -168,7 +196,10 @@ function rtpRegion(port: 'videoRtp' | 'audioRtp', kind: MediaKind) {
 
 /** One RTCP port: reports at the RFC 3550 randomised interval (the first after half the minimum), and watches for the peer's reports. */
 function rtcpRegion(port: 'videoRtcp' | 'audioRtcp', kind: MediaKind) {
-  const report = [{ type: 'requestReport' as const, params: { port } }, { type: 'nextRandom' as const, params: { kind } }];
+  const report = [
+    { type: 'requestReport' as const, params: { port } },
+    { type: 'nextRandom' as const, params: { kind } },
+  ];
   return portRegion(port, kind, {
     report: {
       initial: 'first' as const,
@@ -209,7 +240,8 @@ export const mediaMachine = setup({
     videoRtcpInterval: ({ context }) => reportInterval(context, 'video', false, drawOf(context.randomState.video)),
   },
   guards: {
-    sendStateIs: ({ context }, params: { kind: MediaKind; state: SendState }) => sendStateOf(context.plan, params.kind) === params.state,
+    sendStateIs: ({ context }, params: { kind: MediaKind; state: SendState }) =>
+      sendStateOf(context.plan, params.kind) === params.state,
     fromPort: ({ event }, params: { port: MediaPortName }) => (event as { port?: string }).port === params.port,
   },
   actions: {
@@ -217,12 +249,23 @@ export const mediaMachine = setup({
     updatePorts: enqueueActions(({ enqueue }, plan: MediaPlan) => {
       for (const port of MEDIA_PORTS) enqueue.sendTo(port, { type: 'UPDATE', stream: plan[kindOf(port)] });
     }),
-    nextRandom: assign({ randomState: ({ context }, params: { kind: MediaKind }) => ({ ...context.randomState, [params.kind]: nextRandomState(context.randomState[params.kind]) }) }),
+    nextRandom: assign({
+      randomState: ({ context }, params: { kind: MediaKind }) => ({
+        ...context.randomState,
+        [params.kind]: nextRandomState(context.randomState[params.kind]),
+      }),
+    }),
     requestReport: sendTo((_, params: { port: MediaPortName }) => params.port, { type: 'REPORT' }),
-    markStalled: assign({ stalled: ({ context }, params: { port: MediaPortName; stalled: boolean }) => ({ ...context.stalled, [params.port]: params.stalled }) }),
+    markStalled: assign({
+      stalled: ({ context }, params: { port: MediaPortName; stalled: boolean }) => ({
+        ...context.stalled,
+        [params.port]: params.stalled,
+      }),
+    }),
     /** All four ports stalled: the peer is gone. Told once, as the last port stalls. */
     checkDeadPeer: enqueueActions(({ context, self, enqueue }) => {
-      if (self._parent && MEDIA_PORTS.every((port) => context.stalled[port])) enqueue.sendParent({ type: 'MEDIA.DEAD' } satisfies MediaParentEvent);
+      if (self._parent && MEDIA_PORTS.every((port) => context.stalled[port]))
+        enqueue.sendParent({ type: 'MEDIA.DEAD' } satisfies MediaParentEvent);
     }),
   },
 }).createMachine({
@@ -239,9 +282,16 @@ export const mediaMachine = setup({
   type: 'parallel',
   on: {
     'MEDIA.UPDATE': {
-      actions: [assign({ plan: ({ event }) => event.plan }), { type: 'updatePorts', params: ({ event }) => event.plan }],
+      actions: [
+        assign({ plan: ({ event }) => event.plan }),
+        { type: 'updatePorts', params: ({ event }) => event.plan },
+      ],
     },
-    'MEDIA.PORT_FAILED': { actions: assign({ failures: ({ context, event }) => [...context.failures, { port: event.port, message: event.message }] }) },
+    'MEDIA.PORT_FAILED': {
+      actions: assign({
+        failures: ({ context, event }) => [...context.failures, { port: event.port, message: event.message }],
+      }),
+    },
     'RTCP.SENT': {
       // RFC 3550 §6.3.3: avg_rtcp_size = 1/16 · packet_size + 15/16 · avg_rtcp_size.
       actions: assign({

@@ -1,6 +1,21 @@
-import { assertEvent, assign, enqueueActions, fromPromise, setup, type AnyActor, type AnyActorRef, type AnyStateMachine } from 'xstate';
+import {
+  assertEvent,
+  assign,
+  enqueueActions,
+  fromPromise,
+  setup,
+  type AnyActor,
+  type AnyActorRef,
+  type AnyStateMachine,
+} from 'xstate';
 import { isAnswered, mappingOf, verdictOf } from './natVerdict.ts';
-import { portProbeMachine, type PortProbeInput, type PortProbeParentEvent, type ProbeAnswer, type ProbeAttemptInput } from './portProbe.ts';
+import {
+  portProbeMachine,
+  type PortProbeInput,
+  type PortProbeParentEvent,
+  type ProbeAnswer,
+  type ProbeAttemptInput,
+} from './portProbe.ts';
 import type { Endpoint, NatReport, PortProbe, Problem } from './types.ts';
 
 /** What the NAT probe is given. */
@@ -117,13 +132,24 @@ export const natProbeMachine = setup({
     spawnPortProbes: enqueueActions(({ context, enqueue, self }) => {
       const portProbe = portProbeFor(self);
       for (const localPort of context.ports) {
-        const input: PortProbeInput = { localPort, reflector: context.reflector!, attempts: context.attempts, initialWaitMs: context.initialWaitMs };
+        const input: PortProbeInput = {
+          localPort,
+          reflector: context.reflector!,
+          attempts: context.attempts,
+          initialWaitMs: context.initialWaitMs,
+        };
         // Typed setups spawn inline logic only without an id; this logic is the declared `portProbe`
         // provided with our `probeAttempt`, so it keeps the declared child's id and input.
         enqueue.spawnChild(portProbe as never, { id: portProbeId(localPort), input });
       }
       if (context.alternate) {
-        const input: PortProbeInput = { localPort: context.ports[0], reflector: context.alternate, attempts: context.attempts, initialWaitMs: context.initialWaitMs, purpose: 'mapping' };
+        const input: PortProbeInput = {
+          localPort: context.ports[0],
+          reflector: context.alternate,
+          attempts: context.attempts,
+          initialWaitMs: context.initialWaitMs,
+          purpose: 'mapping',
+        };
         enqueue.spawnChild(portProbe as never, { id: MAPPING_CHECK_ID, input });
       }
     }),
@@ -164,7 +190,12 @@ export const natProbeMachine = setup({
         const results = context.ports.map((port) => context.results.find((r) => r.localPort === port)!);
         if (!context.alternate) return { results, verdict: verdictOf(results, context.localAddress) };
         const mapping = mappingOf(results[0], context.mappingCheck, context.reflector!, context.alternate);
-        return { results, verdict: verdictOf(results, context.localAddress, mapping), mapping, ...(context.mappingCheck ? { mappingCheck: context.mappingCheck } : {}) };
+        return {
+          results,
+          verdict: verdictOf(results, context.localAddress, mapping),
+          mapping,
+          ...(context.mappingCheck ? { mappingCheck: context.mappingCheck } : {}),
+        };
       },
     }),
   },
@@ -174,14 +205,20 @@ export const natProbeMachine = setup({
     expected: ({ context, event }) => {
       assertEvent(event, 'PROBE.RESULT');
       const { localPort } = event.result;
-      return event.purpose !== 'mapping' && context.ports.includes(localPort) && !context.results.some((r) => r.localPort === localPort);
+      return (
+        event.purpose !== 'mapping' &&
+        context.ports.includes(localPort) &&
+        !context.results.some((r) => r.localPort === localPort)
+      );
     },
     /** The mapping check's result, the first time. */
     expectedMappingCheck: ({ context, event }) => {
       assertEvent(event, 'PROBE.RESULT');
       return event.purpose === 'mapping' && context.alternate !== undefined && context.mappingCheck === undefined;
     },
-    allReported: ({ context }) => context.results.length === context.ports.length && (context.alternate === undefined || context.mappingCheck !== undefined),
+    allReported: ({ context }) =>
+      context.results.length === context.ports.length &&
+      (context.alternate === undefined || context.mappingCheck !== undefined),
     allPortsReported: ({ context }) => context.results.length === context.ports.length,
     addressChanged: ({ context }) => context.report?.verdict === 'symmetric-suspect',
     symmetric: ({ context }) => context.report?.verdict === 'symmetric',
@@ -261,7 +298,8 @@ export const natProbeMachine = setup({
       type: 'final',
       entry: assign({
         problem: ({ context }) => {
-          const seen = (r: PortProbe | undefined, at: Endpoint) => (r?.ok ? `${at.address}:${at.port} saw ${r.external.address}:${r.external.port}` : '');
+          const seen = (r: PortProbe | undefined, at: Endpoint) =>
+            r?.ok ? `${at.address}:${at.port} saw ${r.external.address}:${r.external.port}` : '';
           return {
             code: 'NAT_SYMMETRIC',
             message: `the NAT gives UDP ${context.ports[0]} another public port for each destination (${seen(context.report!.results[0], context.reflector!)}, ${seen(context.mappingCheck, context.alternate!)}): a symmetric NAT, so a peer cannot reach the ports the reflector saw`,

@@ -17,9 +17,15 @@ export function isDestinationDependent(mapping: MappingBehaviour | undefined): b
  * RFC 4787 mapping behaviour from one call port's answers: `primary` from the reflector, `check` from
  * the second reflector address `alternate` (another port, or another IP, of the reflector host).
  */
-export function mappingOf(primary: PortProbe | undefined, check: PortProbe | undefined, reflector: Endpoint, alternate: Endpoint): MappingBehaviour {
+export function mappingOf(
+  primary: PortProbe | undefined,
+  check: PortProbe | undefined,
+  reflector: Endpoint,
+  alternate: Endpoint,
+): MappingBehaviour {
   if (!primary?.ok || !check?.ok) return 'unknown';
-  if (primary.external.address === check.external.address && primary.external.port === check.external.port) return 'endpointIndependent';
+  if (primary.external.address === check.external.address && primary.external.port === check.external.port)
+    return 'endpointIndependent';
   return alternate.address === reflector.address ? 'addressAndPortDependent' : 'addressDependent';
 }
 

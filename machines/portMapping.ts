@@ -98,16 +98,30 @@ function nextExternalPort(context: PortMappingContext, attempt: Attempt): number
 }
 
 function firstAttempt(context: PortMappingContext, internalPort: number): Attempt {
-  return { internalPort, externalPort: internalPort, leaseSeconds: context.permanentOnly ? 0 : context.leaseSeconds, conflicts: [] };
+  return {
+    internalPort,
+    externalPort: internalPort,
+    leaseSeconds: context.permanentOnly ? 0 : context.leaseSeconds,
+    conflicts: [],
+  };
 }
 
 /** A mapping the router may hold after a request that got no answer. */
 function unsureOf(attempt: Attempt): PortMappingEntry {
-  return { protocol: 'UDP', internalPort: attempt.internalPort, externalPort: attempt.externalPort, internalClient: '', leaseSeconds: attempt.leaseSeconds };
+  return {
+    protocol: 'UDP',
+    internalPort: attempt.internalPort,
+    externalPort: attempt.externalPort,
+    internalClient: '',
+    leaseSeconds: attempt.leaseSeconds,
+  };
 }
 
 /** RELEASE: remove what may be on the router, if anything. */
-const release = [{ guard: 'holdsMappings' as const, target: '#portMapping.releasing' }, { target: '#portMapping.released' }];
+const release = [
+  { guard: 'holdsMappings' as const, target: '#portMapping.releasing' },
+  { target: '#portMapping.released' },
+];
 
 /**
  * Port-mapping phase: find the home router (UPnP IGD), ask its external address, map every call
@@ -163,7 +177,8 @@ export const portMappingMachine = setup({
     },
     conflictExhausted: ({ event }) => errorCode((event as unknown as { error: unknown }).error) === 'UPNP_718',
     /** A 725 to a lease: ask again for a permanent mapping. */
-    onlyPermanentLeases: ({ context, event }) => errorCode((event as unknown as { error: unknown }).error) === 'UPNP_725' && context.attempt!.leaseSeconds > 0,
+    onlyPermanentLeases: ({ context, event }) =>
+      errorCode((event as unknown as { error: unknown }).error) === 'UPNP_725' && context.attempt!.leaseSeconds > 0,
     releaseAskedWhileMapping: stateIn({ mapping: { request: 'releaseAsked' } }),
     releaseAskedWhileRenewing: stateIn({ renewing: { request: 'releaseAsked' } }),
     releaseAskedHoldingMappings: and(['releaseAskedWhileMapping', 'holdsMappings']),
@@ -190,7 +205,10 @@ export const portMappingMachine = setup({
           { guard: 'found', target: 'externalAddress', actions: assign({ gateway: ({ event }) => event.output }) },
           { target: 'noGateway' },
         ],
-        onError: { target: 'noGateway', actions: assign({ problem: ({ event }) => problemOf(event.error, 'DISCOVERY_FAILED') }) },
+        onError: {
+          target: 'noGateway',
+          actions: assign({ problem: ({ event }) => problemOf(event.error, 'DISCOVERY_FAILED') }),
+        },
       },
       after: {
         discoveryTimeout: {
@@ -209,9 +227,19 @@ export const portMappingMachine = setup({
       invoke: {
         src: 'getExternalAddress',
         input: ({ context }) => ({ gateway: context.gateway! }),
-        onDone: { target: 'mapping', actions: assign({ gateway: ({ context, event }) => ({ ...context.gateway!, externalAddress: event.output }) }) },
+        onDone: {
+          target: 'mapping',
+          actions: assign({
+            gateway: ({ context, event }) => ({ ...context.gateway!, externalAddress: event.output }),
+          }),
+        },
         // Only the external address is missing: the mappings may still work.
-        onError: { target: 'mapping', actions: assign({ notes: ({ context, event }) => [...context.notes, problemOf(event.error, 'NO_EXTERNAL_ADDRESS')] }) },
+        onError: {
+          target: 'mapping',
+          actions: assign({
+            notes: ({ context, event }) => [...context.notes, problemOf(event.error, 'NO_EXTERNAL_ADDRESS')],
+          }),
+        },
       },
       after: {
         requestTimeout: {
@@ -219,7 +247,10 @@ export const portMappingMachine = setup({
           actions: assign({
             notes: ({ context }) => [
               ...context.notes,
-              { code: 'TIMEOUT', message: `the router did not tell its external address within ${context.requestTimeoutMs} ms; mapping the ports anyway` },
+              {
+                code: 'TIMEOUT',
+                message: `the router did not tell its external address within ${context.requestTimeoutMs} ms; mapping the ports anyway`,
+              },
             ],
           }),
         },
@@ -233,7 +264,10 @@ export const portMappingMachine = setup({
         nextPort: {
           always: [
             { guard: 'allPortsMapped', target: '#portMapping.mapped' },
-            { target: 'request', actions: assign({ attempt: ({ context }) => firstAttempt(context, context.ports[context.next]!) }) },
+            {
+              target: 'request',
+              actions: assign({ attempt: ({ context }) => firstAttempt(context, context.ports[context.next]!) }),
+            },
           ],
         },
         request: {
@@ -241,12 +275,34 @@ export const portMappingMachine = setup({
             src: 'addPortMapping',
             input: ({ context }) => ({ gateway: context.gateway!, ...context.attempt! }),
             onDone: [
-              { guard: 'releaseAskedWhileMapping', target: '#portMapping.releasing', actions: assign({ mappings: ({ context, event }) => [...context.mappings, event.output], attempt: undefined }) },
-              { target: 'nextPort', actions: assign({ mappings: ({ context, event }) => [...context.mappings, event.output], attempt: undefined, next: ({ context }) => context.next + 1 }) },
+              {
+                guard: 'releaseAskedWhileMapping',
+                target: '#portMapping.releasing',
+                actions: assign({
+                  mappings: ({ context, event }) => [...context.mappings, event.output],
+                  attempt: undefined,
+                }),
+              },
+              {
+                target: 'nextPort',
+                actions: assign({
+                  mappings: ({ context, event }) => [...context.mappings, event.output],
+                  attempt: undefined,
+                  next: ({ context }) => context.next + 1,
+                }),
+              },
             ],
             onError: [
-              { guard: 'releaseAskedHoldingMappings', target: '#portMapping.releasing', actions: assign({ attempt: undefined }) },
-              { guard: 'releaseAskedWhileMapping', target: '#portMapping.released', actions: assign({ attempt: undefined }) },
+              {
+                guard: 'releaseAskedHoldingMappings',
+                target: '#portMapping.releasing',
+                actions: assign({ attempt: undefined }),
+              },
+              {
+                guard: 'releaseAskedWhileMapping',
+                target: '#portMapping.released',
+                actions: assign({ attempt: undefined }),
+              },
               {
                 guard: 'conflictRetry',
                 target: 'request',
@@ -258,7 +314,10 @@ export const portMappingMachine = setup({
                     attempt: { ...attempt, externalPort, conflicts: [...attempt.conflicts, attempt.externalPort] },
                     notes: [
                       ...context.notes,
-                      { code: 'UPNP_718', message: `external UDP ${attempt.externalPort} is mapped to someone else on the router (ConflictInMappingEntry); trying ${externalPort} for local port ${attempt.internalPort}` },
+                      {
+                        code: 'UPNP_718',
+                        message: `external UDP ${attempt.externalPort} is mapped to someone else on the router (ConflictInMappingEntry); trying ${externalPort} for local port ${attempt.internalPort}`,
+                      },
                     ],
                   };
                 }),
@@ -273,8 +332,7 @@ export const portMappingMachine = setup({
                     attempt: undefined,
                     problem: {
                       code: 'PORT_CONFLICT',
-                      message:
-                        `the router maps external UDP ${tried.join(', ')} to someone else (UPnP 718 ConflictInMappingEntry), so local port ${attempt.internalPort} has no mapping`,
+                      message: `the router maps external UDP ${tried.join(', ')} to someone else (UPnP 718 ConflictInMappingEntry), so local port ${attempt.internalPort} has no mapping`,
                       fix: { kind: 'otherCallPorts' as const },
                     },
                   };
@@ -291,17 +349,34 @@ export const portMappingMachine = setup({
                     ? context.notes
                     : [
                         ...context.notes,
-                        { code: 'UPNP_725', message: 'the router takes only permanent mappings (OnlyPermanentLeasesSupported); mapping with lease 0, removed at the end of the call' },
+                        {
+                          code: 'UPNP_725',
+                          message:
+                            'the router takes only permanent mappings (OnlyPermanentLeasesSupported); mapping with lease 0, removed at the end of the call',
+                        },
                       ],
                 })),
               },
-              { target: '#portMapping.failed', actions: assign({ attempt: undefined, problem: ({ event }) => problemOf(event.error, 'MAPPING_FAILED') }) },
+              {
+                target: '#portMapping.failed',
+                actions: assign({
+                  attempt: undefined,
+                  problem: ({ event }) => problemOf(event.error, 'MAPPING_FAILED'),
+                }),
+              },
             ],
           },
           after: {
             // No answer: the router may have made the mapping all the same, so it is removed at the end.
             requestTimeout: [
-              { guard: 'releaseAskedWhileMapping', target: '#portMapping.releasing', actions: assign({ unsure: ({ context }) => [...context.unsure, unsureOf(context.attempt!)], attempt: undefined }) },
+              {
+                guard: 'releaseAskedWhileMapping',
+                target: '#portMapping.releasing',
+                actions: assign({
+                  unsure: ({ context }) => [...context.unsure, unsureOf(context.attempt!)],
+                  attempt: undefined,
+                }),
+              },
               {
                 target: '#portMapping.failed',
                 actions: assign(({ context }) => ({
@@ -326,7 +401,10 @@ export const portMappingMachine = setup({
       },
     },
     mapped: {
-      entry: { type: 'tellParent', params: ({ context }) => ({ type: 'MAPPING.READY', mappings: context.mappings, gateway: context.gateway! }) },
+      entry: {
+        type: 'tellParent',
+        params: ({ context }) => ({ type: 'MAPPING.READY', mappings: context.mappings, gateway: context.gateway! }),
+      },
       after: { renewal: { guard: 'renewable', target: 'renewing' } },
       on: { RELEASE: release },
     },
@@ -338,13 +416,23 @@ export const portMappingMachine = setup({
           always: [
             { guard: 'allRenewed', target: '#portMapping.leased' },
             // A permanent mapping (lease 0) is never renewed.
-            { guard: 'permanentMapping', target: 'nextMapping', reenter: true, actions: assign({ next: ({ context }) => context.next + 1 }) },
+            {
+              guard: 'permanentMapping',
+              target: 'nextMapping',
+              reenter: true,
+              actions: assign({ next: ({ context }) => context.next + 1 }),
+            },
             {
               target: 'request',
               actions: assign({
                 attempt: ({ context }) => {
                   const m = context.mappings[context.next]!;
-                  return { internalPort: m.internalPort, externalPort: m.externalPort, leaseSeconds: m.leaseSeconds, conflicts: [] };
+                  return {
+                    internalPort: m.internalPort,
+                    externalPort: m.externalPort,
+                    leaseSeconds: m.leaseSeconds,
+                    conflicts: [],
+                  };
                 },
               }),
             },
@@ -355,11 +443,16 @@ export const portMappingMachine = setup({
             src: 'addPortMapping',
             input: ({ context }) => ({ gateway: context.gateway!, ...context.attempt! }),
             onDone: [
-              { guard: 'releaseAskedWhileRenewing', target: '#portMapping.releasing', actions: assign({ attempt: undefined }) },
+              {
+                guard: 'releaseAskedWhileRenewing',
+                target: '#portMapping.releasing',
+                actions: assign({ attempt: undefined }),
+              },
               {
                 target: 'nextMapping',
                 actions: assign({
-                  mappings: ({ context, event }) => context.mappings.map((m, i) => (i === context.next ? event.output : m)),
+                  mappings: ({ context, event }) =>
+                    context.mappings.map((m, i) => (i === context.next ? event.output : m)),
                   attempt: undefined,
                   next: ({ context }) => context.next + 1,
                 }),
@@ -367,7 +460,11 @@ export const portMappingMachine = setup({
             ],
             // A renewal that fails keeps the old mapping until it expires; it is still removed at the end.
             onError: [
-              { guard: 'releaseAskedWhileRenewing', target: '#portMapping.releasing', actions: assign({ attempt: undefined }) },
+              {
+                guard: 'releaseAskedWhileRenewing',
+                target: '#portMapping.releasing',
+                actions: assign({ attempt: undefined }),
+              },
               {
                 target: 'nextMapping',
                 actions: assign({
@@ -380,13 +477,20 @@ export const portMappingMachine = setup({
           },
           after: {
             requestTimeout: [
-              { guard: 'releaseAskedWhileRenewing', target: '#portMapping.releasing', actions: assign({ attempt: undefined }) },
+              {
+                guard: 'releaseAskedWhileRenewing',
+                target: '#portMapping.releasing',
+                actions: assign({ attempt: undefined }),
+              },
               {
                 target: 'nextMapping',
                 actions: assign({
                   notes: ({ context }) => [
                     ...context.notes,
-                    { code: 'TIMEOUT', message: `the router did not answer the renewal of UDP ${context.attempt!.externalPort} within ${context.requestTimeoutMs} ms; trying again at the next renewal` },
+                    {
+                      code: 'TIMEOUT',
+                      message: `the router did not answer the renewal of UDP ${context.attempt!.externalPort} within ${context.requestTimeoutMs} ms; trying again at the next renewal`,
+                    },
                   ],
                   attempt: undefined,
                   next: ({ context }) => context.next + 1,
@@ -413,7 +517,8 @@ export const portMappingMachine = setup({
           type: 'MAPPING.NONE',
           problem: context.problem ?? {
             code: 'NO_GATEWAY',
-            message: 'no UPnP gateway answered; the call goes on without port mappings (fine on one LAN; behind NAT, open the ports by hand)',
+            message:
+              'no UPnP gateway answered; the call goes on without port mappings (fine on one LAN; behind NAT, open the ports by hand)',
           },
         }),
       },
@@ -429,7 +534,10 @@ export const portMappingMachine = setup({
         src: 'unmapPorts',
         input: ({ context }) => ({ gateway: context.gateway!, mappings: [...context.mappings, ...context.unsure] }),
         onDone: { target: 'released', actions: assign({ mappings: [], unsure: [] }) },
-        onError: { target: 'released', actions: assign({ problem: ({ event }) => problemOf(event.error, 'RELEASE_FAILED') }) },
+        onError: {
+          target: 'released',
+          actions: assign({ problem: ({ event }) => problemOf(event.error, 'RELEASE_FAILED') }),
+        },
       },
     },
     // The parent learns of this from the done event (xstate.done.actor.portMapping).

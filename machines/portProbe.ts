@@ -51,7 +51,10 @@ function notProvided(name: string): never {
 
 function problemOf(error: unknown, code: string): Problem {
   const e = error as Partial<Problem> | undefined;
-  return { code: typeof e?.code === 'string' ? e.code : code, message: typeof e?.message === 'string' ? e.message : String(error) };
+  return {
+    code: typeof e?.code === 'string' ? e.code : code,
+    message: typeof e?.message === 'string' ? e.message : String(error),
+  };
 }
 
 /**
@@ -120,7 +123,13 @@ export const portProbeMachine = setup({
         },
         onError: {
           target: 'failed',
-          actions: assign({ result: ({ context, event }) => ({ localPort: context.localPort, ok: false as const, error: problemOf(event.error, 'SEND_FAILED') }) }),
+          actions: assign({
+            result: ({ context, event }) => ({
+              localPort: context.localPort,
+              ok: false as const,
+              error: problemOf(event.error, 'SEND_FAILED'),
+            }),
+          }),
         },
       },
       after: {
@@ -143,9 +152,27 @@ export const portProbeMachine = setup({
         ],
       },
     },
-    answered: { type: 'final', entry: { type: 'tellParent', params: ({ context }) => ({ type: 'PROBE.RESULT', result: context.result!, purpose: context.purpose }) } },
-    failed: { type: 'final', entry: { type: 'tellParent', params: ({ context }) => ({ type: 'PROBE.RESULT', result: context.result!, purpose: context.purpose }) } },
-    timedOut: { type: 'final', entry: { type: 'tellParent', params: ({ context }) => ({ type: 'PROBE.RESULT', result: context.result!, purpose: context.purpose }) } },
+    answered: {
+      type: 'final',
+      entry: {
+        type: 'tellParent',
+        params: ({ context }) => ({ type: 'PROBE.RESULT', result: context.result!, purpose: context.purpose }),
+      },
+    },
+    failed: {
+      type: 'final',
+      entry: {
+        type: 'tellParent',
+        params: ({ context }) => ({ type: 'PROBE.RESULT', result: context.result!, purpose: context.purpose }),
+      },
+    },
+    timedOut: {
+      type: 'final',
+      entry: {
+        type: 'tellParent',
+        params: ({ context }) => ({ type: 'PROBE.RESULT', result: context.result!, purpose: context.purpose }),
+      },
+    },
   },
   output: ({ context }) => context.result!,
 });

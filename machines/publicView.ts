@@ -39,7 +39,15 @@ export function isPrivateAddress(address: string): boolean {
   const o = octets(address);
   if (!o) return false;
   const [a, b] = o;
-  return a === 10 || a === 127 || a === 0 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254) || (a === 100 && b >= 64 && b <= 127);
+  return (
+    a === 10 ||
+    a === 127 ||
+    a === 0 ||
+    (a === 172 && b >= 16 && b <= 31) ||
+    (a === 192 && b === 168) ||
+    (a === 169 && b === 254) ||
+    (a === 100 && b >= 64 && b <= 127)
+  );
 }
 
 /**
@@ -68,7 +76,8 @@ export function publicViewOf(input: PublicViewInput): PublicView | undefined {
   }
 
   if (!reflectorAddress || isDestinationDependent(input.report?.mapping)) return undefined;
-  const unchanged = reflectorAddress === input.localAddress && [...answered].every(([local, seen]) => seen.port === local);
+  const unchanged =
+    reflectorAddress === input.localAddress && [...answered].every(([local, seen]) => seen.port === local);
   if (unchanged) return undefined;
   const ports: Record<string, number> = {};
   for (const port of input.ports) ports[String(port)] = answered.get(port)?.port ?? port;
@@ -85,7 +94,13 @@ export function hostOfSipUri(uri: string | undefined): string | undefined {
  * as we are — the same home, where the public address would need the router to hairpin — else the
  * public view.
  */
-export function viewForPeer(view: PublicView | undefined, peerAddress: string | undefined, localAddress: string | undefined): PublicView | undefined {
+export function viewForPeer(
+  view: PublicView | undefined,
+  peerAddress: string | undefined,
+  localAddress: string | undefined,
+): PublicView | undefined {
   if (!view || !peerAddress) return view;
-  return isPrivateAddress(peerAddress) && (localAddress === undefined || isPrivateAddress(localAddress)) ? undefined : view;
+  return isPrivateAddress(peerAddress) && (localAddress === undefined || isPrivateAddress(localAddress))
+    ? undefined
+    : view;
 }

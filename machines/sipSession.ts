@@ -48,7 +48,12 @@ export type SipDialogEvent =
   | { type: 'SIP.ERROR'; problem: Problem };
 
 /** Events the user (or the call chart) sends to the session. */
-export type SipUserEvent = { type: 'ANSWER' } | { type: 'REJECT'; status?: number } | { type: 'MUTE' } | { type: 'UNMUTE' } | { type: 'HANGUP' };
+export type SipUserEvent =
+  | { type: 'ANSWER' }
+  | { type: 'REJECT'; status?: number }
+  | { type: 'MUTE' }
+  | { type: 'UNMUTE' }
+  | { type: 'HANGUP' };
 
 /** Events the call chart sends the session on its own account. */
 export type SipControlEvent =
@@ -100,7 +105,8 @@ function notProvided(name: string): never {
 function rejectOutcome(status: number, reasonPhrase: string, unanswered = false): CallOutcome {
   const reason = status === 408 || status === 480 ? 'noAnswer' : status === 487 ? 'cancelled' : 'rejected';
   if (unanswered) {
-    const message = 'no response from the peer: our INVITE went unanswered for 32 s (RFC 3261 Timer B); check the address, that avchat runs there, and that its SIP port (UDP) is open';
+    const message =
+      'no response from the peer: our INVITE went unanswered for 32 s (RFC 3261 Timer B); check the address, that avchat runs there, and that its SIP port (UDP) is open';
     return { reason, status, problem: { code: 'NO_RESPONSE', message } };
   }
   return { reason, status, problem: { code: `SIP_${status}`, message: `the peer answered ${status} ${reasonPhrase}` } };
@@ -157,14 +163,16 @@ export const sipSessionMachine = setup({
     autoAnswer: ({ context }) => context.autoAnswer,
     peerMuted: ({ context }) => peerMuted(context.plan),
     peerUnmuted: ({ context }) => !peerMuted(context.plan),
-    glare: ({ context, event }) => (event as ReinviteFailed).status === 491 && context.glareCount < context.glareRetries,
+    glare: ({ context, event }) =>
+      (event as ReinviteFailed).status === 491 && context.glareCount < context.glareRetries,
     dialogGone: ({ event }) => [408, 481].includes((event as ReinviteFailed).status),
   },
   actions: {
     keepPlan: assign({ plan: ({ event }) => (event as { plan: MediaPlan }).plan }),
     /** Every renegotiated plan goes to the parent, whichever side started the re-INVITE. */
     reportMedia: enqueueActions(({ context, self, enqueue }) => {
-      if (self._parent) enqueue.sendParent({ type: 'SESSION.MEDIA', plan: context.plan! } satisfies SipSessionParentEvent);
+      if (self._parent)
+        enqueue.sendParent({ type: 'SESSION.MEDIA', plan: context.plan! } satisfies SipSessionParentEvent);
     }),
     /** Tell the call chart, when there is one: alone (a test, another UI) the session still runs. */
     tellParent: enqueueActions(({ self, enqueue }, event: SipSessionParentEvent) => {
@@ -174,7 +182,12 @@ export const sipSessionMachine = setup({
     endWith: assign({ outcome: (_, outcome: CallOutcome) => outcome }),
     /** Remember why we hang up or cancel; the outcome is set when the peer confirms (or does not). */
     endingFor: assign({ ending: (_, ending: { reason: EndReason; problem?: Problem }) => ending }),
-    endAsIntended: assign({ outcome: ({ context }) => ({ reason: context.ending?.reason ?? 'localHangup', ...(context.ending?.problem ? { problem: context.ending.problem } : {}) }) }),
+    endAsIntended: assign({
+      outcome: ({ context }) => ({
+        reason: context.ending?.reason ?? 'localHangup',
+        ...(context.ending?.problem ? { problem: context.ending.problem } : {}),
+      }),
+    }),
     countGlare: assign({ glareCount: ({ context }) => context.glareCount + 1 }),
     nextRandom: assign({ randomState: ({ context }) => nextRandomState(context.randomState) }),
     resetGlare: assign({ glareCount: 0 }),
@@ -197,7 +210,12 @@ export const sipSessionMachine = setup({
   invoke: {
     id: 'dialog',
     src: 'sipDialog',
-    input: ({ context }) => ({ role: context.role, target: context.target, publicView: context.publicView, localAddress: context.localAddress }),
+    input: ({ context }) => ({
+      role: context.role,
+      target: context.target,
+      publicView: context.publicView,
+      localAddress: context.localAddress,
+    }),
   },
   initial: 'starting',
   on: {
@@ -214,13 +232,25 @@ export const sipSessionMachine = setup({
         // Nobody answered in time: CANCEL (RFC 3261 §9.1); the call ends as not answered.
         ringTimeout: {
           target: 'cancelling',
-          actions: { type: 'endingFor', params: ({ context }) => ({ reason: 'noAnswer', problem: { code: 'NO_ANSWER', message: `nobody answered within ${context.ringTimeoutMs / 1000} s` } }) },
+          actions: {
+            type: 'endingFor',
+            params: ({ context }) => ({
+              reason: 'noAnswer',
+              problem: { code: 'NO_ANSWER', message: `nobody answered within ${context.ringTimeoutMs / 1000} s` },
+            }),
+          },
         },
       },
       on: {
         'SIP.ESTABLISHED': { target: 'established', actions: 'keepPlan' },
         // Rejected with a status; a transaction time-out (Timer B) reaches us from sip.js as a 408.
-        'SIP.REJECTED': { target: 'terminated', actions: { type: 'endWith', params: ({ event }) => rejectOutcome(event.status, event.reasonPhrase, event.unanswered) } },
+        'SIP.REJECTED': {
+          target: 'terminated',
+          actions: {
+            type: 'endWith',
+            params: ({ event }) => rejectOutcome(event.status, event.reasonPhrase, event.unanswered),
+          },
+        },
         HANGUP: { target: 'cancelling', actions: { type: 'endingFor', params: { reason: 'cancelled' } } },
         // No SIP.TERMINATED here: sip.js ends an unanswered INVITE just before it reports the final
         // response, which comes as SIP.REJECTED (also a 3xx, and a time-out as 408).
@@ -237,7 +267,13 @@ export const sipSessionMachine = setup({
       // CANCEL crossing the peer's 200 (RFC 3261 §9.1) is the dialog actor's to resolve: it ACKs that
       // 200 and sends BYE, then tells SIP.TERMINATED (sip.js does so; test/model/races.test.ts).
       on: {
-        'SIP.REJECTED': { target: 'terminated', actions: ['endAsIntended', assign({ outcome: ({ context, event }) => ({ ...context.outcome!, status: event.status }) })] },
+        'SIP.REJECTED': {
+          target: 'terminated',
+          actions: [
+            'endAsIntended',
+            assign({ outcome: ({ context, event }) => ({ ...context.outcome!, status: event.status }) }),
+          ],
+        },
         'SIP.TERMINATED': { target: 'terminated', actions: 'endAsIntended' },
       },
     },
@@ -257,7 +293,10 @@ export const sipSessionMachine = setup({
             // Nobody picked up: 480 Temporarily Unavailable (RFC 3261 §21.4.18).
             ringTimeout: {
               target: '#sipSession.terminated',
-              actions: [{ type: 'tellDialog', params: { type: 'REJECT', status: 480 } }, { type: 'endWith', params: { reason: 'noAnswer', status: 480 } }],
+              actions: [
+                { type: 'tellDialog', params: { type: 'REJECT', status: 480 } },
+                { type: 'endWith', params: { reason: 'noAnswer', status: 480 } },
+              ],
             },
           },
           on: { ANSWER: 'accepting' },
@@ -275,7 +314,10 @@ export const sipSessionMachine = setup({
         },
         HANGUP: {
           target: 'terminated',
-          actions: [{ type: 'tellDialog', params: { type: 'REJECT', status: 486 } }, { type: 'endWith', params: { reason: 'rejected', status: 486 } }],
+          actions: [
+            { type: 'tellDialog', params: { type: 'REJECT', status: 486 } },
+            { type: 'endWith', params: { reason: 'rejected', status: 486 } },
+          ],
         },
         'SIP.ESTABLISHED': { target: 'established', actions: 'keepPlan' },
         // The caller gave up (CANCEL) before we answered.
@@ -291,9 +333,24 @@ export const sipSessionMachine = setup({
         HANGUP: { target: 'hangingUp', actions: { type: 'endingFor', params: { reason: 'localHangup' } } },
         'PEER.DEAD': {
           target: 'hangingUp',
-          actions: { type: 'endingFor', params: { reason: 'deadPeer', problem: { code: 'DEAD_PEER', message: 'no RTP or RTCP from the peer on any port for 10 s; it has gone away' } } },
+          actions: {
+            type: 'endingFor',
+            params: {
+              reason: 'deadPeer',
+              problem: {
+                code: 'DEAD_PEER',
+                message: 'no RTP or RTCP from the peer on any port for 10 s; it has gone away',
+              },
+            },
+          },
         },
-        'SIP.TERMINATED': { target: 'terminated', actions: { type: 'endWith', params: ({ event }) => ({ reason: event.by === 'local' ? 'localHangup' : 'remoteHangup' }) } },
+        'SIP.TERMINATED': {
+          target: 'terminated',
+          actions: {
+            type: 'endWith',
+            params: ({ event }) => ({ reason: event.by === 'local' ? 'localHangup' : 'remoteHangup' }),
+          },
+        },
       },
       states: {
         local: {
@@ -325,7 +382,10 @@ export const sipSessionMachine = setup({
             assign({
               outcome: ({ context }) => ({
                 ...context.outcome!,
-                problem: context.outcome!.problem ?? { code: 'BYE_TIMEOUT', message: 'the peer did not answer our BYE; it may have gone away' },
+                problem: context.outcome!.problem ?? {
+                  code: 'BYE_TIMEOUT',
+                  message: 'the peer did not answer our BYE; it may have gone away',
+                },
               }),
             }),
           ],
@@ -338,7 +398,11 @@ export const sipSessionMachine = setup({
       entry: { type: 'tellParent', params: ({ context }) => ({ type: 'SESSION.ENDED', outcome: context.outcome! }) },
     },
   },
-  output: ({ context }) => context.outcome ?? { reason: 'failed', problem: { code: 'NO_OUTCOME', message: 'the session ended without a reason' } },
+  output: ({ context }) =>
+    context.outcome ?? {
+      reason: 'failed',
+      problem: { code: 'NO_OUTCOME', message: 'the session ended without a reason' },
+    },
 });
 
 /**
@@ -354,7 +418,10 @@ function changeAudio(direction: 'sendrecv' | 'sendonly', done: 'muted' | 'unmute
       offering: {
         entry: { type: 'tellDialog' as const, params: { type: 'SET_AUDIO' as const, direction } },
         on: {
-          'SIP.MEDIA_UPDATED': { target: `#sipSession.established.local.${done}`, actions: ['keepPlan' as const, 'reportMedia' as const] },
+          'SIP.MEDIA_UPDATED': {
+            target: `#sipSession.established.local.${done}`,
+            actions: ['keepPlan' as const, 'reportMedia' as const],
+          },
           'SIP.REINVITE_FAILED': [
             { guard: 'glare' as const, target: 'backingOff' as const, actions: 'countGlare' as const },
             {
@@ -364,7 +431,10 @@ function changeAudio(direction: 'sendrecv' | 'sendonly', done: 'muted' | 'unmute
                 type: 'endingFor' as const,
                 params: ({ event }: { event: ReinviteFailed }) => ({
                   reason: 'failed' as const,
-                  problem: { code: `SIP_${event.status}`, message: `our re-INVITE got ${event.status}: the dialog is gone (RFC 3261 §12.2.1.2), so we hang up` },
+                  problem: {
+                    code: `SIP_${event.status}`,
+                    message: `our re-INVITE got ${event.status}: the dialog is gone (RFC 3261 §12.2.1.2), so we hang up`,
+                  },
                 }),
               },
             },

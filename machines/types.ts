@@ -52,7 +52,13 @@ export interface Problem {
 
 /** What the NAT probe learnt for one local port. */
 export type PortProbe =
-  | { readonly localPort: number; readonly ok: true; readonly external: Endpoint; readonly rttMs: number; readonly attempts: number }
+  | {
+      readonly localPort: number;
+      readonly ok: true;
+      readonly external: Endpoint;
+      readonly rttMs: number;
+      readonly attempts: number;
+    }
   | { readonly localPort: number; readonly ok: false; readonly error: Problem };
 
 /**

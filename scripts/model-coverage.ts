@@ -10,7 +10,13 @@ import { portMappingMachine } from '../machines/portMapping.ts';
 import { sipSessionMachine } from '../machines/sipSession.ts';
 import { formatCoverage, loadSeen } from '../test/model/chartCoverage.ts';
 
-const { recorder, files } = loadSeen([callMachine, sipSessionMachine, mediaMachine, natProbeMachine, portMappingMachine]);
+const { recorder, files } = loadSeen([
+  callMachine,
+  sipSessionMachine,
+  mediaMachine,
+  natProbeMachine,
+  portMappingMachine,
+]);
 if (files.length === 0) {
   console.log('model coverage: no model-based runs recorded (run npm run test:model)');
 } else {

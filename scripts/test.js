@@ -6,9 +6,13 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 mkdirSync('out', { recursive: true });
 rmSync('out/model-coverage', { recursive: true, force: true });
 const report = 'out/vitest-report.json';
-const run = spawnSync('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)], {
-  stdio: 'inherit',
-});
+const run = spawnSync(
+  'npx',
+  ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)],
+  {
+    stdio: 'inherit',
+  },
+);
 let passed = 0;
 let failed = 0;
 let skipped = 0;

@@ -36,6 +36,8 @@ export async function resolved(endpoint: HostPort, option: string): Promise<Host
     const { address } = await lookup(endpoint.address, { family: 4 });
     return { address, port: endpoint.port };
   } catch (err) {
-    throw new Error(`${option}: cannot look up ${endpoint.address} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check the name or give an IPv4 address`);
+    throw new Error(
+      `${option}: cannot look up ${endpoint.address} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check the name or give an IPv4 address`,
+    );
   }
 }

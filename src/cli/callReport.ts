@@ -10,13 +10,23 @@ function describeOutcome(outcome: CallOutcome): string {
 }
 
 /** The per-port summary: a table on a terminal, one JSON line with `--json`. */
-export function printSummary(endpoint: string, stats: ReturnType<CallHandle['bus']['snapshot']>, log: Logger, json: boolean | undefined): void {
+export function printSummary(
+  endpoint: string,
+  stats: ReturnType<CallHandle['bus']['snapshot']>,
+  log: Logger,
+  json: boolean | undefined,
+): void {
   if (json) log.info({ endpoint, media: stats }, 'media summary');
   else process.stdout.write(`${formatPortSummary(endpoint, stats)}\n`);
 }
 
 /** Wait for the call to end, then log its outcome and print its per-port summary. */
-export async function finishCall(call: CallHandle, endpoint: AvchatEndpoint, log: Logger, json: boolean | undefined): Promise<CallOutcome> {
+export async function finishCall(
+  call: CallHandle,
+  endpoint: AvchatEndpoint,
+  log: Logger,
+  json: boolean | undefined,
+): Promise<CallOutcome> {
   const outcome = await call.done;
   log.info({ outcome }, describeOutcome(outcome));
   printSummary(endpoint.name, call.bus.snapshot(), log, json);

@@ -47,7 +47,10 @@ export const DEMO_DEFAULTS: DemoOptions = {
 /** What a demo run observed. */
 export interface DemoResult {
   readonly outcomes: { readonly caller: CallOutcome; readonly callee: CallOutcome };
-  readonly stats: { readonly caller: Record<MediaPortName, PortStats>; readonly callee: Record<MediaPortName, PortStats> };
+  readonly stats: {
+    readonly caller: Record<MediaPortName, PortStats>;
+    readonly callee: Record<MediaPortName, PortStats>;
+  };
   readonly reflector: { readonly requests: number; readonly responses: number };
 }
 
@@ -66,7 +69,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const endpoints: AvchatEndpoint[] = [];
   const timers: NodeJS.Timeout[] = [];
   try {
-    reflector = await startReflector({ port: options.reflectorPort, address: HOST, alternatePort: options.reflectorPort + 1 });
+    reflector = await startReflector({
+      port: options.reflectorPort,
+      address: HOST,
+      alternatePort: options.reflectorPort + 1,
+    });
     step(`reflector listening on ${HOST}:${reflector.port} and ${reflector.alternatePort}`);
     const open = (name: string, ports: { sipPort: number; mediaPort: number }) =>
       openEndpoint({
@@ -80,7 +87,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         upnp: { target: options.upnpTarget, localAddress: HOST, timeoutMs: 800 },
         media: { recordDir: options.recordDir, rtcpMinIntervalMs: options.rtcpMinIntervalMs },
         onWire: (record) => options.onWire?.(name, record),
-        inspect: bothInspectors(options.onStateChange && stateChangeInspector(name, options.onStateChange), options.inspect?.[name]),
+        inspect: bothInspectors(
+          options.onStateChange && stateChangeInspector(name, options.onStateChange),
+          options.inspect?.[name],
+        ),
         onProblem: (problem) => options.onProblem?.(name, problem),
         onNatReport: (nat) => step(formatNatReport(name, nat)),
       });
@@ -108,10 +118,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           step('caller mutes its audio (re-INVITE a=sendonly)');
           calling.send({ type: 'MUTE' });
         }, durationMs / 3),
-        setTimeout(() => {
-          step('caller unmutes (re-INVITE a=sendrecv)');
-          calling.send({ type: 'UNMUTE' });
-        }, (2 * durationMs) / 3),
+        setTimeout(
+          () => {
+            step('caller unmutes (re-INVITE a=sendrecv)');
+            calling.send({ type: 'UNMUTE' });
+          },
+          (2 * durationMs) / 3,
+        ),
       );
     }
     const [callerOutcome, calleeOutcome] = await Promise.all([calling.done, answering.done]);

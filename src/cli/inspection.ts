@@ -12,11 +12,22 @@ export function mustLeaveWhenDone(): boolean {
 }
 
 /** Start the inspector `--inspect` asked for, and say where to look. */
-export async function startInspection(kind: InspectorKind | undefined, port: number, log: Logger): Promise<LiveInspection | undefined> {
+export async function startInspection(
+  kind: InspectorKind | undefined,
+  port: number,
+  log: Logger,
+): Promise<LiveInspection | undefined> {
   if (!kind) return undefined;
-  const inspection = await startLiveInspection(kind, { port, onProblem: (problem) => log.warn(problem, problemText(problem)) });
+  const inspection = await startLiveInspection(kind, {
+    port,
+    onProblem: (problem) => log.warn(problem, problemText(problem)),
+  });
   if (inspection.holdsProcess) leaveWhenDone = true;
   if (inspection.url) log.info({ inspector: inspection.url }, `inspector: ${inspection.url}`);
-  else log.info({ inspector: 'stately' }, "inspector: streaming to Stately's hosted inspector (needs internet); its link follows once connected");
+  else
+    log.info(
+      { inspector: 'stately' },
+      "inspector: streaming to Stately's hosted inspector (needs internet); its link follows once connected",
+    );
   return inspection;
 }

@@ -30,7 +30,10 @@ function leafPaths(value: unknown): string[] {
  * An inspector that reports every state change of every state machine in a call (the call chart
  * and its children), named by actor id; the root call actor is named "call".
  */
-export function stateChangeInspector(endpoint: string, onChange: (change: StateChange) => void): (event: InspectionEvent) => void {
+export function stateChangeInspector(
+  endpoint: string,
+  onChange: (change: StateChange) => void,
+): (event: InspectionEvent) => void {
   const last = new Map<string, string>();
   return (event) => {
     if (event.type !== '@xstate.snapshot') return;

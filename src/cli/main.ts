@@ -10,7 +10,9 @@ import { mustLeaveWhenDone } from './inspection.ts';
 /** Build the `avchat` command line. */
 export function buildProgram(): Command {
   const program = new Command('avchat')
-    .description('Peer-to-peer audio/video calls the way iChat AV made them: Snatmap NAT probe, UPnP, SIP over UDP, RTP/RTCP.')
+    .description(
+      'Peer-to-peer audio/video calls the way iChat AV made them: Snatmap NAT probe, UPnP, SIP over UDP, RTP/RTCP.',
+    )
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (str, write) => write(str) });
   // Each command is added through program.command(), so it inherits the settings above.

@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Endpoint as HostPort } from '../../machines/types.ts';
 import { inspectOption, inspectPortOption, type InspectorKind } from '../inspect/inspectorKind.ts';
 import type { UpnpOptions } from '../portmap/portMappingActors.ts';
@@ -7,7 +7,8 @@ import { parseCallerPolicy, type CallerPolicy } from '../sip/callerPolicy.ts';
 /** A UDP port number (1–65535), as an option value. */
 export function parsePort(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('must be a port number from 1 to 65535');
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new InvalidArgumentError('must be a port number from 1 to 65535');
   return n;
 }
 
@@ -28,7 +29,7 @@ export function parseSeconds(value: string): number {
 /** Parse `host:port` (default port given). */
 export function parseHostPort(value: string, defaultPort: number): HostPort {
   const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(value.trim());
-  if (!m || !m[1]) throw new InvalidArgumentError(`"${value}" is not host[:port]`);
+  if (!m?.[1]) throw new InvalidArgumentError(`"${value}" is not host[:port]`);
   return { address: m[1], port: m[2] ? parsePort(m[2]) : defaultPort };
 }
 
@@ -49,7 +50,10 @@ export function parseUpnp(value: string): UpnpOptions | 'off' {
 }
 
 /** The reflector's second address: as given, none when off, else the reflector's port + 1. */
-export function alternateOf(reflector: HostPort | undefined, given: HostPort | 'off' | undefined): HostPort | undefined {
+export function alternateOf(
+  reflector: HostPort | undefined,
+  given: HostPort | 'off' | undefined,
+): HostPort | undefined {
   if (!reflector || given === 'off') return undefined;
   return given ?? { address: reflector.address, port: reflector.port === 65535 ? 65534 : reflector.port + 1 };
 }
@@ -91,18 +95,34 @@ export interface CommonOptions {
 export function addCommonOptions(cmd: Command): Command {
   return cmd
     .option('--sip-port <n>', 'UDP port for SIP', parsePort, 5060)
-    .option('--media-port <n>', 'first of the four media ports (video RTP, video RTCP, audio RTP, audio RTCP)', parseMediaPort, 16384)
-    .option('--reflector <host:port>', 'Snatmap reflector to probe the NAT with (default port 5678)', (v) => parseHostPort(v, 5678))
-    .option('--reflector-alternate <host:port|off>', "the reflector's second address, to tell a symmetric NAT (default: its port + 1; off skips the check)", (v) =>
-      v === 'off' ? ('off' as const) : parseHostPort(v, 5679),
+    .option(
+      '--media-port <n>',
+      'first of the four media ports (video RTP, video RTCP, audio RTP, audio RTCP)',
+      parseMediaPort,
+      16384,
+    )
+    .option('--reflector <host:port>', 'Snatmap reflector to probe the NAT with (default port 5678)', (v) =>
+      parseHostPort(v, 5678),
+    )
+    .option(
+      '--reflector-alternate <host:port|off>',
+      "the reflector's second address, to tell a symmetric NAT (default: its port + 1; off skips the check)",
+      (v) => (v === 'off' ? ('off' as const) : parseHostPort(v, 5679)),
     )
     .option('--duration <s>', 'hang up this many seconds after the call is established', parseSeconds)
     .option('--record <dir>', 'write received media (video .h263, audio .wav) into this folder')
-    .option('--rtcp-interval <s>', 'minimum RTCP report interval (RFC 3550 §6.2: 5 s; less gives quicker loss, jitter and RTT figures on short calls)', parseSeconds)
+    .option(
+      '--rtcp-interval <s>',
+      'minimum RTCP report interval (RFC 3550 §6.2: 5 s; less gives quicker loss, jitter and RTT figures on short calls)',
+      parseSeconds,
+    )
     .option('--address <ip>', 'address to advertise in SIP and SDP (default: the local address toward the peer)')
     .option('--bind <ip>', 'local address to bind', '0.0.0.0')
     .addOption(
-      new Option('--upnp <off|multicast|host:port>', 'port mapping on the router: off, UPnP by SSDP multicast, or a unicast SSDP target; NAT-PMP at the default gateway (or that host) when no UPnP IGD answers')
+      new Option(
+        '--upnp <off|multicast|host:port>',
+        'port mapping on the router: off, UPnP by SSDP multicast, or a unicast SSDP target; NAT-PMP at the default gateway (or that host) when no UPnP IGD answers',
+      )
         .argParser(parseUpnp)
         .default('off' as const, 'off'),
     )

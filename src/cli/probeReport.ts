@@ -10,17 +10,35 @@ function seen(x: PortReport['reflector']): string {
 
 /** `avchat probe`'s report for a terminal: the ports as a table, then behaviour, router, verdict. */
 export function formatNatProbeReport(report: NatProbeReport): string {
-  const servers = [report.reflector && `reflector ${report.reflector.server.address}:${report.reflector.server.port}`, report.stun && `STUN ${report.stun.server.address}:${report.stun.server.port}`].filter(Boolean);
+  const servers = [
+    report.reflector && `reflector ${report.reflector.server.address}:${report.reflector.server.port}`,
+    report.stun && `STUN ${report.stun.server.address}:${report.stun.server.port}`,
+  ].filter(Boolean);
   const header = ['port', 'purpose', 'reflector saw', 'STUN saw'];
   const rows = report.ports.map((p, i) => [String(p.localPort), PURPOSE[i] ?? '', seen(p.reflector), seen(p.stun)]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
-  const lines = [`NAT probe from ${report.localAddress}${servers.length ? ` (${servers.join(', ')})` : ' (no --reflector, no --stun)'}`, `  ${line(header)}`, ...rows.map((r) => `  ${line(r)}`)];
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
+  const lines = [
+    `NAT probe from ${report.localAddress}${servers.length ? ` (${servers.join(', ')})` : ' (no --reflector, no --stun)'}`,
+    `  ${line(header)}`,
+    ...rows.map((r) => `  ${line(r)}`),
+  ];
 
   const behaviour: string[] = [];
-  if (report.reflector) behaviour.push(`reflector: ${report.reflector.verdict}${report.reflector.mapping ? `, mapping ${report.reflector.mapping}` : ''}`);
-  if (report.stun?.behaviour) behaviour.push(`STUN (RFC 5780): mapping ${report.stun.behaviour.mapping}, filtering ${report.stun.behaviour.filtering}`);
-  else if (report.stun?.problem) behaviour.push(`STUN (RFC 5780): not told — ${report.stun.problem.code}: ${report.stun.problem.message}`);
+  if (report.reflector)
+    behaviour.push(
+      `reflector: ${report.reflector.verdict}${report.reflector.mapping ? `, mapping ${report.reflector.mapping}` : ''}`,
+    );
+  if (report.stun?.behaviour)
+    behaviour.push(
+      `STUN (RFC 5780): mapping ${report.stun.behaviour.mapping}, filtering ${report.stun.behaviour.filtering}`,
+    );
+  else if (report.stun?.problem)
+    behaviour.push(`STUN (RFC 5780): not told — ${report.stun.problem.code}: ${report.stun.problem.message}`);
   lines.push(`NAT behaviour: ${behaviour.length ? behaviour.join('; ') : 'not probed'}`);
 
   if (report.upnp) {
@@ -31,7 +49,11 @@ export function formatNatProbeReport(report: NatProbeReport): string {
     );
   }
   if (report.natPmp) {
-    lines.push('gateway' in report.natPmp ? `NAT-PMP: ${report.natPmp.gateway}, external address ${report.natPmp.externalAddress}` : `NAT-PMP: none (${report.natPmp.problem.code}: ${report.natPmp.problem.message})`);
+    lines.push(
+      'gateway' in report.natPmp
+        ? `NAT-PMP: ${report.natPmp.gateway}, external address ${report.natPmp.externalAddress}`
+        : `NAT-PMP: none (${report.natPmp.problem.code}: ${report.natPmp.problem.message})`,
+    );
   }
   const { directCalls, summary, fix } = report.callability;
   lines.push(`Direct calls: ${directCalls} — ${summary}`);

@@ -29,7 +29,10 @@ export async function makeRecordDir(dir: string): Promise<RecordDirProblem | und
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'UNKNOWN';
     const cause = CAUSES[code] ?? (err as Error).message;
-    return { code: 'RECORD_DIR', message: `cannot record into ${dir} (${code}: ${cause}); pass --record a folder you can write to` };
+    return {
+      code: 'RECORD_DIR',
+      message: `cannot record into ${dir} (${code}: ${cause}); pass --record a folder you can write to`,
+    };
   }
 }
 

@@ -10,7 +10,25 @@ import { problemText } from './problemText.ts';
  * of our own SSRC), `late/dup` (the jitter buffer's late and duplicate packets) and `JB ms` (its depth).
  */
 export function formatPortSummary(endpoint: string, stats: Record<MediaPortName, PortStats>): string {
-  const header = ['port', 'local', 'sent pkts', 'sent bytes', 'recv pkts', 'recv bytes', 'PT', 'lost', 'loss %', 'jitter ms', 'RTT ms', 'peer lost', 'SR/RR sent', 'SR/RR recv', 'dropped', 'late/dup', 'JB ms'];
+  const header = [
+    'port',
+    'local',
+    'sent pkts',
+    'sent bytes',
+    'recv pkts',
+    'recv bytes',
+    'PT',
+    'lost',
+    'loss %',
+    'jitter ms',
+    'RTT ms',
+    'peer lost',
+    'SR/RR sent',
+    'SR/RR recv',
+    'dropped',
+    'late/dup',
+    'JB ms',
+  ];
   const rows = MEDIA_PORTS.map((name) => {
     const s = stats[name];
     return [
@@ -34,14 +52,17 @@ export function formatPortSummary(endpoint: string, stats: Record<MediaPortName,
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [`media summary for ${endpoint}`, line(header), ...rows.map(line)].join('\n');
 }
 
 /** One line on what the NAT probe learnt: the verdict, then each port's public address or error. */
 export function formatNatReport(endpoint: string, nat: NatProbeOutput): string {
   if (nat.status === 'skipped') return `${endpoint} NAT probe: skipped (no --reflector)`;
-  const ports = (nat.report?.results ?? []).map((r) => (r.ok ? `${r.localPort}→${r.external.address}:${r.external.port}` : `${r.localPort}: ${r.error.code}`));
+  const ports = (nat.report?.results ?? []).map((r) =>
+    r.ok ? `${r.localPort}→${r.external.address}:${r.external.port}` : `${r.localPort}: ${r.error.code}`,
+  );
   const verdict = nat.report?.verdict ?? nat.problem?.code ?? nat.status;
   const mapping = nat.report?.mapping ? `; mapping ${nat.report.mapping}` : '';
   return `${endpoint} NAT probe: ${verdict}${ports.length ? ` (${ports.join(', ')}${mapping})` : ''}${nat.problem ? ` — ${problemText(nat.problem, false)}` : ''}`;

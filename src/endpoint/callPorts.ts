@@ -9,7 +9,10 @@ export interface CallPorts {
   /** All five, SIP first: what the router maps. */
   readonly all: readonly UdpPort[];
   /** Each socket's datagrams told apart once (src/transport/demux.ts), for every phase that reads it. */
-  readonly channels: { readonly sip: SignallingChannels; readonly media: Readonly<Record<MediaPortName, MediaChannels>> };
+  readonly channels: {
+    readonly sip: SignallingChannels;
+    readonly media: Readonly<Record<MediaPortName, MediaChannels>>;
+  };
   /** The probe channel of all five, SIP first: what the NAT probe sends from and reads. */
   readonly probes: readonly UdpChannel[];
   /** Close all five; idempotent. */
@@ -17,7 +20,12 @@ export interface CallPorts {
 }
 
 /** Offsets of the media ports from the first (iChat: 16384 video RTP, 16385 video RTCP, 16386 audio RTP, 16387 audio RTCP). */
-export const MEDIA_PORT_OFFSETS: Readonly<Record<MediaPortName, number>> = { videoRtp: 0, videoRtcp: 1, audioRtp: 2, audioRtcp: 3 };
+export const MEDIA_PORT_OFFSETS: Readonly<Record<MediaPortName, number>> = {
+  videoRtp: 0,
+  videoRtcp: 1,
+  audioRtp: 2,
+  audioRtcp: 3,
+};
 
 const PURPOSE: Readonly<Record<MediaPortName, string>> = {
   videoRtp: 'video RTP',

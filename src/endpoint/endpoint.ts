@@ -103,13 +103,21 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
     const stale = await removeStaleMappings(options.mappingLedger, { localAddress: options.upnp.localAddress });
     if (stale.removed + stale.gone + stale.left > 0) options.onStaleMappings?.(stale);
   }
-  const ports = await openCallPorts({ address: options.bindAddress ?? '0.0.0.0', sipPort: options.sipPort, mediaPort: options.mediaPort });
+  const ports = await openCallPorts({
+    address: options.bindAddress ?? '0.0.0.0',
+    sipPort: options.sipPort,
+    mediaPort: options.mediaPort,
+  });
   let agent: SipUserAgent;
   try {
     agent = await createSipUserAgent({
       sip: ports.channels.sip.sip,
       address: options.advertisedAddress,
-      media: { address: options.advertisedAddress, videoPort: ports.media.videoRtp.port, audioPort: ports.media.audioRtp.port },
+      media: {
+        address: options.advertisedAddress,
+        videoPort: ports.media.videoRtp.port,
+        audioPort: ports.media.audioRtp.port,
+      },
       onWire: options.onWire,
       onLog: (level, category, message) => {
         if (level === 'error') options.onProblem?.({ code: 'SIP_STACK', message: `${category}: ${message}` });
@@ -137,12 +145,26 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
     const machine = callMachine.provide({
       actors: {
         natProbe: natProbeMachine.provide({ actors: { probeAttempt: probeAttemptLogic(ports.probes) } }),
-        portMapping: portMappingMachine.provide({ actors: portMappingActors(options.upnp, { ledger: options.mappingLedger }) }),
+        portMapping: portMappingMachine.provide({
+          actors: portMappingActors(options.upnp, { ledger: options.mappingLedger }),
+        }),
         sipSession: sipSessionMachine.provide({ actors: { sipDialog: sipDialogLogic(agent) } }),
-        media: mediaMachine.provide({ actors: createMediaPortActors({ sessions, bus, options: options.media, name: options.name, onProblem: options.onProblem, recorders }) }),
+        media: mediaMachine.provide({
+          actors: createMediaPortActors({
+            sessions,
+            bus,
+            options: options.media,
+            name: options.name,
+            onProblem: options.onProblem,
+            recorders,
+          }),
+        }),
       },
     });
-    const actor = createActor(machine, { input: { ...options.timing, ...input, rtcpMinIntervalMs: options.media.rtcpMinIntervalMs }, inspect: options.inspect });
+    const actor = createActor(machine, {
+      input: { ...options.timing, ...input, rtcpMinIntervalMs: options.media.rtcpMinIntervalMs },
+      inspect: options.inspect,
+    });
     // The port actors start closing their recordings as they stop; the call is done once the files are closed.
     const done = toPromise(actor)
       .finally(() => recorders.closeAll())
@@ -171,7 +193,10 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
         call.send({ type: 'HANGUP' });
         let timer: ReturnType<typeof setTimeout> | undefined;
         const ended = await Promise.race([
-          call.done.then(() => true, () => true),
+          call.done.then(
+            () => true,
+            () => true,
+          ),
           new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS))),
         ]);
         clearTimeout(timer);
@@ -187,9 +212,25 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
     agent,
     uri: agent.uri,
     call: (target, opts) =>
-      run({ role: 'caller', target, reflector: options.reflector, alternateReflector: options.alternateReflector, ports: localPorts, localAddress: options.advertisedAddress, durationMs: opts?.durationMs }),
+      run({
+        role: 'caller',
+        target,
+        reflector: options.reflector,
+        alternateReflector: options.alternateReflector,
+        ports: localPorts,
+        localAddress: options.advertisedAddress,
+        durationMs: opts?.durationMs,
+      }),
     answerNext: (opts) =>
-      run({ role: 'callee', autoAnswer: opts?.autoAnswer, reflector: options.reflector, alternateReflector: options.alternateReflector, ports: localPorts, localAddress: options.advertisedAddress, durationMs: opts?.durationMs }),
+      run({
+        role: 'callee',
+        autoAnswer: opts?.autoAnswer,
+        reflector: options.reflector,
+        alternateReflector: options.alternateReflector,
+        ports: localPorts,
+        localAddress: options.advertisedAddress,
+        durationMs: opts?.durationMs,
+      }),
     close: () =>
       (closing ??= (async () => {
         await hangUpAll();

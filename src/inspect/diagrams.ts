@@ -1,4 +1,4 @@
-import type { AnyStateMachine, StateNode } from 'xstate';
+import type { AnyStateMachine, AnyStateNode } from 'xstate';
 import { MACHINES } from '../visualize/machines.ts';
 import { toMermaid } from '../visualize/mermaid.ts';
 
@@ -10,7 +10,7 @@ export interface ChartDiagram {
   readonly states: Readonly<Record<string, string>>;
 }
 
-type AnyNode = StateNode<any, any>;
+type AnyNode = AnyStateNode;
 
 /** The id toMermaid gives a state: its XState id with every character Mermaid cannot take as `_`. */
 export function mermaidStateId(stateNodeId: string): string {
@@ -35,7 +35,9 @@ export function chartDiagram(machine: AnyStateMachine): ChartDiagram {
  * Every statechart of a call by machine id (`call`, `sipSession`, `media`, …): the page matches an
  * actor to its chart by the `id` in the definition @statelyai/inspect sends with it.
  */
-export function callDiagrams(machines: Readonly<Record<string, AnyStateMachine>> = MACHINES): Record<string, ChartDiagram> {
+export function callDiagrams(
+  machines: Readonly<Record<string, AnyStateMachine>> = MACHINES,
+): Record<string, ChartDiagram> {
   const out: Record<string, ChartDiagram> = {};
   for (const machine of Object.values(machines)) out[machine.id] = chartDiagram(machine);
   return out;

@@ -11,12 +11,17 @@ export function inspectorKind(option: string | boolean | undefined): InspectorKi
   if (option === undefined || option === false) return undefined;
   if (option === true || option === 'local') return 'local';
   if (option === 'stately') return 'stately';
-  throw new InvalidArgumentError(`"${option}" is not an inspector: use local (a page on 127.0.0.1) or stately (Stately's hosted inspector, needs internet)`);
+  throw new InvalidArgumentError(
+    `"${option}" is not an inspector: use local (a page on 127.0.0.1) or stately (Stately's hosted inspector, needs internet)`,
+  );
 }
 
 /** `--inspect [mode]`, giving `local` when no mode follows. */
 export function inspectOption(): Option {
-  return new Option('--inspect [mode]', 'show the call live: local (a page on 127.0.0.1, the URL is printed) or stately (Stately\'s hosted inspector, needs internet)')
+  return new Option(
+    '--inspect [mode]',
+    "show the call live: local (a page on 127.0.0.1, the URL is printed) or stately (Stately's hosted inspector, needs internet)",
+  )
     .preset('local')
     .argParser((value: string) => inspectorKind(value));
 }
@@ -26,7 +31,8 @@ export function inspectPortOption(): Option {
   return new Option('--inspect-port <n>', 'TCP port of the local inspector page on 127.0.0.1 (0: any free port)')
     .argParser((value: string) => {
       const n = Number(value);
-      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number from 0 to 65535 (0: any free port)');
+      if (!Number.isInteger(n) || n < 0 || n > 65535)
+        throw new InvalidArgumentError('must be a port number from 0 to 65535 (0: any free port)');
       return n;
     })
     .default(0);

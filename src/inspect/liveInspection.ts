@@ -49,7 +49,11 @@ export interface InspectionFactories {
   readonly startServer: typeof startInspectorServer;
 }
 
-const FACTORIES: InspectionFactories = { webSocketInspector: createWebSocketInspector, skyInspector: createSkyInspector, startServer: startInspectorServer };
+const FACTORIES: InspectionFactories = {
+  webSocketInspector: createWebSocketInspector,
+  skyInspector: createSkyInspector,
+  startServer: startInspectorServer,
+};
 
 /** How long the local inspector may take to connect, or to close, before we give up on it. */
 const CONNECT_TIMEOUT_MS = 5000;
@@ -86,12 +90,21 @@ const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([promise, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    promise,
+    new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms))),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** Start the inspector `--inspect` chose. */
-export async function startLiveInspection(kind: InspectorKind, options: LiveInspectionOptions, factories: InspectionFactories = FACTORIES): Promise<LiveInspection> {
-  return kind === 'stately' ? statelyInspection(options, factories) : localInspection(await factories.startServer({ port: options.port }), options, factories);
+export async function startLiveInspection(
+  kind: InspectorKind,
+  options: LiveInspectionOptions,
+  factories: InspectionFactories = FACTORIES,
+): Promise<LiveInspection> {
+  return kind === 'stately'
+    ? statelyInspection(options, factories)
+    : localInspection(await factories.startServer({ port: options.port }), options, factories);
 }
 
 function statelyInspection(options: LiveInspectionOptions, factories: InspectionFactories): LiveInspection {
@@ -100,7 +113,11 @@ function statelyInspection(options: LiveInspectionOptions, factories: Inspection
     onerror: () => {
       if (reported) return;
       reported = true;
-      options.onProblem?.({ code: 'INSPECT_STATELY', message: "cannot reach Stately's hosted inspector (stately.ai); it needs internet — use --inspect local to inspect offline" });
+      options.onProblem?.({
+        code: 'INSPECT_STATELY',
+        message:
+          "cannot reach Stately's hosted inspector (stately.ai); it needs internet — use --inspect local to inspect offline",
+      });
     },
   });
   const inspect = plainly(sky.inspect);
@@ -117,7 +134,11 @@ function statelyInspection(options: LiveInspectionOptions, factories: Inspection
   };
 }
 
-function localInspection(server: InspectorServer, options: LiveInspectionOptions, factories: InspectionFactories): LiveInspection {
+function localInspection(
+  server: InspectorServer,
+  options: LiveInspectionOptions,
+  factories: InspectionFactories,
+): LiveInspection {
   const inspectors = new Map<string, { inspector: ReturnType<typeof createWebSocketInspector>; inspect: InspectFn }>();
   const calls = new Map<InspectedCall, string>();
   let timer: NodeJS.Timeout | undefined;
@@ -141,7 +162,9 @@ function localInspection(server: InspectorServer, options: LiveInspectionOptions
       // Connected before the call starts: nothing waits in the inspector's 200-event buffer, and a
       // close while it is still connecting (which it would retry every 5 s for ever) cannot happen.
       if ((await within(server.sourceConnected(endpoint), CONNECT_TIMEOUT_MS)) === 'timeout') {
-        throw new Error(`INSPECT_CONNECT: the inspector of ${endpoint} could not connect to ${server.sourceUrl(endpoint)} within ${CONNECT_TIMEOUT_MS / 1000} s`);
+        throw new Error(
+          `INSPECT_CONNECT: the inspector of ${endpoint} could not connect to ${server.sourceUrl(endpoint)} within ${CONNECT_TIMEOUT_MS / 1000} s`,
+        );
       }
       return entry.inspect;
     },

@@ -31,7 +31,12 @@ export function plainData(value: unknown, depth = PLAIN_DEPTH, seen: WeakSet<obj
   if (ArrayBuffer.isView(object)) return `[${object.byteLength} bytes]`;
   if (object instanceof ArrayBuffer) return `[${object.byteLength} bytes]`;
   if (object instanceof Date) return Number.isNaN(object.getTime()) ? 'Invalid Date' : object.toISOString();
-  if (object instanceof Error) return { name: object.name, message: object.message, ...('code' in object && typeof object.code === 'string' ? { code: object.code } : {}) };
+  if (object instanceof Error)
+    return {
+      name: object.name,
+      message: object.message,
+      ...('code' in object && typeof object.code === 'string' ? { code: object.code } : {}),
+    };
   if (depth <= 0) return '[…]';
   seen.add(object);
   try {
@@ -43,7 +48,8 @@ export function plainData(value: unknown, depth = PLAIN_DEPTH, seen: WeakSet<obj
       return out;
     }
     const proto = Object.getPrototypeOf(object);
-    if (proto !== Object.prototype && proto !== null) return `[${(proto?.constructor?.name as string | undefined) || 'object'}]`;
+    if (proto !== Object.prototype && proto !== null)
+      return `[${(proto?.constructor?.name as string | undefined) || 'object'}]`;
     const out: Record<string, PlainData> = {};
     for (const [key, item] of Object.entries(object)) {
       if (item === undefined) continue;
@@ -69,12 +75,16 @@ export interface PlainSnapshot {
 /** {@link PlainSnapshot} of any actor's snapshot (a machine's, a promise's, a callback's). */
 export function plainSnapshot(snapshot: unknown): PlainSnapshot {
   const s = (snapshot ?? {}) as Record<string, unknown>;
-  const out: { -readonly [K in keyof PlainSnapshot]: PlainSnapshot[K] } = { status: typeof s.status === 'string' ? s.status : 'active' };
+  const out: { -readonly [K in keyof PlainSnapshot]: PlainSnapshot[K] } = {
+    status: typeof s.status === 'string' ? s.status : 'active',
+  };
   if (s.value !== undefined) out.value = plainData(s.value);
   if (s.context !== undefined) out.context = plainData(s.context);
   if (s.children && typeof s.children === 'object') {
     out.children = {};
-    for (const [key, ref] of Object.entries(s.children as Record<string, { id?: string; sessionId?: string } | undefined>)) {
+    for (const [key, ref] of Object.entries(
+      s.children as Record<string, { id?: string; sessionId?: string } | undefined>,
+    )) {
       if (ref) out.children[key] = { id: String(ref.id ?? key), sessionId: String(ref.sessionId ?? '') };
     }
   }
@@ -122,7 +132,11 @@ function plainRef(ref: unknown): PlainActorRef {
 export function plainInspectionEvent(event: InspectionEvent): InspectionEvent | undefined {
   switch (event.type) {
     case '@xstate.actor':
-      return { type: event.type, rootId: event.rootId, actorRef: plainRef(event.actorRef) } as unknown as InspectionEvent;
+      return {
+        type: event.type,
+        rootId: event.rootId,
+        actorRef: plainRef(event.actorRef),
+      } as unknown as InspectionEvent;
     case '@xstate.event':
       return {
         type: event.type,

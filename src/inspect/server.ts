@@ -68,7 +68,10 @@ function locateMermaid(): { path: string } | { missing: string } {
   try {
     return { path: createRequire(import.meta.url).resolve('mermaid/dist/mermaid.min.js') };
   } catch {
-    return { missing: 'mermaid is not installed, so the charts cannot be drawn; run npm install (it needs the mermaid package)' };
+    return {
+      missing:
+        'mermaid is not installed, so the charts cannot be drawn; run npm install (it needs the mermaid package)',
+    };
   }
 }
 
@@ -103,7 +106,8 @@ export async function startInspectorServer(options: InspectorServerOptions): Pro
   let port = options.port;
   const origin = () => `http://${host}:${port}`;
   // A page elsewhere (another site in the same browser, or a name rebound to 127.0.0.1) must not read the call.
-  const hostAllowed = (req: IncomingMessage) => req.headers.host === `${host}:${port}` || req.headers.host === `localhost:${port}`;
+  const hostAllowed = (req: IncomingMessage) =>
+    req.headers.host === `${host}:${port}` || req.headers.host === `localhost:${port}`;
 
   const broadcast = (message: PageMessage) => {
     history.add(message);
@@ -129,7 +133,13 @@ export async function startInspectorServer(options: InspectorServerOptions): Pro
   });
 
   pageSockets.on('connection', (ws: WebSocket) => {
-    ws.send(JSON.stringify({ type: 'avchat.hello', diagrams, ...('missing' in mermaid ? { mermaidMissing: mermaid.missing } : {}) }));
+    ws.send(
+      JSON.stringify({
+        type: 'avchat.hello',
+        diagrams,
+        ...('missing' in mermaid ? { mermaidMissing: mermaid.missing } : {}),
+      }),
+    );
     for (const message of history.replay()) ws.send(JSON.stringify(message));
   });
 
@@ -150,11 +160,20 @@ export async function startInspectorServer(options: InspectorServerOptions): Pro
       return void res.end(req.method === 'HEAD' ? undefined : assets.get(path));
     }
     if (path === '/mermaid.min.js') {
-      if ('missing' in mermaid) return end(res, 200, 'text/javascript', `window.avchatMermaidMissing = ${JSON.stringify(mermaid.missing)};\n`, headers);
+      if ('missing' in mermaid)
+        return end(
+          res,
+          200,
+          'text/javascript',
+          `window.avchatMermaidMissing = ${JSON.stringify(mermaid.missing)};\n`,
+          headers,
+        );
       const { size } = await stat(mermaid.path);
       res.writeHead(200, { ...headers, 'Content-Type': 'text/javascript; charset=utf-8', 'Content-Length': size });
       if (req.method === 'HEAD') return void res.end();
-      return void createReadStream(mermaid.path).on('error', () => res.destroy()).pipe(res);
+      return void createReadStream(mermaid.path)
+        .on('error', () => res.destroy())
+        .pipe(res);
     }
     end(res, 404, 'text/plain', 'not found', headers);
   };
@@ -165,7 +184,11 @@ export async function startInspectorServer(options: InspectorServerOptions): Pro
     const fromBrowser = req.headers.origin !== undefined;
     if (name && !fromBrowser) {
       sources.handleUpgrade(req, socket, head, (ws) => sources.emit('connection', ws, req, name));
-    } else if (path === '/live' && hostAllowed(req) && (req.headers.origin === origin() || req.headers.origin === `http://localhost:${port}`)) {
+    } else if (
+      path === '/live' &&
+      hostAllowed(req) &&
+      (req.headers.origin === origin() || req.headers.origin === `http://localhost:${port}`)
+    ) {
       pageSockets.handleUpgrade(req, socket, head, (ws) => pageSockets.emit('connection', ws, req));
     } else {
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
@@ -176,8 +199,14 @@ export async function startInspectorServer(options: InspectorServerOptions): Pro
     const failed = (err: NodeJS.ErrnoException) => {
       reject(
         err.code === 'EADDRINUSE'
-          ? new InspectorServerError('INSPECT_PORT_IN_USE', `TCP ${host}:${options.port} is taken by another program; pass --inspect-port with another port, or 0 for any free one`)
-          : new InspectorServerError('INSPECT_LISTEN', `cannot listen on TCP ${host}:${options.port} (${err.code ?? err.message})`),
+          ? new InspectorServerError(
+              'INSPECT_PORT_IN_USE',
+              `TCP ${host}:${options.port} is taken by another program; pass --inspect-port with another port, or 0 for any free one`,
+            )
+          : new InspectorServerError(
+              'INSPECT_LISTEN',
+              `cannot listen on TCP ${host}:${options.port} (${err.code ?? err.message})`,
+            ),
       );
     };
     server.once('error', failed);
@@ -226,7 +255,13 @@ export async function startInspectorServer(options: InspectorServerOptions): Pro
   };
 }
 
-function end(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+function end(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  body: string,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, { ...headers, 'Content-Type': `${type}; charset=utf-8` });
   res.end(body);
 }

@@ -45,12 +45,20 @@ export function portSample(stats: PortStats): PortSample {
     fractionLost: stats.fractionLost,
     jitterMs: stats.jitterMs,
     ...(stats.rttMs !== undefined ? { rttMs: stats.rttMs } : {}),
-    ...(stats.peerReport ? { peerFractionLost: stats.peerReport.fractionLost, peerJitterMs: stats.peerReport.jitterMs } : {}),
+    ...(stats.peerReport
+      ? { peerFractionLost: stats.peerReport.fractionLost, peerJitterMs: stats.peerReport.jitterMs }
+      : {}),
   };
 }
 
 /** The stats message of one call from its bus snapshot. */
-export function statsMessage(endpoint: string, rootId: string, stats: Readonly<Record<MediaPortName, PortStats>>, atMs: number, final = false): StatsMessage {
+export function statsMessage(
+  endpoint: string,
+  rootId: string,
+  stats: Readonly<Record<MediaPortName, PortStats>>,
+  atMs: number,
+  final = false,
+): StatsMessage {
   const ports = {} as Record<MediaPortName, PortSample>;
   for (const port of MEDIA_PORTS) ports[port] = portSample(stats[port]);
   return { type: 'avchat.stats', endpoint, rootId, atMs, final, ports };

@@ -225,7 +225,8 @@ export class JitterBuffer<T> {
   }
 
   private classify(ext: number): ArrivalOutcome {
-    if (this.next !== undefined && ext < this.next) return this.playedRing[ext % PLAYED_HISTORY] === ext ? 'duplicate' : 'late';
+    if (this.next !== undefined && ext < this.next)
+      return this.playedRing[ext % PLAYED_HISTORY] === ext ? 'duplicate' : 'late';
     return this.indexOf(ext).found ? 'duplicate' : 'buffered';
   }
 

@@ -7,10 +7,22 @@ import type { MediaChannels } from '../transport/demux.ts';
 import { RtpSession, type RtpProtection } from '../transport/rtpSession.ts';
 import { G711Framer } from './codec/g711.ts';
 import { H263Splitter } from './codec/h263.ts';
-import { h263PayloadFormat, h263PayloadStartsPicture, h263SendFormat, packetizeH263 } from './codec/h263PayloadFormat.ts';
+import {
+  h263PayloadFormat,
+  h263PayloadStartsPicture,
+  h263SendFormat,
+  packetizeH263,
+} from './codec/h263PayloadFormat.ts';
 import { ffmpegSource, testPatternVideo, toneAudio } from './ffmpeg/source.ts';
 import type { MediaBus } from './mediaBus.ts';
-import { h263Recorder, RecorderSet, wavRecorder, type H263Recorder, type OnRecordingProblem, type WavRecorder } from './recorder.ts';
+import {
+  h263Recorder,
+  RecorderSet,
+  wavRecorder,
+  type H263Recorder,
+  type OnRecordingProblem,
+  type WavRecorder,
+} from './recorder.ts';
 import { rtcpPortLogic } from './rtcpPortActor.ts';
 import { rtpPortLogic, type RtpPayload, type StreamCodec } from './rtpPortActor.ts';
 
@@ -33,7 +45,11 @@ const MAX_PAYLOAD = 1200;
  * The recording is opened when the stream is planned with us sending (the usual case); a receive-only
  * stream opens it on its first picture, without waiting for the file either way.
  */
-function videoCodec(recordPath: string | undefined, recorders: RecorderSet, onProblem: OnRecordingProblem | undefined): StreamCodec {
+function videoCodec(
+  recordPath: string | undefined,
+  recorders: RecorderSet,
+  onProblem: OnRecordingProblem | undefined,
+): StreamCodec {
   let recorder: H263Recorder | undefined;
   const recording = (stream: StreamPlan) => {
     const format = h263PayloadFormat(stream.codec) ?? 'rfc2190';
@@ -71,10 +87,15 @@ function videoCodec(recordPath: string | undefined, recorders: RecorderSet, onPr
  * A G.711 tone from ffmpeg in 20 ms frames (160 bytes at 8 kHz); received audio is recorded as WAV,
  * opened as {@link videoCodec} opens its recording.
  */
-function audioCodec(recordPath: string | undefined, recorders: RecorderSet, onProblem: OnRecordingProblem | undefined): StreamCodec {
+function audioCodec(
+  recordPath: string | undefined,
+  recorders: RecorderSet,
+  onProblem: OnRecordingProblem | undefined,
+): StreamCodec {
   let recorder: WavRecorder | undefined;
   const lawOf = (stream: StreamPlan) => (stream.codec === 'PCMA' ? 'alaw' : 'mulaw');
-  const recording = (stream: StreamPlan) => (recorder ??= recorders.add(wavRecorder(recordPath!, lawOf(stream), onProblem)));
+  const recording = (stream: StreamPlan) =>
+    (recorder ??= recorders.add(wavRecorder(recordPath!, lawOf(stream), onProblem)));
   return {
     payloads: (stream: StreamPlan) => {
       if (recordPath) recording(stream);
@@ -111,7 +132,15 @@ export function createRtpSessions(opts: {
 }): Record<MediaKind, RtpSession> {
   const { channels, bus, protection } = opts;
   const session = (kind: MediaKind, rtp: MediaPortName, rtcp: MediaPortName) =>
-    new RtpSession({ kind, rtp: channels[rtp], rtcp: channels[rtcp], bus, names: { rtp, rtcp }, ssrc: opts.ssrcs?.[kind] ?? randomInt(1, 0xffffffff), protection });
+    new RtpSession({
+      kind,
+      rtp: channels[rtp],
+      rtcp: channels[rtcp],
+      bus,
+      names: { rtp, rtcp },
+      ssrc: opts.ssrcs?.[kind] ?? randomInt(1, 0xffffffff),
+      protection,
+    });
   return { video: session('video', 'videoRtp', 'videoRtcp'), audio: session('audio', 'audioRtp', 'audioRtcp') };
 }
 
@@ -135,9 +164,21 @@ export function createMediaPortActors(opts: {
   const record = (file: string) => (options.recordDir ? join(options.recordDir, `${name}-${file}`) : undefined);
   const cname = `avchat-${name}@${sessions.video.localAddress}`;
   return {
-    videoRtp: rtpPortLogic({ name: 'videoRtp', session: sessions.video, bus, codec: videoCodec(record('video.h263'), recorders, opts.onProblem), onProblem: opts.onProblem }),
+    videoRtp: rtpPortLogic({
+      name: 'videoRtp',
+      session: sessions.video,
+      bus,
+      codec: videoCodec(record('video.h263'), recorders, opts.onProblem),
+      onProblem: opts.onProblem,
+    }),
     videoRtcp: rtcpPortLogic({ name: 'videoRtcp', session: sessions.video, bus, cname }),
-    audioRtp: rtpPortLogic({ name: 'audioRtp', session: sessions.audio, bus, codec: audioCodec(record('audio.wav'), recorders, opts.onProblem), onProblem: opts.onProblem }),
+    audioRtp: rtpPortLogic({
+      name: 'audioRtp',
+      session: sessions.audio,
+      bus,
+      codec: audioCodec(record('audio.wav'), recorders, opts.onProblem),
+      onProblem: opts.onProblem,
+    }),
     audioRtcp: rtcpPortLogic({ name: 'audioRtcp', session: sessions.audio, bus, cname }),
   };
 }

@@ -8,7 +8,11 @@ export const ACTIVITY_PERIOD_MS = 1000;
  * `periodMs` (the first packet at once): enough for the chart's stall timer (10 s) without an event
  * per packet. No timer of its own, so nothing to release.
  */
-export function portActivity(port: MediaPortName, sendBack: (event: MediaPortEvent) => void, periodMs = ACTIVITY_PERIOD_MS): () => void {
+export function portActivity(
+  port: MediaPortName,
+  sendBack: (event: MediaPortEvent) => void,
+  periodMs = ACTIVITY_PERIOD_MS,
+): () => void {
   let last = -Infinity;
   return () => {
     const now = performance.now();

@@ -46,7 +46,10 @@ function queuedFile(path: string, first: Uint8Array | undefined, onProblem: OnRe
       message: `cannot ${doing} ${path} (${e.code ?? e.message}); the call goes on without recording it, check the --record folder`,
     });
   };
-  const opened: Promise<FileHandle | undefined> = open(path, 'w').catch((err) => (fail('open')(err), undefined));
+  const opened: Promise<FileHandle | undefined> = open(path, 'w').catch((err) => {
+    fail('open')(err);
+    return undefined;
+  });
   let queue: Promise<unknown> = opened;
   const enqueue = (step: (file: FileHandle) => Promise<unknown>, doing: string) => {
     queue = queue.then(async () => {
@@ -79,7 +82,11 @@ function queuedFile(path: string, first: Uint8Array | undefined, onProblem: OnRe
  * (`.h263`), which ffprobe and ffmpeg read directly: the payload headers are removed and each
  * picture is reassembled. The file is opened at once, before the first packet.
  */
-export function h263Recorder(path: string, format: H263PayloadFormat = 'rfc2190', onProblem?: OnRecordingProblem): H263Recorder {
+export function h263Recorder(
+  path: string,
+  format: H263PayloadFormat = 'rfc2190',
+  onProblem?: OnRecordingProblem,
+): H263Recorder {
   const file = queuedFile(path, undefined, onProblem);
   let current = format;
   let depacketizer = h263Depacketizer(format);

@@ -45,8 +45,16 @@ export function rtcpPortLogic(deps: RtcpPortDeps) {
       });
       // RFC 3550 §6.4: an SR while we sent since the last report; its RTP timestamp is extrapolated to now.
       const asSender = sender.packets > sentAtReport && stream !== undefined;
-      const rtpNow = asSender ? (sender.lastTimestamp + Math.round(((now - sender.lastAtMs) * stream!.clockRate) / 1000)) >>> 0 : 0;
-      return { ssrc: from, cname: deps.cname, nowMs: now, sender: asSender ? { rtpTimestamp: rtpNow, packets: sender.packets, octets: sender.octets } : undefined, blocks };
+      const rtpNow = asSender
+        ? (sender.lastTimestamp + Math.round(((now - sender.lastAtMs) * stream!.clockRate) / 1000)) >>> 0
+        : 0;
+      return {
+        ssrc: from,
+        cname: deps.cname,
+        nowMs: now,
+        sender: asSender ? { rtpTimestamp: rtpNow, packets: sender.packets, octets: sender.octets } : undefined,
+        blocks,
+      };
     };
 
     /** Send a compound report, ending in a BYE with this reason when given. */

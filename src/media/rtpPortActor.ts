@@ -71,7 +71,8 @@ export function rtpPortLogic(deps: RtpPortDeps) {
     let sending: Subscription | undefined;
     const active = portActivity(name, sendBack);
 
-    const timestampNow = (clockRate: number) => (timestampBase + Math.round(((performance.now() - startedAt) * clockRate) / 1000)) >>> 0;
+    const timestampNow = (clockRate: number) =>
+      (timestampBase + Math.round(((performance.now() - startedAt) * clockRate) / 1000)) >>> 0;
 
     const startSending = (plan: StreamPlan) => {
       let timestamp = timestampNow(plan.clockRate);
@@ -91,7 +92,11 @@ export function rtpPortLogic(deps: RtpPortDeps) {
 
     let buffer: JitterBuffer<RtpPacket> | undefined;
     const gate =
-      kind !== 'video' ? undefined : codec.startsPicture ? new PictureGate<RtpPacket>((rtp) => stream !== undefined && codec.startsPicture!(rtp.payload, stream)) : new PictureGate<RtpPacket>();
+      kind !== 'video'
+        ? undefined
+        : codec.startsPicture
+          ? new PictureGate<RtpPacket>((rtp) => stream !== undefined && codec.startsPicture!(rtp.payload, stream))
+          : new PictureGate<RtpPacket>();
     let sourceSsrc: number | undefined;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let timerAt: number | undefined;
@@ -102,12 +107,26 @@ export function rtpPortLogic(deps: RtpPortDeps) {
     const play = (played: readonly PlayedPacket<RtpPacket>[]) => {
       for (const p of played) {
         if (!gate) record(p.value);
-        else for (const rtp of gate.push({ timestamp: p.timestamp, marker: p.value.marker, lostBefore: p.lostBefore, value: p.value })) record(rtp);
+        else
+          for (const rtp of gate.push({
+            timestamp: p.timestamp,
+            marker: p.value.marker,
+            lostBefore: p.lostBefore,
+            value: p.value,
+          }))
+            record(rtp);
       }
     };
     const bufferCounters = (): JitterBufferCounters => {
       const b = buffer?.stats();
-      return { late: b?.late ?? 0, duplicates: b?.duplicates ?? 0, reordered: b?.reordered ?? 0, lost: b?.lost ?? 0, depthMs: b?.depthMs ?? 0, picturesDropped: gate?.dropped ?? 0 };
+      return {
+        late: b?.late ?? 0,
+        duplicates: b?.duplicates ?? 0,
+        reordered: b?.reordered ?? 0,
+        lost: b?.lost ?? 0,
+        depthMs: b?.depthMs ?? 0,
+        picturesDropped: gate?.dropped ?? 0,
+      };
     };
     /** The jitter buffer keeps no timer: we poll it when its next gap's wait runs out. */
     const schedule = () => {
@@ -117,14 +136,17 @@ export function rtpPortLogic(deps: RtpPortDeps) {
       timer = undefined;
       timerAt = at;
       if (at === undefined) return;
-      timer = setTimeout(() => {
-        timer = undefined;
-        timerAt = undefined;
-        if (!buffer) return;
-        play(buffer.poll(performance.now()));
-        bus.update(name, (s) => ({ ...s, jitterBuffer: bufferCounters() }));
-        schedule();
-      }, Math.max(0, Math.ceil(at - performance.now())));
+      timer = setTimeout(
+        () => {
+          timer = undefined;
+          timerAt = undefined;
+          if (!buffer) return;
+          play(buffer.poll(performance.now()));
+          bus.update(name, (s) => ({ ...s, jitterBuffer: bufferCounters() }));
+          schedule();
+        },
+        Math.max(0, Math.ceil(at - performance.now())),
+      );
     };
     /** Play out everything held (a new source, codec or the end), with the stream it came on. */
     const drain = (clockRate?: number) => {
@@ -135,10 +157,13 @@ export function rtpPortLogic(deps: RtpPortDeps) {
 
     /** Where and how we send; a change (re-INVITE to a new address, codec or format parameters) restarts the sender. */
     const sendKey = (plan: StreamPlan | undefined) =>
-      sends(plan) ? `${plan!.payloadType}/${plan!.codec};${plan!.fmtp ?? ''}@${plan!.remote.address}:${plan!.remote.rtpPort}` : undefined;
+      sends(plan)
+        ? `${plan!.payloadType}/${plan!.codec};${plan!.fmtp ?? ''}@${plan!.remote.address}:${plan!.remote.rtpPort}`
+        : undefined;
 
     /** What the received packets are read as; a change plays out what was held first. */
-    const receiveKey = (plan: StreamPlan | undefined) => (plan ? `${plan.payloadType}/${plan.codec}/${plan.clockRate}` : undefined);
+    const receiveKey = (plan: StreamPlan | undefined) =>
+      plan ? `${plan.payloadType}/${plan.codec}/${plan.clockRate}` : undefined;
 
     const apply = (next: StreamPlan | undefined) => {
       const changed = sendKey(next) !== sendKey(stream);
@@ -157,7 +182,10 @@ export function rtpPortLogic(deps: RtpPortDeps) {
       sourceSsrc = rtp.ssrc;
       active();
       buffer ??= new JitterBuffer<RtpPacket>({ clockRate: stream?.clockRate ?? 8000 });
-      play(buffer.push({ sequence: rtp.sequenceNumber, timestamp: rtp.timestamp, arrivalMs, value: rtp }, arrivalMs).played);
+      play(
+        buffer.push({ sequence: rtp.sequenceNumber, timestamp: rtp.timestamp, arrivalMs, value: rtp }, arrivalMs)
+          .played,
+      );
       schedule();
       bus.update(name, (s) => ({ ...s, jitterBuffer: bufferCounters() }));
     });

@@ -7,7 +7,9 @@ export interface SdpFileError {
 }
 
 /** The result of {@link sdpFileOf}. */
-export type SdpFileResult = { readonly ok: true; readonly value: string } | { readonly ok: false; readonly error: SdpFileError };
+export type SdpFileResult =
+  | { readonly ok: true; readonly value: string }
+  | { readonly ok: false; readonly error: SdpFileError };
 
 function sends(stream: StreamPlan | undefined): stream is StreamPlan {
   return stream?.direction === 'sendrecv' || stream?.direction === 'sendonly';
@@ -49,9 +51,23 @@ export function sdpFileOf(
     return sends(stream) ? [{ kind, stream }] : [];
   });
   if (sent.length === 0) {
-    return { ok: false, error: { code: 'SDP_NOTHING_SENT', message: 'the plan sends no stream (all declined, recvonly or inactive): there is nothing for a receiver to describe' } };
+    return {
+      ok: false,
+      error: {
+        code: 'SDP_NOTHING_SENT',
+        message:
+          'the plan sends no stream (all declined, recvonly or inactive): there is nothing for a receiver to describe',
+      },
+    };
   }
   const origin = opts.origin ?? sent[0].stream.remote.address;
-  const lines = ['v=0', `o=- 0 0 IN IP4 ${origin}`, `s=${opts.sessionName ?? 'avchat'}`, 't=0 0', ...sent.flatMap(({ kind, stream }) => mediaSection(kind, stream)), ''];
+  const lines = [
+    'v=0',
+    `o=- 0 0 IN IP4 ${origin}`,
+    `s=${opts.sessionName ?? 'avchat'}`,
+    't=0 0',
+    ...sent.flatMap(({ kind, stream }) => mediaSection(kind, stream)),
+    '',
+  ];
   return { ok: true, value: lines.join('\r\n') };
 }

@@ -89,16 +89,30 @@ function fixFor(code: NatPmpResultName, internalPort: number | undefined, result
 }
 
 function checkOptions(gateway: string, opts: NatPmpRequestOptions): NatPmpResult<never> | undefined {
-  if (!isIPv4(gateway)) return natPmpFail('BAD_ARGUMENT', `gateway must be an IPv4 address (NAT-PMP is IPv4 only), got '${gateway}'; pass the router's LAN address`);
+  if (!isIPv4(gateway))
+    return natPmpFail(
+      'BAD_ARGUMENT',
+      `gateway must be an IPv4 address (NAT-PMP is IPv4 only), got '${gateway}'; pass the router's LAN address`,
+    );
   const { gatewayPort = NATPMP_SERVER_PORT, tries = MAX_TRIES, initialTimeoutMs = INITIAL_TIMEOUT_MS } = opts;
-  if (!Number.isInteger(gatewayPort) || gatewayPort < 1 || gatewayPort > 65535) return natPmpFail('BAD_ARGUMENT', `gatewayPort must be 1–65535, got ${gatewayPort}; leave it out for 5351`);
-  if (!Number.isInteger(tries) || tries < 1) return natPmpFail('BAD_ARGUMENT', `tries must be a whole number of at least 1, got ${tries}; leave it out for the RFC's 9`);
-  if (!Number.isFinite(initialTimeoutMs) || initialTimeoutMs <= 0) return natPmpFail('BAD_ARGUMENT', `initialTimeoutMs must be above 0, got ${initialTimeoutMs}; leave it out for the RFC's 250 ms`);
+  if (!Number.isInteger(gatewayPort) || gatewayPort < 1 || gatewayPort > 65535)
+    return natPmpFail('BAD_ARGUMENT', `gatewayPort must be 1–65535, got ${gatewayPort}; leave it out for 5351`);
+  if (!Number.isInteger(tries) || tries < 1)
+    return natPmpFail(
+      'BAD_ARGUMENT',
+      `tries must be a whole number of at least 1, got ${tries}; leave it out for the RFC's 9`,
+    );
+  if (!Number.isFinite(initialTimeoutMs) || initialTimeoutMs <= 0)
+    return natPmpFail(
+      'BAD_ARGUMENT',
+      `initialTimeoutMs must be above 0, got ${initialTimeoutMs}; leave it out for the RFC's 250 ms`,
+    );
   return undefined;
 }
 
 function checkPort(name: string, port: number, min: number): NatPmpResult<never> | undefined {
-  if (!Number.isInteger(port) || port < min || port > 65535) return natPmpFail('BAD_ARGUMENT', `${name} must be a whole number ${min}–65535, got ${port}; pass a UDP port`);
+  if (!Number.isInteger(port) || port < min || port > 65535)
+    return natPmpFail('BAD_ARGUMENT', `${name} must be a whole number ${min}–65535, got ${port}; pass a UDP port`);
   return undefined;
 }
 
@@ -119,9 +133,14 @@ interface Exchange {
  * the TIMEOUT message. Refusals are matched by opcode, so one socket should carry one mapping
  * request at a time when refusals must be told apart.
  */
-async function exchange(gateway: string, ex: Exchange, opts: NatPmpRequestOptions): Promise<NatPmpResult<NatPmpResponse>> {
+async function exchange(
+  gateway: string,
+  ex: Exchange,
+  opts: NatPmpRequestOptions,
+): Promise<NatPmpResult<NatPmpResponse>> {
   const { gatewayPort = NATPMP_SERVER_PORT, tries = MAX_TRIES, initialTimeoutMs = INITIAL_TIMEOUT_MS, signal } = opts;
-  const aborted = (): NatPmpResult<never> => natPmpFail('ABORTED', `${ex.action} via NAT-PMP was cancelled by the caller`);
+  const aborted = (): NatPmpResult<never> =>
+    natPmpFail('ABORTED', `${ex.action} via NAT-PMP was cancelled by the caller`);
   if (signal?.aborted) return aborted();
 
   let port = opts.udpPort;
@@ -151,11 +170,18 @@ async function exchange(gateway: string, ex: Exchange, opts: NatPmpRequestOption
       if ('opcode' in error) {
         // RFC 6886 §3.5: an unsupported version may be answered whatever the request was.
         if (error.opcode === ex.opcode + RESPONSE_BIT || error.code === 'UNSUPPORTED_VERSION') {
-          return natPmpFail(error.code, `the gateway ${gateway} answered ${error.code} to ${ex.action}: ${fixFor(error.code, ex.internalPort, error.resultCode)}`);
+          return natPmpFail(
+            error.code,
+            `the gateway ${gateway} answered ${error.code} to ${ex.action}: ${fixFor(error.code, ex.internalPort, error.resultCode)}`,
+          );
         }
         return undefined;
       }
-      if (error.code === 'BAD_VERSION') return natPmpFail('BAD_VERSION', `the gateway ${gateway} answered ${ex.action} in another protocol (${error.message}); use UPnP`);
+      if (error.code === 'BAD_VERSION')
+        return natPmpFail(
+          'BAD_VERSION',
+          `the gateway ${gateway} answered ${ex.action} in another protocol (${error.message}); use UPnP`,
+        );
       unusable.push(error.code);
       return undefined;
     },
@@ -166,7 +192,11 @@ async function exchange(gateway: string, ex: Exchange, opts: NatPmpRequestOption
       ),
     aborted,
     sendFailed: (err) => natPmpFail('SOCKET', `cannot send ${ex.action} to ${gateway}:${gatewayPort} (${err.message})`),
-    portClosed: () => natPmpFail('SOCKET', `the UDP port ${udp.port} closed while ${ex.action} via NAT-PMP; keep it open until the request settles`),
+    portClosed: () =>
+      natPmpFail(
+        'SOCKET',
+        `the UDP port ${udp.port} closed while ${ex.action} via NAT-PMP; keep it open until the request settles`,
+      ),
   });
 
   if (ownPort) await udp.close();
@@ -174,7 +204,10 @@ async function exchange(gateway: string, ex: Exchange, opts: NatPmpRequestOption
 }
 
 /** Ask the gateway for its external IPv4 address (RFC 6886 §3.2). */
-export async function externalAddress(gateway: string, opts: NatPmpRequestOptions = {}): Promise<NatPmpResult<NatPmpExternalAddress>> {
+export async function externalAddress(
+  gateway: string,
+  opts: NatPmpRequestOptions = {},
+): Promise<NatPmpResult<NatPmpExternalAddress>> {
   const bad = checkOptions(gateway, opts);
   if (bad) return bad;
   const answered = await exchange(
@@ -197,14 +230,21 @@ export async function externalAddress(gateway: string, opts: NatPmpRequestOption
  * `internalPort` for `lifetimeSeconds` (RFC 6886 §3.3). The gateway may grant another external
  * port or lifetime: use the ones in the result.
  */
-export async function mapUdp(gateway: string, mapping: NatPmpMappingRequest, opts: NatPmpRequestOptions = {}): Promise<NatPmpResult<NatPmpMapping>> {
+export async function mapUdp(
+  gateway: string,
+  mapping: NatPmpMappingRequest,
+  opts: NatPmpRequestOptions = {},
+): Promise<NatPmpResult<NatPmpMapping>> {
   const { internalPort, externalPort = mapping.internalPort, lifetimeSeconds = RECOMMENDED_LIFETIME_SECONDS } = mapping;
   const bad =
     checkOptions(gateway, opts) ??
     checkPort('internalPort', internalPort, 1) ??
     checkPort('externalPort', externalPort, 0) ??
     (!Number.isInteger(lifetimeSeconds) || lifetimeSeconds < 1 || lifetimeSeconds > MAX_LIFETIME_SECONDS
-      ? natPmpFail<never>('BAD_ARGUMENT', `lifetimeSeconds must be a whole number 1–${MAX_LIFETIME_SECONDS}, got ${lifetimeSeconds}; use unmapUdp to remove a mapping`)
+      ? natPmpFail<never>(
+          'BAD_ARGUMENT',
+          `lifetimeSeconds must be a whole number 1–${MAX_LIFETIME_SECONDS}, got ${lifetimeSeconds}; use unmapUdp to remove a mapping`,
+        )
       : undefined);
   if (bad) return bad;
   const answered = await exchange(
@@ -222,7 +262,14 @@ export async function mapUdp(gateway: string, mapping: NatPmpMappingRequest, opt
   const r = answered.value as Extract<NatPmpResponse, { kind: 'mapping' }>;
   return {
     ok: true,
-    value: { gateway, protocol: 'UDP', internalPort, externalPort: r.externalPort, lifetimeSeconds: r.lifetimeSeconds, epochSeconds: r.epochSeconds },
+    value: {
+      gateway,
+      protocol: 'UDP',
+      internalPort,
+      externalPort: r.externalPort,
+      lifetimeSeconds: r.lifetimeSeconds,
+      epochSeconds: r.epochSeconds,
+    },
   };
 }
 
@@ -230,7 +277,11 @@ export async function mapUdp(gateway: string, mapping: NatPmpMappingRequest, opt
  * Remove our UDP mapping for `internalPort` (RFC 6886 §3.4: lifetime 0, external port 0).
  * Removing a mapping that is already gone succeeds.
  */
-export async function unmapUdp(gateway: string, internalPort: number, opts: NatPmpRequestOptions = {}): Promise<NatPmpResult<undefined>> {
+export async function unmapUdp(
+  gateway: string,
+  internalPort: number,
+  opts: NatPmpRequestOptions = {},
+): Promise<NatPmpResult<undefined>> {
   const bad = checkOptions(gateway, opts) ?? checkPort('internalPort', internalPort, 1);
   if (bad) return bad;
   const answered = await exchange(

@@ -202,7 +202,10 @@ const RESULT_MEANINGS: Record<NatPmpResultName, string> = {
 };
 
 function truncated(size: number, needed: number, what: string): Parsed<never, NatPmpParseError> {
-  return { ok: false, error: { code: 'TRUNCATED', message: `a NAT-PMP ${what} needs ${needed} bytes, got ${size}; ignore it` } };
+  return {
+    ok: false,
+    error: { code: 'TRUNCATED', message: `a NAT-PMP ${what} needs ${needed} bytes, got ${size}; ignore it` },
+  };
 }
 
 /**
@@ -215,24 +218,43 @@ export function parseNatPmpResponse(bytes: Uint8Array): Parsed<NatPmpResponse, N
   const v = view(bytes);
   const version = v.getUint8(0);
   if (version !== NATPMP_VERSION) {
-    return { ok: false, error: { code: 'BAD_VERSION', message: `version ${version} is not NAT-PMP (version 0)${version === 2 ? '; the gateway speaks PCP' : ''}` } };
+    return {
+      ok: false,
+      error: {
+        code: 'BAD_VERSION',
+        message: `version ${version} is not NAT-PMP (version 0)${version === 2 ? '; the gateway speaks PCP' : ''}`,
+      },
+    };
   }
   const opcode = v.getUint8(1);
-  if (opcode < RESPONSE_BIT) return { ok: false, error: { code: 'NOT_A_RESPONSE', message: `opcode ${opcode} is a request, not a response; ignore it` } };
+  if (opcode < RESPONSE_BIT)
+    return {
+      ok: false,
+      error: { code: 'NOT_A_RESPONSE', message: `opcode ${opcode} is a request, not a response; ignore it` },
+    };
   const resultCode = v.getUint16(2);
   if (resultCode !== 0) {
-    if (bytes.byteLength < ERROR_RESPONSE_BYTES) return truncated(bytes.byteLength, ERROR_RESPONSE_BYTES, 'error response');
+    if (bytes.byteLength < ERROR_RESPONSE_BYTES)
+      return truncated(bytes.byteLength, ERROR_RESPONSE_BYTES, 'error response');
     const code = resultCodeName(resultCode);
-    return { ok: false, error: { code, message: `${code} (result ${resultCode}): ${RESULT_MEANINGS[code]}`, opcode, resultCode } };
+    return {
+      ok: false,
+      error: { code, message: `${code} (result ${resultCode}): ${RESULT_MEANINGS[code]}`, opcode, resultCode },
+    };
   }
   const epochSeconds = v.getUint32(4);
   switch (opcode - RESPONSE_BIT) {
     case OPCODE.externalAddress:
-      if (bytes.byteLength < EXTERNAL_ADDRESS_RESPONSE_BYTES) return truncated(bytes.byteLength, EXTERNAL_ADDRESS_RESPONSE_BYTES, 'external address response');
-      return { ok: true, value: { kind: 'externalAddress', epochSeconds, externalAddress: [...bytes.subarray(8, 12)].join('.') } };
+      if (bytes.byteLength < EXTERNAL_ADDRESS_RESPONSE_BYTES)
+        return truncated(bytes.byteLength, EXTERNAL_ADDRESS_RESPONSE_BYTES, 'external address response');
+      return {
+        ok: true,
+        value: { kind: 'externalAddress', epochSeconds, externalAddress: [...bytes.subarray(8, 12)].join('.') },
+      };
     case OPCODE.mapUdp:
     case OPCODE.mapTcp:
-      if (bytes.byteLength < MAPPING_RESPONSE_BYTES) return truncated(bytes.byteLength, MAPPING_RESPONSE_BYTES, 'mapping response');
+      if (bytes.byteLength < MAPPING_RESPONSE_BYTES)
+        return truncated(bytes.byteLength, MAPPING_RESPONSE_BYTES, 'mapping response');
       return {
         ok: true,
         value: {
@@ -245,6 +267,9 @@ export function parseNatPmpResponse(bytes: Uint8Array): Parsed<NatPmpResponse, N
         },
       };
     default:
-      return { ok: false, error: { code: 'UNKNOWN_OPCODE', message: `response opcode ${opcode} is not one NAT-PMP defines; ignore it` } };
+      return {
+        ok: false,
+        error: { code: 'UNKNOWN_OPCODE', message: `response opcode ${opcode} is not one NAT-PMP defines; ignore it` },
+      };
   }
 }

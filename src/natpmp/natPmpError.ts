@@ -22,7 +22,9 @@ export interface NatPmpError {
 }
 
 /** A value or the {@link NatPmpError} that stopped it: failures are values, not throws. */
-export type NatPmpResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: NatPmpError };
+export type NatPmpResult<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: NatPmpError };
 
 /** A failed {@link NatPmpResult}. */
 export function natPmpFail<T>(code: NatPmpErrorCode, message: string): NatPmpResult<T> {

@@ -32,10 +32,25 @@ export function parseDefaultGateway(text: string, byteOrder: 'LE' | 'BE' = endia
   for (const line of text.split('\n').slice(1)) {
     const fields = line.trim().split(/\s+/);
     if (fields.length < 8) continue;
-    const [, destination, gatewayHex, flagsHex, , , metricText, mask] = fields as [string, string, string, string, string, string, string, string];
+    const [, destination, gatewayHex, flagsHex, , , metricText, mask] = fields as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
     const flags = Number.parseInt(flagsHex, 16);
     const metric = Number(metricText);
-    if (destination !== '00000000' || mask !== '00000000' || (flags & UP_GATEWAY) !== UP_GATEWAY || !Number.isInteger(metric)) continue;
+    if (
+      destination !== '00000000' ||
+      mask !== '00000000' ||
+      (flags & UP_GATEWAY) !== UP_GATEWAY ||
+      !Number.isInteger(metric)
+    )
+      continue;
     const gateway = addressOf(gatewayHex, byteOrder);
     if (gateway === undefined || gateway === '0.0.0.0') continue;
     if (best === undefined || metric < best.metric) best = { gateway, metric };

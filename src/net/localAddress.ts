@@ -13,7 +13,10 @@ export interface NoRoute {
  * the socket is bound there first, so that address is checked rather than chosen. This, not the
  * address some answer happened to arrive on, is what a multi-homed host must advertise or map to.
  */
-export function localAddressToward(host: string, opts: { readonly localAddress?: string } = {}): Promise<{ ok: true; value: string } | { ok: false; error: NoRoute }> {
+export function localAddressToward(
+  host: string,
+  opts: { readonly localAddress?: string } = {},
+): Promise<{ ok: true; value: string } | { ok: false; error: NoRoute }> {
   return new Promise((resolve) => {
     const socket = createSocket('udp4');
     let settled = false;
@@ -23,7 +26,11 @@ export function localAddressToward(host: string, opts: { readonly localAddress?:
       socket.close(() => resolve(result));
     };
     const noRoute = (message: string) => finish({ ok: false, error: { code: 'NO_ROUTE', message } });
-    socket.on('error', (err) => noRoute(`no local IPv4 address routes to ${host} (${err.message}); check the network connection or name the local address`));
+    socket.on('error', (err) =>
+      noRoute(
+        `no local IPv4 address routes to ${host} (${err.message}); check the network connection or name the local address`,
+      ),
+    );
     // Any port will do: the route depends on the address alone.
     const connect = () =>
       socket.connect(1900, host, () => {

@@ -71,7 +71,8 @@ export function udpExchange<T>(ex: UdpExchange<T>): Promise<T> {
     // Listen before sending, so a fast answer is never missed.
     const listening = ex.port.datagrams$.subscribe({
       next: (datagram) => {
-        if (settled || (!ex.fromAnywhere && (datagram.address !== ex.to.address || datagram.port !== ex.to.port))) return;
+        if (settled || (!ex.fromAnywhere && (datagram.address !== ex.to.address || datagram.port !== ex.to.port)))
+          return;
         const answer = ex.read(datagram, progress());
         if (answer !== undefined) settle(answer);
       },
@@ -86,7 +87,9 @@ export function udpExchange<T>(ex: UdpExchange<T>): Promise<T> {
       if (next.done) return settle(ex.timedOut(progress()));
       sent += 1;
       if (sent === 1) firstSentAt = performance.now();
-      ex.port.send(ex.request, ex.to.port, ex.to.address).catch((err: unknown) => settle(ex.sendFailed(err instanceof Error ? err : new Error(String(err)))));
+      ex.port
+        .send(ex.request, ex.to.port, ex.to.address)
+        .catch((err: unknown) => settle(ex.sendFailed(err instanceof Error ? err : new Error(String(err)))));
       timer = setTimeout(transmit, next.value);
     };
 
@@ -112,7 +115,12 @@ export function natPmpWaits(initialMs: number, tries: number): number[] {
  * RFC 6887 §8.1.1: RT = (1 + RAND) × IRT, then RT = (1 + RAND) × min(2 × RT, MRT), RAND uniform in
  * ±0.1 (`random` in [0, 1) gives it); PCP sets no count (MRC 0), so the caller chooses `tries` (Infinity: until answered or aborted).
  */
-export function* pcpWaits(irtMs: number, mrtMs: number, tries: number, random: () => number = Math.random): Generator<number> {
+export function* pcpWaits(
+  irtMs: number,
+  mrtMs: number,
+  tries: number,
+  random: () => number = Math.random,
+): Generator<number> {
   let rt = 0;
   for (let i = 0; i < tries; i++) {
     const rand = random() * 0.2 - 0.1;
@@ -123,5 +131,7 @@ export function* pcpWaits(irtMs: number, mrtMs: number, tries: number, random: (
 
 /** The note a time-out adds when the server sent datagrams that could not be read: how many, and why. */
 export function unusableNote(unusable: readonly string[]): string {
-  return unusable.length > 0 ? ` (it sent ${unusable.length} unusable datagram${unusable.length > 1 ? 's' : ''}: ${[...new Set(unusable)].join(', ')})` : '';
+  return unusable.length > 0
+    ? ` (it sent ${unusable.length} unusable datagram${unusable.length > 1 ? 's' : ''}: ${[...new Set(unusable)].join(', ')})`
+    : '';
 }

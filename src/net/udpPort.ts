@@ -1,5 +1,5 @@
 import { createSocket, type Socket } from 'node:dgram';
-import { Observable, Subject, share } from 'rxjs';
+import { type Observable, Subject, share } from 'rxjs';
 
 /** One datagram received on a {@link UdpPort}. */
 export interface Datagram {
@@ -32,7 +32,12 @@ export interface UdpPort extends UdpChannel {
 }
 
 /** Error codes a UDP port reports, each with a message that names the fix. */
-export type UdpPortErrorCode = 'PORT_IN_USE' | 'PORT_NOT_PERMITTED' | 'ADDRESS_NOT_AVAILABLE' | 'SEND_FAILED' | 'PORT_CLOSED';
+export type UdpPortErrorCode =
+  | 'PORT_IN_USE'
+  | 'PORT_NOT_PERMITTED'
+  | 'ADDRESS_NOT_AVAILABLE'
+  | 'SEND_FAILED'
+  | 'PORT_CLOSED';
 
 /** A UDP failure as a value with a code and a message that names the fix. */
 export class UdpPortError extends Error {
@@ -110,7 +115,12 @@ export function openUdpPort(opts: OpenUdpPortOptions): Promise<UdpPort> {
           return new Promise((res, rej) =>
             socket.send(data, toPort, toAddress, (err) =>
               err
-                ? rej(new UdpPortError('SEND_FAILED', `sending to ${toAddress}:${toPort} failed (${(err as NodeJS.ErrnoException).code ?? err.message}); check the address`))
+                ? rej(
+                    new UdpPortError(
+                      'SEND_FAILED',
+                      `sending to ${toAddress}:${toPort} failed (${(err as NodeJS.ErrnoException).code ?? err.message}); check the address`,
+                    ),
+                  )
                 : res(),
             ),
           );

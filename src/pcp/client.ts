@@ -109,13 +109,17 @@ interface Answered {
   readonly clientAddress: string;
 }
 
-type Refusal = Exclude<PcpErrorCode, 'NAT_PMP_ONLY' | 'BAD_VERSION' | 'BAD_ARGUMENT' | 'NO_ROUTE' | 'TIMEOUT' | 'ABORTED' | 'SOCKET'>;
+type Refusal = Exclude<
+  PcpErrorCode,
+  'NAT_PMP_ONLY' | 'BAD_VERSION' | 'BAD_ARGUMENT' | 'NO_ROUTE' | 'TIMEOUT' | 'ABORTED' | 'SOCKET'
+>;
 
 function fixFor(code: Refusal, ex: Exchange, response: PcpResponse): string {
   const retry = response.lifetimeSeconds > 0 ? `retry in ${response.lifetimeSeconds} s` : 'retry later';
   switch (code) {
     case 'NOT_AUTHORIZED':
-      if (ex.deleting) return 'a PCP mapping is deleted only with the nonce it was made with, from the same address; pass the nonce mapUdp returned, or let the mapping expire';
+      if (ex.deleting)
+        return 'a PCP mapping is deleted only with the nonce it was made with, from the same address; pass the nonce mapUdp returned, or let the mapping expire';
       return ex.internalPort !== undefined && ex.internalPort < 1024
         ? 'the router refuses this port to this host (routers commonly allow only ports above 1023); map a port above 1023, or use UPnP'
         : 'PCP is off on the router or not allowed for this host or port; enable it, or use UPnP';
@@ -148,22 +152,49 @@ function fixFor(code: Refusal, ex: Exchange, response: PcpResponse): string {
 }
 
 function checkOptions(gateway: string, opts: PcpRequestOptions): PcpResult<never> | undefined {
-  if (!isIPv4(gateway)) return pcpFail('BAD_ARGUMENT', `gateway must be an IPv4 address (this client maps IPv4 only), got '${gateway}'; pass the router's LAN address`);
-  const { localAddress, gatewayPort = PCP_SERVER_PORT, tries = DEFAULT_TRIES, initialTimeoutMs = INITIAL_TIMEOUT_MS } = opts;
-  if (localAddress !== undefined && !isIPv4(localAddress)) return pcpFail('BAD_ARGUMENT', `localAddress must be an IPv4 address of this host, got '${localAddress}'; leave it out to use the one routing to the gateway`);
-  if (!Number.isInteger(gatewayPort) || gatewayPort < 1 || gatewayPort > 65535) return pcpFail('BAD_ARGUMENT', `gatewayPort must be 1–65535, got ${gatewayPort}; leave it out for 5351`);
-  if (!(Number.isInteger(tries) || tries === Infinity) || tries < 1) return pcpFail('BAD_ARGUMENT', `tries must be a whole number of at least 1 or Infinity, got ${tries}; leave it out for 4`);
-  if (!Number.isFinite(initialTimeoutMs) || initialTimeoutMs <= 0) return pcpFail('BAD_ARGUMENT', `initialTimeoutMs must be above 0, got ${initialTimeoutMs}; leave it out for the RFC's 3000 ms`);
+  if (!isIPv4(gateway))
+    return pcpFail(
+      'BAD_ARGUMENT',
+      `gateway must be an IPv4 address (this client maps IPv4 only), got '${gateway}'; pass the router's LAN address`,
+    );
+  const {
+    localAddress,
+    gatewayPort = PCP_SERVER_PORT,
+    tries = DEFAULT_TRIES,
+    initialTimeoutMs = INITIAL_TIMEOUT_MS,
+  } = opts;
+  if (localAddress !== undefined && !isIPv4(localAddress))
+    return pcpFail(
+      'BAD_ARGUMENT',
+      `localAddress must be an IPv4 address of this host, got '${localAddress}'; leave it out to use the one routing to the gateway`,
+    );
+  if (!Number.isInteger(gatewayPort) || gatewayPort < 1 || gatewayPort > 65535)
+    return pcpFail('BAD_ARGUMENT', `gatewayPort must be 1–65535, got ${gatewayPort}; leave it out for 5351`);
+  if (!(Number.isInteger(tries) || tries === Infinity) || tries < 1)
+    return pcpFail(
+      'BAD_ARGUMENT',
+      `tries must be a whole number of at least 1 or Infinity, got ${tries}; leave it out for 4`,
+    );
+  if (!Number.isFinite(initialTimeoutMs) || initialTimeoutMs <= 0)
+    return pcpFail(
+      'BAD_ARGUMENT',
+      `initialTimeoutMs must be above 0, got ${initialTimeoutMs}; leave it out for the RFC's 3000 ms`,
+    );
   return undefined;
 }
 
 function checkPort(name: string, port: number, min: number): PcpResult<never> | undefined {
-  if (!Number.isInteger(port) || port < min || port > 65535) return pcpFail('BAD_ARGUMENT', `${name} must be a whole number ${min}–65535, got ${port}; pass a UDP port`);
+  if (!Number.isInteger(port) || port < min || port > 65535)
+    return pcpFail('BAD_ARGUMENT', `${name} must be a whole number ${min}–65535, got ${port}; pass a UDP port`);
   return undefined;
 }
 
 function checkNonce(nonce: string): PcpResult<never> | undefined {
-  if (!NONCE_PATTERN.test(nonce)) return pcpFail('BAD_ARGUMENT', `nonce must be ${NONCE_BYTES * 2} hex digits, got '${nonce}'; pass the nonce mapUdp returned`);
+  if (!NONCE_PATTERN.test(nonce))
+    return pcpFail(
+      'BAD_ARGUMENT',
+      `nonce must be ${NONCE_BYTES * 2} hex digits, got '${nonce}'; pass the nonce mapUdp returned`,
+    );
   return undefined;
 }
 
@@ -194,7 +225,11 @@ async function exchange(gateway: string, ex: Exchange, opts: PcpRequestOptions):
   const request = ex.request(clientAddress);
 
   const unusable: string[] = [];
-  const natPmpOnly = (how: string) => pcpFail<Answered>('NAT_PMP_ONLY', `the gateway ${gateway} ${how} to ${ex.action}: it does not speak PCP version 2 (RFC 6887 §9); use the NAT-PMP client or UPnP`);
+  const natPmpOnly = (how: string) =>
+    pcpFail<Answered>(
+      'NAT_PMP_ONLY',
+      `the gateway ${gateway} ${how} to ${ex.action}: it does not speak PCP version 2 (RFC 6887 §9); use the NAT-PMP client or UPnP`,
+    );
   const result = await udpExchange<PcpResult<Answered>>({
     port,
     to: { address: gateway, port: gatewayPort },
@@ -205,8 +240,13 @@ async function exchange(gateway: string, ex: Exchange, opts: PcpRequestOptions):
       const decoded = decodePcpResponse(datagram.data);
       if (!decoded.ok) {
         const error = decoded.error;
-        if (error.code === 'NAT_PMP_ANSWER') return natPmpOnly(`answered in NAT-PMP (version 0, result ${error.resultCode})`);
-        if (error.code === 'BAD_VERSION') return pcpFail('BAD_VERSION', `the gateway ${gateway} answered ${ex.action} in another protocol (${error.message}); use NAT-PMP or UPnP`);
+        if (error.code === 'NAT_PMP_ANSWER')
+          return natPmpOnly(`answered in NAT-PMP (version 0, result ${error.resultCode})`);
+        if (error.code === 'BAD_VERSION')
+          return pcpFail(
+            'BAD_VERSION',
+            `the gateway ${gateway} answered ${ex.action} in another protocol (${error.message}); use NAT-PMP or UPnP`,
+          );
         unusable.push(error.code);
         return undefined;
       }
@@ -215,7 +255,10 @@ async function exchange(gateway: string, ex: Exchange, opts: PcpRequestOptions):
       if (response.result === 'UNSUPP_VERSION') return natPmpOnly('answered UNSUPP_VERSION');
       if (!ex.answers(response)) return undefined;
       if (response.result === 'SUCCESS') return { ok: true, value: { response, clientAddress } };
-      return pcpFail(response.result, `the gateway ${gateway} answered ${response.result} to ${ex.action}: ${fixFor(response.result, ex, response)}`);
+      return pcpFail(
+        response.result,
+        `the gateway ${gateway} answered ${response.result} to ${ex.action}: ${fixFor(response.result, ex, response)}`,
+      );
     },
     timedOut: () =>
       pcpFail(
@@ -248,7 +291,11 @@ export async function announce(gateway: string, opts: PcpRequestOptions = {}): P
  * `internalPort` (RFC 6887 §11: MAP). The gateway may assign another external port or lifetime:
  * use the ones in the result, and keep its nonce to renew or delete the mapping.
  */
-export async function mapUdp(gateway: string, mapping: PcpMappingRequest, opts: PcpRequestOptions = {}): Promise<PcpResult<PcpMapping>> {
+export async function mapUdp(
+  gateway: string,
+  mapping: PcpMappingRequest,
+  opts: PcpRequestOptions = {},
+): Promise<PcpResult<PcpMapping>> {
   const { internalPort, suggestedExternalPort, lifetimeSeconds } = mapping;
   const nonce = (mapping.nonce ?? newNonce()).toLowerCase();
   const bad =
@@ -257,7 +304,10 @@ export async function mapUdp(gateway: string, mapping: PcpMappingRequest, opts: 
     checkPort('suggestedExternalPort', suggestedExternalPort, 0) ??
     checkNonce(nonce) ??
     (!Number.isInteger(lifetimeSeconds) || lifetimeSeconds < 1 || lifetimeSeconds > MAX_LIFETIME_SECONDS
-      ? pcpFail<never>('BAD_ARGUMENT', `lifetimeSeconds must be a whole number 1–${MAX_LIFETIME_SECONDS}, got ${lifetimeSeconds}; use unmapUdp to remove a mapping`)
+      ? pcpFail<never>(
+          'BAD_ARGUMENT',
+          `lifetimeSeconds must be a whole number 1–${MAX_LIFETIME_SECONDS}, got ${lifetimeSeconds}; use unmapUdp to remove a mapping`,
+        )
       : undefined);
   if (bad) return bad;
   const answered = await exchange(
@@ -266,7 +316,15 @@ export async function mapUdp(gateway: string, mapping: PcpMappingRequest, opts: 
       action: `mapping UDP ${internalPort}`,
       internalPort,
       request: (clientAddress) =>
-        encodeMapRequest({ lifetimeSeconds, clientAddress, nonce, protocol: PROTOCOL_UDP, internalPort, suggestedExternalPort, suggestedExternalAddress: '0.0.0.0' }),
+        encodeMapRequest({
+          lifetimeSeconds,
+          clientAddress,
+          nonce,
+          protocol: PROTOCOL_UDP,
+          internalPort,
+          suggestedExternalPort,
+          suggestedExternalAddress: '0.0.0.0',
+        }),
       answers: (r) => answersMap(r, internalPort, nonce),
     },
     opts,
@@ -293,7 +351,11 @@ export async function mapUdp(gateway: string, mapping: PcpMappingRequest, opts: 
  * Delete our UDP mapping for `internalPort` (RFC 6887 §11.3, §15: a MAP request with lifetime 0 and
  * the nonce the mapping was made with), sent from the mapping's internal address (`localAddress`).
  */
-export async function unmapUdp(gateway: string, mapping: PcpUnmapRequest, opts: PcpRequestOptions = {}): Promise<PcpResult<undefined>> {
+export async function unmapUdp(
+  gateway: string,
+  mapping: PcpUnmapRequest,
+  opts: PcpRequestOptions = {},
+): Promise<PcpResult<undefined>> {
   const { internalPort } = mapping;
   const nonce = mapping.nonce.toLowerCase();
   const bad = checkOptions(gateway, opts) ?? checkPort('internalPort', internalPort, 1) ?? checkNonce(nonce);
@@ -305,7 +367,15 @@ export async function unmapUdp(gateway: string, mapping: PcpUnmapRequest, opts: 
       internalPort,
       deleting: true,
       request: (clientAddress) =>
-        encodeMapRequest({ lifetimeSeconds: 0, clientAddress, nonce, protocol: PROTOCOL_UDP, internalPort, suggestedExternalPort: 0, suggestedExternalAddress: '0.0.0.0' }),
+        encodeMapRequest({
+          lifetimeSeconds: 0,
+          clientAddress,
+          nonce,
+          protocol: PROTOCOL_UDP,
+          internalPort,
+          suggestedExternalPort: 0,
+          suggestedExternalAddress: '0.0.0.0',
+        }),
       answers: (r) => answersMap(r, internalPort, nonce),
     },
     opts,

@@ -168,7 +168,8 @@ function writeAddress(bytes: Uint8Array, offset: number, ipv4: string): void {
 /** RFC 6887 §5: "all of the first 96 bits MUST be checked" for ::ffff:0:0/96. */
 function readAddress(bytes: Uint8Array, offset: number): string {
   const field = bytes.subarray(offset, offset + 16);
-  if (field.subarray(0, 10).every((b) => b === 0) && field[10] === 0xff && field[11] === 0xff) return [...field.subarray(12)].join('.');
+  if (field.subarray(0, 10).every((b) => b === 0) && field[10] === 0xff && field[11] === 0xff)
+    return [...field.subarray(12)].join('.');
   const v = view(field);
   return Array.from({ length: 8 }, (_, i) => v.getUint16(i * 2).toString(16)).join(':');
 }
@@ -256,20 +257,40 @@ function failed(code: PcpWireErrorCode, message: string): Decoded<never, PcpDeco
  * Never throws.
  */
 export function decodePcpResponse(bytes: Uint8Array): Decoded<PcpResponse, PcpDecodeError> {
-  if (bytes.byteLength < 4) return failed('TRUNCATED', `a PCP response needs at least ${HEADER_BYTES} bytes, got ${bytes.byteLength}; ignore it`);
+  if (bytes.byteLength < 4)
+    return failed(
+      'TRUNCATED',
+      `a PCP response needs at least ${HEADER_BYTES} bytes, got ${bytes.byteLength}; ignore it`,
+    );
   const v = view(bytes);
   const version = v.getUint8(0);
   const opcodeByte = v.getUint8(1);
-  if (version !== 0 && version !== PCP_VERSION) return failed('BAD_VERSION', `version ${version} is neither PCP (2) nor NAT-PMP (0); ignore it`);
-  if (opcodeByte < RESPONSE_BIT) return failed('NOT_A_RESPONSE', `opcode ${opcodeByte} has no R bit: a request, not a response; ignore it`);
+  if (version !== 0 && version !== PCP_VERSION)
+    return failed('BAD_VERSION', `version ${version} is neither PCP (2) nor NAT-PMP (0); ignore it`);
+  if (opcodeByte < RESPONSE_BIT)
+    return failed('NOT_A_RESPONSE', `opcode ${opcodeByte} has no R bit: a request, not a response; ignore it`);
   if (version === 0) {
     const resultCode = v.getUint16(2);
     const named = resultCode === 1 ? ' "Unsupported Version"' : '';
-    return { ok: false, error: { code: 'NAT_PMP_ANSWER', resultCode, message: `a NAT-PMP (version 0) answer with result ${resultCode}${named}: the gateway speaks NAT-PMP, not PCP` } };
+    return {
+      ok: false,
+      error: {
+        code: 'NAT_PMP_ANSWER',
+        resultCode,
+        message: `a NAT-PMP (version 0) answer with result ${resultCode}${named}: the gateway speaks NAT-PMP, not PCP`,
+      },
+    };
   }
-  if (bytes.byteLength < HEADER_BYTES) return failed('TRUNCATED', `a PCP response needs at least ${HEADER_BYTES} bytes, got ${bytes.byteLength}; ignore it`);
+  if (bytes.byteLength < HEADER_BYTES)
+    return failed(
+      'TRUNCATED',
+      `a PCP response needs at least ${HEADER_BYTES} bytes, got ${bytes.byteLength}; ignore it`,
+    );
   if (bytes.byteLength > MAX_MESSAGE_BYTES || bytes.byteLength % 4 !== 0) {
-    return failed('BAD_LENGTH', `a PCP response is a multiple of 4 bytes up to ${MAX_MESSAGE_BYTES}, got ${bytes.byteLength}; ignore it`);
+    return failed(
+      'BAD_LENGTH',
+      `a PCP response is a multiple of 4 bytes up to ${MAX_MESSAGE_BYTES}, got ${bytes.byteLength}; ignore it`,
+    );
   }
   const resultCode = v.getUint8(3);
   const header: PcpResponseHeader = {
@@ -283,7 +304,10 @@ export function decodePcpResponse(bytes: Uint8Array): Decoded<PcpResponse, PcpDe
   if (header.opcode !== OPCODE.map) return { ok: true, value: { kind: 'bare', ...header } };
   if (bytes.byteLength < HEADER_BYTES + MAP_BYTES) {
     if (resultCode !== 0) return { ok: true, value: { kind: 'bare', ...header } };
-    return failed('TRUNCATED', `a successful MAP response needs ${HEADER_BYTES + MAP_BYTES} bytes, got ${bytes.byteLength}; ignore it`);
+    return failed(
+      'TRUNCATED',
+      `a successful MAP response needs ${HEADER_BYTES + MAP_BYTES} bytes, got ${bytes.byteLength}; ignore it`,
+    );
   }
   return {
     ok: true,

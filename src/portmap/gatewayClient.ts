@@ -1,7 +1,16 @@
 import type { GatewayInfo, GatewayKind, PortMappingEntry } from '../../machines/types.ts';
 import { localAddressToward } from '../net/localAddress.ts';
-import { externalAddress as natPmpExternalAddress, mapUdp as natPmpMap, unmapUdp as natPmpUnmap } from '../natpmp/client.ts';
-import { mapUdp as pcpMap, MAX_LIFETIME_SECONDS as PCP_MAX_LIFETIME, newNonce, unmapUdp as pcpUnmap } from '../pcp/client.ts';
+import {
+  externalAddress as natPmpExternalAddress,
+  mapUdp as natPmpMap,
+  unmapUdp as natPmpUnmap,
+} from '../natpmp/client.ts';
+import {
+  mapUdp as pcpMap,
+  MAX_LIFETIME_SECONDS as PCP_MAX_LIFETIME,
+  newNonce,
+  unmapUdp as pcpUnmap,
+} from '../pcp/client.ts';
 import { openIgd, type IgdClient } from '../upnp/client.ts';
 import { natPmpProblem, NO_SUCH_ENTRY, pcpProblem, upnpProblem } from './problems.ts';
 
@@ -88,14 +97,23 @@ function upnpGateway(gateway: GatewayClient['gateway'], opts: GatewayClientOptio
   // The description is read once per client and kept for the later requests.
   let igd: Promise<IgdClient> | undefined;
   const connect = (signal?: AbortSignal) =>
-    (igd ??= openIgd({ location: gateway.location, localAddress: opts.localAddress, requestTimeoutMs: opts.requestTimeoutMs, signal }).then((opened) => {
+    (igd ??= openIgd({
+      location: gateway.location,
+      localAddress: opts.localAddress,
+      requestTimeoutMs: opts.requestTimeoutMs,
+      signal,
+    }).then((opened) => {
       if (opened.ok) return opened.value;
       igd = undefined;
       throw upnpProblem(opened.error);
     }));
-  const gone = (error: { code: string; errorCode?: number }) => error.code === 'UPNP_ERROR' && error.errorCode === NO_SUCH_ENTRY;
+  const gone = (error: { code: string; errorCode?: number }) =>
+    error.code === 'UPNP_ERROR' && error.errorCode === NO_SUCH_ENTRY;
   const remove = async (m: GatewayMapping, signal?: AbortSignal): Promise<Removal> => {
-    const deleted = await (await connect(signal)).deletePortMapping({ externalPort: m.externalPort, protocol: m.protocol }, { signal });
+    const deleted = await (await connect(signal)).deletePortMapping(
+      { externalPort: m.externalPort, protocol: m.protocol },
+      { signal },
+    );
     if (deleted.ok) return 'removed';
     if (gone(deleted.error)) return 'gone';
     throw upnpProblem(deleted.error);
@@ -113,7 +131,13 @@ function upnpGateway(gateway: GatewayClient['gateway'], opts: GatewayClientOptio
     async map(intent, signal) {
       const client = await connect(signal);
       const added = await client.addPortMapping(
-        { externalPort: intent.externalPort, internalPort: intent.internalPort, protocol: intent.protocol, description: `avchat ${intent.internalPort}`, leaseSeconds: intent.leaseSeconds },
+        {
+          externalPort: intent.externalPort,
+          internalPort: intent.internalPort,
+          protocol: intent.protocol,
+          description: `avchat ${intent.internalPort}`,
+          leaseSeconds: intent.leaseSeconds,
+        },
         { signal },
       );
       if (!added.ok) throw upnpProblem(added.error);
@@ -121,7 +145,10 @@ function upnpGateway(gateway: GatewayClient['gateway'], opts: GatewayClientOptio
     },
     unmap: remove,
     async removeStale(m, signal) {
-      const held = await (await connect(signal)).getSpecificPortMappingEntry({ externalPort: m.externalPort, protocol: m.protocol }, { signal });
+      const held = await (await connect(signal)).getSpecificPortMappingEntry(
+        { externalPort: m.externalPort, protocol: m.protocol },
+        { signal },
+      );
       if (!held.ok) {
         if (gone(held.error)) return 'gone';
         throw upnpProblem(held.error);
@@ -135,7 +162,12 @@ function upnpGateway(gateway: GatewayClient['gateway'], opts: GatewayClientOptio
 
 function natPmpGateway(gateway: GatewayClient['gateway'], opts: GatewayClientOptions): GatewayClient {
   const local = addressToward(gateway.location, opts);
-  const request = (signal?: AbortSignal, localAddress = opts.localAddress) => ({ localAddress, tries: opts.natPmpTries, gatewayPort: opts.gatewayPort, signal });
+  const request = (signal?: AbortSignal, localAddress = opts.localAddress) => ({
+    localAddress,
+    tries: opts.natPmpTries,
+    gatewayPort: opts.gatewayPort,
+    signal,
+  });
   const remove = async (m: GatewayMapping, signal?: AbortSignal): Promise<Removal> => {
     // The gateway knows the mapping by the address that asked for it; it answers success for one already gone.
     const unmapped = await natPmpUnmap(gateway.location, m.internalPort, request(signal, m.internalClient));
@@ -150,10 +182,20 @@ function natPmpGateway(gateway: GatewayClient['gateway'], opts: GatewayClientOpt
       return answered.value.externalAddress;
     },
     async intent(r) {
-      return { protocol: 'UDP', internalPort: r.internalPort, externalPort: r.externalPort, internalClient: await local(), leaseSeconds: longest(r.leaseSeconds, 0xffff_ffff) };
+      return {
+        protocol: 'UDP',
+        internalPort: r.internalPort,
+        externalPort: r.externalPort,
+        internalClient: await local(),
+        leaseSeconds: longest(r.leaseSeconds, 0xffff_ffff),
+      };
     },
     async map(intent, signal) {
-      const mapped = await natPmpMap(gateway.location, { internalPort: intent.internalPort, externalPort: intent.externalPort, lifetimeSeconds: intent.leaseSeconds }, request(signal));
+      const mapped = await natPmpMap(
+        gateway.location,
+        { internalPort: intent.internalPort, externalPort: intent.externalPort, lifetimeSeconds: intent.leaseSeconds },
+        request(signal),
+      );
       if (!mapped.ok) throw natPmpProblem(mapped.error);
       return { ...intent, externalPort: mapped.value.externalPort, leaseSeconds: mapped.value.lifetimeSeconds };
     },
@@ -164,10 +206,23 @@ function natPmpGateway(gateway: GatewayClient['gateway'], opts: GatewayClientOpt
 
 function pcpGateway(gateway: GatewayClient['gateway'], opts: GatewayClientOptions): GatewayClient {
   const local = addressToward(gateway.location, opts);
-  const request = (signal?: AbortSignal, localAddress = opts.localAddress) => ({ localAddress, tries: opts.pcpTries, gatewayPort: opts.gatewayPort, signal });
+  const request = (signal?: AbortSignal, localAddress = opts.localAddress) => ({
+    localAddress,
+    tries: opts.pcpTries,
+    gatewayPort: opts.gatewayPort,
+    signal,
+  });
   const remove = async (m: GatewayMapping, signal?: AbortSignal): Promise<Removal> => {
-    if (m.nonce === undefined) throw { code: 'BAD_ARGUMENT', message: `the PCP mapping of UDP ${m.internalPort} has no nonce, so it cannot be deleted (RFC 6887 §11.3); it expires at the end of its lifetime` };
-    const unmapped = await pcpUnmap(gateway.location, { internalPort: m.internalPort, nonce: m.nonce }, request(signal, m.internalClient));
+    if (m.nonce === undefined)
+      throw {
+        code: 'BAD_ARGUMENT',
+        message: `the PCP mapping of UDP ${m.internalPort} has no nonce, so it cannot be deleted (RFC 6887 §11.3); it expires at the end of its lifetime`,
+      };
+    const unmapped = await pcpUnmap(
+      gateway.location,
+      { internalPort: m.internalPort, nonce: m.nonce },
+      request(signal, m.internalClient),
+    );
     if (!unmapped.ok) throw pcpProblem(unmapped.error);
     return 'removed';
   };
@@ -181,16 +236,33 @@ function pcpGateway(gateway: GatewayClient['gateway'], opts: GatewayClientOption
       return answered.value.externalAddress;
     },
     async intent(r) {
-      return { protocol: 'UDP', internalPort: r.internalPort, externalPort: r.externalPort, internalClient: await local(), leaseSeconds: longest(r.leaseSeconds, PCP_MAX_LIFETIME), nonce: newNonce() };
+      return {
+        protocol: 'UDP',
+        internalPort: r.internalPort,
+        externalPort: r.externalPort,
+        internalClient: await local(),
+        leaseSeconds: longest(r.leaseSeconds, PCP_MAX_LIFETIME),
+        nonce: newNonce(),
+      };
     },
     async map(intent, signal) {
       const mapped = await pcpMap(
         gateway.location,
-        { internalPort: intent.internalPort, suggestedExternalPort: intent.externalPort, lifetimeSeconds: intent.leaseSeconds, nonce: intent.nonce },
+        {
+          internalPort: intent.internalPort,
+          suggestedExternalPort: intent.externalPort,
+          lifetimeSeconds: intent.leaseSeconds,
+          nonce: intent.nonce,
+        },
         request(signal),
       );
       if (!mapped.ok) throw pcpProblem(mapped.error);
-      return { ...intent, externalPort: mapped.value.externalPort, leaseSeconds: mapped.value.lifetimeSeconds, nonce: mapped.value.nonce };
+      return {
+        ...intent,
+        externalPort: mapped.value.externalPort,
+        leaseSeconds: mapped.value.lifetimeSeconds,
+        nonce: mapped.value.nonce,
+      };
     },
     unmap: remove,
     removeStale: remove,

@@ -91,9 +91,13 @@ export function defaultLedgerPath(env: NodeJS.ProcessEnv = process.env, home: st
  * by external port and protocol, a NAT-PMP or PCP gateway by our address, internal port and
  * protocol (RFC 6886 §3.3, RFC 6887 §11.1). Two entries with one key are one mapping, whichever process recorded them.
  */
-export function mappingKey(entry: Pick<LedgerEntry, 'gateway' | 'protocol' | 'externalPort' | 'internalPort' | 'internalClient'>): string {
+export function mappingKey(
+  entry: Pick<LedgerEntry, 'gateway' | 'protocol' | 'externalPort' | 'internalPort' | 'internalClient'>,
+): string {
   const { kind, location } = entry.gateway;
-  return kind === 'upnp' ? `upnp ${location} ${entry.protocol} ${entry.externalPort}` : `${kind} ${location} ${entry.protocol} ${entry.internalClient}:${entry.internalPort}`;
+  return kind === 'upnp'
+    ? `upnp ${location} ${entry.protocol} ${entry.externalPort}`
+    : `${kind} ${location} ${entry.protocol} ${entry.internalClient}:${entry.internalPort}`;
 }
 
 /** Whether process `pid` is still running (EPERM: it is, but another user's). */
@@ -148,10 +152,16 @@ export function parseLedger(text: string): { readonly entries: LedgerEntry[]; re
   if (typeof file !== 'object' || file === null || Array.isArray(file) || !Array.isArray(file.mappings)) {
     return { entries: [], problem: 'it has no "mappings" list' };
   }
-  if (file.version !== 1) return { entries: [], problem: `its version is ${JSON.stringify(file.version)}, not 1 (written by another avchat?)` };
+  if (file.version !== 1)
+    return {
+      entries: [],
+      problem: `its version is ${JSON.stringify(file.version)}, not 1 (written by another avchat?)`,
+    };
   const entries = file.mappings.filter(isEntry);
   const dropped = file.mappings.length - entries.length;
-  return dropped > 0 ? { entries, problem: `${dropped} of its ${file.mappings.length} entries are unusable` } : { entries };
+  return dropped > 0
+    ? { entries, problem: `${dropped} of its ${file.mappings.length} entries are unusable` }
+    : { entries };
 }
 
 /** The ledger's text for these entries. */
@@ -204,7 +214,10 @@ export function openMappingLedger(opts: MappingLedgerOptions = {}): MappingLedge
       text = await readFile(path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], rewrite: false };
-      report({ code: 'LEDGER_READ', message: `cannot read the mapping ledger ${path} (${(err as Error).message}); fix its permissions or set AVCHAT_STATE_DIR to another folder` });
+      report({
+        code: 'LEDGER_READ',
+        message: `cannot read the mapping ledger ${path} (${(err as Error).message}); fix its permissions or set AVCHAT_STATE_DIR to another folder`,
+      });
       return { entries: [], rewrite: false };
     }
     const { entries, problem } = parseLedger(text);

@@ -77,10 +77,20 @@ export function portMappingActors(upnp: UpnpOptions | 'off', opts: PortMappingAc
     if (upnp === 'off') throw UPNP_OFF;
     const key = `${gatewayKind(gateway)} ${gateway.location}`;
     let client = clients.get(key);
-    if (!client) clients.set(key, (client = gatewayClient(gateway, { localAddress: upnp.localAddress, natPmpTries: NATPMP_TRIES, pcpTries: PCP_TRIES, gatewayPort: upnp.natPmpPort })));
+    if (!client)
+      clients.set(
+        key,
+        (client = gatewayClient(gateway, {
+          localAddress: upnp.localAddress,
+          natPmpTries: NATPMP_TRIES,
+          pcpTries: PCP_TRIES,
+          gatewayPort: upnp.natPmpPort,
+        })),
+      );
     return client;
   };
-  const madeKey = (gateway: GatewayInfo, internalPort: number) => `${gatewayKind(gateway)} ${gateway.location} ${internalPort}`;
+  const madeKey = (gateway: GatewayInfo, internalPort: number) =>
+    `${gatewayKind(gateway)} ${gateway.location} ${internalPort}`;
 
   const ledgerEntry = (gateway: GatewayInfo, m: GatewayMapping): LedgerEntry => ({
     gateway: { kind: gatewayKind(gateway), location: gateway.location },
@@ -95,12 +105,17 @@ export function portMappingActors(upnp: UpnpOptions | 'off', opts: PortMappingAc
   });
 
   /** Ask the router; the request is in the ledger before it goes out and leaves it only when the router said no. */
-  async function asked(gateway: GatewayInfo, intent: GatewayMapping, request: () => Promise<GatewayMapping>): Promise<GatewayMapping> {
+  async function asked(
+    gateway: GatewayInfo,
+    intent: GatewayMapping,
+    request: () => Promise<GatewayMapping>,
+  ): Promise<GatewayMapping> {
     await ledger?.record(ledgerEntry(gateway, intent));
     try {
       const granted = await request();
       // NAT-PMP and PCP may grant another external port or lifetime than the one asked.
-      if (granted.externalPort !== intent.externalPort || granted.leaseSeconds !== intent.leaseSeconds) await ledger?.record(ledgerEntry(gateway, granted));
+      if (granted.externalPort !== intent.externalPort || granted.leaseSeconds !== intent.leaseSeconds)
+        await ledger?.record(ledgerEntry(gateway, granted));
       return granted;
     } catch (err) {
       // No answer (time-out, cancelled) may still have made it: the chart removes it at the end, and the ledger keeps it till then.
@@ -110,7 +125,11 @@ export function portMappingActors(upnp: UpnpOptions | 'off', opts: PortMappingAc
   }
 
   /** PCP first, NAT-PMP when the router speaks only that; the NAT-PMP answer also gives a PCP router's external address. */
-  async function discoverPcpOrNatPmp(address: string, budgetMs: number, signal: AbortSignal): Promise<GatewayInfo | Problem> {
+  async function discoverPcpOrNatPmp(
+    address: string,
+    budgetMs: number,
+    signal: AbortSignal,
+  ): Promise<GatewayInfo | Problem> {
     const localAddress = upnp === 'off' ? undefined : upnp.localAddress;
     const gatewayPort = upnp === 'off' ? undefined : upnp.natPmpPort;
     const tries = triesWithin(budgetMs);
@@ -123,7 +142,10 @@ export function portMappingActors(upnp: UpnpOptions | 'off', opts: PortMappingAc
     if (natPmp.ok) return { kind: 'natpmp', location: address, externalAddress: natPmp.value.externalAddress };
     const pcpWhy = pcpProblem(pcp.error);
     const natPmpWhy = natPmpProblem(natPmp.error);
-    return { code: natPmpWhy.code, message: `PCP (${pcpWhy.code}): ${pcpWhy.message}; NAT-PMP (${natPmpWhy.code}): ${natPmpWhy.message}` };
+    return {
+      code: natPmpWhy.code,
+      message: `PCP (${pcpWhy.code}): ${pcpWhy.message}; NAT-PMP (${natPmpWhy.code}): ${natPmpWhy.message}`,
+    };
   }
 
   return {
@@ -133,9 +155,17 @@ export function portMappingActors(upnp: UpnpOptions | 'off', opts: PortMappingAc
       const fallbackStop = new AbortController();
       const stopFallback = () => fallbackStop.abort();
       signal.addEventListener('abort', stopFallback, { once: true });
-      const fallback = upnp.natPmpGateway === undefined ? undefined : discoverPcpOrNatPmp(upnp.natPmpGateway, upnp.timeoutMs, fallbackStop.signal);
+      const fallback =
+        upnp.natPmpGateway === undefined
+          ? undefined
+          : discoverPcpOrNatPmp(upnp.natPmpGateway, upnp.timeoutMs, fallbackStop.signal);
       try {
-        const found = await discoverGateway({ target: upnp.target, localAddress: upnp.localAddress, timeoutMs: upnp.timeoutMs, signal });
+        const found = await discoverGateway({
+          target: upnp.target,
+          localAddress: upnp.localAddress,
+          timeoutMs: upnp.timeoutMs,
+          signal,
+        });
         if (found.ok) {
           fallbackStop.abort();
           await fallback;
@@ -149,7 +179,9 @@ export function portMappingActors(upnp: UpnpOptions | 'off', opts: PortMappingAc
         signal.removeEventListener('abort', stopFallback);
       }
     }),
-    getExternalAddress: fromPromise<string, { gateway: GatewayInfo }>(async ({ input, signal }) => clientFor(input.gateway).externalAddress(signal)),
+    getExternalAddress: fromPromise<string, { gateway: GatewayInfo }>(async ({ input, signal }) =>
+      clientFor(input.gateway).externalAddress(signal),
+    ),
     addPortMapping: fromPromise<PortMappingEntry, AddPortMappingInput>(async ({ input, signal }) => {
       const { gateway, internalPort, externalPort, leaseSeconds } = input;
       const client = clientFor(gateway);
@@ -175,8 +207,14 @@ export function portMappingActors(upnp: UpnpOptions | 'off', opts: PortMappingAc
         }
       }
       if (failures.length > 0) {
-        const check = gatewayKind(gateway) === 'upnp' ? 'check the router (upnpc -l)' : `check the router at ${gateway.location}; they expire by themselves at the end of their lease`;
-        throw { code: 'RELEASE_FAILED', message: `could not remove ${failures.length} mapping(s): ${failures.map((f) => f.message).join('; ')}; ${check}` };
+        const check =
+          gatewayKind(gateway) === 'upnp'
+            ? 'check the router (upnpc -l)'
+            : `check the router at ${gateway.location}; they expire by themselves at the end of their lease`;
+        throw {
+          code: 'RELEASE_FAILED',
+          message: `could not remove ${failures.length} mapping(s): ${failures.map((f) => f.message).join('; ')}; ${check}`,
+        };
       }
     }),
   };

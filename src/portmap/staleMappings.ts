@@ -48,7 +48,10 @@ function expired(entry: LedgerEntry, now: number): boolean {
  * (src/portmap/gatewayClient.ts). A router that cannot be
  * reached keeps its entries for the next start, unless their lease has run out.
  */
-export async function removeStaleMappings(ledger: MappingLedger, options: StaleMappingsOptions = {}): Promise<StaleMappingsReport> {
+export async function removeStaleMappings(
+  ledger: MappingLedger,
+  options: StaleMappingsOptions = {},
+): Promise<StaleMappingsReport> {
   const isAlive = options.isAlive ?? isProcessAlive;
   const stale = (await ledger.entries()).filter((e) => e.pid !== process.pid && !isAlive(e.pid));
   if (stale.length === 0) return { removed: 0, gone: 0, left: 0, pids: [], problems: [] };
@@ -63,7 +66,12 @@ export async function removeStaleMappings(ledger: MappingLedger, options: StaleM
     const router = `${entry.gateway.kind} ${entry.gateway.location}`;
     let client = clients.get(router);
     if (!client) {
-      const clientOptions = { localAddress: options.localAddress, requestTimeoutMs: options.requestTimeoutMs ?? 2000, natPmpTries: options.natPmpTries ?? 3, pcpTries: options.pcpTries ?? 1 };
+      const clientOptions = {
+        localAddress: options.localAddress,
+        requestTimeoutMs: options.requestTimeoutMs ?? 2000,
+        natPmpTries: options.natPmpTries ?? 3,
+        pcpTries: options.pcpTries ?? 1,
+      };
       clients.set(router, (client = gatewayClient(entry.gateway, clientOptions)));
     }
     try {

@@ -41,22 +41,44 @@ export interface NatProbeReport {
   readonly reflector?: { readonly server: Endpoint; readonly verdict: string; readonly mapping?: MappingBehaviour };
   readonly stun?: {
     readonly server: Endpoint;
-    readonly behaviour?: { readonly mapping: NatBehaviour['mapping']; readonly filtering: NatBehaviour['filtering']; readonly otherAddress: Endpoint };
+    readonly behaviour?: {
+      readonly mapping: NatBehaviour['mapping'];
+      readonly filtering: NatBehaviour['filtering'];
+      readonly otherAddress: Endpoint;
+    };
     readonly problem?: Problem;
   };
-  readonly upnp?: { readonly location: string; readonly service: string; readonly externalAddress?: string } | { readonly problem: Problem };
+  readonly upnp?:
+    | { readonly location: string; readonly service: string; readonly externalAddress?: string }
+    | { readonly problem: Problem };
   readonly natPmp?: { readonly gateway: string; readonly externalAddress: string } | { readonly problem: Problem };
   readonly callability: Callability;
 }
 
-async function askUpnp(opts: NonNullable<NatReportOptions['upnp']>, signal?: AbortSignal): Promise<NatProbeReport['upnp']> {
-  const igd = await openIgd({ target: opts.target, localAddress: opts.localAddress, timeoutMs: opts.timeoutMs, signal });
+async function askUpnp(
+  opts: NonNullable<NatReportOptions['upnp']>,
+  signal?: AbortSignal,
+): Promise<NatProbeReport['upnp']> {
+  const igd = await openIgd({
+    target: opts.target,
+    localAddress: opts.localAddress,
+    timeoutMs: opts.timeoutMs,
+    signal,
+  });
   if (!igd.ok) return { problem: { code: igd.error.code, message: igd.error.message } };
   const external = await igd.value.getExternalIPAddress({ signal });
-  return { location: igd.value.gateway.location, service: igd.value.gateway.serviceType, ...(external.ok ? { externalAddress: external.value } : {}) };
+  return {
+    location: igd.value.gateway.location,
+    service: igd.value.gateway.serviceType,
+    ...(external.ok ? { externalAddress: external.value } : {}),
+  };
 }
 
-async function askNatPmp(gateway: string, localAddress: string | undefined, signal?: AbortSignal): Promise<NatProbeReport['natPmp']> {
+async function askNatPmp(
+  gateway: string,
+  localAddress: string | undefined,
+  signal?: AbortSignal,
+): Promise<NatProbeReport['natPmp']> {
   const answered = await natPmpExternalAddress(gateway, { localAddress, tries: 4, signal });
   if (!answered.ok) return { problem: { code: answered.error.code, message: answered.error.message } };
   return { gateway, externalAddress: answered.value.externalAddress };
@@ -73,16 +95,33 @@ export async function probeNat(opts: NatReportOptions): Promise<NatProbeReport> 
   const ports = await openCallPorts({ address: opts.bindAddress, sipPort: opts.sipPort, mediaPort: opts.mediaPort });
   try {
     const reflecting: Promise<NatReport | undefined> = opts.reflector
-      ? probeReflector({ ports: ports.all, reflector: opts.reflector, alternate: opts.alternateReflector, signal: opts.signal })
+      ? probeReflector({
+          ports: ports.all,
+          reflector: opts.reflector,
+          alternate: opts.alternateReflector,
+          signal: opts.signal,
+        })
       : Promise.resolve(undefined);
     const stunOpts = { rtoMs: opts.stunRtoMs, signal: opts.signal };
-    const binding = opts.stun ? Promise.all(ports.all.map((p) => stunBinding(p, opts.stun!, stunOpts))) : Promise.resolve(undefined);
+    const binding = opts.stun
+      ? Promise.all(ports.all.map((p) => stunBinding(p, opts.stun!, stunOpts)))
+      : Promise.resolve(undefined);
     // The behaviour tests send from a fresh port of their own (RFC 5780 §4.3, §3.2) after the
     // Bindings, so no two transactions of ours race for one NAT mapping.
-    const behaviour = opts.stun ? binding.then(() => discoverNatBehaviour(ports.sip, opts.stun!, stunOpts)) : Promise.resolve(undefined);
+    const behaviour = opts.stun
+      ? binding.then(() => discoverNatBehaviour(ports.sip, opts.stun!, stunOpts))
+      : Promise.resolve(undefined);
     const upnp = opts.upnp ? askUpnp(opts.upnp, opts.signal) : Promise.resolve(undefined);
-    const natPmp = opts.natPmpGateway ? askNatPmp(opts.natPmpGateway, opts.upnp?.localAddress, opts.signal) : Promise.resolve(undefined);
-    const [reflected, bound, behaved, upnpReport, natPmpReport] = await Promise.all([reflecting.catch(() => undefined), binding, behaviour, upnp, natPmp]);
+    const natPmp = opts.natPmpGateway
+      ? askNatPmp(opts.natPmpGateway, opts.upnp?.localAddress, opts.signal)
+      : Promise.resolve(undefined);
+    const [reflected, bound, behaved, upnpReport, natPmpReport] = await Promise.all([
+      reflecting.catch(() => undefined),
+      binding,
+      behaviour,
+      upnp,
+      natPmp,
+    ]);
 
     const portReports: PortReport[] = ports.all.map((p, i) => {
       const r = reflected?.results.find((x) => x.localPort === p.port);
@@ -90,26 +129,58 @@ export async function probeNat(opts: NatReportOptions): Promise<NatProbeReport> 
       return {
         localPort: p.port,
         ...(r ? { reflector: r.ok ? { external: r.external } : { error: r.error } } : {}),
-        ...(s ? { stun: s.ok ? { external: s.mapped } : { error: { code: s.error.code, message: s.error.message } } } : {}),
+        ...(s
+          ? { stun: s.ok ? { external: s.mapped } : { error: { code: s.error.code, message: s.error.message } } }
+          : {}),
       };
     });
-    const seen = portReports.flatMap((p) => [p.reflector, p.stun]).flatMap((x) => (x && 'external' in x ? [x.external] : []));
+    const seen = portReports
+      .flatMap((p) => [p.reflector, p.stun])
+      .flatMap((x) => (x && 'external' in x ? [x.external] : []));
     const localAddress = ports.sip.address;
-    const noNat = seen.length > 0 && portReports.every((p) => [p.reflector, p.stun].every((x) => !x || !('external' in x) || x.external.port === p.localPort)) && (behaved?.ok ? behaved.value.mapping === 'noNat' : reflected?.verdict === 'no-nat');
-    const mapping: MappingBehaviour | undefined = behaved?.ok ? (behaved.value.mapping === 'noNat' ? 'endpointIndependent' : behaved.value.mapping) : reflected?.mapping;
+    const noNat =
+      seen.length > 0 &&
+      portReports.every((p) =>
+        [p.reflector, p.stun].every((x) => !x || !('external' in x) || x.external.port === p.localPort),
+      ) &&
+      (behaved?.ok ? behaved.value.mapping === 'noNat' : reflected?.verdict === 'no-nat');
+    const mapping: MappingBehaviour | undefined = behaved?.ok
+      ? behaved.value.mapping === 'noNat'
+        ? 'endpointIndependent'
+        : behaved.value.mapping
+      : reflected?.mapping;
     const filtering: FilteringBehaviour | undefined = behaved?.ok ? behaved.value.filtering : undefined;
-    const routerAnswer = upnpReport && 'location' in upnpReport && upnpReport.externalAddress ? { protocol: 'UPnP' as const, externalAddress: upnpReport.externalAddress } : natPmpReport && 'gateway' in natPmpReport ? { protocol: 'NAT-PMP' as const, externalAddress: natPmpReport.externalAddress } : undefined;
+    const routerAnswer =
+      upnpReport && 'location' in upnpReport && upnpReport.externalAddress
+        ? { protocol: 'UPnP' as const, externalAddress: upnpReport.externalAddress }
+        : natPmpReport && 'gateway' in natPmpReport
+          ? { protocol: 'NAT-PMP' as const, externalAddress: natPmpReport.externalAddress }
+          : undefined;
 
     return {
       localAddress,
       ports: portReports,
-      ...(opts.reflector && reflected ? { reflector: { server: opts.reflector, verdict: reflected.verdict, ...(reflected.mapping ? { mapping: reflected.mapping } : {}) } } : {}),
+      ...(opts.reflector && reflected
+        ? {
+            reflector: {
+              server: opts.reflector,
+              verdict: reflected.verdict,
+              ...(reflected.mapping ? { mapping: reflected.mapping } : {}),
+            },
+          }
+        : {}),
       ...(opts.stun
         ? {
             stun: {
               server: opts.stun,
               ...(behaved?.ok
-                ? { behaviour: { mapping: behaved.value.mapping, filtering: behaved.value.filtering, otherAddress: behaved.value.otherAddress } }
+                ? {
+                    behaviour: {
+                      mapping: behaved.value.mapping,
+                      filtering: behaved.value.filtering,
+                      otherAddress: behaved.value.otherAddress,
+                    },
+                  }
                 : behaved
                   ? { problem: { code: behaved.error.code, message: behaved.error.message } }
                   : {}),
@@ -118,10 +189,17 @@ export async function probeNat(opts: NatReportOptions): Promise<NatProbeReport> 
         : {}),
       ...(upnpReport ? { upnp: upnpReport } : {}),
       ...(natPmpReport ? { natPmp: natPmpReport } : {}),
-      callability: judgeCallability({ publicAddress: seen[0]?.address, localAddress, noNat, mapping, filtering, router: routerAnswer, ports: ports.all.map((p) => p.port) }),
+      callability: judgeCallability({
+        publicAddress: seen[0]?.address,
+        localAddress,
+        noNat,
+        mapping,
+        filtering,
+        router: routerAnswer,
+        ports: ports.all.map((p) => p.port),
+      }),
     };
   } finally {
     await ports.close();
   }
 }
-

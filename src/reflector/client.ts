@@ -28,7 +28,10 @@ const ABORTED: Problem = { code: 'PROBE_ABORTED', message: 'the probe was stoppe
 
 function problemOf(error: unknown, code: string): Problem {
   const e = error as Partial<Problem> | undefined;
-  return { code: typeof e?.code === 'string' ? e.code : code, message: typeof e?.message === 'string' ? e.message : String(error) };
+  return {
+    code: typeof e?.code === 'string' ? e.code : code,
+    message: typeof e?.message === 'string' ? e.message : String(error),
+  };
 }
 
 /**
@@ -55,18 +58,35 @@ export function probeAttempt(port: UdpChannel, reflector: Endpoint, signal?: Abo
     subscription.add(
       port.datagrams$
         .pipe(
-          filter((d) => d.data.length === SNATMAP_MESSAGE_BYTES && d.port === reflector.port && d.address === reflector.address),
+          filter(
+            (d) =>
+              d.data.length === SNATMAP_MESSAGE_BYTES && d.port === reflector.port && d.address === reflector.address,
+          ),
           map((d) => decodeResponse(d.data, nonce)),
         )
         .subscribe({
           next: (answer) => {
-            if (answer.ok) settle(() => resolve({ external: { address: answer.value.address, port: answer.value.port }, rttMs: performance.now() - sentAt }));
+            if (answer.ok)
+              settle(() =>
+                resolve({
+                  external: { address: answer.value.address, port: answer.value.port },
+                  rttMs: performance.now() - sentAt,
+                }),
+              );
           },
-          complete: () => settle(() => reject({ code: 'PORT_CLOSED', message: `UDP ${port.port} closed while probing the reflector; keep the call ports open until the probe ends` })),
+          complete: () =>
+            settle(() =>
+              reject({
+                code: 'PORT_CLOSED',
+                message: `UDP ${port.port} closed while probing the reflector; keep the call ports open until the probe ends`,
+              }),
+            ),
         }),
     );
     if (subscription.closed) return;
-    port.send(request, reflector.port, reflector.address).catch((err: unknown) => settle(() => reject(problemOf(err, 'SEND_FAILED'))));
+    port
+      .send(request, reflector.port, reflector.address)
+      .catch((err: unknown) => settle(() => reject(problemOf(err, 'SEND_FAILED'))));
   });
 }
 
@@ -74,7 +94,11 @@ export function probeAttempt(port: UdpChannel, reflector: Endpoint, signal?: Abo
 export function probeAttemptLogic(ports: readonly UdpChannel[]) {
   return fromPromise<ProbeAnswer, ProbeAttemptInput>(({ input, signal }) => {
     const port = ports.find((p) => p.port === input.localPort);
-    if (!port) return Promise.reject({ code: 'PORT_UNKNOWN', message: `UDP ${input.localPort} is not one of the open call ports; probe only the ports the endpoint opened` });
+    if (!port)
+      return Promise.reject({
+        code: 'PORT_UNKNOWN',
+        message: `UDP ${input.localPort} is not one of the open call ports; probe only the ports the endpoint opened`,
+      });
     return probeAttempt(port, input.reflector, signal);
   });
 }
@@ -92,7 +116,15 @@ export function probeReflector(opts: ProbeOptions): Promise<NatReport> {
   const timeoutMs = Math.min(initialWaitMs * (2 ** attempts - 1) + 1000, 2 ** 31 - 1);
   const localAddress = opts.ports[0]?.address ?? '';
   const actor = createActor(natProbeMachine.provide({ actors: { probeAttempt: probeAttemptLogic(opts.ports) } }), {
-    input: { reflector: opts.reflector, alternateReflector: opts.alternate, ports: opts.ports.map((p) => p.port), localAddress, attempts, initialWaitMs, timeoutMs },
+    input: {
+      reflector: opts.reflector,
+      alternateReflector: opts.alternate,
+      ports: opts.ports.map((p) => p.port),
+      localAddress,
+      attempts,
+      initialWaitMs,
+      timeoutMs,
+    },
   });
   return new Promise<NatReport>((resolve, reject) => {
     const onAbort = () => {

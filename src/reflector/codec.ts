@@ -41,7 +41,9 @@ export interface SnatmapError {
 }
 
 /** A decoded message or why not. */
-export type SnatmapResult = { readonly ok: true; readonly value: SnatmapAddress } | { readonly ok: false; readonly error: SnatmapError };
+export type SnatmapResult =
+  | { readonly ok: true; readonly value: SnatmapAddress }
+  | { readonly ok: false; readonly error: SnatmapError };
 
 function fail(code: SnatmapError['code'], message: string): SnatmapResult {
   return { ok: false, error: { code, message } };
@@ -72,13 +74,15 @@ function encode(type: number, value: SnatmapAddress, invert: boolean): Uint8Arra
 }
 
 function decode(bytes: Uint8Array, type: number, invert: boolean, expectedNonce?: number): SnatmapResult {
-  if (bytes.length !== SNATMAP_MESSAGE_BYTES) return fail('BAD_LENGTH', `a Snatmap message is ${SNATMAP_MESSAGE_BYTES} bytes, this one ${bytes.length}`);
+  if (bytes.length !== SNATMAP_MESSAGE_BYTES)
+    return fail('BAD_LENGTH', `a Snatmap message is ${SNATMAP_MESSAGE_BYTES} bytes, this one ${bytes.length}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const got = view.getUint32(0);
   if (got !== type) return fail('BAD_TYPE', `expected message type ${type}, got ${got}`);
   const nonce = view.getUint32(4);
   if (nonce >= NONCE_LIMIT) return fail('BAD_NONCE', 'the nonce must fit in 31 bits');
-  if (expectedNonce !== undefined && nonce !== expectedNonce) return fail('NONCE_MISMATCH', 'the nonce is not the one we sent');
+  if (expectedNonce !== undefined && nonce !== expectedNonce)
+    return fail('NONCE_MISMATCH', 'the nonce is not the one we sent');
   if (!invert && view.getUint16(14) !== REQUEST_TRAILER) return fail('BAD_MAGIC', 'a request ends with 0xAAAA');
   const ip = invert ? ~view.getUint32(8) >>> 0 : view.getUint32(8);
   const port = invert ? ~view.getUint16(12) & 0xffff : view.getUint16(12);

@@ -33,13 +33,25 @@ const BURST = 40;
  * is told two different public ports sits behind a symmetric NAT (RFC 4787 address-and-port-dependent
  * mapping). Original Snatmap reflectors have one port; clients treat a silent second port as "unknown".
  */
-export async function startReflector(opts: { port?: number; address?: string; alternatePort?: number } = {}): Promise<Reflector> {
+export async function startReflector(
+  opts: { port?: number; address?: string; alternatePort?: number } = {},
+): Promise<Reflector> {
   const address = opts.address ?? '127.0.0.1';
-  const socket = await openUdpPort({ port: opts.port ?? 5678, address, purpose: 'Snatmap reflector', option: '--port' });
+  const socket = await openUdpPort({
+    port: opts.port ?? 5678,
+    address,
+    purpose: 'Snatmap reflector',
+    option: '--port',
+  });
   let alternate: UdpPort | undefined;
   if (opts.alternatePort !== undefined) {
     try {
-      alternate = await openUdpPort({ port: opts.alternatePort, address, purpose: 'Snatmap reflector (alternate port)', option: '--alternate-port' });
+      alternate = await openUdpPort({
+        port: opts.alternatePort,
+        address,
+        purpose: 'Snatmap reflector (alternate port)',
+        option: '--alternate-port',
+      });
     } catch (err) {
       await socket.close();
       throw err;

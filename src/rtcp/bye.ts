@@ -11,7 +11,8 @@ export interface Goodbye {
 /** Read a BYE whose header was checked by the compound parser. */
 export function parseGoodbye(bytes: Uint8Array): RtcpResult<Goodbye> {
   const count = bytes[0] & 0x1f;
-  if (bytes.length < 4 + count * 4) return rtcpError('RTCP_TRUNCATED', `a BYE for ${count} sources needs ${4 + count * 4} bytes`);
+  if (bytes.length < 4 + count * 4)
+    return rtcpError('RTCP_TRUNCATED', `a BYE for ${count} sources needs ${4 + count * 4} bytes`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const ssrcs = Array.from({ length: count }, (_, i) => view.getUint32(4 + i * 4));
   const at = 4 + count * 4;

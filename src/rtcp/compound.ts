@@ -46,7 +46,10 @@ function unpad(packet: Uint8Array): RtcpResult<Uint8Array> {
   if ((packet[0] & 0x20) === 0) return { ok: true, value: packet };
   const count = packet[packet.length - 1];
   if (count === 0 || count % 4 !== 0 || count > packet.length - 4) {
-    return rtcpError('RTCP_BAD_PADDING', `the padding count ${count} is not a multiple of 4 within the ${packet.length - 4} bytes after the header`);
+    return rtcpError(
+      'RTCP_BAD_PADDING',
+      `the padding count ${count} is not a multiple of 4 within the ${packet.length - 4} bytes after the header`,
+    );
   }
   return { ok: true, value: packet.subarray(0, packet.length - count) };
 }

@@ -20,7 +20,9 @@ export interface RtcpError {
 }
 
 /** A parsed value or why not. */
-export type RtcpResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: RtcpError };
+export type RtcpResult<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: RtcpError };
 
 /** Shorthand for an error result. */
 export function rtcpError<T>(code: RtcpError['code'], message: string): RtcpResult<T> {

@@ -1,5 +1,11 @@
 import { newPacket, padTo4, RTCP_RR, rtcpError, type RtcpResult } from './header.ts';
-import { readProfileExtension, readReportBlocks, REPORT_BLOCK_BYTES, writeReportBlocks, type ReportBlock } from './reportBlock.ts';
+import {
+  readProfileExtension,
+  readReportBlocks,
+  REPORT_BLOCK_BYTES,
+  writeReportBlocks,
+  type ReportBlock,
+} from './reportBlock.ts';
 
 /** Receiver report (RFC 3550 §6.4.2): header (RC = blocks, PT = 201), SSRC of the reporter, report blocks. */
 export interface ReceiverReport {
@@ -13,7 +19,8 @@ export interface ReceiverReport {
 /** Read an RR whose header was checked by the compound parser. */
 export function parseReceiverReport(bytes: Uint8Array): RtcpResult<ReceiverReport> {
   const count = bytes[0] & 0x1f;
-  if (bytes.length < 8 + count * REPORT_BLOCK_BYTES) return rtcpError('RTCP_TRUNCATED', `an RR with ${count} blocks needs ${8 + count * REPORT_BLOCK_BYTES} bytes`);
+  if (bytes.length < 8 + count * REPORT_BLOCK_BYTES)
+    return rtcpError('RTCP_TRUNCATED', `an RR with ${count} blocks needs ${8 + count * REPORT_BLOCK_BYTES} bytes`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const rr: ReceiverReport = { type: 'rr', ssrc: view.getUint32(4), reports: readReportBlocks(view, 8, count) };
   const extension = readProfileExtension(bytes, 8 + count * REPORT_BLOCK_BYTES);

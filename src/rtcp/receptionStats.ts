@@ -129,9 +129,13 @@ export class ReceptionStats {
     this.expectedPrior = expected;
     this.receivedPrior = this.received;
     const lostInterval = expectedInterval - receivedInterval;
-    const fraction = expectedInterval === 0 || lostInterval <= 0 ? 0 : Math.floor((lostInterval * 256) / expectedInterval);
+    const fraction =
+      expectedInterval === 0 || lostInterval <= 0 ? 0 : Math.floor((lostInterval * 256) / expectedInterval);
     this.lastFraction = Math.min(fraction, 255) / 256;
-    const delay = lastSrNtpMiddle32 && lastSrArrivalMs !== undefined ? Math.max(0, Math.round(((nowMs - lastSrArrivalMs) / 1000) * 65536)) : 0;
+    const delay =
+      lastSrNtpMiddle32 && lastSrArrivalMs !== undefined
+        ? Math.max(0, Math.round(((nowMs - lastSrArrivalMs) / 1000) * 65536))
+        : 0;
     return {
       ssrc,
       fractionLost: Math.min(fraction, 255),

@@ -31,7 +31,10 @@ export function buildReport(report: OutgoingReport, byeReason?: string): Uint8Ar
         reports: report.blocks,
       }
     : { type: 'rr', ssrc: report.ssrc, reports: report.blocks };
-  const packets: RtcpPacket[] = [first, { type: 'sdes', chunks: [{ ssrc: report.ssrc, items: [{ type: SDES_CNAME, text: report.cname }] }] }];
+  const packets: RtcpPacket[] = [
+    first,
+    { type: 'sdes', chunks: [{ ssrc: report.ssrc, items: [{ type: SDES_CNAME, text: report.cname }] }] },
+  ];
   if (byeReason !== undefined) packets.push({ type: 'bye', ssrcs: [report.ssrc], reason: byeReason });
   return serializeCompound(packets);
 }
@@ -60,7 +63,11 @@ export function readReports(bytes: Uint8Array): IncomingReports {
   const blocks = good.flatMap((p) => (p.type === 'sr' || p.type === 'rr' ? p.reports : []));
   return {
     ok: true,
-    senderReports: good.flatMap((p) => (p.type === 'sr' ? [{ ssrc: p.ssrc, ntpMiddle32: ntpMiddle32({ seconds: p.ntpSeconds, fraction: p.ntpFraction }) }] : [])),
+    senderReports: good.flatMap((p) =>
+      p.type === 'sr'
+        ? [{ ssrc: p.ssrc, ntpMiddle32: ntpMiddle32({ seconds: p.ntpSeconds, fraction: p.ntpFraction }) }]
+        : [],
+    ),
     receiverReports: good.filter((p) => p.type === 'rr').length,
     byes: good.filter((p) => p.type === 'bye').length,
     reporters: good.flatMap((p) => (p.type === 'sr' || p.type === 'rr' ? [p.ssrc] : [])),

@@ -7,7 +7,10 @@ import { decodeText, encodeText } from './text.ts';
  */
 export interface SourceDescription {
   readonly type: 'sdes';
-  readonly chunks: ReadonlyArray<{ readonly ssrc: number; readonly items: ReadonlyArray<{ readonly type: number; readonly text: string }> }>;
+  readonly chunks: ReadonlyArray<{
+    readonly ssrc: number;
+    readonly items: ReadonlyArray<{ readonly type: number; readonly text: string }>;
+  }>;
 }
 
 /** SDES item type CNAME (RFC 3550 §6.5.1). */
@@ -29,7 +32,8 @@ export function parseSourceDescription(bytes: Uint8Array): RtcpResult<SourceDesc
     offset += 4;
     const items: { type: number; text: string }[] = [];
     while (offset < bytes.length && bytes[offset] !== 0) {
-      if (offset + 2 > bytes.length || offset + 2 + bytes[offset + 1] > bytes.length) return rtcpError('RTCP_TRUNCATED', 'an SDES item runs past the end');
+      if (offset + 2 > bytes.length || offset + 2 + bytes[offset + 1] > bytes.length)
+        return rtcpError('RTCP_TRUNCATED', 'an SDES item runs past the end');
       const length = bytes[offset + 1];
       items.push({ type: bytes[offset], text: decodeText(bytes.subarray(offset + 2, offset + 2 + length)) });
       offset += 2 + length;
@@ -47,11 +51,17 @@ export function parseSourceDescription(bytes: Uint8Array): RtcpResult<SourceDesc
  */
 export function serializeSourceDescription(sdes: SourceDescription): Uint8Array {
   const chunks = sdes.chunks.slice(0, 31).map((chunk) => {
-    const items = chunk.items.filter((item) => (item.type & 0xff) !== 0).map((item) => ({ type: item.type & 0xff, text: encodeText(item.text) }));
+    const items = chunk.items
+      .filter((item) => (item.type & 0xff) !== 0)
+      .map((item) => ({ type: item.type & 0xff, text: encodeText(item.text) }));
     const size = padTo4(4 + items.reduce((n, i) => n + 2 + i.text.length, 0) + 1);
     return { ssrc: chunk.ssrc, items, size };
   });
-  const { bytes, view } = newPacket(RTCP_SDES, chunks.length, chunks.reduce((n, c) => n + c.size, 0));
+  const { bytes, view } = newPacket(
+    RTCP_SDES,
+    chunks.length,
+    chunks.reduce((n, c) => n + c.size, 0),
+  );
   let offset = 4;
   for (const chunk of chunks) {
     view.setUint32(offset, chunk.ssrc >>> 0);

@@ -1,5 +1,11 @@
 import { newPacket, padTo4, RTCP_SR, rtcpError, type RtcpResult } from './header.ts';
-import { readProfileExtension, readReportBlocks, REPORT_BLOCK_BYTES, writeReportBlocks, type ReportBlock } from './reportBlock.ts';
+import {
+  readProfileExtension,
+  readReportBlocks,
+  REPORT_BLOCK_BYTES,
+  writeReportBlocks,
+  type ReportBlock,
+} from './reportBlock.ts';
 
 /**
  * Sender report (RFC 3550 §6.4.1): header (RC = blocks, PT = 200), SSRC of sender,
@@ -21,7 +27,8 @@ export interface SenderReport {
 /** Read an SR whose header was checked by the compound parser. */
 export function parseSenderReport(bytes: Uint8Array): RtcpResult<SenderReport> {
   const count = bytes[0] & 0x1f;
-  if (bytes.length < 28 + count * REPORT_BLOCK_BYTES) return rtcpError('RTCP_TRUNCATED', `an SR with ${count} blocks needs ${28 + count * REPORT_BLOCK_BYTES} bytes`);
+  if (bytes.length < 28 + count * REPORT_BLOCK_BYTES)
+    return rtcpError('RTCP_TRUNCATED', `an SR with ${count} blocks needs ${28 + count * REPORT_BLOCK_BYTES} bytes`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const sr: SenderReport = {
     type: 'sr',

@@ -47,7 +47,9 @@ export interface RtpError {
 }
 
 /** A parsed packet or why not. */
-export type RtpResult = { readonly ok: true; readonly value: RtpPacket } | { readonly ok: false; readonly error: RtpError };
+export type RtpResult =
+  | { readonly ok: true; readonly value: RtpPacket }
+  | { readonly ok: false; readonly error: RtpError };
 
 const HEADER = 12;
 
@@ -79,7 +81,8 @@ export function parseRtp(bytes: Uint8Array): RtpResult {
   let paddingLength = 0;
   if (b0 & 0x20) {
     paddingLength = bytes[bytes.length - 1];
-    if (paddingLength === 0 || offset + paddingLength > bytes.length) return fail('RTP_BAD_PADDING', 'the padding count does not fit the packet');
+    if (paddingLength === 0 || offset + paddingLength > bytes.length)
+      return fail('RTP_BAD_PADDING', 'the padding count does not fit the packet');
   }
   return {
     ok: true,

@@ -28,17 +28,32 @@ export interface AllowedCaller {
 export type CallerPolicy = { readonly any: true } | { readonly any: false; readonly allowed: readonly AllowedCaller[] };
 
 /** The default policy's entries: loopback and private networks. */
-export const PRIVATE_NETWORKS = ['127.0.0.0/8', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16', '::1/128', 'fc00::/7', 'fe80::/10'] as const;
+export const PRIVATE_NETWORKS = [
+  '127.0.0.0/8',
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '100.64.0.0/10',
+  '169.254.0.0/16',
+  '::1/128',
+  'fc00::/7',
+  'fe80::/10',
+] as const;
 
 /** The result of {@link parseCallerPolicy}. */
-export type CallerPolicyResult = { readonly ok: true; readonly policy: CallerPolicy } | { readonly ok: false; readonly error: { readonly code: 'BAD_ALLOW'; readonly message: string } };
+export type CallerPolicyResult =
+  | { readonly ok: true; readonly policy: CallerPolicy }
+  | { readonly ok: false; readonly error: { readonly code: 'BAD_ALLOW'; readonly message: string } };
 
 function parseEntry(text: string): AllowedCaller | string {
   const entry = text.trim();
   const uri = /^sips?:(?:([^@;?>]+)@)?(\[[^\]]+\]|[^:;?>]+)(?::\d{1,5})?(?:[;?].*)?$/i.exec(entry);
   const [address, prefixText] = uri ? [uri[2].replace(/^\[|\]$/g, ''), undefined] : entry.split('/');
   const family = isIP(address ?? '');
-  if (family !== 4 && family !== 6) return uri ? 'the URI\'s host must be an IP address (a name could change under us)' : 'not an IP address, a CIDR block, a sip: URI or "any"';
+  if (family !== 4 && family !== 6)
+    return uri
+      ? "the URI's host must be an IP address (a name could change under us)"
+      : 'not an IP address, a CIDR block, a sip: URI or "any"';
   const max = family === 4 ? 32 : 128;
   if (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText)) return `the prefix length must be 0–${max}`;
   const prefix = prefixText === undefined ? max : Number(prefixText);
@@ -49,7 +64,7 @@ function parseEntry(text: string): AllowedCaller | string {
   try {
     user = uri?.[1] === undefined ? undefined : decodeURIComponent(uri[1]);
   } catch {
-    return 'the URI\'s user part has a bad %-escape';
+    return "the URI's user part has a bad %-escape";
   }
   return { family, block, text: entry, ...(user === undefined ? {} : { user }) };
 }
@@ -64,7 +79,8 @@ export function parseCallerPolicy(entries: readonly string[] | undefined): Calle
   const allowed: AllowedCaller[] = [];
   for (const text of list) {
     const parsed = parseEntry(text);
-    if (typeof parsed === 'string') return { ok: false, error: { code: 'BAD_ALLOW', message: `--allow ${JSON.stringify(text)}: ${parsed}` } };
+    if (typeof parsed === 'string')
+      return { ok: false, error: { code: 'BAD_ALLOW', message: `--allow ${JSON.stringify(text)}: ${parsed}` } };
     allowed.push(parsed);
   }
   return { ok: true, policy: { any: false, allowed } };
@@ -91,7 +107,9 @@ function fromUser(from: string | undefined): string | undefined {
 /** Whether a new call from `source`, with this From header, may ring. */
 export function admits(policy: CallerPolicy, source: HostPort, from: string | undefined): boolean {
   if (policy.any) return true;
-  return policy.allowed.some((block) => inBlock(source.host, block) && (block.user === undefined || block.user === fromUser(from)));
+  return policy.allowed.some(
+    (block) => inBlock(source.host, block) && (block.user === undefined || block.user === fromUser(from)),
+  );
 }
 
 /** The policy in words, for `listen`'s first lines. */

@@ -49,7 +49,14 @@ export function sipDialogLogic(agent: SipUserAgent) {
         if (state === SessionState.Established) {
           established = true;
           if (plan) send({ type: 'SIP.ESTABLISHED', plan });
-          else send({ type: 'SIP.ERROR', problem: { code: 'NO_MEDIA_PLAN', message: 'the call was set up without an SDP exchange; the peer must offer or answer SDP' } });
+          else
+            send({
+              type: 'SIP.ERROR',
+              problem: {
+                code: 'NO_MEDIA_PLAN',
+                message: 'the call was set up without an SDP exchange; the peer must offer or answer SDP',
+              },
+            });
         } else if (state === SessionState.Terminated) {
           // Our BYE's answer (or its absence) tells the chart, not sip.js, which ends the session as
           // soon as the BYE leaves.
@@ -63,12 +70,19 @@ export function sipDialogLogic(agent: SipUserAgent) {
       });
     };
 
-    const fail = (code: string, err: unknown) => send({ type: 'SIP.ERROR', problem: { code, message: (err as Error)?.message ?? String(err) } });
+    const fail = (code: string, err: unknown) =>
+      send({ type: 'SIP.ERROR', problem: { code, message: (err as Error)?.message ?? String(err) } });
 
     if (input.role === 'caller') {
       const target = input.target ? UserAgent.makeURI(input.target) : undefined;
       if (!target) {
-        send({ type: 'SIP.ERROR', problem: { code: 'BAD_TARGET', message: `cannot call ${JSON.stringify(input.target)}: give host[:port] or a sip: URI` } });
+        send({
+          type: 'SIP.ERROR',
+          problem: {
+            code: 'BAD_TARGET',
+            message: `cannot call ${JSON.stringify(input.target)}: give host[:port] or a sip: URI`,
+          },
+        });
       } else {
         agent.usePublicView(viewForPeer(input.publicView, target.host, input.localAddress));
         const inviter = new Inviter(agent.ua, target);
@@ -84,17 +98,27 @@ export function sipDialogLogic(agent: SipUserAgent) {
               },
               onProgress: (response) => {
                 heard = true;
-                if (response.message.statusCode === 180 || response.message.statusCode === 183) send({ type: 'SIP.RINGING' });
+                if (response.message.statusCode === 180 || response.message.statusCode === 183)
+                  send({ type: 'SIP.RINGING' });
               },
               onReject: (response) => {
                 const status = response.message.statusCode ?? 0;
                 // sip.js's own 408 (user-agent-client.js onRequestTimeout) is an empty message: no Call-ID.
                 const unanswered = !heard && status === 408 && !response.message.hasHeader('Call-ID');
-                send({ type: 'SIP.REJECTED', status, reasonPhrase: response.message.reasonPhrase ?? '', ...(unanswered ? { unanswered } : {}) });
+                send({
+                  type: 'SIP.REJECTED',
+                  status,
+                  reasonPhrase: response.message.reasonPhrase ?? '',
+                  ...(unanswered ? { unanswered } : {}),
+                });
               },
               // A 3xx: avchat calls peers directly and does not follow redirects; the call ends with the status.
               onRedirect: (response) =>
-                send({ type: 'SIP.REJECTED', status: response.message.statusCode ?? 0, reasonPhrase: `${response.message.reasonPhrase ?? ''} (redirects are not followed)` }),
+                send({
+                  type: 'SIP.REJECTED',
+                  status: response.message.statusCode ?? 0,
+                  reasonPhrase: `${response.message.reasonPhrase ?? ''} (redirects are not followed)`,
+                }),
             },
           })
           .catch((err) => fail('INVITE_FAILED', err));
@@ -173,8 +197,7 @@ export function sipDialogLogic(agent: SipUserAgent) {
             byeSent = true;
             const over = () => send({ type: 'SIP.TERMINATED', by: 'local' });
             s.bye({ requestDelegate: { onAccept: over, onReject: over } }).catch((err) => fail('BYE_FAILED', err));
-          }
-          else if (s instanceof Inviter) s.cancel().catch((err) => fail('CANCEL_FAILED', err));
+          } else if (s instanceof Inviter) s.cancel().catch((err) => fail('CANCEL_FAILED', err));
           else (s as Invitation).reject({ statusCode: 486 }).catch((err) => fail('REJECT_FAILED', err));
           break;
       }

@@ -60,7 +60,10 @@ function checkParams(params: readonly string[], what: string): Checked<Array<[st
     const name = (at < 0 ? raw : raw.slice(0, at)).trim();
     const value = at < 0 ? undefined : raw.slice(at + 1).trim();
     if (!TOKEN.test(name)) return fail(`${what} has an empty or malformed parameter`);
-    if (value !== undefined && !(TOKEN.test(value) || /^\[[0-9A-Fa-f:.]+\]$/.test(value) || /^"(?:[^"\\]|\\.)*"$/s.test(value))) {
+    if (
+      value !== undefined &&
+      !(TOKEN.test(value) || /^\[[0-9A-Fa-f:.]+\]$/.test(value) || /^"(?:[^"\\]|\\.)*"$/s.test(value))
+    ) {
       return fail(`${what} parameter ${name} has a malformed value`);
     }
     out.push([name, value]);
@@ -82,18 +85,30 @@ export function parseVia(value: string): Checked<ViaParm[]> {
   const out: ViaParm[] = [];
   for (const parm of parms.value) {
     const [head, ...params] = parm.split(';');
-    const m = /^[ \t]*SIP[ \t]*\/[ \t]*2\.0[ \t]*\/[ \t]*([A-Za-z0-9.!%*_+`'~-]+)[ \t]+(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?:[ \t]*:[ \t]*(\d{1,5}))?[ \t]*$/i.exec(head);
+    const m =
+      /^[ \t]*SIP[ \t]*\/[ \t]*2\.0[ \t]*\/[ \t]*([A-Za-z0-9.!%*_+`'~-]+)[ \t]+(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?:[ \t]*:[ \t]*(\d{1,5}))?[ \t]*$/i.exec(
+        head,
+      );
     if (!m) return fail('malformed Via header');
     const checked = checkParams(params, 'Via');
     if (!checked.ok) return checked;
-    out.push({ transport: m[1].toUpperCase(), sentBy: m[3] === undefined ? m[2] : `${m[2]}:${m[3]}`, params: checked.value });
+    out.push({
+      transport: m[1].toUpperCase(),
+      sentBy: m[3] === undefined ? m[2] : `${m[2]}:${m[3]}`,
+      params: checked.value,
+    });
   }
   return { ok: true, value: out };
 }
 
 /** A Via value in the plain spelling sip.js reads (`SIP/2.0/UDP host:port;name=value`). */
 export function renderVia(parms: readonly ViaParm[]): string {
-  return parms.map((p) => `SIP/2.0/${p.transport} ${p.sentBy}${p.params.map(([n, v]) => (v === undefined ? `;${n}` : `;${n}=${v}`)).join('')}`).join(', ');
+  return parms
+    .map(
+      (p) =>
+        `SIP/2.0/${p.transport} ${p.sentBy}${p.params.map(([n, v]) => (v === undefined ? `;${n}` : `;${n}=${v}`)).join('')}`,
+    )
+    .join(', ');
 }
 
 /** One name-addr or addr-spec with its header parameters (From, To, Contact, Route …). */
@@ -125,7 +140,8 @@ export function parseAddress(value: string, what: string): Checked<Address> {
     const at = text.indexOf('<');
     if (at < 0) return { ok: true as const, value: { displayName: undefined, at: -1 } };
     const name = text.slice(0, at).trim();
-    if (name !== '' && !name.split(/[ \t]+/).every((t) => TOKEN.test(t))) return fail(`${what} display name is neither tokens nor a quoted string`);
+    if (name !== '' && !name.split(/[ \t]+/).every((t) => TOKEN.test(t)))
+      return fail(`${what} display name is neither tokens nor a quoted string`);
     return { ok: true as const, value: { displayName: name || undefined, at } };
   })();
   if (!lt.ok) return lt;
@@ -150,7 +166,10 @@ export function parseAddress(value: string, what: string): Checked<Address> {
   if (before.trim() !== '') return fail(`malformed ${what} header`);
   const checked = checkParams(list, what);
   if (!checked.ok) return checked;
-  return { ok: true, value: { ...(lt.value.displayName ? { displayName: lt.value.displayName } : {}), uri, params: checked.value } };
+  return {
+    ok: true,
+    value: { ...(lt.value.displayName ? { displayName: lt.value.displayName } : {}), uri, params: checked.value },
+  };
 }
 
 /** Read a Contact value: `*`, or one or more addresses separated by commas. */

@@ -30,7 +30,17 @@ import { hostPortOfUri, type HostPort } from './routing.ts';
 export const ALLOWED_METHODS = ['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS'] as const;
 
 /** SIP methods defined by RFCs that avchat knows of and does not take: 405 rather than 501 (RFC 3261 §21.4.6, §21.5.2). */
-const KNOWN_METHODS = new Set(['REGISTER', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'INFO', 'REFER', 'MESSAGE', 'UPDATE']);
+const KNOWN_METHODS = new Set([
+  'REGISTER',
+  'PRACK',
+  'SUBSCRIBE',
+  'NOTIFY',
+  'PUBLISH',
+  'INFO',
+  'REFER',
+  'MESSAGE',
+  'UPDATE',
+]);
 
 /** What the screen needs to know of its user agent right now. */
 export interface ScreenState {
@@ -47,7 +57,9 @@ export interface ScreenState {
 }
 
 /** The screen's decision for one incoming request. */
-export type ScreenVerdict = { readonly pass: true } | { readonly pass: false; readonly reply?: string; readonly reason: string };
+export type ScreenVerdict =
+  | { readonly pass: true }
+  | { readonly pass: false; readonly reply?: string; readonly reason: string };
 
 const PASS: ScreenVerdict = { pass: true };
 /** How many calls' peers are remembered (iChat had one call at a time; a few more cover the ends of old ones). */
@@ -69,7 +81,9 @@ function listOf(message: SipMessageText, name: string): string[] {
 /** Whether a response with an SDP body is acceptable (RFC 3261 §20.1: no Accept means application/sdp). */
 function acceptsSdp(message: SipMessageText): boolean {
   if (headerOf(message, 'accept') === undefined) return true;
-  return listOf(message, 'accept').some((range) => ['application/sdp', 'application/*', '*/*'].includes(range.split(';')[0].trim().toLowerCase()));
+  return listOf(message, 'accept').some((range) =>
+    ['application/sdp', 'application/*', '*/*'].includes(range.split(';')[0].trim().toLowerCase()),
+  );
 }
 
 function userOf(uri: string | undefined): string | undefined {
@@ -95,7 +109,8 @@ export class InboundScreen {
 
   /** Note a message we send: an initial INVITE makes its destination the call's peer. */
   noteOutgoing(message: SipMessageText, destination: HostPort): void {
-    if (message.kind === 'request' && message.method === 'INVITE' && !tagOf(headerOf(message, 'to'))) this.remember(message, destination, false);
+    if (message.kind === 'request' && message.method === 'INVITE' && !tagOf(headerOf(message, 'to')))
+      this.remember(message, destination, false);
   }
 
   /**
@@ -127,45 +142,72 @@ export class InboundScreen {
     const refuse = (status: number, phrase: string, reason: string, extraHeaders: string[] = []): ScreenVerdict =>
       message.method === 'ACK'
         ? { pass: false, reason }
-        : { pass: false, reason, reply: statelessResponse(message, status, phrase, { extraHeaders: [...extraHeaders, `Server: ${this.state.product}`] }) };
+        : {
+            pass: false,
+            reason,
+            reply: statelessResponse(message, status, phrase, {
+              extraHeaders: [...extraHeaders, `Server: ${this.state.product}`],
+            }),
+          };
 
     if (inDialog && peer !== undefined) {
       if (!peer.addresses.has(keyOf(source))) {
-        return refuse(403, 'Forbidden (not the peer of this call)', `${message.method} for a call with ${this.describe(peer)} came from ${source.host}:${source.port}`);
+        return refuse(
+          403,
+          'Forbidden (not the peer of this call)',
+          `${message.method} for a call with ${this.describe(peer)} came from ${source.host}:${source.port}`,
+        );
       }
     } else if (this.state.callers && !admits(this.state.callers, source, headerOf(message, 'from'))) {
       // A stranger: nothing rings and nothing about us is told (not even OPTIONS).
-      return refuse(403, 'Forbidden (caller not allowed)', `${message.method} from ${source.host}:${source.port}, which --allow does not admit`);
+      return refuse(
+        403,
+        'Forbidden (caller not allowed)',
+        `${message.method} from ${source.host}:${source.port}, which --allow does not admit`,
+      );
     }
     if (!(ALLOWED_METHODS as readonly string[]).includes(message.method)) {
       return KNOWN_METHODS.has(message.method)
         ? refuse(405, 'Method Not Allowed', `${message.method} is not taken`, [`Allow: ${ALLOWED_METHODS.join(', ')}`])
-        : refuse(501, 'Not Implemented', `${message.method} is not a method avchat knows`, [`Allow: ${ALLOWED_METHODS.join(', ')}`]);
+        : refuse(501, 'Not Implemented', `${message.method} is not a method avchat knows`, [
+            `Allow: ${ALLOWED_METHODS.join(', ')}`,
+          ]);
     }
     const needs = this.unmet(message);
     if (needs) return refuse(needs.status, needs.phrase, needs.reason, needs.headers);
-    if (message.method === 'OPTIONS') return { pass: false, reason: 'OPTIONS answered by avchat', reply: this.options(message, inDialog) };
+    if (message.method === 'OPTIONS')
+      return { pass: false, reason: 'OPTIONS answered by avchat', reply: this.options(message, inDialog) };
     if (message.method === 'INVITE' && !inDialog) {
       const user = userOf(message.requestUri);
       // Busy: 486 at once (RFC 3261 §21.4.24), before sip.js would send 100 and 180 for a call nobody takes.
       // A call already known (this is a retransmission of its INVITE) is sip.js's to absorb.
       const known = this.peers.has(callId);
-      if (!known && !this.state.ready() && (user === undefined || user === this.state.user)) return refuse(486, 'Busy Here', 'nobody is waiting for a call');
+      if (!known && !this.state.ready() && (user === undefined || user === this.state.user))
+        return refuse(486, 'Busy Here', 'nobody is waiting for a call');
       this.remember(message, source, true);
     }
     return PASS;
   }
 
   /** A Require, body or Accept we cannot meet, as the refusal RFC 3261 §8.2.2.3 and §8.2.3 prescribe. */
-  private unmet(message: SipMessageText): { status: number; phrase: string; reason: string; headers: string[] } | undefined {
+  private unmet(
+    message: SipMessageText,
+  ): { status: number; phrase: string; reason: string; headers: string[] } | undefined {
     if (message.method === 'ACK' || message.method === 'CANCEL') return undefined;
     const required = listOf(message, 'require');
     if (required.length > 0) {
-      return { status: 420, phrase: 'Bad Extension', reason: `Require ${required.join(', ')} is not supported`, headers: [`Unsupported: ${required.join(', ')}`] };
+      return {
+        status: 420,
+        phrase: 'Bad Extension',
+        reason: `Require ${required.join(', ')} is not supported`,
+        headers: [`Unsupported: ${required.join(', ')}`],
+      };
     }
     const length = Number(headerOf(message, 'content-length') ?? Buffer.byteLength(message.body, 'utf8'));
     const type = headerOf(message, 'content-type')?.split(';')[0].trim().toLowerCase();
-    const encodings = listOf(message, 'content-encoding').map((e) => e.toLowerCase()).filter((e) => e !== 'identity');
+    const encodings = listOf(message, 'content-encoding')
+      .map((e) => e.toLowerCase())
+      .filter((e) => e !== 'identity');
     if (length > 0 && (type !== SDP || encodings.length > 0)) {
       return {
         status: 415,
@@ -175,17 +217,29 @@ export class InboundScreen {
       };
     }
     if (message.method === 'INVITE' && !acceptsSdp(message)) {
-      return { status: 406, phrase: 'Not Acceptable (our answers are application/sdp)', reason: `Accept ${headerOf(message, 'accept')} leaves out ${SDP}`, headers: [] };
+      return {
+        status: 406,
+        phrase: 'Not Acceptable (our answers are application/sdp)',
+        reason: `Accept ${headerOf(message, 'accept')} leaves out ${SDP}`,
+        headers: [],
+      };
     }
     return undefined;
   }
 
   private options(message: SipMessageText, inDialog: boolean): string | undefined {
     const user = userOf(message.requestUri);
-    const status = !inDialog && user !== undefined && user !== this.state.user ? 404 : inDialog || this.state.ready() ? 200 : 486;
+    const status =
+      !inDialog && user !== undefined && user !== this.state.user ? 404 : inDialog || this.state.ready() ? 200 : 486;
     const reason = status === 200 ? 'OK' : status === 404 ? 'Not Found' : 'Busy Here';
     return statelessResponse(message, status, reason, {
-      extraHeaders: [`Allow: ${ALLOWED_METHODS.join(', ')}`, 'Accept: application/sdp', 'Accept-Encoding: identity', 'Accept-Language: en', `Server: ${this.state.product}`],
+      extraHeaders: [
+        `Allow: ${ALLOWED_METHODS.join(', ')}`,
+        'Accept: application/sdp',
+        'Accept-Encoding: identity',
+        'Accept-Language: en',
+        `Server: ${this.state.product}`,
+      ],
       ...(status === 200 && acceptsSdp(message) ? { body: { contentType: SDP, text: this.state.capabilities() } } : {}),
     });
   }

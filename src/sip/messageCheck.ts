@@ -42,7 +42,9 @@ export interface SipMessageProblem {
 }
 
 /** The result of {@link checkSipMessage}. */
-export type SipCheckResult = { readonly ok: true; readonly message: SipMessageText } | { readonly ok: false; readonly problem: SipMessageProblem; readonly partial?: SipMessageText };
+export type SipCheckResult =
+  | { readonly ok: true; readonly message: SipMessageText }
+  | { readonly ok: false; readonly problem: SipMessageProblem; readonly partial?: SipMessageText };
 
 /** The `tag` parameter of a From or To header value. */
 export function tagOf(value: string | undefined): string | undefined {
@@ -58,7 +60,11 @@ export function topBranchOf(message: Pick<SipMessageText, 'headers'>): string | 
   return via ? /;\s*branch\s*=\s*([^;\s,]+)/i.exec(via.split(',')[0])?.[1] : undefined;
 }
 
-function problem(kind: SipMessageProblem['kind'], reason: string, status: SipMessageProblem['status'] = 400): SipMessageProblem {
+function problem(
+  kind: SipMessageProblem['kind'],
+  reason: string,
+  status: SipMessageProblem['status'] = 400,
+): SipMessageProblem {
   return { code: status === 513 ? 'SIP_TOO_LARGE' : 'SIP_MALFORMED', status, reason, kind };
 }
 
@@ -70,9 +76,22 @@ const REQUEST_LINE = new RegExp(`^(${TOKEN}) ([^\\s]+) SIP\\/2\\.0$`);
 const REQUEST_LIKE = new RegExp(`^(${TOKEN}) `);
 const STATUS_LINE = /^SIP\/2\.0 ([1-6]\d\d)(?: (.*))?$/;
 /** Header fields that take exactly one value (RFC 3261 §7.3.1: only list-valued fields may repeat; RFC 4475 §3.3.8, §3.3.9). */
-const SINGLE_VALUED = ['call-id', 'from', 'to', 'cseq', 'max-forwards', 'content-length', 'content-type', 'content-encoding', 'expires', 'date', 'min-expires'];
+const SINGLE_VALUED = [
+  'call-id',
+  'from',
+  'to',
+  'cseq',
+  'max-forwards',
+  'content-length',
+  'content-type',
+  'content-encoding',
+  'expires',
+  'date',
+  'min-expires',
+];
 const DISPLAY: Readonly<Record<string, string>> = { 'call-id': 'Call-ID', cseq: 'CSeq' };
-const headerName = (name: string) => DISPLAY[name] ?? name.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase());
+const headerName = (name: string) =>
+  DISPLAY[name] ?? name.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase());
 
 /** The largest value of a 32-bit unsigned field (RFC 3261 §20.19 Expires, §8.1.1.5 CSeq is below 2**31). */
 const MAX_UINT32 = 2 ** 32 - 1;
@@ -94,22 +113,35 @@ export function checkSipMessage(text: string, limits: { maxBytes?: number; maxHe
   const status = STATUS_LINE.exec(startLine);
   const responseLike = /^SIP\/\d+\.\d+ /i.test(startLine);
   const requestLike = responseLike ? null : REQUEST_LIKE.exec(startLine);
-  const kind: SipMessageProblem['kind'] = request || requestLike ? 'request' : status || responseLike ? 'response' : 'unknown';
+  const kind: SipMessageProblem['kind'] =
+    request || requestLike ? 'request' : status || responseLike ? 'response' : 'unknown';
   if (kind === 'unknown') return { ok: false, problem: problem(kind, 'not a SIP start line') };
 
   // An unreadable line was skipped so that the rest can still carry a 400 back; the first one is the cause.
-  const unreadable = unreadableLine === undefined ? undefined : `unreadable header line ${JSON.stringify(unreadableLine.slice(0, 40))}`;
+  const unreadable =
+    unreadableLine === undefined ? undefined : `unreadable header line ${JSON.stringify(unreadableLine.slice(0, 40))}`;
   const partial: SipMessageText =
     kind === 'request'
-      ? { kind: 'request', method: (request ?? requestLike)![1], requestUri: request?.[2] ?? startLine.split(' ')[1] ?? '', headers, body }
+      ? {
+          kind: 'request',
+          method: (request ?? requestLike)![1],
+          requestUri: request?.[2] ?? startLine.split(' ')[1] ?? '',
+          headers,
+          body,
+        }
       : { kind: 'response', method: '', status: status ? Number(status[1]) : 0, headers, body };
-  const fail = (reason: string, code: SipMessageProblem['status'] = 400) => ({ ok: false as const, problem: problem(kind, reason, code), partial });
+  const fail = (reason: string, code: SipMessageProblem['status'] = 400) => ({
+    ok: false as const,
+    problem: problem(kind, reason, code),
+    partial,
+  });
   // Too large is still read (a UDP datagram is at most 64 KiB), so that the 513 can be sent back.
   if (Buffer.byteLength(text, 'utf8') > maxBytes) return fail(`message larger than ${maxBytes} bytes`, 513);
   if (headerLineCount > maxHeaders) return fail(`more than ${maxHeaders} header lines`, 513);
   if (kind === 'request' && !request) {
     // RFC 3261 §21.5.7: a version we do not speak is 505; anything else wrong in the line is 400.
-    if (/ SIP\/(?!2\.0$)\d+\.\d+$/.test(startLine) && REQUEST_LINE.test(startLine.replace(/SIP\/\d+\.\d+$/, 'SIP/2.0'))) return fail('SIP version not supported', 505);
+    if (/ SIP\/(?!2\.0$)\d+\.\d+$/.test(startLine) && REQUEST_LINE.test(startLine.replace(/SIP\/\d+\.\d+$/, 'SIP/2.0')))
+      return fail('SIP version not supported', 505);
     return fail('malformed Request-Line');
   }
   if (kind === 'response' && !status) return fail('malformed Status-Line');
@@ -141,9 +173,11 @@ export function checkSipMessage(text: string, limits: { maxBytes?: number; maxHe
   if (!cseq || Number(cseq[1]) > 2 ** 31 - 1) return fail('malformed CSeq header');
   const maxForwards = headerOf(partial, 'max-forwards');
   // 1*DIGIT, so leading zeros are fine (RFC 4475 §3.1.1.1's 0068); the value is at most 255 (RFC 3261 §20.22).
-  if (maxForwards !== undefined && !(/^\d{1,12}$/.test(maxForwards) && Number(maxForwards) <= 255)) return fail('malformed Max-Forwards header');
+  if (maxForwards !== undefined && !(/^\d{1,12}$/.test(maxForwards) && Number(maxForwards) <= 255))
+    return fail('malformed Max-Forwards header');
   const expires = headerOf(partial, 'expires');
-  if (expires !== undefined && !(/^\d{1,20}$/.test(expires) && Number(expires) <= MAX_UINT32)) return fail('malformed Expires header');
+  if (expires !== undefined && !(/^\d{1,20}$/.test(expires) && Number(expires) <= MAX_UINT32))
+    return fail('malformed Expires header');
   if (request && cseq[2] !== partial.method) {
     return fail(`CSeq method ${cseq[2]} does not match ${partial.method}`);
   }
@@ -161,7 +195,8 @@ export function checkSipMessage(text: string, limits: { maxBytes?: number; maxHe
   if (lengthText !== undefined) {
     if (!/^\d{1,9}$/.test(lengthText)) return fail('malformed Content-Length header');
     // RFC 3261 §18.3: a datagram shorter than its Content-Length is truncated; a longer one has its excess ignored.
-    if (Buffer.byteLength(body, 'utf8') < Number(lengthText)) return fail('body shorter than its Content-Length (truncated datagram)');
+    if (Buffer.byteLength(body, 'utf8') < Number(lengthText))
+      return fail('body shorter than its Content-Length (truncated datagram)');
   }
   const message: SipMessageText = request ? partial : { ...partial, method: cseq[2] };
   return { ok: true, message };
@@ -189,7 +224,12 @@ export function statelessResponse(
   request: Pick<SipMessageText, 'headers'>,
   status: number,
   reason: string,
-  options: { extraHeaders?: readonly string[]; body?: { contentType: string; text: string }; toTag?: string; incomplete?: boolean } = {},
+  options: {
+    extraHeaders?: readonly string[];
+    body?: { contentType: string; text: string };
+    toTag?: string;
+    incomplete?: boolean;
+  } = {},
 ): string | undefined {
   const vias = request.headers.filter(([n]) => n === 'via').map(([, v]) => v);
   const from = headerOf(request, 'from');
@@ -200,7 +240,10 @@ export function statelessResponse(
   if (!options.incomplete && (!from || !to || !callId)) return undefined;
   const toWithTag = to === undefined || tagOf(to) || status === 100 ? to : `${to};tag=${options.toTag ?? randomTag()}`;
   // A reason phrase is text up to the line end (RFC 3261 §25.1): keep it one line of printable text.
-  const phrase = reason.replace(/[\r\n\t]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').slice(0, 120);
+  const phrase = reason
+    .replace(/[\r\n\t]+/g, ' ')
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, 120);
   const lines = [
     `SIP/2.0 ${status} ${phrase}`,
     ...vias.map((v) => `Via: ${v}`),

@@ -99,7 +99,11 @@ function isDirection(value: unknown): value is Direction {
 
 /** A media-level direction attribute, else a session-level one, else `sendrecv` (RFC 4566 §6). */
 function directionOf(session: SessionDescription, media: MediaDescription): Direction {
-  return isDirection(media.direction) ? media.direction : isDirection(session.direction) ? session.direction : 'sendrecv';
+  return isDirection(media.direction)
+    ? media.direction
+    : isDirection(session.direction)
+      ? session.direction
+      : 'sendrecv';
 }
 
 /** One m= line as written: `m=<media> <port>[/<count>] <proto> <fmt> ...` (RFC 4566 §5.14). */
@@ -127,7 +131,13 @@ function mediaLines(text: string): SdpResult<MediaLine[]> {
     if (!m || port > 0xffff) {
       return { ok: false, error: { code: 'SDP_MALFORMED', message: `unreadable media line "${line.slice(0, 80)}"` } };
     }
-    lines.push({ type: m[1], port, layered: m[3] !== undefined && m[3] !== '1', protocol: m[4], formats: m[5].trim().split(/ +/) });
+    lines.push({
+      type: m[1],
+      port,
+      layered: m[3] !== undefined && m[3] !== '1',
+      protocol: m[4],
+      formats: m[5].trim().split(/ +/),
+    });
   }
   return { ok: true, value: lines };
 }
@@ -142,7 +152,10 @@ function parseSession(text: string): SdpResult<{ session: SessionDescription; li
   try {
     session = parse(text);
   } catch (err) {
-    return { ok: false, error: { code: 'SDP_MALFORMED', message: `session description unreadable: ${(err as Error).message}` } };
+    return {
+      ok: false,
+      error: { code: 'SDP_MALFORMED', message: `session description unreadable: ${(err as Error).message}` },
+    };
   }
   // Both readers see every line that starts with "m=", so their media sections pair up one to one.
   if ((session.media ?? []).length !== lines.value.length) {
@@ -163,12 +176,18 @@ function supportedCodecOf(kind: MediaKind, media: MediaDescription, payloadType:
     ? { codec: String(map.codec), clockRate: map.rate, channels: map.encoding === undefined ? 1 : Number(map.encoding) }
     : { ...STATIC_PAYLOADS.get(payloadType), channels: 1 };
   if (named.codec === undefined) return undefined;
-  const ours = SUPPORTED_CODECS[kind].find((s) => s.codec.toUpperCase() === named.codec!.toUpperCase() && s.clockRate === named.clockRate);
+  const ours = SUPPORTED_CODECS[kind].find(
+    (s) => s.codec.toUpperCase() === named.codec!.toUpperCase() && s.clockRate === named.clockRate,
+  );
   return ours && named.channels === 1 ? ours : undefined;
 }
 
 /** The first codec of a media line's list that we support, on the payload type the line gives it (RFC 3264 §6.1). */
-function pickCodec(kind: MediaKind, line: MediaLine, media: MediaDescription): { codec: SupportedCodec; payloadType: number } | undefined {
+function pickCodec(
+  kind: MediaKind,
+  line: MediaLine,
+  media: MediaDescription,
+): { codec: SupportedCodec; payloadType: number } | undefined {
   for (const format of line.formats) {
     const payloadType = payloadTypeOf(format);
     const codec = payloadType === undefined ? undefined : supportedCodecOf(kind, media, payloadType);
@@ -204,9 +223,17 @@ function iChatRtcpPort(session: SessionDescription, media: MediaDescription, kin
 }
 
 /** Where the peer takes this stream: an IPv4 c= address (media level, else session level) and RTCP at a=rtcp, iChat's a=RTCP, or RTP + 1. */
-function remoteOf(session: SessionDescription, media: MediaDescription, line: MediaLine, kind: MediaKind): StreamPlan['remote'] | undefined {
+function remoteOf(
+  session: SessionDescription,
+  media: MediaDescription,
+  line: MediaLine,
+  kind: MediaKind,
+): StreamPlan['remote'] | undefined {
   const connection = media.connection ?? session.connection;
-  const address = connection?.version === 4 && typeof connection.ip === 'string' && IPV4.test(connection.ip) ? connection.ip : undefined;
+  const address =
+    connection?.version === 4 && typeof connection.ip === 'string' && IPV4.test(connection.ip)
+      ? connection.ip
+      : undefined;
   const rtcpPort = isPort(media.rtcp?.port) ? media.rtcp!.port : (iChatRtcpPort(session, media, kind) ?? line.port + 1);
   if (!address || !isPort(line.port) || !isPort(rtcpPort)) return undefined;
   return { address, rtpPort: line.port, rtcpPort };
@@ -217,7 +244,12 @@ function localPorts(local: LocalMedia, kind: MediaKind): StreamPlan['local'] {
   return { rtpPort, rtcpPort: (kind === 'audio' ? local.audioRtcpPort : local.videoRtcpPort) ?? rtpPort + 1 };
 }
 
-function mediaSection(local: LocalMedia, kind: MediaKind, codecs: readonly SupportedCodec[], direction: Direction): MediaDescription {
+function mediaSection(
+  local: LocalMedia,
+  kind: MediaKind,
+  codecs: readonly SupportedCodec[],
+  direction: Direction,
+): MediaDescription {
   const { rtpPort, rtcpPort } = localPorts(local, kind);
   return {
     type: kind,
@@ -240,7 +272,14 @@ function declinedSection(line: MediaLine): MediaDescription {
 function sessionText(local: LocalMedia, version: number, media: MediaDescription[]): string {
   const session: SessionDescription = {
     version: 0,
-    origin: { username: 'avchat', sessionId: 1, sessionVersion: version, netType: 'IN', ipVer: 4, address: local.address },
+    origin: {
+      username: 'avchat',
+      sessionId: 1,
+      sessionVersion: version,
+      netType: 'IN',
+      ipVer: 4,
+      address: local.address,
+    },
     name: 'avchat',
     connection: { version: 4, ip: local.address },
     timing: { start: 0, stop: 0 },
@@ -264,7 +303,12 @@ export function buildOffer(local: LocalMedia, directions: Directions, version: n
  * other line (port 0 in the offer, another transport or media type, no common codec, no IPv4
  * address, a second stream of a kind) is declined with port 0.
  */
-export function answerOffer(offer: string, local: LocalMedia, wish: Directions, version: number): SdpResult<{ sdp: string; plan: MediaPlan }> {
+export function answerOffer(
+  offer: string,
+  local: LocalMedia,
+  wish: Directions,
+  version: number,
+): SdpResult<{ sdp: string; plan: MediaPlan }> {
   const parsed = parseSession(offer);
   if (!parsed.ok) return parsed;
   const { session, lines } = parsed.value;
@@ -272,18 +316,35 @@ export function answerOffer(offer: string, local: LocalMedia, wish: Directions, 
   const sections = lines.map((line, i): MediaDescription => {
     const media = session.media[i];
     const kind = line.type === 'audio' || line.type === 'video' ? line.type : undefined;
-    if (!kind || plan[kind] || line.port === 0 || line.layered || line.protocol !== RTP_AVP) return declinedSection(line);
+    if (!kind || plan[kind] || line.port === 0 || line.layered || line.protocol !== RTP_AVP)
+      return declinedSection(line);
     const picked = pickCodec(kind, line, media);
     const remote = picked && remoteOf(session, media, line, kind);
     if (!picked || !remote) return declinedSection(line);
     const direction = intersect(wish[kind], reverseDirection(directionOf(session, media)));
     const { codec, payloadType } = picked;
     const fmtp = fmtpOf(media, payloadType);
-    plan[kind] = { kind, payloadType, codec: codec.codec, clockRate: codec.clockRate, ...(fmtp ? { fmtp } : {}), local: localPorts(local, kind), remote, direction };
+    plan[kind] = {
+      kind,
+      payloadType,
+      codec: codec.codec,
+      clockRate: codec.clockRate,
+      ...(fmtp ? { fmtp } : {}),
+      local: localPorts(local, kind),
+      remote,
+      direction,
+    };
     return mediaSection(local, kind, [{ ...codec, payloadType }], direction);
   });
   if (!plan.audio && !plan.video) {
-    return { ok: false, error: { code: 'SDP_NO_COMMON_CODEC', message: 'the offer has no stream we can do (we do PCMU/PCMA audio and H.263 video over RTP/AVP to an IPv4 address)' } };
+    return {
+      ok: false,
+      error: {
+        code: 'SDP_NO_COMMON_CODEC',
+        message:
+          'the offer has no stream we can do (we do PCMU/PCMA audio and H.263 video over RTP/AVP to an IPv4 address)',
+      },
+    };
   }
   return { ok: true, value: { sdp: sessionText(local, version, sections), plan } };
 }
@@ -292,7 +353,11 @@ export function answerOffer(offer: string, local: LocalMedia, wish: Directions, 
  * Read the answer to an offer we made into a media plan: the first accepted audio and video lines, on
  * the answer's payload types, each direction no wider than what we offered (`offered`).
  */
-export function planFromAnswer(answer: string, local: LocalMedia, offered: Directions = { audio: 'sendrecv', video: 'sendrecv' }): SdpResult<MediaPlan> {
+export function planFromAnswer(
+  answer: string,
+  local: LocalMedia,
+  offered: Directions = { audio: 'sendrecv', video: 'sendrecv' },
+): SdpResult<MediaPlan> {
   const parsed = parseSession(answer);
   if (!parsed.ok) return parsed;
   const { session, lines } = parsed.value;
@@ -304,7 +369,14 @@ export function planFromAnswer(answer: string, local: LocalMedia, offered: Direc
     const picked = pickCodec(kind, line, media);
     if (!picked) continue;
     const remote = remoteOf(session, media, line, kind);
-    if (!remote) return { ok: false, error: { code: 'SDP_NO_ADDRESS', message: `the answer's ${kind} stream has no IPv4 c= address or usable ports` } };
+    if (!remote)
+      return {
+        ok: false,
+        error: {
+          code: 'SDP_NO_ADDRESS',
+          message: `the answer's ${kind} stream has no IPv4 c= address or usable ports`,
+        },
+      };
     const { codec, payloadType } = picked;
     const fmtp = fmtpOf(media, payloadType);
     plan[kind] = {

@@ -89,7 +89,7 @@ export class ServerTransactionTable {
     this.expire();
     const via = topViaOf(request);
     const branch = branchOf(via);
-    const rfc3261 = branch !== undefined && branch.startsWith(MAGIC_COOKIE) && branch.length > MAGIC_COOKIE.length;
+    const rfc3261 = branch?.startsWith(MAGIC_COOKIE) && branch.length > MAGIC_COOKIE.length;
     const method = request.method;
     const keyFor = (m: string, toTag: string | undefined) =>
       rfc3261
@@ -107,7 +107,9 @@ export class ServerTransactionTable {
 
     if (method === 'ACK' || method === 'CANCEL') {
       // Matched as the INVITE it acknowledges or cancels: an ACK carries the To tag of our response.
-      const invite = this.entries.get(keyFor('INVITE', toTag)) ?? (method === 'ACK' && !rfc3261 ? this.inviteAnsweredWith(keyFor('INVITE', undefined), toTag) : undefined);
+      const invite =
+        this.entries.get(keyFor('INVITE', toTag)) ??
+        (method === 'ACK' && !rfc3261 ? this.inviteAnsweredWith(keyFor('INVITE', undefined), toTag) : undefined);
       if (invite && !(method === 'ACK' && invite.final !== undefined && invite.final < 300)) {
         if (method === 'ACK') return { stackBranch: invite.stackBranch, matched: true };
         const key = keyFor('CANCEL', toTag);
@@ -125,9 +127,16 @@ export class ServerTransactionTable {
     }
     // A new transaction: the peer's branch when sip.js has no transaction under it, else one of ours.
     const free = rfc3261 && ![...this.byStackBranch.keys()].some((k) => k.startsWith(`${branch}|`));
-    const stackBranch = free ? branch! : `${MAGIC_COOKIE}.avchat.${(this.counter += 1)}.${rfc3261 ? branch : 'rfc2543'}`;
+    const stackBranch = free
+      ? branch!
+      : `${MAGIC_COOKIE}.avchat.${(this.counter += 1)}.${rfc3261 ? branch : 'rfc2543'}`;
     // An ACK is never answered, so nothing would ever mark it complete.
-    this.add(key, { stackBranch, peerBranch: branch, method, ...(method === 'ACK' ? { expiresAt: this.now() + COMPLETED_LIFETIME_MS } : {}) });
+    this.add(key, {
+      stackBranch,
+      peerBranch: branch,
+      method,
+      ...(method === 'ACK' ? { expiresAt: this.now() + COMPLETED_LIFETIME_MS } : {}),
+    });
     return { stackBranch, matched: false };
   }
 
@@ -141,7 +150,10 @@ export class ServerTransactionTable {
     const via = topViaOf(message);
     const stackBranch = branchOf(via);
     const method = /^\d+\s+(\S+)/.exec(headerOf(message, 'cseq') ?? '')?.[1];
-    const entry = stackBranch === undefined || method === undefined ? undefined : this.byStackBranch.get(`${stackBranch}|${method}`);
+    const entry =
+      stackBranch === undefined || method === undefined
+        ? undefined
+        : this.byStackBranch.get(`${stackBranch}|${method}`);
     if (!entry || !via) return response;
     const status = Number(/^SIP\/2\.0 (\d{3})/.exec(response)?.[1]);
     entry.toTag = tagOf(headerOf(message, 'to')) ?? entry.toTag;
@@ -151,10 +163,15 @@ export class ServerTransactionTable {
     }
     if (entry.peerBranch === stackBranch) return response;
     const params = via.params.filter(([n]) => n.toLowerCase() !== 'branch');
-    const restored = renderVia([{ ...via, params: entry.peerBranch === undefined ? params : [...params, ['branch', entry.peerBranch]] }]);
+    const restored = renderVia([
+      { ...via, params: entry.peerBranch === undefined ? params : [...params, ['branch', entry.peerBranch]] },
+    ]);
     // Only the top Via's first value changes; the line is found as sip.js wrote it.
     return response.replace(/\r\nVia:[^\r\n]*/i, (line) => {
-      const rest = line.slice(line.indexOf(':') + 1).split(',').slice(1);
+      const rest = line
+        .slice(line.indexOf(':') + 1)
+        .split(',')
+        .slice(1);
       return `\r\nVia: ${[restored, ...rest].join(',')}`;
     });
   }
@@ -173,11 +190,13 @@ export class ServerTransactionTable {
   private forget(key: string): void {
     const entry = this.entries.get(key);
     this.entries.delete(key);
-    if (entry && this.byStackBranch.get(`${entry.stackBranch}|${entry.method}`) === entry) this.byStackBranch.delete(`${entry.stackBranch}|${entry.method}`);
+    if (entry && this.byStackBranch.get(`${entry.stackBranch}|${entry.method}`) === entry)
+      this.byStackBranch.delete(`${entry.stackBranch}|${entry.method}`);
   }
 
   private expire(): void {
     const now = this.now();
-    for (const [key, entry] of this.entries) if (entry.expiresAt !== undefined && entry.expiresAt <= now) this.forget(key);
+    for (const [key, entry] of this.entries)
+      if (entry.expiresAt !== undefined && entry.expiresAt <= now) this.forget(key);
   }
 }

@@ -1,5 +1,14 @@
 import type { BodyAndContentType, SessionDescriptionHandler } from 'sip.js';
-import { answerOffer, buildOffer, planFromAnswer, type Direction, type Directions, type LocalMedia, type MediaKind, type MediaPlan } from './sdp.ts';
+import {
+  answerOffer,
+  buildOffer,
+  planFromAnswer,
+  type Direction,
+  type Directions,
+  type LocalMedia,
+  type MediaKind,
+  type MediaPlan,
+} from './sdp.ts';
 
 /** An SDP failure raised to sip.js (which turns it into a 488 or a BYE) and reported to us. */
 export class SdpNegotiationError extends Error {

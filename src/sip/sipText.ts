@@ -53,10 +53,20 @@ export function readSipText(text: string): SipText {
     const name = m[1].toLowerCase();
     headers.push([COMPACT[name] ?? name, m[2].trim()]);
   }
-  return { startLine, headers, headerLineCount: lines.length, ...(unreadable !== undefined ? { unreadable } : {}), body: end >= 0 ? text.slice(end + 4) : '', hasEnd: end >= 0 };
+  return {
+    startLine,
+    headers,
+    headerLineCount: lines.length,
+    ...(unreadable !== undefined ? { unreadable } : {}),
+    body: end >= 0 ? text.slice(end + 4) : '',
+    hasEnd: end >= 0,
+  };
 }
 
 /** The first value of a header (by its full lower-case name), if present. */
-export function headerOf(message: { readonly headers: ReadonlyArray<readonly [string, string]> }, name: string): string | undefined {
+export function headerOf(
+  message: { readonly headers: ReadonlyArray<readonly [string, string]> },
+  name: string,
+): string | undefined {
   return message.headers.find(([n]) => n === name)?.[1];
 }

@@ -11,7 +11,11 @@
 import { parseAddress, parseVia, renderVia } from './headerSyntax.ts';
 import { headerOf, type SipMessageText } from './messageCheck.ts';
 
-const NAMES: Readonly<Record<string, string>> = { 'call-id': 'Call-ID', cseq: 'CSeq', 'www-authenticate': 'WWW-Authenticate' };
+const NAMES: Readonly<Record<string, string>> = {
+  'call-id': 'Call-ID',
+  cseq: 'CSeq',
+  'www-authenticate': 'WWW-Authenticate',
+};
 
 /** A header's conventional spelling (`content-length` → `Content-Length`). */
 export function headerName(name: string): string {
@@ -50,7 +54,10 @@ export function stackText(message: SipMessageText, options: StackTextOptions = {
       if (parsed.ok) {
         if (topVia && options.topBranch !== undefined) {
           const [first, ...rest] = parsed.value;
-          const params = [...first.params.filter(([n]) => n.toLowerCase() !== 'branch'), ['branch', options.topBranch] as const];
+          const params = [
+            ...first.params.filter(([n]) => n.toLowerCase() !== 'branch'),
+            ['branch', options.topBranch] as const,
+          ];
           parsed.value.splice(0, parsed.value.length, { ...first, params }, ...rest);
         }
         text = renderVia(parsed.value);
@@ -67,4 +74,3 @@ export function stackText(message: SipMessageText, options: StackTextOptions = {
   lines.push(`Content-Length: ${Buffer.byteLength(body, 'utf8')}`, '', body);
   return lines.join('\r\n');
 }
-

@@ -37,7 +37,12 @@ export const RFC3261_TIMERS: SipTimerValues = { t1: 500, t2: 4000, t4: 5000 };
  * them (sip.js ships the reliable-transport values, 0, for D, I, J and K: over UDP its transactions
  * would then forget a request at once and answer its retransmission as a new one).
  */
-export function udpTransactionTimers(timers: SipTimerValues = RFC3261_TIMERS): { TIMER_D: number; TIMER_I: number; TIMER_J: number; TIMER_K: number } {
+export function udpTransactionTimers(timers: SipTimerValues = RFC3261_TIMERS): {
+  TIMER_D: number;
+  TIMER_I: number;
+  TIMER_J: number;
+  TIMER_K: number;
+} {
   return { TIMER_D: Math.max(32_000, 64 * timers.t1), TIMER_I: timers.t4, TIMER_J: 64 * timers.t1, TIMER_K: timers.t4 };
 }
 
@@ -153,7 +158,14 @@ export class UdpRetransmitter {
 
   private start(key: string, what: Pick<Running, 'timer' | 'what' | 'text' | 'destination'>): void {
     if (this.running.has(key)) return;
-    const running: Running = { ...what, startedAt: performance.now(), interval: this.timers.t1, count: 0, proceeding: false, handle: undefined };
+    const running: Running = {
+      ...what,
+      startedAt: performance.now(),
+      interval: this.timers.t1,
+      count: 0,
+      proceeding: false,
+      handle: undefined,
+    };
     this.running.set(key, running);
     this.schedule(key, running);
   }
@@ -165,22 +177,39 @@ export class UdpRetransmitter {
     // the timer fires: libuv times from its cached loop clock, so a timer can fire a few ms early.
     const last = running.interval >= limit - elapsed;
     const wait = last ? limit - elapsed : running.interval;
-    running.handle = setTimeout(() => {
-      if (this.running.get(key) !== running) return;
-      if (last) {
-        this.running.delete(key);
-        const timer = running.timer === 'A' ? 'B' : running.timer === 'E' ? 'F' : 'H';
-        this.deps.onTimeout?.({ timer, what: running.what, destination: running.destination, retransmissions: running.count });
-        return;
-      }
-      running.count += 1;
-      this.deps.send(running.text, running.destination);
-      this.deps.onRetransmit?.({ timer: running.timer, count: running.count, text: running.text, destination: running.destination });
-      // A doubles without bound (§17.1.1.2); E and G double up to T2, and E stays at T2 once proceeding.
-      running.interval =
-        running.timer === 'A' ? running.interval * 2 : running.proceeding ? this.timers.t2 : Math.min(running.interval * 2, this.timers.t2);
-      this.schedule(key, running);
-    }, Math.max(0, wait));
+    running.handle = setTimeout(
+      () => {
+        if (this.running.get(key) !== running) return;
+        if (last) {
+          this.running.delete(key);
+          const timer = running.timer === 'A' ? 'B' : running.timer === 'E' ? 'F' : 'H';
+          this.deps.onTimeout?.({
+            timer,
+            what: running.what,
+            destination: running.destination,
+            retransmissions: running.count,
+          });
+          return;
+        }
+        running.count += 1;
+        this.deps.send(running.text, running.destination);
+        this.deps.onRetransmit?.({
+          timer: running.timer,
+          count: running.count,
+          text: running.text,
+          destination: running.destination,
+        });
+        // A doubles without bound (§17.1.1.2); E and G double up to T2, and E stays at T2 once proceeding.
+        running.interval =
+          running.timer === 'A'
+            ? running.interval * 2
+            : running.proceeding
+              ? this.timers.t2
+              : Math.min(running.interval * 2, this.timers.t2);
+        this.schedule(key, running);
+      },
+      Math.max(0, wait),
+    );
   }
 
   private stop(key: string): void {

@@ -3,11 +3,23 @@ import type { Subscription } from 'rxjs';
 import { EmitterImpl, TransportState, type Core, type Emitter, type Transport } from 'sip.js';
 import type { SipChannel } from '../transport/demux.ts';
 import type { InboundScreen } from './inboundScreen.ts';
-import { answerable, checkSipMessage, headerOf, statelessResponse, type SipMessageProblem, type SipMessageText } from './messageCheck.ts';
+import {
+  answerable,
+  checkSipMessage,
+  headerOf,
+  statelessResponse,
+  type SipMessageProblem,
+  type SipMessageText,
+} from './messageCheck.ts';
 import { ServerTransactionTable } from './serverTransactions.ts';
 import { stackText } from './stackText.ts';
 import { routeOf, stampReceived, type HostPort } from './routing.ts';
-import { UdpRetransmitter, type RetransmissionTimeout, type RetransmissionTimer, type SipTimerValues } from './udpRetransmission.ts';
+import {
+  UdpRetransmitter,
+  type RetransmissionTimeout,
+  type RetransmissionTimer,
+  type SipTimerValues,
+} from './udpRetransmission.ts';
 
 /** One SIP message as it crossed the socket, for logs and for tests that check the wire. */
 export interface SipWireRecord {
@@ -41,7 +53,11 @@ export interface UdpTransportOptions {
 }
 
 /** Reason phrases of the refusals the check names; a 400 carries its cause instead. */
-const PHRASES: Readonly<Record<number, string>> = { 416: 'Unsupported URI Scheme', 505: 'Version Not Supported', 513: 'Message Too Large' };
+const PHRASES: Readonly<Record<number, string>> = {
+  416: 'Unsupported URI Scheme',
+  505: 'Version Not Supported',
+  513: 'Message Too Large',
+};
 
 /**
  * sip.js transport over a UDP socket (sip.js itself ships only WebSocket).
@@ -75,10 +91,14 @@ export class UdpTransport implements Transport {
       timers: options.timers,
       send: (text, destination) => {
         this.options.sip.send(Buffer.from(text, 'utf8'), destination.port, destination.host).catch((err: Error) => {
-          this.options.onError?.({ code: 'SIP_SEND_FAILED', message: `retransmission to ${destination.host}:${destination.port} failed: ${err.message}` });
+          this.options.onError?.({
+            code: 'SIP_SEND_FAILED',
+            message: `retransmission to ${destination.host}:${destination.port} failed: ${err.message}`,
+          });
         });
       },
-      onRetransmit: (r) => this.options.onWire?.({ direction: 'out', peer: r.destination, text: r.text, retransmission: r.timer }),
+      onRetransmit: (r) =>
+        this.options.onWire?.({ direction: 'out', peer: r.destination, text: r.text, retransmission: r.timer }),
       onTimeout: (t) => this.options.onTimeout?.(t),
     });
   }
@@ -119,13 +139,19 @@ export class UdpTransport implements Transport {
       }
       const text =
         checked.message.kind === 'request'
-          ? stackText(checked.message, { topBranch: this.transactions.inbound(checked.message).stackBranch, contactFromFrom: checked.message.method === 'INVITE' })
+          ? stackText(checked.message, {
+              topBranch: this.transactions.inbound(checked.message).stackBranch,
+              contactFromFrom: checked.message.method === 'INVITE',
+            })
           : raw;
       try {
         this.onMessage?.(stampReceived(text, source));
       } catch (err) {
         // sip.js throws on a few inputs its grammar rejects late; one datagram must never take the socket down.
-        this.options.onError?.({ code: 'SIP_REFUSED', message: `SIP stack refused a message from ${source.host}:${source.port}: ${(err as Error).message}` });
+        this.options.onError?.({
+          code: 'SIP_REFUSED',
+          message: `SIP stack refused a message from ${source.host}:${source.port}: ${(err as Error).message}`,
+        });
       }
     });
     this.transition(TransportState.Connected);
@@ -171,7 +197,10 @@ export class UdpTransport implements Transport {
     const destination = route.ok ? this.literal(route.destination, sent.ok ? sent.message : undefined) : undefined;
     if (!route.ok || !destination) {
       const error = route.ok
-        ? { code: 'SIP_UNROUTABLE', message: `not sending ${route.kind === 'request' ? route.method : `a ${route.status} response`} to ${route.destination.host}: avchat does not look up host names taken from SIP headers; call the peer by its IP address` }
+        ? {
+            code: 'SIP_UNROUTABLE',
+            message: `not sending ${route.kind === 'request' ? route.method : `a ${route.status} response`} to ${route.destination.host}: avchat does not look up host names taken from SIP headers; call the peer by its IP address`,
+          }
         : route.error;
       this.logger.warn(error.message);
       this.options.onError?.(error);
@@ -186,7 +215,10 @@ export class UdpTransport implements Transport {
       this.options.onError?.(error);
       throw err;
     }
-    if (!sent.ok) this.logger.warn(`sent a message the transport cannot read back (${sent.problem.reason}); it is not retransmitted`);
+    if (!sent.ok)
+      this.logger.warn(
+        `sent a message the transport cannot read back (${sent.problem.reason}); it is not retransmitted`,
+      );
     else if (this._state === TransportState.Connected) {
       this.options.screen?.noteOutgoing(sent.message, destination);
       this.retransmitter.sent(sent.message, message, destination);
@@ -213,18 +245,27 @@ export class UdpTransport implements Transport {
       if (reply) this.sendRaw(reply, source);
       what = reply ? `request (answered ${problem.status})` : 'request (dropped: it cannot be answered)';
     } else if (problem.kind === 'request') {
-      what = partial?.method === 'ACK' ? 'ACK (dropped: an ACK is never answered)' : 'request (dropped: no Via or CSeq to answer on)';
+      what =
+        partial?.method === 'ACK'
+          ? 'ACK (dropped: an ACK is never answered)'
+          : 'request (dropped: no Via or CSeq to answer on)';
     } else {
       what = problem.kind === 'response' ? 'response (dropped)' : 'datagram (dropped)';
     }
-    this.options.onError?.({ code: problem.code, message: `malformed SIP ${what} from ${source.host}:${source.port}: ${problem.reason}` });
+    this.options.onError?.({
+      code: problem.code,
+      message: `malformed SIP ${what} from ${source.host}:${source.port}: ${problem.reason}`,
+    });
   }
 
   /** Send an answer of our own (not sip.js's) straight back to where the request came from. */
   private sendRaw(text: string, destination: HostPort): void {
     this.options.onWire?.({ direction: 'out', peer: destination, text });
     this.options.sip.send(Buffer.from(text, 'utf8'), destination.port, destination.host).catch((err: Error) => {
-      this.options.onError?.({ code: 'SIP_SEND_FAILED', message: `answer to ${destination.host}:${destination.port} failed: ${err.message}` });
+      this.options.onError?.({
+        code: 'SIP_SEND_FAILED',
+        message: `answer to ${destination.host}:${destination.port} failed: ${err.message}`,
+      });
     });
   }
 }

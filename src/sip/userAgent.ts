@@ -9,7 +9,12 @@ import { buildOffer, type LocalMedia } from './sdp.ts';
 import { RtpSessionDescriptionHandler } from './sessionDescriptionHandler.ts';
 import type { RetransmissionTimeout } from './udpRetransmission.ts';
 import { udpTransactionTimers } from './udpRetransmission.ts';
-import { UdpTransport, type SipTransportProblem, type SipWireRecord, type UdpTransportOptions } from './udpTransport.ts';
+import {
+  UdpTransport,
+  type SipTransportProblem,
+  type SipWireRecord,
+  type UdpTransportOptions,
+} from './udpTransport.ts';
 
 // sip.js ships the reliable-transport wait timers (0 ms) for D, I, J and K; avchat speaks SIP over
 // UDP only, where a transaction must outlive its last message to absorb retransmissions (RFC 3261 Table 4).
@@ -101,7 +106,12 @@ export async function createSipUserAgent(options: SipUserAgentOptions): Promise<
     }),
     onWire: (record) => {
       // A new call (an INVITE without a To tag) someone waits for: advertise what suits its caller.
-      if (record.direction === 'in' && incoming.observed && /^INVITE /.test(record.text) && !/\r\n(To|t)[ \t]*:[^\r\n]*;[ \t]*tag=/i.test(record.text)) {
+      if (
+        record.direction === 'in' &&
+        incoming.observed &&
+        /^INVITE /.test(record.text) &&
+        !/\r\n(To|t)[ \t]*:[^\r\n]*;[ \t]*tag=/i.test(record.text)
+      ) {
         usePublicView(viewForPeer(forIncoming.view, record.peer.host, forIncoming.localAddress));
       }
       options.onWire?.(record);
@@ -177,4 +187,3 @@ export async function createSipUserAgent(options: SipUserAgentOptions): Promise<
     stop: () => ua.stop(),
   };
 }
-

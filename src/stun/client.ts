@@ -79,7 +79,8 @@ function seconds(ms: number): string {
 
 function errorAnswer(server: string, m: StunMessage, askedForChange: boolean): StunBindingError {
   const code = m.errorCode?.code;
-  const said = code === undefined ? 'an error response without ERROR-CODE' : `${code} ${m.errorCode?.reason ?? ''}`.trim();
+  const said =
+    code === undefined ? 'an error response without ERROR-CODE' : `${code} ${m.errorCode?.reason ?? ''}`.trim();
   const fix =
     code === 401 || code === 431
       ? 'it wants credentials, which avchat does not send; use a STUN server that answers anonymous Binding requests'
@@ -109,7 +110,11 @@ function errorAnswer(server: string, m: StunMessage, askedForChange: boolean): S
  * its 96-bit random transaction id alone (as RFC 8489 matches responses to requests) and reported
  * with `from`, for the caller to check against OTHER-ADDRESS.
  */
-export function stunBinding(port: UdpPort, server: StunServer, opts: StunBindingOptions = {}): Promise<StunBindingResult> {
+export function stunBinding(
+  port: UdpPort,
+  server: StunServer,
+  opts: StunBindingOptions = {},
+): Promise<StunBindingResult> {
   const rtoMs = Math.max(1, opts.rtoMs ?? 500);
   const maxRequests = Math.max(1, Math.floor(opts.maxRequests ?? 7));
   const finalWaitFactor = Math.max(0, opts.finalWaitFactor ?? 16);
@@ -117,15 +122,24 @@ export function stunBinding(port: UdpPort, server: StunServer, opts: StunBinding
   if (!IPV4.test(server.address) || !Number.isInteger(server.port) || server.port < 1 || server.port > 0xffff) {
     return Promise.resolve({
       ok: false,
-      error: { code: 'BAD_SERVER', message: `the STUN server ${where} is not an IPv4 address and port 1–65535; pass --stun a.b.c.d:port (resolve host names first)` },
+      error: {
+        code: 'BAD_SERVER',
+        message: `the STUN server ${where} is not an IPv4 address and port 1–65535; pass --stun a.b.c.d:port (resolve host names first)`,
+      },
     });
   }
   const transactionId = new Uint8Array(randomBytes(TRANSACTION_ID_BYTES));
-  const changeRequest = opts.changeRequest && (opts.changeRequest.changeIp || opts.changeRequest.changePort) ? opts.changeRequest : undefined;
+  const changeRequest =
+    opts.changeRequest && (opts.changeRequest.changeIp || opts.changeRequest.changePort)
+      ? opts.changeRequest
+      : undefined;
   const request = encodeBindingRequest(transactionId, { software: opts.software, changeRequest, fingerprint: true });
   const waits = stunWaits(rtoMs, maxRequests, finalWaitFactor);
   const giveUpAfterMs = waits.reduce((sum, w) => sum + w, 0);
-  const fail = (code: StunBindingError['code'], message: string): StunBindingResult => ({ ok: false, error: { code, message } });
+  const fail = (code: StunBindingError['code'], message: string): StunBindingResult => ({
+    ok: false,
+    error: { code, message },
+  });
 
   return udpExchange<StunBindingResult>({
     port,
@@ -146,10 +160,17 @@ export function stunBinding(port: UdpPort, server: StunServer, opts: StunBinding
       const unknown = unknownRequiredAttributes(m);
       if (unknown.length > 0) {
         const types = unknown.map((t) => `0x${t.toString(16).padStart(4, '0')}`).join(', ');
-        return fail('BAD_RESPONSE', `the STUN server ${where} answered with attributes avchat must understand but does not (${types}); use a plain STUN server`);
+        return fail(
+          'BAD_RESPONSE',
+          `the STUN server ${where} answered with attributes avchat must understand but does not (${types}); use a plain STUN server`,
+        );
       }
       const mapped = m.xorMappedAddress ?? m.mappedAddress;
-      if (!mapped) return fail('BAD_RESPONSE', `the STUN server ${where} answered without XOR-MAPPED-ADDRESS or MAPPED-ADDRESS; use an RFC 5389/8489 STUN server`);
+      if (!mapped)
+        return fail(
+          'BAD_RESPONSE',
+          `the STUN server ${where} answered without XOR-MAPPED-ADDRESS or MAPPED-ADDRESS; use an RFC 5389/8489 STUN server`,
+        );
       const otherAddress = m.otherAddress ?? m.changedAddress;
       const responseOrigin = m.responseOrigin ?? m.sourceAddress;
       return {
@@ -163,9 +184,20 @@ export function stunBinding(port: UdpPort, server: StunServer, opts: StunBinding
       };
     },
     timedOut: ({ sent }) =>
-      fail('TIMEOUT', `no answer from the STUN server ${where} after ${sent} request${sent === 1 ? '' : 's'} (${seconds(giveUpAfterMs)}); check --stun host:port and that UDP to it is allowed`),
+      fail(
+        'TIMEOUT',
+        `no answer from the STUN server ${where} after ${sent} request${sent === 1 ? '' : 's'} (${seconds(giveUpAfterMs)}); check --stun host:port and that UDP to it is allowed`,
+      ),
     aborted: () => fail('ABORTED', `the STUN Binding to ${where} was stopped before an answer came`),
-    sendFailed: (err) => fail('SEND_FAILED', `could not send the STUN Binding to ${where} from UDP ${port.port} (${err.message}); check --stun and the local network`),
-    portClosed: () => fail('PORT_CLOSED', `UDP ${port.port} closed during the STUN Binding to ${where}; keep the port open until the Binding ends`),
+    sendFailed: (err) =>
+      fail(
+        'SEND_FAILED',
+        `could not send the STUN Binding to ${where} from UDP ${port.port} (${err.message}); check --stun and the local network`,
+      ),
+    portClosed: () =>
+      fail(
+        'PORT_CLOSED',
+        `UDP ${port.port} closed during the STUN Binding to ${where}; keep the port open until the Binding ends`,
+      ),
   });
 }

@@ -126,7 +126,9 @@ export interface StunParseError {
 }
 
 /** A decoded message or why not. */
-export type StunParseResult = { readonly ok: true; readonly value: StunMessage } | { readonly ok: false; readonly error: StunParseError };
+export type StunParseResult =
+  | { readonly ok: true; readonly value: StunMessage }
+  | { readonly ok: false; readonly error: StunParseError };
 
 /** What {@link encodeStunMessage} writes; attributes are written in this order, FINGERPRINT last. */
 export interface StunMessageInit {
@@ -261,13 +263,15 @@ const fromUtf8 = new TextDecoder('utf-8', { fatal: false });
  */
 export function encodeStunMessage(init: StunMessageInit): Uint8Array {
   const attributes: Array<[number, Uint8Array]> = [];
-  if (init.software !== undefined) attributes.push([ATTRIBUTE.SOFTWARE, utf8.encode(init.software).subarray(0, SOFTWARE_MAX_BYTES)]);
+  if (init.software !== undefined)
+    attributes.push([ATTRIBUTE.SOFTWARE, utf8.encode(init.software).subarray(0, SOFTWARE_MAX_BYTES)]);
   const mapped = init.mappedAddress && encodeAddress(init.mappedAddress);
   if (mapped) attributes.push([ATTRIBUTE.MAPPED_ADDRESS, mapped]);
   const xorMapped = init.xorMappedAddress && encodeAddress(init.xorMappedAddress, xorPad(init.transactionId));
   if (xorMapped) attributes.push([ATTRIBUTE.XOR_MAPPED_ADDRESS, xorMapped]);
   if (init.changeRequest) {
-    const flags = (init.changeRequest.changeIp ? CHANGE_IP_FLAG : 0) | (init.changeRequest.changePort ? CHANGE_PORT_FLAG : 0);
+    const flags =
+      (init.changeRequest.changeIp ? CHANGE_IP_FLAG : 0) | (init.changeRequest.changePort ? CHANGE_PORT_FLAG : 0);
     attributes.push([ATTRIBUTE.CHANGE_REQUEST, Uint8Array.of(0, 0, 0, flags)]);
   }
   // Same format as MAPPED-ADDRESS (RFC 5780 §7.1), never XORed.
@@ -344,14 +348,20 @@ function fail(code: StunParseError['code'], message: string): StunParseResult {
  * occurrence of a repeated attribute counts (RFC 8489 §14); padding bytes may hold anything.
  */
 export function parseStunMessage(bytes: Uint8Array): StunParseResult {
-  if (bytes.length < STUN_HEADER_BYTES) return fail('TOO_SHORT', `a STUN message has a ${STUN_HEADER_BYTES}-byte header, this datagram is ${bytes.length} bytes`);
+  if (bytes.length < STUN_HEADER_BYTES)
+    return fail(
+      'TOO_SHORT',
+      `a STUN message has a ${STUN_HEADER_BYTES}-byte header, this datagram is ${bytes.length} bytes`,
+    );
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const type = view.getUint16(0);
   if (type & 0xc000) return fail('NOT_STUN', 'the first two bits of a STUN message are zero');
-  if (view.getUint32(4) !== MAGIC_COOKIE) return fail('NOT_STUN', 'no magic cookie 0x2112A442 (not STUN, or an RFC 3489 server)');
+  if (view.getUint32(4) !== MAGIC_COOKIE)
+    return fail('NOT_STUN', 'no magic cookie 0x2112A442 (not STUN, or an RFC 3489 server)');
   const length = view.getUint16(2);
   if (length % 4 !== 0) return fail('BAD_LENGTH', `the message length ${length} is not a multiple of 4`);
-  if (STUN_HEADER_BYTES + length !== bytes.length) return fail('BAD_LENGTH', `the header says ${STUN_HEADER_BYTES + length} bytes, the datagram has ${bytes.length}`);
+  if (STUN_HEADER_BYTES + length !== bytes.length)
+    return fail('BAD_LENGTH', `the header says ${STUN_HEADER_BYTES + length} bytes, the datagram has ${bytes.length}`);
   // Copies, so the message never aliases the (possibly pooled) datagram buffer.
   const transactionId = new Uint8Array(bytes.subarray(8, 8 + TRANSACTION_ID_BYTES));
   const { cls, method } = splitType(type);
@@ -366,13 +376,18 @@ export function parseStunMessage(bytes: Uint8Array): StunParseResult {
     const attrType = view.getUint16(at);
     const attrLength = view.getUint16(at + 2);
     const valueAt = at + 4;
-    if (valueAt + attrLength > bytes.length) return fail('BAD_ATTRIBUTE', `attribute 0x${hex4(attrType)} is ${attrLength} bytes, only ${bytes.length - valueAt} remain`);
+    if (valueAt + attrLength > bytes.length)
+      return fail(
+        'BAD_ATTRIBUTE',
+        `attribute 0x${hex4(attrType)} is ${attrLength} bytes, only ${bytes.length - valueAt} remain`,
+      );
     const value = bytes.subarray(valueAt, valueAt + attrLength);
     at = valueAt + ((attrLength + 3) & ~3);
     if (attrType === ATTRIBUTE.FINGERPRINT) {
       if (attrLength !== 4) return fail('BAD_ATTRIBUTE', `FINGERPRINT is 4 bytes, this one ${attrLength}`);
       const expected = (crc32(bytes.subarray(0, valueAt - 4)) ^ FINGERPRINT_XOR) >>> 0;
-      if (view.getUint32(valueAt) !== expected) return fail('BAD_FINGERPRINT', 'the FINGERPRINT does not match the message (corrupted, or not STUN)');
+      if (view.getUint32(valueAt) !== expected)
+        return fail('BAD_FINGERPRINT', 'the FINGERPRINT does not match the message (corrupted, or not STUN)');
       message.fingerprintOk = true;
       continue;
     }
@@ -400,14 +415,18 @@ export function parseStunMessage(bytes: Uint8Array): StunParseResult {
       case ATTRIBUTE.CHANGE_REQUEST: {
         if (value.length !== 4) return fail('BAD_ATTRIBUTE', `CHANGE-REQUEST is 4 bytes, this one ${value.length}`);
         // Only bits A and B carry meaning (the RFC 5780 §7.2 diagram draws every other bit as 0); the rest are ignored.
-        message.changeRequest = { changeIp: (value[3] & CHANGE_IP_FLAG) !== 0, changePort: (value[3] & CHANGE_PORT_FLAG) !== 0 };
+        message.changeRequest = {
+          changeIp: (value[3] & CHANGE_IP_FLAG) !== 0,
+          changePort: (value[3] & CHANGE_PORT_FLAG) !== 0,
+        };
         break;
       }
       case ATTRIBUTE.ERROR_CODE: {
         if (value.length < 4) return fail('BAD_ATTRIBUTE', `ERROR-CODE is at least 4 bytes, this one ${value.length}`);
         const errorClass = value[2] & 0x07;
         const number = value[3];
-        if (errorClass < 3 || errorClass > 6 || number > 99) return fail('BAD_ATTRIBUTE', `ERROR-CODE class ${errorClass} number ${number} is outside 300–699`);
+        if (errorClass < 3 || errorClass > 6 || number > 99)
+          return fail('BAD_ATTRIBUTE', `ERROR-CODE class ${errorClass} number ${number} is outside 300–699`);
         message.errorCode = { code: errorClass * 100 + number, reason: fromUtf8.decode(value.subarray(4)) };
         break;
       }

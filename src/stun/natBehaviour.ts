@@ -1,8 +1,20 @@
 import { networkInterfaces } from 'node:os';
 import { randomBytes, randomInt } from 'node:crypto';
 import { openUdpPort, type UdpPort } from '../net/udpPort.ts';
-import { stunBinding, type StunBindingError, type StunBindingOptions, type StunServer, type TransportAddress } from './client.ts';
-import { encodeBindingRequest, METHOD_BINDING, parseStunMessage, TRANSACTION_ID_BYTES, type StunChangeRequest } from './message.ts';
+import {
+  stunBinding,
+  type StunBindingError,
+  type StunBindingOptions,
+  type StunServer,
+  type TransportAddress,
+} from './client.ts';
+import {
+  encodeBindingRequest,
+  METHOD_BINDING,
+  parseStunMessage,
+  TRANSACTION_ID_BYTES,
+  type StunChangeRequest,
+} from './message.ts';
 
 /**
  * NAT behaviour discovery in the terms of RFC 4787, by the tests of RFC 5780 §4.3 (mapping) and
@@ -34,7 +46,14 @@ export type NatMappingBehaviour = 'endpointIndependent' | 'addressDependent' | '
 export type NatFilteringBehaviour = 'endpointIndependent' | 'addressDependent' | 'addressAndPortDependent';
 
 /** The tests, named after RFC 5780 §4.3 and §4.4 (and §3.4 for hairpinning). */
-export type NatTestName = 'mappingI' | 'mappingII' | 'mappingIII' | 'filteringI' | 'filteringII' | 'filteringIII' | 'hairpinning';
+export type NatTestName =
+  | 'mappingI'
+  | 'mappingII'
+  | 'mappingIII'
+  | 'filteringI'
+  | 'filteringII'
+  | 'filteringIII'
+  | 'hairpinning';
 
 /** What one test sent and what came back, for diagnosis. */
 export interface NatTestRecord {
@@ -95,7 +114,9 @@ export interface NatBehaviourError {
 }
 
 /** The behaviour or why not. */
-export type NatBehaviourResult = { readonly ok: true; readonly value: NatBehaviour } | { readonly ok: false; readonly error: NatBehaviourError };
+export type NatBehaviourResult =
+  | { readonly ok: true; readonly value: NatBehaviour }
+  | { readonly ok: false; readonly error: NatBehaviourError };
 
 /** How to run the discovery. */
 export interface NatBehaviourOptions {
@@ -219,10 +240,16 @@ function hairpinProbe(
     const transmit = () => {
       requests++;
       from.send(request, target.port, target.address).catch((err: unknown) => {
-        finish(false, `could not send to our own public address ${where(target)} (${err instanceof Error ? err.message : String(err)})`);
+        finish(
+          false,
+          `could not send to our own public address ${where(target)} (${err instanceof Error ? err.message : String(err)})`,
+        );
       });
       const last = requests >= opts.maxRequests;
-      timer = setTimeout(last ? () => finish(false) : transmit, last ? opts.finalWaitFactor * opts.rtoMs : opts.rtoMs * 2 ** (requests - 1));
+      timer = setTimeout(
+        last ? () => finish(false) : transmit,
+        last ? opts.finalWaitFactor * opts.rtoMs : opts.rtoMs * 2 ** (requests - 1),
+      );
     };
     if (opts.signal?.aborted) return onAbort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -265,7 +292,11 @@ function hairpinProbe(
  * STUN transactions per second". Never rejects; closes the port it opened; nothing (timer,
  * subscription, listener) outlives the promise.
  */
-export async function discoverNatBehaviour(port: UdpPort, server: StunServer, opts: NatBehaviourOptions = {}): Promise<NatBehaviourResult> {
+export async function discoverNatBehaviour(
+  port: UdpPort,
+  server: StunServer,
+  opts: NatBehaviourOptions = {},
+): Promise<NatBehaviourResult> {
   const startedAt = performance.now();
   const tests: NatTestRecord[] = [];
   const binding: StunBindingOptions = {
@@ -283,8 +314,12 @@ export async function discoverNatBehaviour(port: UdpPort, server: StunServer, op
     finalWaitFactor: Math.max(0, opts.finalWaitFactor ?? 16),
   };
   let lastStart = -Infinity;
-  const fail = (code: NatBehaviourError['code'], message: string): NatBehaviourResult => ({ ok: false, error: { code, message, tests: [...tests] } });
-  const passOn = (error: StunBindingError): NatBehaviourResult => fail(error.code === 'TIMEOUT' ? 'NO_UDP' : error.code, error.message);
+  const fail = (code: NatBehaviourError['code'], message: string): NatBehaviourResult => ({
+    ok: false,
+    error: { code, message, tests: [...tests] },
+  });
+  const passOn = (error: StunBindingError): NatBehaviourResult =>
+    fail(error.code === 'TIMEOUT' ? 'NO_UDP' : error.code, error.message);
 
   /** One paced Binding transaction, recorded; undefined `answer` means no answer after every retransmission. */
   const run = async (test: NatTestName, from: UdpPort, to: TransportAddress, changeRequest?: StunChangeRequest) => {
@@ -294,11 +329,25 @@ export async function discoverNatBehaviour(port: UdpPort, server: StunServer, op
     const base = { test, localPort: from.port, to, ...(changeRequest && { changeRequest }) };
     if (result.ok) {
       const { mapped, from: source, responseOrigin, otherAddress, requests, rttMs } = result;
-      tests.push({ ...base, outcome: 'answered', mapped, from: source, ...(responseOrigin && { responseOrigin }), ...(otherAddress && { otherAddress }), requests, elapsedMs: rttMs });
+      tests.push({
+        ...base,
+        outcome: 'answered',
+        mapped,
+        from: source,
+        ...(responseOrigin && { responseOrigin }),
+        ...(otherAddress && { otherAddress }),
+        requests,
+        elapsedMs: rttMs,
+      });
       return { answer: result };
     }
     if (result.error.code === 'TIMEOUT') {
-      tests.push({ ...base, outcome: 'noAnswer', requests: schedule.maxRequests, elapsedMs: performance.now() - lastStart });
+      tests.push({
+        ...base,
+        outcome: 'noAnswer',
+        requests: schedule.maxRequests,
+        elapsedMs: performance.now() - lastStart,
+      });
       return { answer: undefined, timeout: result.error };
     }
     return { error: result.error };
@@ -311,10 +360,16 @@ export async function discoverNatBehaviour(port: UdpPort, server: StunServer, op
   const mappedAddress = first.answer.mapped;
   const other = first.answer.otherAddress;
   if (!other) {
-    return fail('NO_RFC5780', `the STUN server ${where(server)} sent no OTHER-ADDRESS, so it cannot tell NAT behaviour; ${FIX_RFC5780}`);
+    return fail(
+      'NO_RFC5780',
+      `the STUN server ${where(server)} sent no OTHER-ADDRESS, so it cannot tell NAT behaviour; ${FIX_RFC5780}`,
+    );
   }
   if (!IPV4.test(other.address)) {
-    return fail('NO_RFC5780', `the STUN server ${where(server)} gives OTHER-ADDRESS ${where(other)}, not an IPv4 address like its own; ${FIX_RFC5780}`);
+    return fail(
+      'NO_RFC5780',
+      `the STUN server ${where(server)} gives OTHER-ADDRESS ${where(other)}, not an IPv4 address like its own; ${FIX_RFC5780}`,
+    );
   }
   if (other.address === server.address || other.port === server.port) {
     return fail(
@@ -345,7 +400,10 @@ export async function discoverNatBehaviour(port: UdpPort, server: StunServer, op
   if (!filteringPort) {
     const opened = await openFreshPort(port.address);
     if (typeof opened === 'string') {
-      return fail('PORT_UNAVAILABLE', `could not open a fresh UDP port on ${port.address} for the NAT filtering tests (${opened}); free a port in ${RANDOM_PORT_MIN}–${RANDOM_PORT_MAX} or pass filteringPort`);
+      return fail(
+        'PORT_UNAVAILABLE',
+        `could not open a fresh UDP port on ${port.address} for the NAT filtering tests (${opened}); free a port in ${RANDOM_PORT_MIN}–${RANDOM_PORT_MAX} or pass filteringPort`,
+      );
     }
     filteringPort = opened;
   }
@@ -357,7 +415,8 @@ export async function discoverNatBehaviour(port: UdpPort, server: StunServer, op
       await waitUntil(lastStart + paceMs, opts.signal);
       lastStart = performance.now();
       const probe = await hairpinProbe(port, filteringPort, mappedAddress, { ...schedule, signal: opts.signal });
-      if (opts.signal?.aborted) return fail('ABORTED', `the NAT behaviour discovery against ${where(server)} was stopped`);
+      if (opts.signal?.aborted)
+        return fail('ABORTED', `the NAT behaviour discovery against ${where(server)} was stopped`);
       hairpinning = probe.hairpinned;
       tests.push({
         test: 'hairpinning',
@@ -371,7 +430,15 @@ export async function discoverNatBehaviour(port: UdpPort, server: StunServer, op
     }
     return {
       ok: true,
-      value: { mapping, filtering, mappedAddress, otherAddress: other, ...(hairpinning !== undefined && { hairpinning }), tests: [...tests], durationMs: performance.now() - startedAt },
+      value: {
+        mapping,
+        filtering,
+        mappedAddress,
+        otherAddress: other,
+        ...(hairpinning !== undefined && { hairpinning }),
+        tests: [...tests],
+        durationMs: performance.now() - startedAt,
+      },
     };
   } finally {
     if (!opts.filteringPort) await filteringPort.close();
@@ -384,7 +451,10 @@ export async function discoverNatBehaviour(port: UdpPort, server: StunServer, op
     );
   }
 
-  async function filteringTests(from: UdpPort, other: TransportAddress): Promise<NatFilteringBehaviour | NatBehaviourResult> {
+  async function filteringTests(
+    from: UdpPort,
+    other: TransportAddress,
+  ): Promise<NatFilteringBehaviour | NatBehaviourResult> {
     const first = await run('filteringI', from, server);
     if (first.error) return passOn(first.error);
     if (!first.answer) return passOn(first.timeout);
@@ -393,7 +463,8 @@ export async function discoverNatBehaviour(port: UdpPort, server: StunServer, op
     if (both.answer) {
       const source = both.answer.from;
       // Table 1: with both flags the source is Ca:Cp.
-      if (source.address === server.address || source.port === server.port) return changeIgnored('change IP and port', source, other, true);
+      if (source.address === server.address || source.port === server.port)
+        return changeIgnored('change IP and port', source, other, true);
       return 'endpointIndependent';
     }
     const portOnly = await run('filteringIII', from, server, { changeIp: false, changePort: true });
@@ -402,7 +473,8 @@ export async function discoverNatBehaviour(port: UdpPort, server: StunServer, op
       const source = portOnly.answer.from;
       // Table 1: with "change port" alone the source is Da:Cp.
       const expected = { address: server.address, port: other.port };
-      if (source.address !== server.address || source.port === server.port) return changeIgnored('change port', source, expected, false);
+      if (source.address !== server.address || source.port === server.port)
+        return changeIgnored('change port', source, expected, false);
       return 'addressDependent';
     }
     return 'addressAndPortDependent';
@@ -412,12 +484,20 @@ export async function discoverNatBehaviour(port: UdpPort, server: StunServer, op
     // RFC 5780 §6.1: "If the Request contains the CHANGE-REQUEST attribute and the server does not
     // have an alternate address and port ..., the server MUST generate an error response of type 420."
     if (error.code === 'STUN_ERROR' && error.stunCode === 420) {
-      return fail('NO_RFC5780', `the STUN server ${where(server)} refused CHANGE-REQUEST with 420 although it sent OTHER-ADDRESS; ${FIX_RFC5780}`);
+      return fail(
+        'NO_RFC5780',
+        `the STUN server ${where(server)} refused CHANGE-REQUEST with 420 although it sent OTHER-ADDRESS; ${FIX_RFC5780}`,
+      );
     }
     return passOn(error);
   }
 
-  function changeIgnored(flags: string, source: TransportAddress, expected: TransportAddress, isOtherAddress: boolean): NatBehaviourResult {
+  function changeIgnored(
+    flags: string,
+    source: TransportAddress,
+    expected: TransportAddress,
+    isOtherAddress: boolean,
+  ): NatBehaviourResult {
     return fail(
       'CHANGE_IGNORED',
       `the STUN server ${where(server)} answered a CHANGE-REQUEST (${flags}) from ${where(source)}, not from ${isOtherAddress ? 'its other address ' : ''}${where(expected)} as RFC 5780 Table 1 requires, so filtering cannot be told; ${FIX_RFC5780}`,

@@ -101,7 +101,11 @@ function classified<C extends string>(port: UdpPort, classify: (bytes: Uint8Arra
 }
 
 function local(port: UdpPort): Omit<UdpChannel, 'datagrams$'> {
-  return { address: port.address, port: port.port, send: (data, toPort, toAddress) => port.send(data, toPort, toAddress) };
+  return {
+    address: port.address,
+    port: port.port,
+    send: (data, toPort, toAddress) => port.send(data, toPort, toAddress),
+  };
 }
 
 function channel(port: UdpPort, datagrams$: Observable<Datagram>): UdpChannel {
@@ -112,7 +116,12 @@ function channel(port: UdpPort, datagrams$: Observable<Datagram>): UdpChannel {
 export function signallingChannels(port: UdpPort): SignallingChannels {
   const of = classified(port, classifySignalling);
   return {
-    sip: { ...local(port), messages$: of('sip').pipe(map((d) => ({ text: d.data.toString('utf8'), bytes: d.data.length, address: d.address, port: d.port }))) },
+    sip: {
+      ...local(port),
+      messages$: of('sip').pipe(
+        map((d) => ({ text: d.data.toString('utf8'), bytes: d.data.length, address: d.address, port: d.port })),
+      ),
+    },
     probe: channel(port, of('probe')),
     other$: of('other'),
   };

@@ -17,9 +17,13 @@ import type { MediaChannels } from './demux.ts';
  */
 export interface RtpProtection {
   protectRtp(packet: Uint8Array): Uint8Array;
-  unprotectRtp(packet: Uint8Array): { readonly ok: true; readonly value: Uint8Array } | { readonly ok: false; readonly error: string };
+  unprotectRtp(
+    packet: Uint8Array,
+  ): { readonly ok: true; readonly value: Uint8Array } | { readonly ok: false; readonly error: string };
   protectRtcp(packet: Uint8Array): Uint8Array;
-  unprotectRtcp(packet: Uint8Array): { readonly ok: true; readonly value: Uint8Array } | { readonly ok: false; readonly error: string };
+  unprotectRtcp(
+    packet: Uint8Array,
+  ): { readonly ok: true; readonly value: Uint8Array } | { readonly ok: false; readonly error: string };
 }
 
 /** Plain RTP and RTCP, as avchat and iChat send today. */
@@ -192,16 +196,37 @@ export class RtpSession {
    * Send one RTP packet of ours, while the plan lets us send: the session adds the SSRC and the
    * sequence number, and sends it to the latched source, or the advertised address before the latch.
    */
-  async sendRtp(packet: { readonly payloadType: number; readonly marker: boolean; readonly timestamp: number; readonly payload: Uint8Array }): Promise<void> {
+  async sendRtp(packet: {
+    readonly payloadType: number;
+    readonly marker: boolean;
+    readonly timestamp: number;
+    readonly payload: Uint8Array;
+  }): Promise<void> {
     const to = this.rtpLatch.destination;
     if (!to || !sends(this.stream)) return;
-    const sent = { ssrc: this.ownSsrc, sequence: this.sequence, timestamp: packet.timestamp, payloadBytes: packet.payload.length };
-    const bytes = serializeRtp({ ...packet, sequenceNumber: sent.sequence, ssrc: sent.ssrc, csrcs: [], paddingLength: 0 });
+    const sent = {
+      ssrc: this.ownSsrc,
+      sequence: this.sequence,
+      timestamp: packet.timestamp,
+      payloadBytes: packet.payload.length,
+    };
+    const bytes = serializeRtp({
+      ...packet,
+      sequenceNumber: sent.sequence,
+      ssrc: sent.ssrc,
+      csrcs: [],
+      paddingLength: 0,
+    });
     this.sequence = (this.sequence + 1) & 0xffff;
     const wire = this.protection.protectRtp(bytes);
     await this.opts.rtp.local.send(wire, to.port, to.address).catch(() => {});
     const s = this.sent;
-    this.sent = { packets: s.packets + 1, octets: s.octets + packet.payload.length, lastTimestamp: packet.timestamp, lastAtMs: Date.now() };
+    this.sent = {
+      packets: s.packets + 1,
+      octets: s.octets + packet.payload.length,
+      lastTimestamp: packet.timestamp,
+      lastAtMs: Date.now(),
+    };
     this.count(this.opts.names.rtp, { packetsSent: 1, bytesSent: wire.length });
     this.sentPackets.next(sent);
   }
@@ -222,7 +247,22 @@ export class RtpSession {
     this.changes.complete();
   }
 
-  private count(name: MediaPortName, add: Partial<Record<'packetsSent' | 'bytesSent' | 'packetsReceived' | 'bytesReceived' | 'dropped' | 'droppedForeign' | 'droppedLooped' | 'ssrcCollisions', number>>): undefined {
+  private count(
+    name: MediaPortName,
+    add: Partial<
+      Record<
+        | 'packetsSent'
+        | 'bytesSent'
+        | 'packetsReceived'
+        | 'bytesReceived'
+        | 'dropped'
+        | 'droppedForeign'
+        | 'droppedLooped'
+        | 'ssrcCollisions',
+        number
+      >
+    >,
+  ): undefined {
     this.opts.bus.update(name, (s) => {
       const next: Record<string, unknown> = { ...s };
       for (const [key, n] of Object.entries(add)) next[key] = (s[key as keyof PortStats] as number) + n;
@@ -236,7 +276,8 @@ export class RtpSession {
     const clear = this.protection.unprotectRtp(d.data);
     const parsed = clear.ok ? parseRtp(clear.value) : undefined;
     const stream = this.stream;
-    if (!parsed?.ok || !stream || !receives(stream) || parsed.value.payloadType !== stream.payloadType) return this.count(name, { dropped: 1 });
+    if (!parsed?.ok || !stream || !receives(stream) || parsed.value.payloadType !== stream.payloadType)
+      return this.count(name, { dropped: 1 });
     const packet = parsed.value;
     const from = `${d.address}:${d.port}`;
     if (packet.ssrc === this.ownSsrc && this.conflicts.has(from)) return this.count(name, { droppedLooped: 1 });
@@ -255,7 +296,9 @@ export class RtpSession {
       ...s,
       packetsReceived: s.packetsReceived + 1,
       bytesReceived: s.bytesReceived + d.data.length,
-      payloadTypes: s.payloadTypes.includes(packet.payloadType) ? s.payloadTypes : [...s.payloadTypes, packet.payloadType],
+      payloadTypes: s.payloadTypes.includes(packet.payloadType)
+        ? s.payloadTypes
+        : [...s.payloadTypes, packet.payloadType],
     }));
     return { packet, bytes: d.data.length, arrivalMs };
   }

@@ -11,7 +11,7 @@ import {
   type PortMappingRequest,
 } from './soap.ts';
 import { discoverGateway, type DiscoverOptions } from './ssdp.ts';
-import { fail, ok, type UpnpResult } from './upnpError.ts';
+import { ok, type UpnpResult } from './upnpError.ts';
 
 /** Options of {@link openIgd}: discovery's, plus a way to skip it. */
 export interface OpenIgdOptions extends DiscoverOptions {
@@ -63,7 +63,8 @@ export async function openIgd(opts: OpenIgdOptions = {}): Promise<UpnpResult<Igd
     gateway,
     internalClient,
     getExternalIPAddress: (callOpts) => getExternalIPAddress(gateway, defaults(callOpts)),
-    addPortMapping: (m, callOpts) => addPortMapping(gateway, { ...m, internalClient: m.internalClient ?? internalClient }, defaults(callOpts)),
+    addPortMapping: (m, callOpts) =>
+      addPortMapping(gateway, { ...m, internalClient: m.internalClient ?? internalClient }, defaults(callOpts)),
     deletePortMapping: (key, callOpts) => deletePortMapping(gateway, key, defaults(callOpts)),
     getSpecificPortMappingEntry: (key, callOpts) => getSpecificPortMappingEntry(gateway, key, defaults(callOpts)),
   });

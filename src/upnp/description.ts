@@ -54,13 +54,24 @@ function httpUrl(text: string, base?: string): URL | undefined {
  */
 export function parseDeviceDescription(xml: string, location: string): UpnpResult<GatewayDescription> {
   const base = httpUrl(location);
-  if (!base) return fail('BAD_ARGUMENT', `description location ${JSON.stringify(location.slice(0, 80))} is not an http(s) URL; pass the SSDP LOCATION`);
+  if (!base)
+    return fail(
+      'BAD_ARGUMENT',
+      `description location ${JSON.stringify(location.slice(0, 80))} is not an http(s) URL; pass the SSDP LOCATION`,
+    );
   const doc = parseXml(xml);
-  if (!doc.ok) return fail('BAD_DESCRIPTION', `the device description at ${location} is not valid XML (${doc.reason}); this router's UPnP is unusable, map the ports by hand`);
+  if (!doc.ok)
+    return fail(
+      'BAD_DESCRIPTION',
+      `the device description at ${location} is not valid XML (${doc.reason}); this router's UPnP is unusable, map the ports by hand`,
+    );
   const root = childOf(doc.value, 'root');
   const device = root && listOf(root, 'device')[0];
   if (!root || !device) {
-    return fail('BAD_DESCRIPTION', `the document at ${location} is not a UPnP device description (no <root><device>); check the SSDP LOCATION`);
+    return fail(
+      'BAD_DESCRIPTION',
+      `the document at ${location} is not a UPnP device description (no <root><device>); check the SSDP LOCATION`,
+    );
   }
   const services = allServices(device);
   for (const wanted of WAN_SERVICE_TYPES) {
@@ -68,17 +79,26 @@ export function parseDeviceDescription(xml: string, location: string): UpnpResul
     if (!service) continue;
     const controlText = textOf(service, 'controlURL');
     if (!controlText) {
-      return fail('BAD_DESCRIPTION', `the ${wanted} service at ${location} has no controlURL; this router's UPnP is unusable, map the ports by hand`);
+      return fail(
+        'BAD_DESCRIPTION',
+        `the ${wanted} service at ${location} has no controlURL; this router's UPnP is unusable, map the ports by hand`,
+      );
     }
     const urlBase = textOf(root, 'URLBase');
     const resolveAgainst = (urlBase && httpUrl(urlBase)?.href) || base.href;
     const control = httpUrl(controlText, resolveAgainst);
     if (!control) {
-      return fail('BAD_DESCRIPTION', `controlURL ${JSON.stringify(controlText.slice(0, 80))} at ${location} is not an http(s) URL; map the ports by hand`);
+      return fail(
+        'BAD_DESCRIPTION',
+        `controlURL ${JSON.stringify(controlText.slice(0, 80))} at ${location} is not an http(s) URL; map the ports by hand`,
+      );
     }
     // Only ever talk to the device that described itself, whatever URLBase claims.
     if (control.hostname !== base.hostname) {
-      return fail('BAD_DESCRIPTION', `controlURL ${control.href} points away from the gateway ${base.hostname}; refusing it, map the ports by hand`);
+      return fail(
+        'BAD_DESCRIPTION',
+        `controlURL ${control.href} points away from the gateway ${base.hostname}; refusing it, map the ports by hand`,
+      );
     }
     return ok({
       location,
@@ -96,12 +116,26 @@ export function parseDeviceDescription(xml: string, location: string): UpnpResul
 }
 
 /** Fetch the device description at `location` (the SSDP LOCATION) and find its port-mapping service. */
-export async function fetchDescription(location: string, opts: RequestOptions = {}): Promise<UpnpResult<GatewayDescription>> {
-  if (!httpUrl(location)) return fail('BAD_ARGUMENT', `description location ${JSON.stringify(location.slice(0, 80))} is not an http(s) URL; pass the SSDP LOCATION`);
-  const res = await gatewayRequest(location, { method: 'GET' }, { ...opts, maxBytes: MAX_DESCRIPTION_BYTES, what: 'device description' });
+export async function fetchDescription(
+  location: string,
+  opts: RequestOptions = {},
+): Promise<UpnpResult<GatewayDescription>> {
+  if (!httpUrl(location))
+    return fail(
+      'BAD_ARGUMENT',
+      `description location ${JSON.stringify(location.slice(0, 80))} is not an http(s) URL; pass the SSDP LOCATION`,
+    );
+  const res = await gatewayRequest(
+    location,
+    { method: 'GET' },
+    { ...opts, maxBytes: MAX_DESCRIPTION_BYTES, what: 'device description' },
+  );
   if (!res.ok) return res;
   if (res.value.status !== 200) {
-    return fail('HTTP_STATUS', `the device description at ${location} answered HTTP ${res.value.status}; check the SSDP LOCATION or restart the router's UPnP`);
+    return fail(
+      'HTTP_STATUS',
+      `the device description at ${location} answered HTTP ${res.value.status}; check the SSDP LOCATION or restart the router's UPnP`,
+    );
   }
   return parseDeviceDescription(res.value.body, location);
 }

@@ -64,17 +64,32 @@ export async function gatewayRequest(
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
   try {
-    const res = await fetch(url, { method: init.method, headers: init.headers, body: init.body, signal, redirect: 'error' });
+    const res = await fetch(url, {
+      method: init.method,
+      headers: init.headers,
+      body: init.body,
+      signal,
+      redirect: 'error',
+    });
     const body = await readCapped(res, opts.maxBytes);
     if (body === undefined) {
-      return fail('BODY_TOO_LARGE', `${opts.what} from ${url} is larger than ${opts.maxBytes} bytes; this is not a UPnP gateway we can use, map the ports by hand`);
+      return fail(
+        'BODY_TOO_LARGE',
+        `${opts.what} from ${url} is larger than ${opts.maxBytes} bytes; this is not a UPnP gateway we can use, map the ports by hand`,
+      );
     }
     return ok({ status: res.status, body });
   } catch (err) {
     if (opts.signal?.aborted) return fail('ABORTED', `${opts.what} was stopped`);
     if (timeout.aborted) {
-      return fail('TIMEOUT', `${opts.what} at ${url} got no answer within ${timeoutMs} ms; check that the router is up and UPnP is on, or raise timeoutMs`);
+      return fail(
+        'TIMEOUT',
+        `${opts.what} at ${url} got no answer within ${timeoutMs} ms; check that the router is up and UPnP is on, or raise timeoutMs`,
+      );
     }
-    return fail('HTTP_FAILED', `${opts.what} at ${url} failed (${causeOf(err)}); check that the router is reachable and UPnP is on`);
+    return fail(
+      'HTTP_FAILED',
+      `${opts.what} at ${url} failed (${causeOf(err)}); check that the router is reachable and UPnP is on`,
+    );
   }
 }

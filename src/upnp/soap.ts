@@ -70,7 +70,13 @@ const UPNP_ERROR_FIXES: Readonly<Record<number, string>> = {
   732: 'the router needs a specific internal port; pass one',
 };
 
-const XML_ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+const XML_ESCAPES: Readonly<Record<string, string>> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&apos;',
+};
 
 function escapeXml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => XML_ESCAPES[c] ?? c);
@@ -80,7 +86,11 @@ function escapeXml(text: string): string {
  * A UPnP control request (UDA 1.1 §3.2.1): a SOAP envelope whose body is the action in the service
  * type's namespace, with the arguments in the order given (some routers insist on the spec order).
  */
-export function buildSoapRequest(serviceType: string, action: string, args: ReadonlyArray<readonly [string, string]>): string {
+export function buildSoapRequest(
+  serviceType: string,
+  action: string,
+  args: ReadonlyArray<readonly [string, string]>,
+): string {
   const body = args.map(([name, value]) => `<${name}>${escapeXml(value)}</${name}>`).join('');
   return (
     '<?xml version="1.0" encoding="utf-8"?>\r\n' +
@@ -104,7 +114,10 @@ export function parseSoapResponse(xml: string, action: string, status = 200): Up
     const errorCode = codeText !== undefined && /^\d{1,4}$/.test(codeText) ? Number(codeText) : undefined;
     if (errorCode === undefined) {
       const faultString = textOf(fault, 'faultstring') ?? '';
-      return fail('BAD_SOAP_RESPONSE', `${action} failed with a SOAP fault without a UPnP error code (${JSON.stringify(faultString.slice(0, 80))}); map the ports by hand`);
+      return fail(
+        'BAD_SOAP_RESPONSE',
+        `${action} failed with a SOAP fault without a UPnP error code (${JSON.stringify(faultString.slice(0, 80))}); map the ports by hand`,
+      );
     }
     const errorDescription = (upnpError && textOf(upnpError, 'errorDescription')) ?? '';
     const fix = UPNP_ERROR_FIXES[errorCode] ?? 'see the router documentation, or map the ports by hand';
@@ -120,12 +133,19 @@ export function parseSoapResponse(xml: string, action: string, status = 200): Up
     };
   }
   if (status !== 200) {
-    return fail('HTTP_STATUS', `${action} answered HTTP ${status} without a UPnP fault; the router's UPnP service is broken, map the ports by hand`);
+    return fail(
+      'HTTP_STATUS',
+      `${action} answered HTTP ${status} without a UPnP fault; the router's UPnP service is broken, map the ports by hand`,
+    );
   }
-  if (!doc.ok) return fail('BAD_SOAP_RESPONSE', `the answer to ${action} is not valid XML (${doc.reason}); map the ports by hand`);
+  if (!doc.ok)
+    return fail('BAD_SOAP_RESPONSE', `the answer to ${action} is not valid XML (${doc.reason}); map the ports by hand`);
   const responseName = `${action}Response`;
   if (!body || !Object.hasOwn(body, responseName)) {
-    return fail('BAD_SOAP_RESPONSE', `the answer to ${action} has no <${responseName}> in its SOAP body; map the ports by hand`);
+    return fail(
+      'BAD_SOAP_RESPONSE',
+      `the answer to ${action} has no <${responseName}> in its SOAP body; map the ports by hand`,
+    );
   }
   const response = body[responseName];
   const args: Record<string, string> = {};
@@ -160,11 +180,14 @@ export async function soapCall(
 }
 
 function checkPort(name: string, port: unknown): string | undefined {
-  return Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65535 ? undefined : `${name} must be an integer 1-65535, got ${String(port)}`;
+  return Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65535
+    ? undefined
+    : `${name} must be an integer 1-65535, got ${String(port)}`;
 }
 
 function checkKey(key: PortMappingKey): string | undefined {
-  if (key.protocol !== 'UDP' && key.protocol !== 'TCP') return `protocol must be 'UDP' or 'TCP', got ${JSON.stringify(key.protocol)}`;
+  if (key.protocol !== 'UDP' && key.protocol !== 'TCP')
+    return `protocol must be 'UDP' or 'TCP', got ${JSON.stringify(key.protocol)}`;
   if (key.remoteHost !== undefined && key.remoteHost !== '' && !isIPv4(key.remoteHost)) {
     return `remoteHost must be '' or an IPv4 address, got ${JSON.stringify(key.remoteHost)}`;
   }
@@ -174,7 +197,8 @@ function checkKey(key: PortMappingKey): string | undefined {
 function checkRequest(m: PortMappingRequest): string | undefined {
   const keyProblem = checkKey(m) ?? checkPort('internalPort', m.internalPort);
   if (keyProblem) return keyProblem;
-  if (typeof m.internalClient !== 'string' || !isIPv4(m.internalClient)) return `internalClient must be an IPv4 address, got ${JSON.stringify(m.internalClient)}`;
+  if (typeof m.internalClient !== 'string' || !isIPv4(m.internalClient))
+    return `internalClient must be an IPv4 address, got ${JSON.stringify(m.internalClient)}`;
   // Printable ASCII only: some routers store the description in fixed, non-UTF-8 buffers.
   if (typeof m.description !== 'string' || m.description.length > 256 || !/^[\x20-\x7e]*$/.test(m.description)) {
     return 'description must be printable ASCII of at most 256 characters';
@@ -186,12 +210,18 @@ function checkRequest(m: PortMappingRequest): string | undefined {
 }
 
 /** The gateway's public IPv4 address (GetExternalIPAddress). */
-export async function getExternalIPAddress(service: WanService, opts: RequestOptions = {}): Promise<UpnpResult<string>> {
+export async function getExternalIPAddress(
+  service: WanService,
+  opts: RequestOptions = {},
+): Promise<UpnpResult<string>> {
   const res = await soapCall(service, 'GetExternalIPAddress', [], opts);
   if (!res.ok) return res;
   const address = res.value.NewExternalIPAddress ?? '';
   if (!isIPv4(address)) {
-    return fail('NO_EXTERNAL_ADDRESS', `the gateway reports no external IPv4 address (${JSON.stringify(address.slice(0, 40))}); its WAN may be down, check the router's Internet connection`);
+    return fail(
+      'NO_EXTERNAL_ADDRESS',
+      `the gateway reports no external IPv4 address (${JSON.stringify(address.slice(0, 40))}); its WAN may be down, check the router's Internet connection`,
+    );
   }
   return ok(address);
 }
@@ -232,7 +262,11 @@ export async function addPortMapping(
  * Remove a port mapping (DeletePortMapping). The spec answers 714 for one that is already gone;
  * miniupnpd 2.3.1 (nftables) answers success instead, so treat both as "gone".
  */
-export async function deletePortMapping(service: WanService, key: PortMappingKey, opts: RequestOptions = {}): Promise<UpnpResult<undefined>> {
+export async function deletePortMapping(
+  service: WanService,
+  key: PortMappingKey,
+  opts: RequestOptions = {},
+): Promise<UpnpResult<undefined>> {
   const problem = checkKey(key);
   if (problem) return fail('BAD_ARGUMENT', `${problem}; fix the DeletePortMapping arguments`);
   const res = await soapCall(
@@ -271,8 +305,16 @@ export async function getSpecificPortMappingEntry(
   const internalPort = Number(v.NewInternalPort);
   const leaseSeconds = Number(v.NewLeaseDuration ?? '0');
   const internalClient = v.NewInternalClient ?? '';
-  if (checkPort('internalPort', internalPort) || !Number.isInteger(leaseSeconds) || leaseSeconds < 0 || !isIPv4(internalClient)) {
-    return fail('BAD_SOAP_RESPONSE', `GetSpecificPortMappingEntry answered an unreadable entry (${JSON.stringify(v).slice(0, 160)}); check the mapping in the router's UI`);
+  if (
+    checkPort('internalPort', internalPort) ||
+    !Number.isInteger(leaseSeconds) ||
+    leaseSeconds < 0 ||
+    !isIPv4(internalClient)
+  ) {
+    return fail(
+      'BAD_SOAP_RESPONSE',
+      `GetSpecificPortMappingEntry answered an unreadable entry (${JSON.stringify(v).slice(0, 160)}); check the mapping in the router's UI`,
+    );
   }
   return ok({
     externalPort: key.externalPort,

@@ -48,7 +48,8 @@ export const IGD_SEARCH_TARGETS = [
 export const SEARCH_ROUNDS = 3;
 
 /** Answers with one of these search targets come from a gateway (any version, PPP included). */
-const IGD_ST = /^urn:schemas-upnp-org:(device:InternetGatewayDevice|service:WANIPConnection|service:WANPPPConnection):\d+$/i;
+const IGD_ST =
+  /^urn:schemas-upnp-org:(device:InternetGatewayDevice|service:WANIPConnection|service:WANPPPConnection):\d+$/i;
 
 // An SSDP response fits one datagram; anything far bigger is not one, and we do not split it.
 const MAX_RESPONSE_BYTES = 8192;
@@ -76,12 +77,17 @@ export function buildMSearch(st: string, target: { readonly address: string; rea
  */
 export function parseSearchResponse(data: Uint8Array | string): UpnpResult<SearchResponse> {
   const size = typeof data === 'string' ? data.length : data.byteLength;
-  if (size > MAX_RESPONSE_BYTES) return fail('BAD_SSDP_RESPONSE', `SSDP response of ${size} bytes is too large to be one; ignore its sender`);
-  const text = typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
+  if (size > MAX_RESPONSE_BYTES)
+    return fail('BAD_SSDP_RESPONSE', `SSDP response of ${size} bytes is too large to be one; ignore its sender`);
+  const text =
+    typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
   const lines = text.split(/\r?\n/);
   const status = lines[0] ?? '';
   if (!/^HTTP\/1\.[01]\s+200(\s|$)/i.test(status)) {
-    return fail('BAD_SSDP_RESPONSE', `not an SSDP search response (status line ${JSON.stringify(status.slice(0, 40))}); ignore it`);
+    return fail(
+      'BAD_SSDP_RESPONSE',
+      `not an SSDP search response (status line ${JSON.stringify(status.slice(0, 40))}); ignore it`,
+    );
   }
   const headers = new Map<string, string>();
   for (const line of lines.slice(1)) {
@@ -93,15 +99,22 @@ export function parseSearchResponse(data: Uint8Array | string): UpnpResult<Searc
     if (!headers.has(name)) headers.set(name, line.slice(colon + 1).trim());
   }
   const location = headers.get('location');
-  if (!location) return fail('BAD_SSDP_RESPONSE', 'SSDP response without LOCATION; the device is not usable as a gateway');
+  if (!location)
+    return fail('BAD_SSDP_RESPONSE', 'SSDP response without LOCATION; the device is not usable as a gateway');
   let url: URL;
   try {
     url = new URL(location);
   } catch {
-    return fail('BAD_SSDP_RESPONSE', `SSDP LOCATION ${JSON.stringify(location.slice(0, 80))} is not a URL; the device is not usable as a gateway`);
+    return fail(
+      'BAD_SSDP_RESPONSE',
+      `SSDP LOCATION ${JSON.stringify(location.slice(0, 80))} is not a URL; the device is not usable as a gateway`,
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    return fail('BAD_SSDP_RESPONSE', `SSDP LOCATION must be http(s), got ${url.protocol}; the device is not usable as a gateway`);
+    return fail(
+      'BAD_SSDP_RESPONSE',
+      `SSDP LOCATION must be http(s), got ${url.protocol}; the device is not usable as a gateway`,
+    );
   }
   const st = headers.get('st');
   if (!st) return fail('BAD_SSDP_RESPONSE', 'SSDP response without ST; the device is not usable as a gateway');
@@ -124,15 +137,25 @@ export function discoverGateway(opts: DiscoverOptions = {}): Promise<UpnpResult<
   const target = opts.target ?? SSDP_MULTICAST;
   const timeoutMs = opts.timeoutMs ?? 1500;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > 60_000) {
-    return Promise.resolve(fail('BAD_ARGUMENT', `timeoutMs must be between 1 and 60000, got ${timeoutMs}; pass a sane timeoutMs`));
+    return Promise.resolve(
+      fail('BAD_ARGUMENT', `timeoutMs must be between 1 and 60000, got ${timeoutMs}; pass a sane timeoutMs`),
+    );
   }
   if (!isIPv4(target.address) || !Number.isInteger(target.port) || target.port < 1 || target.port > 65535) {
     return Promise.resolve(
-      fail('BAD_ARGUMENT', `SSDP target must be an IPv4 address and a port 1-65535, got ${target.address}:${target.port}; pass e.g. 239.255.255.250:1900`),
+      fail(
+        'BAD_ARGUMENT',
+        `SSDP target must be an IPv4 address and a port 1-65535, got ${target.address}:${target.port}; pass e.g. 239.255.255.250:1900`,
+      ),
     );
   }
   if (opts.localAddress !== undefined && !isIPv4(opts.localAddress)) {
-    return Promise.resolve(fail('BAD_ARGUMENT', `localAddress must be an IPv4 address of this host, got ${JSON.stringify(opts.localAddress)}`));
+    return Promise.resolve(
+      fail(
+        'BAD_ARGUMENT',
+        `localAddress must be an IPv4 address of this host, got ${JSON.stringify(opts.localAddress)}`,
+      ),
+    );
   }
   if (opts.signal?.aborted) return Promise.resolve(fail('ABORTED', 'gateway discovery was stopped before it began'));
 
@@ -166,7 +189,14 @@ export function discoverGateway(opts: DiscoverOptions = {}): Promise<UpnpResult<
       // A LAN host could otherwise point us at any URL (CallStranger, CVE-2020-12695-style); the
       // description must come from the host that answered.
       if (new URL(parsed.value.location).hostname !== rinfo.address) return;
-      finish(ok({ location: parsed.value.location, st: parsed.value.st, server: parsed.value.server, from: { address: rinfo.address, port: rinfo.port } }));
+      finish(
+        ok({
+          location: parsed.value.location,
+          st: parsed.value.st,
+          server: parsed.value.server,
+          from: { address: rinfo.address, port: rinfo.port },
+        }),
+      );
     });
 
     const search = () => {
@@ -186,7 +216,12 @@ export function discoverGateway(opts: DiscoverOptions = {}): Promise<UpnpResult<
           socket.setMulticastTTL(2);
           if (opts.localAddress) socket.setMulticastInterface(opts.localAddress);
         } catch (err) {
-          finish(fail('SSDP_SOCKET', `cannot send SSDP multicast from ${opts.localAddress ?? 'the default interface'} (${(err as Error).message}); pass the LAN address as localAddress`));
+          finish(
+            fail(
+              'SSDP_SOCKET',
+              `cannot send SSDP multicast from ${opts.localAddress ?? 'the default interface'} (${(err as Error).message}); pass the LAN address as localAddress`,
+            ),
+          );
           return;
         }
       }

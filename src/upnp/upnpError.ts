@@ -46,7 +46,9 @@ export type UpnpError =
     };
 
 /** A value or the {@link UpnpError} that stopped it: failures are values, not throws. */
-export type UpnpResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: UpnpError };
+export type UpnpResult<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: UpnpError };
 
 /** A successful {@link UpnpResult}. */
 export function ok<T>(value: T): UpnpResult<T> {

@@ -4,7 +4,9 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 export type XmlElement = { readonly [name: string]: unknown };
 
 /** Parsed XML, or why it is not XML we read. */
-export type XmlParse = { readonly ok: true; readonly value: XmlElement } | { readonly ok: false; readonly reason: string };
+export type XmlParse =
+  | { readonly ok: true; readonly value: XmlElement }
+  | { readonly ok: false; readonly reason: string };
 
 // Real device descriptions nest root > device > deviceList > device > ... three or four deep;
 // the bound keeps a hostile document from exhausting the stack.

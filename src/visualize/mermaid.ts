@@ -1,4 +1,4 @@
-import type { AnyStateMachine, StateNode } from 'xstate';
+import type { AnyStateMachine, AnyStateNode } from 'xstate';
 
 /**
  * A statechart as a Mermaid `stateDiagram-v2`, generated from the machine definition itself (states,
@@ -6,7 +6,7 @@ import type { AnyStateMachine, StateNode } from 'xstate';
  * visualizations/ can never drift from the code.
  */
 
-type AnyNode = StateNode<any, any>;
+type AnyNode = AnyStateNode;
 
 const SAFE = /[^A-Za-z0-9_]/g;
 
@@ -41,7 +41,8 @@ function renderNode(node: AnyNode, indent: string, lines: string[], edges: strin
     lines.push(`${indent}state "${node.key}${node.type === 'parallel' ? ' (parallel)' : ''}" as ${id} {`);
     children.forEach((child, i) => {
       if (node.type === 'parallel' && i > 0) lines.push(`${indent}  --`);
-      if (node.type !== 'parallel' && node.initial?.target?.[0] === child) lines.push(`${indent}  [*] --> ${mermaidId(child)}`);
+      if (node.type !== 'parallel' && node.initial?.target?.[0] === child)
+        lines.push(`${indent}  [*] --> ${mermaidId(child)}`);
       renderNode(child, `${indent}  `, lines, edges);
     });
     lines.push(`${indent}}`);
@@ -49,11 +50,13 @@ function renderNode(node: AnyNode, indent: string, lines: string[], edges: strin
   if (node.type === 'final') edges.push(`${id} --> [*]`);
   for (const [eventType, transitions] of node.transitions) {
     for (const t of transitions) {
-      for (const target of t.target ?? []) edges.push(`${id} --> ${mermaidId(target as AnyNode)} : ${eventLabel(eventType)}${guardLabel(t.guard)}`);
+      for (const target of t.target ?? [])
+        edges.push(`${id} --> ${mermaidId(target as AnyNode)} : ${eventLabel(eventType)}${guardLabel(t.guard)}`);
     }
   }
   for (const t of node.always ?? []) {
-    for (const target of t.target ?? []) edges.push(`${id} --> ${mermaidId(target as AnyNode)} : always${guardLabel(t.guard)}`);
+    for (const target of t.target ?? [])
+      edges.push(`${id} --> ${mermaidId(target as AnyNode)} : always${guardLabel(t.guard)}`);
   }
 }
 
@@ -72,7 +75,9 @@ export function toMermaid(machine: AnyStateMachine): string {
       renderNode(child, '  ', lines, edges);
     });
     for (const [eventType, transitions] of root.transitions) {
-      for (const t of transitions) for (const target of t.target ?? []) edges.push(`  ${mermaidId(root)} --> ${mermaidId(target as AnyNode)} : ${eventLabel(eventType)}`);
+      for (const t of transitions)
+        for (const target of t.target ?? [])
+          edges.push(`  ${mermaidId(root)} --> ${mermaidId(target as AnyNode)} : ${eventLabel(eventType)}`);
     }
   }
   return `${[...lines, ...edges.map((e) => (e.startsWith('  ') ? e : `  ${e}`))].join('\n')}\n`;

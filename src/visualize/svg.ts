@@ -40,7 +40,10 @@ const MERMAID_CONFIG = {
 };
 
 /** Render Mermaid sources (name → source) to SVG files' text (name → SVG), each headed by its hash comment. */
-export async function renderSvgs(sources: Readonly<Record<string, string>>, sourcePath: (name: string) => string): Promise<Record<string, string>> {
+export async function renderSvgs(
+  sources: Readonly<Record<string, string>>,
+  sourcePath: (name: string) => string,
+): Promise<Record<string, string>> {
   const mermaidJs = readFileSync(createRequire(import.meta.url).resolve('mermaid/dist/mermaid.min.js'), 'utf8');
   const browser = await chromium.launch({
     executablePath: CHROMIUM_PATH,
@@ -57,7 +60,11 @@ export async function renderSvgs(sources: Readonly<Record<string, string>>, sour
     await page.addScriptTag({ content: mermaidJs });
     const svgs = await page.evaluate(
       async ({ sources, config }) => {
-        const mermaid = (globalThis as unknown as { mermaid: { initialize(c: object): void; render(id: string, text: string): Promise<{ svg: string }> } }).mermaid;
+        const mermaid = (
+          globalThis as unknown as {
+            mermaid: { initialize(c: object): void; render(id: string, text: string): Promise<{ svg: string }> };
+          }
+        ).mermaid;
         mermaid.initialize(config);
         const out: Record<string, string> = {};
         for (const [name, text] of Object.entries(sources)) {
@@ -78,7 +85,10 @@ export async function renderSvgs(sources: Readonly<Record<string, string>>, sour
     );
     if (errors.length > 0) throw new Error(`mermaid failed in Chromium: ${errors.join('; ')}`);
     return Object.fromEntries(
-      Object.entries(svgs).map(([name, svg]) => [name, `<!-- rendered by npm run visualize from ${sourcePath(name)} (sha256 ${mermaidHash(sources[name])}) -->\n${svg}\n`]),
+      Object.entries(svgs).map(([name, svg]) => [
+        name,
+        `<!-- rendered by npm run visualize from ${sourcePath(name)} (sha256 ${mermaidHash(sources[name])}) -->\n${svg}\n`,
+      ]),
     );
   } finally {
     await browser.close();

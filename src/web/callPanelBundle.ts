@@ -51,11 +51,15 @@ export async function buildCallPanel(outDir: string): Promise<CallPanelBuild> {
   const result = await build({ ...BROWSER_BUILD, entryPoints: [CALL_PANEL_ENTRY], outfile: 'call-panel.js' });
   const script = result.outputFiles![0].text;
   const template = readFileSync(join(PROJECT_ROOT, CALL_PANEL_HTML), 'utf8');
-  if (!template.includes(BUNDLE_SLOT)) throw new Error(`${CALL_PANEL_HTML} has lost its "${BUNDLE_SLOT}" line; put it back before </body>`);
+  if (!template.includes(BUNDLE_SLOT))
+    throw new Error(`${CALL_PANEL_HTML} has lost its "${BUNDLE_SLOT}" line; put it back before </body>`);
   // Inline, a "</script" in the code would end the element; "<\/script" means the same to JavaScript.
   const inline = `<script type="module">\n${script.replaceAll('</script', '<\\/script')}</script>`;
   mkdirSync(outDir, { recursive: true });
   const htmlPath = join(outDir, 'call-panel.html');
-  writeFileSync(htmlPath, template.replace(BUNDLE_SLOT, () => inline));
+  writeFileSync(
+    htmlPath,
+    template.replace(BUNDLE_SLOT, () => inline),
+  );
   return { htmlPath, metafile: result.metafile!, scriptBytes: Buffer.byteLength(script) };
 }

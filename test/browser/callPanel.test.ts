@@ -37,21 +37,32 @@ describe.skipIf(chromiumMissing)('call panel in Chromium (machines/ bundled for 
 
   /** Wait until a panel shows these data attributes, then return all of them. */
   async function shows(role: CallRole, attributes: Record<string, string>): Promise<Record<string, string>> {
-    const selector = panel(role) + Object.entries(attributes).map(([k, v]) => `[data-${k}="${v}"]`).join('');
+    const selector =
+      panel(role) +
+      Object.entries(attributes)
+        .map(([k, v]) => `[data-${k}="${v}"]`)
+        .join('');
     try {
       await browser.page.waitForSelector(selector, { timeout: STEP_MS });
     } catch {
       const now = await browser.page.locator(panel(role)).evaluate((e) => JSON.stringify((e as HTMLElement).dataset));
-      throw new Error(`${role} panel never showed ${JSON.stringify(attributes)}; it shows ${now}\n${browser.console.join('\n')}`);
+      throw new Error(
+        `${role} panel never showed ${JSON.stringify(attributes)}; it shows ${now}\n${browser.console.join('\n')}`,
+      );
     }
-    return browser.page.locator(panel(role)).evaluate((e) => ({ ...(e as HTMLElement).dataset }) as Record<string, string>);
+    return browser.page
+      .locator(panel(role))
+      .evaluate((e) => ({ ...(e as HTMLElement).dataset }) as Record<string, string>);
   }
 
-  const click = (role: CallRole, action: string) => browser.page.click(`${panel(role)} button[data-action="${action}"]`, { timeout: STEP_MS });
+  const click = (role: CallRole, action: string) =>
+    browser.page.click(`${panel(role)} button[data-action="${action}"]`, { timeout: STEP_MS });
 
   /** The panel's buttons that are enabled now. */
   const enabled = (role: CallRole) =>
-    browser.page.locator(`${panel(role)} button[data-action]:not([disabled])`).evaluateAll((buttons) => buttons.map((b) => (b as HTMLElement).dataset.action));
+    browser.page
+      .locator(`${panel(role)} button[data-action]:not([disabled])`)
+      .evaluateAll((buttons) => buttons.map((b) => (b as HTMLElement).dataset.action));
 
   const screenshot = (name: string) => browser.page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
 
@@ -75,20 +86,34 @@ describe.skipIf(chromiumMissing)('call panel in Chromium (machines/ bundled for 
     await screenshot('02-ringing');
 
     await click('callee', 'answer');
-    await shows('caller', { state: 'session.active.established', session: 'established.local.unmuted established.remote.peerUnmuted', 'audio-send': 'sending' });
+    await shows('caller', {
+      state: 'session.active.established',
+      session: 'established.local.unmuted established.remote.peerUnmuted',
+      'audio-send': 'sending',
+    });
     await shows('callee', { state: 'session.active.established', 'audio-send': 'sending' });
     expect(await enabled('caller')).toEqual(['mute', 'hangup']);
     await screenshot('03-established');
 
     await click('caller', 'mute');
-    await shows('caller', { state: 'session.active.muted', session: 'established.local.muted established.remote.peerUnmuted' });
+    await shows('caller', {
+      state: 'session.active.muted',
+      session: 'established.local.muted established.remote.peerUnmuted',
+    });
     // Mute offers a=sendonly; the callee answers recvonly and its audio port stops sending.
-    await shows('callee', { state: 'session.active.peerMuted', session: 'established.local.unmuted established.remote.peerMuted', 'audio-send': 'paused' });
+    await shows('callee', {
+      state: 'session.active.peerMuted',
+      session: 'established.local.unmuted established.remote.peerMuted',
+      'audio-send': 'paused',
+    });
     expect(await enabled('caller')).toEqual(['unmute', 'hangup']);
     await screenshot('04-muted');
 
     await click('caller', 'unmute');
-    await shows('caller', { state: 'session.active.established', session: 'established.local.unmuted established.remote.peerUnmuted' });
+    await shows('caller', {
+      state: 'session.active.established',
+      session: 'established.local.unmuted established.remote.peerUnmuted',
+    });
     await shows('callee', { state: 'session.active.established', 'audio-send': 'sending' });
     expect(await enabled('caller')).toEqual(['mute', 'hangup']);
 

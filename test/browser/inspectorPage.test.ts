@@ -15,7 +15,20 @@ const BIN = new URL('../../bin/avchat.js', import.meta.url).pathname;
 const OUT = new URL('../../out/inspector/', import.meta.url).pathname;
 // Caller SIP 5470 (callee +2), media 19000–19003 (callee +100), reflector 5474 (and 5475), page 5476.
 const INSPECT_PORT = 5476;
-const DEMO_ARGS = ['demo', '--inspect', '--inspect-port', String(INSPECT_PORT), '--duration', '15', '--sip-port', '5470', '--media-port', '19000', '--reflector-port', '5474'];
+const DEMO_ARGS = [
+  'demo',
+  '--inspect',
+  '--inspect-port',
+  String(INSPECT_PORT),
+  '--duration',
+  '15',
+  '--sip-port',
+  '5470',
+  '--media-port',
+  '19000',
+  '--reflector-port',
+  '5474',
+];
 const LOCAL = [`http://127.0.0.1:${INSPECT_PORT}/`, `ws://127.0.0.1:${INSPECT_PORT}/`];
 
 if (chromiumMissing) console.warn(`inspector page tests skipped: ${chromiumMissing}`);
@@ -82,7 +95,10 @@ describe.skipIf(chromiumMissing !== undefined)('inspector page in Chromium (avch
       return route.abort();
     });
 
-    demo = spawn(process.execPath, [BIN, ...DEMO_ARGS], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AVCHAT_DEBUG: '' } });
+    demo = spawn(process.execPath, [BIN, ...DEMO_ARGS], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, AVCHAT_DEBUG: '' },
+    });
     demo.stdout!.setEncoding('utf8').on('data', (text: string) => (stdout += text));
     demo.stderr!.setEncoding('utf8').on('data', (text: string) => (stdout += text));
     const exited = new Promise<void>((resolve) =>
@@ -111,9 +127,16 @@ describe.skipIf(chromiumMissing !== undefined)('inspector page in Chromium (avch
     const read = () =>
       page.evaluate(() => {
         const seen = (machine: string) => {
-          const el = document.querySelector<HTMLElement>(`details.actor[data-endpoint="caller"][data-machine="${machine}"]`);
+          const el = document.querySelector<HTMLElement>(
+            `details.actor[data-endpoint="caller"][data-machine="${machine}"]`,
+          );
           if (!el) return undefined;
-          return { active: el.dataset.active ?? '', highlighted: el.dataset.highlighted ?? '', status: el.dataset.status ?? '', svgActive: el.querySelectorAll('svg .active-state').length };
+          return {
+            active: el.dataset.active ?? '',
+            highlighted: el.dataset.highlighted ?? '',
+            status: el.dataset.status ?? '',
+            svgActive: el.querySelectorAll('svg .active-state').length,
+          };
         };
         return { call: seen('call'), sip: seen('sipSession') };
       });
@@ -133,7 +156,9 @@ describe.skipIf(chromiumMissing !== undefined)('inspector page in Chromium (avch
     const shown = await page.evaluate(() => {
       const histories: Record<string, string[]> = {};
       for (const el of document.querySelectorAll<HTMLElement>('details.actor')) {
-        histories[`${el.dataset.endpoint} ${el.dataset.machine}`] = [...el.querySelectorAll<HTMLElement>('.history li')].map((li) => li.dataset.state ?? '');
+        histories[`${el.dataset.endpoint} ${el.dataset.machine}`] = [
+          ...el.querySelectorAll<HTMLElement>('.history li'),
+        ].map((li) => li.dataset.state ?? '');
       }
       const stats: Record<string, { port: string; points: number; received: number }[]> = {};
       const canvasPoints: Record<string, number> = {};
@@ -143,9 +168,12 @@ describe.skipIf(chromiumMissing !== undefined)('inspector page in Chromium (avch
           points: Number(tr.dataset.points),
           received: Number(tr.children[3].textContent),
         }));
-        for (const c of el.querySelectorAll<HTMLCanvasElement>('canvas')) canvasPoints[`${el.dataset.endpoint} ${c.dataset.metric}`] = Number(c.dataset.points);
+        for (const c of el.querySelectorAll<HTMLCanvasElement>('canvas'))
+          canvasPoints[`${el.dataset.endpoint} ${c.dataset.metric}`] = Number(c.dataset.points);
       }
-      const events = [...document.querySelectorAll<HTMLElement>('#events li')].map((li) => `${li.dataset.endpoint} ${li.dataset.event}`);
+      const events = [...document.querySelectorAll<HTMLElement>('#events li')].map(
+        (li) => `${li.dataset.endpoint} ${li.dataset.event}`,
+      );
       return { histories, stats, canvasPoints, events, connection: document.body.dataset.connection ?? '' };
     });
     Object.assign(histories, shown.histories);
@@ -171,20 +199,43 @@ describe.skipIf(chromiumMissing !== undefined)('inspector page in Chromium (avch
     expect(sip, JSON.stringify(histories)).toBeDefined();
     expect(sip[0]).toBe('outgoing.calling');
     expect(sip).toSatisfy((h: string[]) =>
-      inOrder(h, ['outgoing.calling', 'established.local.unmuted', 'established.local.muted', 'established.local.unmuted', 'terminated']),
+      inOrder(h, [
+        'outgoing.calling',
+        'established.local.unmuted',
+        'established.local.muted',
+        'established.local.unmuted',
+        'terminated',
+      ]),
     );
     expect(sip.at(-1)).toBe('terminated');
     expect(histories['caller call']).toSatisfy((h: string[]) =>
-      inOrder(h, ['probing', 'mapping', 'session.signalling', 'session.active.established', 'session.active.muted', 'session.active.established', 'ended']),
+      inOrder(h, [
+        'probing',
+        'mapping',
+        'session.signalling',
+        'session.active.established',
+        'session.active.muted',
+        'session.active.established',
+        'ended',
+      ]),
     );
   });
 
   it('should highlight in the chart the states it names, while the call runs', () => {
     const sip = samples.map((s) => s.sip).filter((s): s is Seen => s !== undefined && s.svgActive > 0);
-    expect(sip.map((s) => s.active)).toSatisfy((seen: string[]) => inOrder(seen, ['established.local.unmuted', 'established.local.muted', 'established.local.unmuted', 'terminated']));
+    expect(sip.map((s) => s.active)).toSatisfy((seen: string[]) =>
+      inOrder(seen, [
+        'established.local.unmuted',
+        'established.local.muted',
+        'established.local.unmuted',
+        'terminated',
+      ]),
+    );
     for (const s of sip) expect(s.highlighted).toBe(expectedIds('sipSession', s.active));
     const call = samples.map((s) => s.call).filter((s): s is Seen => s !== undefined && s.svgActive > 0);
-    expect(call.map((s) => s.active)).toSatisfy((seen: string[]) => inOrder(seen, ['session.active.established', 'session.active.muted', 'session.active.established', 'ended']));
+    expect(call.map((s) => s.active)).toSatisfy((seen: string[]) =>
+      inOrder(seen, ['session.active.established', 'session.active.muted', 'session.active.established', 'ended']),
+    );
     for (const s of call) expect(s.highlighted).toBe(expectedIds('call', s.active));
   });
 
@@ -195,7 +246,8 @@ describe.skipIf(chromiumMissing !== undefined)('inspector page in Chromium (avch
         expect(port.points, `${endpoint} ${port.port}`).toBeGreaterThan(0);
         expect(port.received, `${endpoint} ${port.port}`).toBeGreaterThan(0);
       }
-      for (const metric of ['packetsPerSecond', 'loss', 'jitter']) expect(canvasPoints[`${endpoint} ${metric}`]).toBeGreaterThan(0);
+      for (const metric of ['packetsPerSecond', 'loss', 'jitter'])
+        expect(canvasPoints[`${endpoint} ${metric}`]).toBeGreaterThan(0);
     }
   });
 
@@ -207,7 +259,11 @@ describe.skipIf(chromiumMissing !== undefined)('inspector page in Chromium (avch
   it('should load nothing from outside 127.0.0.1, and listen on 127.0.0.1 only', () => {
     expect(blocked).toEqual([]);
     expect(requests.length).toBeGreaterThanOrEqual(4);
-    for (const r of requests) expect(LOCAL.some((prefix) => r.startsWith(prefix)), r).toBe(true);
+    for (const r of requests)
+      expect(
+        LOCAL.some((prefix) => r.startsWith(prefix)),
+        r,
+      ).toBe(true);
     expect(requests).toContain(`ws://127.0.0.1:${INSPECT_PORT}/live`);
     expect(listening).toEqual(['0100007F:1564']);
     expect(otherLoopback).toBe('ECONNREFUSED');
@@ -216,7 +272,9 @@ describe.skipIf(chromiumMissing !== undefined)('inspector page in Chromium (avch
 
   it('should leave its port free when the demo has ended', async () => {
     const again = createServer();
-    await new Promise<void>((resolve, reject) => again.once('error', reject).listen(INSPECT_PORT, '127.0.0.1', resolve));
+    await new Promise<void>((resolve, reject) =>
+      again.once('error', reject).listen(INSPECT_PORT, '127.0.0.1', resolve),
+    );
     await new Promise<void>((resolve) => again.close(() => resolve()));
   });
 });

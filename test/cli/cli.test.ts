@@ -11,7 +11,10 @@ const BIN = new URL('../../bin/avchat.js', import.meta.url).pathname;
 
 /** The processes named `name` below `pid`, at any depth. */
 function descendants(pid: number, name: string): string[] {
-  const rows = spawnSync('ps', ['-e', '-o', 'pid=,ppid=,comm='], { encoding: 'utf8' }).stdout.trim().split('\n').map((l) => l.trim().split(/\s+/));
+  const rows = spawnSync('ps', ['-e', '-o', 'pid=,ppid=,comm='], { encoding: 'utf8' })
+    .stdout.trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/));
   const below = new Set([String(pid)]);
   for (let grew = true; grew; ) {
     grew = false;
@@ -21,7 +24,11 @@ function descendants(pid: number, name: string): string[] {
 }
 
 function run(args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, AVCHAT_DEBUG: '' } });
+  return spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env, AVCHAT_DEBUG: '' },
+  });
 }
 
 describe('avchat CLI', () => {
@@ -40,7 +47,9 @@ describe('avchat CLI', () => {
     expect(out.stderr).not.toMatch(/\n\s+at /);
     const allow = run(['listen', '--allow', 'callers.example.com']);
     expect(allow.status).toBe(1);
-    expect(allow.stderr.trim().split('\n')[0]).toBe(`error: option '--allow <cidr|uri>' argument 'callers.example.com' is invalid. not an IP address, a CIDR block, a sip: URI or "any"`);
+    expect(allow.stderr.trim().split('\n')[0]).toBe(
+      `error: option '--allow <cidr|uri>' argument 'callers.example.com' is invalid. not an IP address, a CIDR block, a sip: URI or "any"`,
+    );
     expect(allow.stderr).not.toMatch(/\n\s+at /);
   });
 
@@ -50,7 +59,9 @@ describe('avchat CLI', () => {
     try {
       const out = run(['listen', '--bind', '127.0.0.1', '--sip-port', '5270', '--media-port', '17800', '--once']);
       expect(out.status).toBe(1);
-      expect(out.stderr.trim()).toBe('avchat: PORT_IN_USE: UDP 5270 (SIP) is taken by another program; pass --sip-port to use another port');
+      expect(out.stderr.trim()).toBe(
+        'avchat: PORT_IN_USE: UDP 5270 (SIP) is taken by another program; pass --sip-port to use another port',
+      );
     } finally {
       blocker.close();
     }
@@ -63,7 +74,9 @@ describe('avchat CLI', () => {
     const children: ChildProcess[] = [];
     const ffmpegs: string[] = [];
     const start = (args: string[]) => {
-      const child = spawn(process.execPath, [BIN, ...args, '--bind', '127.0.0.1', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [BIN, ...args, '--bind', '127.0.0.1', '--json'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       const lines: string[] = [];
       let partial = '';
       child.stdout!.setEncoding('utf8').on('data', (text: string) => {
@@ -76,12 +89,25 @@ describe('avchat CLI', () => {
       return { child, lines, exit };
     };
     const waitFor = async (lines: string[], text: string) => {
-      for (let i = 0; i < 100 && !lines.some((l) => l.includes(text)); i += 1) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 100 && !lines.some((l) => l.includes(text)); i += 1)
+        await new Promise((r) => setTimeout(r, 100));
       expect(lines.some((l) => l.includes(text))).toBe(true);
     };
     const outcome = (lines: string[]) => lines.map((l) => JSON.parse(l)).find((x) => x.outcome)?.outcome;
     try {
-      const listener = start(['listen', '--auto-answer', '--once', '--sip-port', '5282', '--media-port', '17900', '--allow', '127.0.0.0/8', '--allow', 'sip:alice@192.0.2.7']);
+      const listener = start([
+        'listen',
+        '--auto-answer',
+        '--once',
+        '--sip-port',
+        '5282',
+        '--media-port',
+        '17900',
+        '--allow',
+        '127.0.0.0/8',
+        '--allow',
+        'sip:alice@192.0.2.7',
+      ]);
       await waitFor(listener.lines, 'taking calls only from 127.0.0.0/8, sip:alice@192.0.2.7; anyone else gets 403');
       // The user's own target may be a name: the CLI looks it up once (SIP headers never are).
       const caller = start(['call', 'localhost:5282', '--sip-port', '5280', '--media-port', '17700']);
@@ -99,16 +125,23 @@ describe('avchat CLI', () => {
       for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
     }
     expect(ffmpegs.filter((pid) => existsSync(`/proc/${pid}`))).toEqual([]);
-    for (const [sipPort, mediaPort] of [[5280, 17700], [5282, 17900]]) {
+    for (const [sipPort, mediaPort] of [
+      [5280, 17700],
+      [5282, 17900],
+    ]) {
       const ports = await openCallPorts({ address: '127.0.0.1', sipPort, mediaPort });
       await ports.close();
     }
   }, 40_000);
 
   it('should ask before answering without --auto-answer, and decline with 603 when told no', async () => {
-    const listener = spawn(process.execPath, [BIN, 'listen', '--once', '--bind', '127.0.0.1', '--sip-port', '5292', '--media-port', '18100', '--json'], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const listener = spawn(
+      process.execPath,
+      [BIN, 'listen', '--once', '--bind', '127.0.0.1', '--sip-port', '5292', '--media-port', '18100', '--json'],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
     const text = { listenerOut: '', listenerErr: '', callerOut: '' };
     listener.stdout.setEncoding('utf8').on('data', (t: string) => (text.listenerOut += t));
     listener.stderr.setEncoding('utf8').on('data', (t: string) => (text.listenerErr += t));
@@ -121,12 +154,23 @@ describe('avchat CLI', () => {
     const waiting = await until(() => text.listenerOut.includes('session.signalling.starting'));
     if (!waiting) listener.kill('SIGKILL');
     expect(waiting).toBe(true);
-    const caller = spawn(process.execPath, [BIN, 'call', '127.0.0.1:5292', '--bind', '127.0.0.1', '--sip-port', '5290', '--media-port', '18000', '--json'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const caller = spawn(
+      process.execPath,
+      [BIN, 'call', '127.0.0.1:5292', '--bind', '127.0.0.1', '--sip-port', '5290', '--media-port', '18000', '--json'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     caller.stdout.setEncoding('utf8').on('data', (t: string) => (text.callerOut += t));
-    const exits = [listener, caller].map((c) => new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code))));
-    const outcome = (out: string) => out.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((x) => x.outcome)?.outcome;
+    const exits = [listener, caller].map(
+      (c) => new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code))),
+    );
+    const outcome = (out: string) =>
+      out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
+        .find((x) => x.outcome)?.outcome;
     try {
       expect(await until(() => text.listenerErr.includes('answer? [Y/n]'))).toBe(true);
       expect(text.listenerErr).toContain('incoming call from sip:avchat@');
@@ -148,12 +192,18 @@ describe('avchat CLI', () => {
     writeFileSync(file, '');
     try {
       for (const [args, path, cause] of [
-        [['listen', '--once', '--record', join(file, 'rec')], join(file, 'rec'), 'ENOTDIR: a part of the path is a file, not a folder'],
+        [
+          ['listen', '--once', '--record', join(file, 'rec')],
+          join(file, 'rec'),
+          'ENOTDIR: a part of the path is a file, not a folder',
+        ],
         [['call', '127.0.0.1:5312', '--record', file], file, 'EEXIST: it is a file, not a folder'],
       ] as const) {
         const out = run([...args, '--bind', '127.0.0.1', '--sip-port', '5310', '--media-port', '18400']);
         expect(out.status).toBe(2);
-        expect(out.stderr).toBe(`avchat: RECORD_DIR: cannot record into ${path} (${cause}); pass --record a folder you can write to\n`);
+        expect(out.stderr).toBe(
+          `avchat: RECORD_DIR: cannot record into ${path} (${cause}); pass --record a folder you can write to\n`,
+        );
       }
       const ports = await openCallPorts({ address: '127.0.0.1', sipPort: 5310, mediaPort: 18400 });
       await ports.close();
@@ -166,18 +216,52 @@ describe('avchat CLI', () => {
     const dir = mkdtempSync(join(tmpdir(), 'avchat-cli-'));
     const dirs = { listener: join(dir, 'listener', 'deep'), caller: join(dir, 'caller', 'deep') };
     const common = ['--bind', '127.0.0.1', '--json'];
-    const listener = spawn(process.execPath, [BIN, 'listen', '--auto-answer', '--once', '--sip-port', '5322', '--media-port', '18600', '--record', dirs.listener, ...common], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const listener = spawn(
+      process.execPath,
+      [
+        BIN,
+        'listen',
+        '--auto-answer',
+        '--once',
+        '--sip-port',
+        '5322',
+        '--media-port',
+        '18600',
+        '--record',
+        dirs.listener,
+        ...common,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let listenerOut = '';
     listener.stdout.setEncoding('utf8').on('data', (t: string) => (listenerOut += t));
     const exits: Promise<number | null>[] = [new Promise((resolve) => listener.once('exit', resolve))];
     let caller: ChildProcess | undefined;
     try {
-      for (let i = 0; i < 150 && !listenerOut.includes('session.signalling.starting'); i += 1) await new Promise((r) => setTimeout(r, 100));
-      caller = spawn(process.execPath, [BIN, 'call', '127.0.0.1:5322', '--duration', '1.5', '--sip-port', '5320', '--media-port', '18500', '--record', dirs.caller, ...common], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
+      for (let i = 0; i < 150 && !listenerOut.includes('session.signalling.starting'); i += 1)
+        await new Promise((r) => setTimeout(r, 100));
+      caller = spawn(
+        process.execPath,
+        [
+          BIN,
+          'call',
+          '127.0.0.1:5322',
+          '--duration',
+          '1.5',
+          '--sip-port',
+          '5320',
+          '--media-port',
+          '18500',
+          '--record',
+          dirs.caller,
+          ...common,
+        ],
+        {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
       let callerErr = '';
       caller.stderr!.setEncoding('utf8').on('data', (t: string) => (callerErr += t));
       exits.push(new Promise((resolve) => caller!.once('exit', resolve)));

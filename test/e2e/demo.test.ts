@@ -70,7 +70,14 @@ describe('avchat demo call on loopback', () => {
       inOrder(labels, ['INVITE sendrecv', 'ACK', 'INVITE sendonly', 'ACK', 'INVITE sendrecv', 'ACK', 'BYE']),
     );
     expect(sentLabels('callee')).toSatisfy((labels: string[]) =>
-      inOrder(labels, ['100 INVITE', '180 INVITE', '200 INVITE sendrecv', '200 INVITE recvonly', '200 INVITE sendrecv', '200 BYE']),
+      inOrder(labels, [
+        '100 INVITE',
+        '180 INVITE',
+        '200 INVITE sendrecv',
+        '200 INVITE recvonly',
+        '200 INVITE sendrecv',
+        '200 BYE',
+      ]),
     );
     // What one side sent, the other received: the exchange really crossed the sockets.
     expect(wire.callee.filter((r) => r.direction === 'in').length).toBeGreaterThanOrEqual(7);
@@ -83,7 +90,9 @@ describe('avchat demo call on loopback', () => {
     expect(changes.some((c) => c.actor === 'portMapping' && c.to === 'noGateway')).toBe(true);
     // Each side is told, per call port, the address the reflector saw it from, and (from the
     // reflector's second port) that the mapping does not change with the destination.
-    expect(steps).toContain(`caller NAT probe: no-nat (${[CALLER.sipPort, 17384, 17385, 17386, 17387].map((p) => `${p}→127.0.0.1:${p}`).join(', ')}; mapping endpointIndependent)`);
+    expect(steps).toContain(
+      `caller NAT probe: no-nat (${[CALLER.sipPort, 17384, 17385, 17386, 17387].map((p) => `${p}→127.0.0.1:${p}`).join(', ')}; mapping endpointIndependent)`,
+    );
   });
 
   it('should receive RTP with the negotiated payload types on both media ports, both ways', () => {
@@ -99,8 +108,14 @@ describe('avchat demo call on loopback', () => {
     const { caller, callee } = result.stats;
     // The callee's audio sender was paused for a third of the call; the caller's never was.
     expect(callee.audioRtp.packetsSent).toBeLessThan(caller.audioRtp.packetsSent * 0.9);
-    expect(changes.some((c) => c.endpoint === 'callee' && c.actor === 'media' && /audioRtp\.active\.send\.paused/.test(c.to))).toBe(true);
-    expect(changes.some((c) => c.endpoint === 'caller' && c.actor === 'call' && c.to === 'session.active.muted')).toBe(true);
+    expect(
+      changes.some(
+        (c) => c.endpoint === 'callee' && c.actor === 'media' && /audioRtp\.active\.send\.paused/.test(c.to),
+      ),
+    ).toBe(true);
+    expect(changes.some((c) => c.endpoint === 'caller' && c.actor === 'call' && c.to === 'session.active.muted')).toBe(
+      true,
+    );
   });
 
   it('should exchange RTCP sender and receiver reports on both RTCP ports', () => {

@@ -25,10 +25,26 @@ afterEach(async () => {
 });
 
 function startPeer(): { child: ChildProcess; lines: string[] } {
-  const child = spawn(process.execPath, [BIN, 'listen', '--auto-answer', '--once', '--bind', HOST, '--sip-port', String(PEER_SIP), '--media-port', String(PEER_MEDIA), '--json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, AVCHAT_DEBUG: '' },
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      'listen',
+      '--auto-answer',
+      '--once',
+      '--bind',
+      HOST,
+      '--sip-port',
+      String(PEER_SIP),
+      '--media-port',
+      String(PEER_MEDIA),
+      '--json',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, AVCHAT_DEBUG: '' },
+    },
+  );
   const lines: string[] = [];
   child.stdout!.setEncoding('utf8').on('data', (text: string) => lines.push(...text.split('\n').filter(Boolean)));
   cleanups.push(() => {
@@ -47,7 +63,9 @@ async function listenOnPeerPorts(): Promise<{ arrivals: Array<{ port: number; at
     await new Promise<void>((resolve) => socket.bind(port, HOST, resolve));
     sockets.push(socket);
   }
-  cleanups.push(() => Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => undefined));
+  cleanups.push(() =>
+    Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => undefined),
+  );
   return { arrivals };
 }
 
@@ -94,7 +112,9 @@ describe('a peer that dies mid-call', () => {
     const judgedAt = byes[0];
     expect(judgedAt - killedAt).toBeGreaterThanOrEqual(DEAD_PEER_MS - ACTIVITY_PERIOD_MS - 100);
     // Media flowed to the dead peer until it was judged dead...
-    expect(arrivals.filter((a) => a.at < judgedAt && (a.port === PEER_MEDIA || a.port === PEER_MEDIA + 2)).length).toBeGreaterThan(10);
+    expect(
+      arrivals.filter((a) => a.at < judgedAt && (a.port === PEER_MEDIA || a.port === PEER_MEDIA + 2)).length,
+    ).toBeGreaterThan(10);
     // ...and no RTP after: only each RTCP port's BYE (RFC 3550 §6.6), though the SIP BYE went unanswered for HANGUP_MS.
     const after = arrivals.filter((a) => a.at > judgedAt + 50);
     expect(after.filter((a) => a.port === PEER_MEDIA || a.port === PEER_MEDIA + 2)).toEqual([]);

@@ -11,7 +11,20 @@ describe('avchat demo --inspect (CLI)', () => {
   it('should print the page on any free port, stream the call to it, and release it all on Ctrl-C', async () => {
     const child = spawn(
       process.execPath,
-      [BIN, 'demo', '--inspect', '--duration', '30', '--sip-port', '5470', '--media-port', '19000', '--reflector-port', '5474', '--json'],
+      [
+        BIN,
+        'demo',
+        '--inspect',
+        '--duration',
+        '30',
+        '--sip-port',
+        '5470',
+        '--media-port',
+        '19000',
+        '--reflector-port',
+        '5474',
+        '--json',
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AVCHAT_DEBUG: '' } },
     );
     let out = '';
@@ -31,7 +44,8 @@ describe('avchat demo --inspect (CLI)', () => {
       page.on('message', (data) => messages.push(JSON.parse(data.toString())));
       const pageClosed = new Promise<void>((resolve) => page.once('close', () => resolve()));
       await waitOut(/"to":"session\.active\.established"/);
-      for (let i = 0; i < 40 && !messages.some((m) => m.type === 'avchat.stats'); i += 1) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 40 && !messages.some((m) => m.type === 'avchat.stats'); i += 1)
+        await new Promise((r) => setTimeout(r, 50));
       expect(messages[0].type).toBe('avchat.hello');
       expect(messages.some((m) => m.type === 'avchat.stats' && m.endpoint === 'caller')).toBe(true);
       expect(messages.some((m) => m.type === '@xstate.snapshot' && m.endpoint === 'callee')).toBe(true);

@@ -13,13 +13,27 @@ import { MACHINES } from '../../src/visualize/machines.ts';
 /** The parts of the inspector that need no socket: option, wiring, charts, replay, stats samples. */
 
 function parse(args: string[]) {
-  return new Command().addOption(inspectOption()).addOption(inspectPortOption()).exitOverride().configureOutput({ writeErr: () => {} }).parse(args, { from: 'user' }).opts();
+  return new Command()
+    .addOption(inspectOption())
+    .addOption(inspectPortOption())
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} })
+    .parse(args, { from: 'user' })
+    .opts();
 }
 
 /** Factories that record what was made, and never touch the network. */
 function fakeFactories() {
   const made: string[] = [];
-  const inspector = () => ({ adapter: {}, inspect: { next: vi.fn() }, start: vi.fn(), stop: vi.fn(), actor: vi.fn(), event: vi.fn(), snapshot: vi.fn() });
+  const inspector = () => ({
+    adapter: {},
+    inspect: { next: vi.fn() },
+    start: vi.fn(),
+    stop: vi.fn(),
+    actor: vi.fn(),
+    event: vi.fn(),
+    snapshot: vi.fn(),
+  });
   const server: InspectorServer = {
     url: 'http://127.0.0.1:1/',
     host: '127.0.0.1',
@@ -67,8 +81,18 @@ describe('--inspect: which inspector', () => {
   });
 
   it('should not take a call target after a bare --inspect as its mode', () => {
-    expect(bareInspectFirst(['node', 'avchat', 'call', '--inspect', '192.0.2.7:5062'])).toEqual(['node', 'avchat', 'call', '--inspect=local', '192.0.2.7:5062']);
-    expect(bareInspectFirst(['call', '--inspect', 'sip:avchat@192.0.2.7'])).toEqual(['call', '--inspect=local', 'sip:avchat@192.0.2.7']);
+    expect(bareInspectFirst(['node', 'avchat', 'call', '--inspect', '192.0.2.7:5062'])).toEqual([
+      'node',
+      'avchat',
+      'call',
+      '--inspect=local',
+      '192.0.2.7:5062',
+    ]);
+    expect(bareInspectFirst(['call', '--inspect', 'sip:avchat@192.0.2.7'])).toEqual([
+      'call',
+      '--inspect=local',
+      'sip:avchat@192.0.2.7',
+    ]);
     expect(bareInspectFirst(['demo', '--inspect', 'stately'])).toEqual(['demo', '--inspect', 'stately']);
     expect(bareInspectFirst(['demo', '--inspect', 'cloud'])).toEqual(['demo', '--inspect', 'cloud']);
     expect(bareInspectFirst(['demo', '--inspect'])).toEqual(['demo', '--inspect']);
@@ -101,11 +125,15 @@ describe('--inspect: which inspector', () => {
     await inspection.inspector('callee');
     await inspection.inspector('caller');
     await inspection.close();
-    expect(made).toEqual(['server 5476', 'webSocket ws://127.0.0.1:1/inspect/caller', 'webSocket ws://127.0.0.1:1/inspect/callee']);
+    expect(made).toEqual([
+      'server 5476',
+      'webSocket ws://127.0.0.1:1/inspect/caller',
+      'webSocket ws://127.0.0.1:1/inspect/callee',
+    ]);
     expect(server.close).toHaveBeenCalledOnce();
   });
 
-  it("should wire the stately mode to the sky inspector only (no local server), shared by every endpoint", async () => {
+  it('should wire the stately mode to the sky inspector only (no local server), shared by every endpoint', async () => {
     const { made, factories } = fakeFactories();
     const inspection = await startLiveInspection('stately', { port: 0 }, factories);
     expect(inspection.url).toBeUndefined();
@@ -118,7 +146,11 @@ describe('--inspect: which inspector', () => {
 describe('inspector page data', () => {
   it('should give every chart of a call, with an id for each state that is in its Mermaid source', () => {
     const diagrams = callDiagrams();
-    expect(Object.keys(diagrams).sort()).toEqual(Object.values(MACHINES).map((m) => m.id).sort());
+    expect(Object.keys(diagrams).sort()).toEqual(
+      Object.values(MACHINES)
+        .map((m) => m.id)
+        .sort(),
+    );
     for (const diagram of Object.values(diagrams)) {
       expect(diagram.mermaid.startsWith('stateDiagram-v2')).toBe(true);
       for (const id of Object.values(diagram.states)) expect(diagram.mermaid).toMatch(new RegExp(`\\bas ${id}\\b`));
@@ -130,7 +162,8 @@ describe('inspector page data', () => {
 
   it('should replay every actor, recent events in order, and the last snapshot of actors that scrolled out', () => {
     const history = new InspectionHistory({ actors: 10, events: 3, stats: 2 });
-    const m = (type: string, sessionId: string, n: number): PageMessage => ({ type, sessionId, endpoint: 'caller', n }) as PageMessage;
+    const m = (type: string, sessionId: string, n: number): PageMessage =>
+      ({ type, sessionId, endpoint: 'caller', n }) as PageMessage;
     history.add(m('@xstate.actor', 'a', 0));
     history.add(m('@xstate.snapshot', 'a', 1));
     history.add(m('@xstate.actor', 'b', 2));
@@ -151,7 +184,15 @@ describe('inspector page data', () => {
 
   it('should sample all four ports of a call from its media bus as plain numbers', () => {
     const bus = new MediaBus();
-    bus.update('audioRtcp', (s) => ({ ...s, localPort: 16387, packetsReceived: 4, fractionLost: 0.25, jitterMs: 3, rttMs: 1.5, peerReport: { lost: 1, fractionLost: 0.1, extendedHighestSequence: 9, jitterMs: 2 } }));
+    bus.update('audioRtcp', (s) => ({
+      ...s,
+      localPort: 16387,
+      packetsReceived: 4,
+      fractionLost: 0.25,
+      jitterMs: 3,
+      rttMs: 1.5,
+      peerReport: { lost: 1, fractionLost: 0.1, extendedHighestSequence: 9, jitterMs: 2 },
+    }));
     bus.complete();
     const message = statsMessage('caller', 'x:1', bus.snapshot(), 1000, true);
     expect(Object.keys(message.ports)).toEqual(['videoRtp', 'videoRtcp', 'audioRtp', 'audioRtcp']);

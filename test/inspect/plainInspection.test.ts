@@ -10,7 +10,15 @@ class FakeSocket {
 }
 
 const machine = setup({
-  types: { context: {} as { payload: Buffer; peers: Map<string, number>; seen: Set<number>; socket?: FakeSocket; note: string } },
+  types: {
+    context: {} as {
+      payload: Buffer;
+      peers: Map<string, number>;
+      seen: Set<number>;
+      socket?: FakeSocket;
+      note: string;
+    },
+  },
   actors: { port: fromCallback(() => () => {}) },
 }).createMachine({
   id: 'sample',
@@ -92,7 +100,13 @@ describe('plain data for the inspectors (plainData, plainSnapshot)', () => {
     actor.stop();
     expect(plain.status).toBe('active');
     expect(plain.value).toEqual({ busy: 'one' });
-    expect(plain.context).toMatchObject({ payload: '[3 bytes]', peers: { a: 1 }, seen: [7], socket: '[FakeSocket]', note: 'hi' });
+    expect(plain.context).toMatchObject({
+      payload: '[3 bytes]',
+      peers: { a: 1 },
+      seen: [7],
+      socket: '[FakeSocket]',
+      note: 'hi',
+    });
     expect(plain.children).toEqual({ port: { id: 'port', sessionId: expect.any(String) } });
     expect(plain.tags).toEqual([]);
   });
@@ -107,8 +121,15 @@ describe('plainInspectionEvent through @statelyai/inspect', () => {
       expect(text).not.toMatch(/Circular|"type":"Buffer"|_parent|"system"/);
       expect(text.length).toBeLessThan(4000);
     }
-    const last = sent.filter((e) => e.type === '@xstate.snapshot').at(-1) as unknown as { snapshot: { context: unknown } };
-    expect(last.snapshot.context).toMatchObject({ payload: '[3 bytes]', peers: { a: 1 }, seen: [7], socket: '[FakeSocket]' });
+    const last = sent.filter((e) => e.type === '@xstate.snapshot').at(-1) as unknown as {
+      snapshot: { context: unknown };
+    };
+    expect(last.snapshot.context).toMatchObject({
+      payload: '[3 bytes]',
+      peers: { a: 1 },
+      seen: [7],
+      socket: '[FakeSocket]',
+    });
   });
 
   it('should still name each actor and its machine, and follow its state in the snapshots', async () => {
@@ -118,15 +139,28 @@ describe('plainInspectionEvent through @statelyai/inspect', () => {
     const root = actors.find((e) => e.name === 'sample')!;
     expect(JSON.parse(root.definition!).id).toBe('sample');
     expect(actors.find((e) => e.name === 'port')!.parentId).toBe(root.sessionId);
-    const snapshots = sent.filter((e) => e.type === '@xstate.snapshot' && e.sessionId === root.sessionId).map((e) => (e as { snapshot: { value: unknown; status: string } }).snapshot);
+    const snapshots = sent
+      .filter((e) => e.type === '@xstate.snapshot' && e.sessionId === root.sessionId)
+      .map((e) => (e as { snapshot: { value: unknown; status: string } }).snapshot);
     expect(snapshots.map((s) => s.value)).toEqual(['idle', { busy: 'one' }, { busy: 'two' }, { busy: 'two' }]);
     expect(snapshots.at(-1)!.status).toBe('stopped');
-    const events = sent.filter((e) => e.type === '@xstate.event').map((e) => (e as { event: { type: string } }).event.type);
+    const events = sent
+      .filter((e) => e.type === '@xstate.event')
+      .map((e) => (e as { event: { type: string } }).event.type);
     expect(events).toEqual(expect.arrayContaining(['xstate.init', 'GO', 'NEXT']));
   });
 
   it('should leave out what the inspectors do not send (microsteps, actions)', () => {
     const ref = createActor(machine);
-    expect(plainInspectionEvent({ type: '@xstate.microstep', rootId: 'x', actorRef: ref, event: { type: 'GO' }, snapshot: ref.getSnapshot(), _transitions: [] })).toBeUndefined();
+    expect(
+      plainInspectionEvent({
+        type: '@xstate.microstep',
+        rootId: 'x',
+        actorRef: ref,
+        event: { type: 'GO' },
+        snapshot: ref.getSnapshot(),
+        _transitions: [],
+      }),
+    ).toBeUndefined();
   });
 });

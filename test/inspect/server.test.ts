@@ -23,7 +23,11 @@ async function start(): Promise<InspectorServer> {
   return server;
 }
 
-function get(port: number, path: string, host = `127.0.0.1:${port}`): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+function get(
+  port: number,
+  path: string,
+  host = `127.0.0.1:${port}`,
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
       let body = '';
@@ -91,7 +95,8 @@ describe('inspector server (127.0.0.1)', () => {
     expect(page.body).toContain('<script src="/mermaid.min.js"></script>');
     // Every URL in the page is a path on this server.
     for (const [, url] of page.body.matchAll(/(?:src|href)="([^"]+)"/g)) expect(url).toMatch(/^\/|^data:/);
-    expect((await get(server.port, '/page.js')).body).toContain("new WebSocket(`ws://${location.host}/live`)");
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the page's own source text, template literal and all
+    expect((await get(server.port, '/page.js')).body).toContain('new WebSocket(`ws://${location.host}/live`)');
     const mermaid = await get(server.port, '/mermaid.min.js');
     expect(mermaid.status).toBe(200);
     expect(mermaid.body.length).toBeGreaterThan(1_000_000);
@@ -122,18 +127,27 @@ describe('inspector server (127.0.0.1)', () => {
     }).start();
     actor.send({ type: 'GO' });
     const states = (messages: typeof early.messages) =>
-      messages.filter((m) => m.type === '@xstate.snapshot').map((m) => `${m.endpoint} ${JSON.stringify((m.snapshot as { value: unknown }).value)}`);
+      messages
+        .filter((m) => m.type === '@xstate.snapshot')
+        .map((m) => `${m.endpoint} ${JSON.stringify((m.snapshot as { value: unknown }).value)}`);
     expect(await until(() => states(early.messages).length === 2)).toBe(true);
     inspector.stop();
     await server.sourceClosed('caller');
 
     expect(early.messages[0]).toMatchObject({ type: 'avchat.hello' });
     const diagrams = early.messages[0].diagrams as Record<string, { mermaid: string; states: Record<string, string> }>;
-    expect(Object.keys(diagrams)).toEqual(expect.arrayContaining(['call', 'sipSession', 'media', 'natProbe', 'portMapping', 'portProbe']));
+    expect(Object.keys(diagrams)).toEqual(
+      expect.arrayContaining(['call', 'sipSession', 'media', 'natProbe', 'portMapping', 'portProbe']),
+    );
     expect(diagrams.sipSession.states['established.local.muted']).toBe('sipSession_established_local_muted');
     expect(states(early.messages)).toEqual(['caller {"outgoing":"calling"}', 'caller "terminated"']);
-    expect(early.messages.find((m) => m.type === '@xstate.actor')).toMatchObject({ endpoint: 'caller', name: 'sipSession' });
-    expect(early.messages.some((m) => m.type === '@xstate.event' && (m.event as { type: string }).type === 'GO')).toBe(true);
+    expect(early.messages.find((m) => m.type === '@xstate.actor')).toMatchObject({
+      endpoint: 'caller',
+      name: 'sipSession',
+    });
+    expect(early.messages.some((m) => m.type === '@xstate.event' && (m.event as { type: string }).type === 'GO')).toBe(
+      true,
+    );
 
     const late = pageClient(`ws://127.0.0.1:${server.port}/live`, origin);
     await late.opened;
@@ -158,7 +172,12 @@ describe('local inspection (--inspect local)', () => {
     bus.update('videoRtp', (s) => ({ ...s, packetsReceived: 30 }));
     const stats = () => page.messages.filter((m) => m.type === 'avchat.stats');
     expect(await until(() => stats().length >= 4)).toBe(true);
-    expect(stats().at(-1)).toMatchObject({ endpoint: 'caller', rootId: 'x:7', final: false, ports: { videoRtp: { packetsReceived: 30 } } });
+    expect(stats().at(-1)).toMatchObject({
+      endpoint: 'caller',
+      rootId: 'x:7',
+      final: false,
+      ports: { videoRtp: { packetsReceived: 30 } },
+    });
     end();
     expect(await until(() => stats().some((m) => m.final))).toBe(true);
     const count = stats().length;

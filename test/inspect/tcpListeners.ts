@@ -21,4 +21,3 @@ export function listeners(port: number): string[] {
       .map((f) => f[1]);
   });
 }
-

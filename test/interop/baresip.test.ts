@@ -41,7 +41,8 @@ afterEach(async (context) => {
   await Promise.all([...peers].map((peer) => peer.stop()));
   if (context.task.result?.state === 'fail') {
     console.log(`SIP on our side:\n${wire.join('\n')}`);
-    for (const peer of peers) console.log(`baresip said:\n${peer.output()}\nand sent events ${peer.events.map((e) => e.type).join(', ')}`);
+    for (const peer of peers)
+      console.log(`baresip said:\n${peer.output()}\nand sent events ${peer.events.map((e) => e.type).join(', ')}`);
   }
   peers.clear();
   wire = [];
@@ -58,7 +59,8 @@ async function open(sipPort: number, mediaPort: number): Promise<AvchatEndpoint>
     mediaPort,
     upnp: 'off',
     media: { rtcpMinIntervalMs: 500 },
-    onWire: (record: SipWireRecord) => wire.push(`${record.direction === 'in' ? '<<' : '>>'} ${record.peer.host}:${record.peer.port}\n${record.text}`),
+    onWire: (record: SipWireRecord) =>
+      wire.push(`${record.direction === 'in' ? '<<' : '>>'} ${record.peer.host}:${record.peer.port}\n${record.text}`),
   });
   endpoints.add(endpoint);
   return endpoint;
@@ -79,7 +81,10 @@ const IN_FLIGHT = 10;
 
 /** Media both ways, as both sides count it, while the call is up. */
 async function expectMediaBothWays(call: CallHandle, baresip: BaresipPeer): Promise<void> {
-  await until('audio RTP both ways on our side', () => audioRtp(call).packetsReceived > 0 && audioRtp(call).packetsSent > 0);
+  await until(
+    'audio RTP both ways on our side',
+    () => audioRtp(call).packetsReceived > 0 && audioRtp(call).packetsSent > 0,
+  );
   await sleep(TALK_MS);
   const ours = audioRtp(call);
   const theirs = await baresip.audioRtp();
@@ -89,7 +94,10 @@ async function expectMediaBothWays(call: CallHandle, baresip: BaresipPeer): Prom
   // It advertised its host's primary address, and its media came from 127.0.0.1: we latched onto
   // that source (RFC 7362), took nothing as foreign, and sent ours back to it (RFC 4961).
   const advertised = plan(call)!.audio!.remote.address;
-  expect(advertised, 'baresip advertised 127.0.0.1: this host has no address but loopback, so nothing here shows latching').not.toBe(HOST);
+  expect(
+    advertised,
+    'baresip advertised 127.0.0.1: this host has no address but loopback, so nothing here shows latching',
+  ).not.toBe(HOST);
   expect(ours.source?.address).toBe(HOST);
   expect(ours.droppedForeign).toBe(0);
   expect(call.bus.stats.audioRtcp.value.source?.address).toBe(HOST);
@@ -107,7 +115,9 @@ async function expectMediaBothWays(call: CallHandle, baresip: BaresipPeer): Prom
   expect(us!.reportedSent).toBeLessThanOrEqual(us!.received);
   expect(us!.lost).toBe(0);
   // It emits CALL_RTCP on each sender report of ours; its own loss count of our stream, from our sequence numbers.
-  const rtcp = baresip.events.filter((e) => e.type === 'CALL_RTCP' && e.param === 'audio' && (e.rtcp_stats?.rx.sent ?? 0) > 0);
+  const rtcp = baresip.events.filter(
+    (e) => e.type === 'CALL_RTCP' && e.param === 'audio' && (e.rtcp_stats?.rx.sent ?? 0) > 0,
+  );
   expect(rtcp.length).toBeGreaterThan(0);
   expect(rtcp.at(-1)!.rtcp_stats!.rx.lost).toBe(0);
   expect(baresip.events.some((e) => e.type === 'CALL_RTPESTAB' && e.param === 'audio')).toBe(true);
@@ -129,7 +139,13 @@ async function expectStoppedWithMedia(baresip: BaresipPeer, ours: PortStats): Pr
 
 describe.skipIf(baresipMissing)('baresip 1.0.0 as a real peer', () => {
   it('should take a call from baresip, audio both ways, until baresip hangs up', async () => {
-    const baresip = await start({ user: 'baresip', sipPort: 5440, ctrlPort: 4440, rtpPorts: [19600, 19619], answerMode: 'auto' });
+    const baresip = await start({
+      user: 'baresip',
+      sipPort: 5440,
+      ctrlPort: 4440,
+      rtpPorts: [19600, 19619],
+      answerMode: 'auto',
+    });
     const avchat = await open(5430, 19500);
     const call = avchat.answerNext({ autoAnswer: true });
     calls.add(call);
@@ -152,7 +168,13 @@ describe.skipIf(baresipMissing)('baresip 1.0.0 as a real peer', () => {
   });
 
   it('should call baresip, audio both ways, until avchat hangs up', async () => {
-    const baresip = await start({ user: 'baresip', sipPort: 5442, ctrlPort: 4441, rtpPorts: [19620, 19639], answerMode: 'auto' });
+    const baresip = await start({
+      user: 'baresip',
+      sipPort: 5442,
+      ctrlPort: 4441,
+      rtpPorts: [19620, 19639],
+      answerMode: 'auto',
+    });
     const avchat = await open(5432, 19504);
     // startBaresip returned once ctrl_tcp listens, which baresip opens after its SIP socket: our one INVITE is not lost.
     const call = avchat.call(baresip.uri);

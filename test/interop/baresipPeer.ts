@@ -17,7 +17,9 @@ import { join } from 'node:path';
 
 const HOST = '127.0.0.1';
 /** Where Debian's package puts its modules, or a build from source. */
-const MODULE_PATH = ['/usr/lib/baresip/modules', '/usr/local/lib/baresip/modules'].find((dir) => existsSync(dir)) ?? '/usr/lib/baresip/modules';
+const MODULE_PATH =
+  ['/usr/lib/baresip/modules', '/usr/local/lib/baresip/modules'].find((dir) => existsSync(dir)) ??
+  '/usr/lib/baresip/modules';
 
 /** True when no baresip is on the PATH (`apt-get install baresip`). */
 export const baresipMissing = spawnSync('sh', ['-c', 'command -v baresip']).status !== 0;
@@ -131,13 +133,15 @@ export function baresipProcesses(confDir: string): number[] {
 export function parseAudioDebug(text: string): BaresipAudioStats | undefined {
   const sent = /TX: packets=(\d+)/.exec(text);
   if (!sent) return undefined;
-  const members = [...text.matchAll(/member 0x([0-9a-f]+): lost=(-?\d+).*\n\s+IP=(\S+) psent=(\d+) rcvd=(\d+)/g)].map((m) => ({
-    ssrc: parseInt(m[1]!, 16),
-    lost: Number(m[2]),
-    rtpFrom: m[3]!,
-    reportedSent: Number(m[4]),
-    received: Number(m[5]),
-  }));
+  const members = [...text.matchAll(/member 0x([0-9a-f]+): lost=(-?\d+).*\n\s+IP=(\S+) psent=(\d+) rcvd=(\d+)/g)].map(
+    (m) => ({
+      ssrc: parseInt(m[1]!, 16),
+      lost: Number(m[2]),
+      rtpFrom: m[3]!,
+      reportedSent: Number(m[4]),
+      received: Number(m[5]),
+    }),
+  );
   return { packetsSent: Number(sent[1]), packetsReceived: members.reduce((sum, m) => sum + m.received, 0), members };
 }
 
@@ -168,7 +172,8 @@ function sineWav(path: string, opts: { sampleRate: number; seconds: number; hz: 
   wav.writeUInt16LE(16, 34);
   wav.write('data', 36);
   wav.writeUInt32LE(samples * 2, 40);
-  for (let i = 0; i < samples; i++) wav.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * opts.hz * i) / opts.sampleRate)), 44 + i * 2);
+  for (let i = 0; i < samples; i++)
+    wav.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * opts.hz * i) / opts.sampleRate)), 44 + i * 2);
   writeFileSync(path, wav);
 }
 
@@ -212,7 +217,8 @@ class NetstringReader {
       const colon = this.buffer.indexOf(':');
       if (colon < 0) break;
       const length = Number(this.buffer.subarray(0, colon).toString());
-      if (!Number.isInteger(length)) throw new Error(`ctrl_tcp: not a netstring: ${this.buffer.subarray(0, 40).toString()}`);
+      if (!Number.isInteger(length))
+        throw new Error(`ctrl_tcp: not a netstring: ${this.buffer.subarray(0, 40).toString()}`);
       if (this.buffer.length < colon + 1 + length + 1) break;
       out.push(this.buffer.subarray(colon + 1, colon + 1 + length).toString());
       this.buffer = this.buffer.subarray(colon + 2 + length);
@@ -266,7 +272,13 @@ export async function startBaresip(options: BaresipOptions): Promise<BaresipPeer
   const reader = new NetstringReader();
   socket.on('data', (chunk: Buffer) => {
     for (const text of reader.push(chunk)) {
-      const message = JSON.parse(text) as { event?: boolean; response?: boolean; ok?: boolean; data?: string; token?: string } & BaresipEvent;
+      const message = JSON.parse(text) as {
+        event?: boolean;
+        response?: boolean;
+        ok?: boolean;
+        data?: string;
+        token?: string;
+      } & BaresipEvent;
       if (message.event) {
         events.push(message);
         for (const waiter of eventWaiters) {
@@ -295,7 +307,9 @@ export async function startBaresip(options: BaresipOptions): Promise<BaresipPeer
       if (socket.destroyed) return reject(new Error(`baresip: ${name}: ctrl_tcp connection closed`));
       const token = `${name}-${++nextToken}`;
       pending.set(token, { resolve, reject });
-      const body = Buffer.from(JSON.stringify(params === undefined ? { command: name, token } : { command: name, params, token }));
+      const body = Buffer.from(
+        JSON.stringify(params === undefined ? { command: name, token } : { command: name, params, token }),
+      );
       socket.write(`${body.length}:${body.toString()},`);
       setTimeout(() => {
         if (pending.delete(token)) reject(new Error(`baresip: ${name}: no answer in 3 s`));
@@ -307,7 +321,12 @@ export async function startBaresip(options: BaresipOptions): Promise<BaresipPeer
     if (seen) return Promise.resolve(seen);
     return new Promise<BaresipEvent>((resolve, reject) => {
       const timer = setTimeout(() => {
-        if (eventWaiters.delete(waiter)) reject(new Error(`baresip sent no ${type} event in ${timeoutMs} ms; it sent ${events.map((e) => e.type).join(', ') || 'nothing'}`));
+        if (eventWaiters.delete(waiter))
+          reject(
+            new Error(
+              `baresip sent no ${type} event in ${timeoutMs} ms; it sent ${events.map((e) => e.type).join(', ') || 'nothing'}`,
+            ),
+          );
       }, timeoutMs);
       const waiter = { type, resolve, timer };
       eventWaiters.add(waiter);

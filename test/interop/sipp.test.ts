@@ -18,7 +18,10 @@ import type { SipWireRecord } from '../../src/sip/udpTransport.ts';
 const HOST = '127.0.0.1';
 const PEER_MUTES = fileURLToPath(new URL('./sipp/peerMutes.xml', import.meta.url));
 const sippMissing = spawnSync('sh', ['-c', 'command -v sipp']).status !== 0;
-if (sippMissing) console.warn('test/interop/sipp.test.ts skipped: sipp not found; apt-get install sip-tester (scripts/setup-debian.sh does)');
+if (sippMissing)
+  console.warn(
+    'test/interop/sipp.test.ts skipped: sipp not found; apt-get install sip-tester (scripts/setup-debian.sh does)',
+  );
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -49,7 +52,12 @@ afterEach(async () => {
   await Promise.all([...calls].map((call) => Promise.race([call.done, sleep(3000)])));
   calls.clear();
   for (const sipp of running) sipp.kill('SIGKILL');
-  await Promise.all([...running].map((sipp) => new Promise((r) => (sipp.exitCode !== null || sipp.signalCode !== null ? r(undefined) : sipp.once('exit', r)))));
+  await Promise.all(
+    [...running].map(
+      (sipp) =>
+        new Promise((r) => (sipp.exitCode !== null || sipp.signalCode !== null ? r(undefined) : sipp.once('exit', r))),
+    ),
+  );
   running.clear();
   await Promise.all([...endpoints].map((endpoint) => endpoint.close()));
   endpoints.clear();
@@ -71,7 +79,24 @@ function startSipp(args: string[]): Sipp {
   workDirs.add(dir);
   const process = spawn(
     'sipp',
-    [...args, '-i', HOST, '-nostdin', '-timeout', '30s', '-timeout_error', '-trace_stat', '-stf', 'stats.csv', '-fd', '1', '-trace_counts', '-trace_err', '-error_file', 'errors.log'],
+    [
+      ...args,
+      '-i',
+      HOST,
+      '-nostdin',
+      '-timeout',
+      '30s',
+      '-timeout_error',
+      '-trace_stat',
+      '-stf',
+      'stats.csv',
+      '-fd',
+      '1',
+      '-trace_counts',
+      '-trace_err',
+      '-error_file',
+      'errors.log',
+    ],
     { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   running.add(process);
@@ -110,13 +135,22 @@ function startSipp(args: string[]): Sipp {
 /** Wait until SIPp has bound its port, so that a call's first INVITE is not the one that finds it closed. */
 async function untilListening(port: number, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!spawnSync('ss', ['-Hlun', `sport = :${port}`]).stdout.toString().includes(`:${port}`)) {
+  while (
+    !spawnSync('ss', ['-Hlun', `sport = :${port}`])
+      .stdout.toString()
+      .includes(`:${port}`)
+  ) {
     if (Date.now() > deadline) throw new Error(`SIPp did not bind UDP ${port} within ${timeoutMs} ms`);
     await sleep(50);
   }
 }
 
-async function open(name: string, sipPort: number, mediaPort: number, onWire?: (record: SipWireRecord) => void): Promise<AvchatEndpoint> {
+async function open(
+  name: string,
+  sipPort: number,
+  mediaPort: number,
+  onWire?: (record: SipWireRecord) => void,
+): Promise<AvchatEndpoint> {
   const endpoint = await openEndpoint({
     onWire,
     name,
@@ -189,7 +223,25 @@ async function answerUntilExit(endpoint: AvchatEndpoint, sipp: Sipp): Promise<Fi
 describe.skipIf(sippMissing)('interoperability with SIPp', () => {
   it('should answer ten calls in a row from SIPp uac, every one successful for SIPp and hung up by it', async () => {
     const a = await open('A', 5410, 19200);
-    const sipp = startSipp(['-sn', 'uac', `${HOST}:5410`, '-s', 'avchat', '-p', '5411', '-mp', '19240', '-m', '10', '-r', '1', '-l', '1', '-d', '200']);
+    const sipp = startSipp([
+      '-sn',
+      'uac',
+      `${HOST}:5410`,
+      '-s',
+      'avchat',
+      '-p',
+      '5411',
+      '-mp',
+      '19240',
+      '-m',
+      '10',
+      '-r',
+      '1',
+      '-l',
+      '1',
+      '-d',
+      '200',
+    ]);
     const ours = await answerUntilExit(a, sipp);
     const report = await sipp.exited;
 
@@ -197,7 +249,12 @@ describe.skipIf(sippMissing)('interoperability with SIPp', () => {
     expect(ours).toHaveLength(10);
     for (const call of ours) {
       expect(call.outcome).toEqual({ reason: 'remoteHangup' });
-      expect(call.plan?.audio).toMatchObject({ codec: 'PCMU', payloadType: 0, direction: 'sendrecv', remote: { address: HOST, rtpPort: 19240 } });
+      expect(call.plan?.audio).toMatchObject({
+        codec: 'PCMU',
+        payloadType: 0,
+        direction: 'sendrecv',
+        remote: { address: HOST, rtpPort: 19240 },
+      });
       expect(call.activeStates).toEqual(['established']);
     }
   }, 40_000);
@@ -213,7 +270,8 @@ describe.skipIf(sippMissing)('interoperability with SIPp', () => {
     });
     leftEarly.catch(() => {});
     const ours: Finished[] = [];
-    for (let i = 0; i < 10; i++) ours.push(await Promise.race([finish(a.call(`sip:sipp@${HOST}:5413`, { durationMs: 500 })), leftEarly]));
+    for (let i = 0; i < 10; i++)
+      ours.push(await Promise.race([finish(a.call(`sip:sipp@${HOST}:5413`, { durationMs: 500 })), leftEarly]));
     const report = await sipp.exited;
 
     expect(report, report.errors).toMatchObject({ exitCode: 0, successful: 10, failed: 0 });
@@ -221,7 +279,11 @@ describe.skipIf(sippMissing)('interoperability with SIPp', () => {
     expect(report.counts).toMatchObject({ '3_ACK_Recv': 10, '4_BYE_Recv': 10 });
     for (const call of ours) {
       expect(call.outcome).toEqual({ reason: 'localHangup' });
-      expect(call.plan?.audio).toMatchObject({ codec: 'PCMU', direction: 'sendrecv', remote: { address: HOST, rtpPort: 19250 } });
+      expect(call.plan?.audio).toMatchObject({
+        codec: 'PCMU',
+        direction: 'sendrecv',
+        remote: { address: HOST, rtpPort: 19250 },
+      });
     }
   }, 40_000);
 
@@ -246,7 +308,25 @@ describe.skipIf(sippMissing)('interoperability with SIPp', () => {
 
   it('should answer a peer that mutes by re-INVITE with recvonly, see it in the call chart, and end at its BYE, five times', async () => {
     const a = await open('A', 5414, 19220);
-    const sipp = startSipp(['-sf', PEER_MUTES, `${HOST}:5414`, '-s', 'avchat', '-p', '5415', '-mp', '19260', '-m', '5', '-r', '1', '-rp', '1500', '-l', '1']);
+    const sipp = startSipp([
+      '-sf',
+      PEER_MUTES,
+      `${HOST}:5414`,
+      '-s',
+      'avchat',
+      '-p',
+      '5415',
+      '-mp',
+      '19260',
+      '-m',
+      '5',
+      '-r',
+      '1',
+      '-rp',
+      '1500',
+      '-l',
+      '1',
+    ]);
     const ours = await answerUntilExit(a, sipp);
     const report = await sipp.exited;
 

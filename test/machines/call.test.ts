@@ -5,7 +5,7 @@ import { mediaMachine, type MediaPortCommand, type MediaPortInput } from '../../
 import { natProbeMachine } from '../../machines/natProbe.ts';
 import { portMappingMachine } from '../../machines/portMapping.ts';
 import { sipSessionMachine, type SipDialogCommand, type SipDialogInput } from '../../machines/sipSession.ts';
-import type { CallRole, GatewayInfo, MediaPlan, NatReport, PortMappingEntry } from '../../machines/types.ts';
+import type { GatewayInfo, MediaPlan, NatReport, PortMappingEntry } from '../../machines/types.ts';
 
 /**
  * The call chart with simulated I/O actors (named as such: these tests check the chart's logic; the
@@ -13,8 +13,24 @@ import type { CallRole, GatewayInfo, MediaPlan, NatReport, PortMappingEntry } fr
  */
 
 const plan = (audio: 'sendrecv' | 'sendonly' | 'recvonly' = 'sendrecv'): MediaPlan => ({
-  audio: { kind: 'audio', payloadType: 0, codec: 'PCMU', clockRate: 8000, local: { rtpPort: 16386, rtcpPort: 16387 }, remote: { address: '127.0.0.1', rtpPort: 16486, rtcpPort: 16487 }, direction: audio },
-  video: { kind: 'video', payloadType: 34, codec: 'H263', clockRate: 90000, local: { rtpPort: 16384, rtcpPort: 16385 }, remote: { address: '127.0.0.1', rtpPort: 16484, rtcpPort: 16485 }, direction: 'sendrecv' },
+  audio: {
+    kind: 'audio',
+    payloadType: 0,
+    codec: 'PCMU',
+    clockRate: 8000,
+    local: { rtpPort: 16386, rtcpPort: 16387 },
+    remote: { address: '127.0.0.1', rtpPort: 16486, rtcpPort: 16487 },
+    direction: audio,
+  },
+  video: {
+    kind: 'video',
+    payloadType: 34,
+    codec: 'H263',
+    clockRate: 90000,
+    local: { rtpPort: 16384, rtcpPort: 16385 },
+    remote: { address: '127.0.0.1', rtpPort: 16484, rtcpPort: 16485 },
+    direction: 'sendrecv',
+  },
 });
 
 interface Log {
@@ -29,7 +45,13 @@ interface Log {
 /** `symmetric`: the simulated NAT gives each reflector address another public port (RFC 4787 APDM). */
 function simulated(opts: { gateway?: boolean; report?: NatReport; symmetric?: boolean } = {}) {
   const log: Log = { dialog: [], unmapped: [], portUpdates: [], portsRunning: new Set() };
-  const mapping: PortMappingEntry[] = [5060, 16384].map((p) => ({ protocol: 'UDP', internalPort: p, externalPort: p, internalClient: '192.168.1.2', leaseSeconds: 3600 }));
+  const mapping: PortMappingEntry[] = [5060, 16384].map((p) => ({
+    protocol: 'UDP',
+    internalPort: p,
+    externalPort: p,
+    internalClient: '192.168.1.2',
+    leaseSeconds: 3600,
+  }));
   const port = (name: string) =>
     fromCallback<MediaPortCommand, MediaPortInput>(({ input, receive }) => {
       log.portsRunning.add(name);
@@ -43,20 +65,35 @@ function simulated(opts: { gateway?: boolean; report?: NatReport; symmetric?: bo
     actors: {
       natProbe: natProbeMachine.provide({
         actors: {
-          probeAttempt: fromPromise(async ({ input }: { input: { localPort: number; reflector: { address: string; port: number } } }) => ({
-            external: { address: '198.51.100.7', port: opts.symmetric ? 20000 + input.reflector.port : input.localPort },
-            rttMs: 1,
-          })),
+          probeAttempt: fromPromise(
+            async ({ input }: { input: { localPort: number; reflector: { address: string; port: number } } }) => ({
+              external: {
+                address: '198.51.100.7',
+                port: opts.symmetric ? 20000 + input.reflector.port : input.localPort,
+              },
+              rttMs: 1,
+            }),
+          ),
         },
       }),
       portMapping: portMappingMachine.provide({
         actors: {
-          discoverGateway: fromPromise<GatewayInfo | undefined, void>(async () => (opts.gateway ? { location: 'http://192.168.1.1:5000/rootDesc.xml' } : undefined)),
+          discoverGateway: fromPromise<GatewayInfo | undefined, void>(async () =>
+            opts.gateway ? { location: 'http://192.168.1.1:5000/rootDesc.xml' } : undefined,
+          ),
           getExternalAddress: fromPromise(async () => '198.51.100.7'),
-          addPortMapping: fromPromise(async ({ input }: { input: { gateway: GatewayInfo; internalPort: number; externalPort: number; leaseSeconds: number } }) => mapping.find((m) => m.internalPort === input.internalPort)!),
-          unmapPorts: fromPromise(async ({ input }: { input: { gateway: GatewayInfo; mappings: PortMappingEntry[] } }) => {
-            log.unmapped.push(input.mappings);
-          }),
+          addPortMapping: fromPromise(
+            async ({
+              input,
+            }: {
+              input: { gateway: GatewayInfo; internalPort: number; externalPort: number; leaseSeconds: number };
+            }) => mapping.find((m) => m.internalPort === input.internalPort)!,
+          ),
+          unmapPorts: fromPromise(
+            async ({ input }: { input: { gateway: GatewayInfo; mappings: PortMappingEntry[] } }) => {
+              log.unmapped.push(input.mappings);
+            },
+          ),
         },
       }),
       sipSession: sipSessionMachine.provide({
@@ -68,7 +105,14 @@ function simulated(opts: { gateway?: boolean; report?: NatReport; symmetric?: bo
           }),
         },
       }),
-      media: mediaMachine.provide({ actors: { videoRtp: port('videoRtp'), videoRtcp: port('videoRtcp'), audioRtp: port('audioRtp'), audioRtcp: port('audioRtcp') } }),
+      media: mediaMachine.provide({
+        actors: {
+          videoRtp: port('videoRtp'),
+          videoRtcp: port('videoRtcp'),
+          audioRtp: port('audioRtp'),
+          audioRtcp: port('audioRtcp'),
+        },
+      }),
     },
   });
   return { machine, log };
@@ -80,7 +124,14 @@ const dialogSend = (log: Log, event: object) => log.dialogRef!.sendBack(event as
 describe('call chart (simulated I/O actors)', () => {
   it('should go through every phase, pass mute to media, and release the mappings at the end', async () => {
     const { machine, log } = simulated({ gateway: true });
-    const actor = createActor(machine, { input: { role: 'caller', target: 'sip:avchat@127.0.0.1:5062', reflector: { address: '127.0.0.1', port: 5678 }, ports: [5060, 16384] } });
+    const actor = createActor(machine, {
+      input: {
+        role: 'caller',
+        target: 'sip:avchat@127.0.0.1:5062',
+        reflector: { address: '127.0.0.1', port: 5678 },
+        ports: [5060, 16384],
+      },
+    });
     actor.start();
     await flush();
     await flush();
@@ -100,7 +151,10 @@ describe('call chart (simulated I/O actors)', () => {
     expect(actor.getSnapshot().value).toEqual({ session: { active: 'muted' } });
     expect(log.portUpdates).toContainEqual({ port: 'audioRtp', direction: 'sendonly' });
     const media = actor.getSnapshot().children.media as AnyActorRef;
-    expect(media.getSnapshot().value).toMatchObject({ audioRtp: { active: { send: 'sending' } }, videoRtp: { active: { send: 'sending' } } });
+    expect(media.getSnapshot().value).toMatchObject({
+      audioRtp: { active: { send: 'sending' } },
+      videoRtp: { active: { send: 'sending' } },
+    });
 
     actor.send({ type: 'UNMUTE' });
     dialogSend(log, { type: 'SIP.MEDIA_UPDATED', plan: plan() });
@@ -119,15 +173,33 @@ describe('call chart (simulated I/O actors)', () => {
 
   it('should advertise the router-mapped public address and ports to a peer outside', async () => {
     const { machine, log } = simulated({ gateway: true });
-    const actor = createActor(machine, { input: { role: 'caller', target: 'sip:avchat@203.0.113.9', localAddress: '192.168.1.2', reflector: { address: '203.0.113.1', port: 5678 }, ports: [5060, 16384] } });
+    const actor = createActor(machine, {
+      input: {
+        role: 'caller',
+        target: 'sip:avchat@203.0.113.9',
+        localAddress: '192.168.1.2',
+        reflector: { address: '203.0.113.1', port: 5678 },
+        ports: [5060, 16384],
+      },
+    });
     actor.start();
     await flush();
     await flush();
-    expect(log.dialogInput).toMatchObject({ role: 'caller', localAddress: '192.168.1.2', publicView: { address: '198.51.100.7', ports: { 5060: 5060, 16384: 16384 }, source: 'router' } });
+    expect(log.dialogInput).toMatchObject({
+      role: 'caller',
+      localAddress: '192.168.1.2',
+      publicView: { address: '198.51.100.7', ports: { 5060: 5060, 16384: 16384 }, source: 'router' },
+    });
     actor.stop();
   });
 
-  const SYMMETRIC_INPUT = { role: 'caller' as const, localAddress: '192.168.1.2', reflector: { address: '203.0.113.1', port: 5678 }, alternateReflector: { address: '203.0.113.1', port: 5679 }, ports: [5060, 16384] };
+  const SYMMETRIC_INPUT = {
+    role: 'caller' as const,
+    localAddress: '192.168.1.2',
+    reflector: { address: '203.0.113.1', port: 5678 },
+    alternateReflector: { address: '203.0.113.1', port: 5679 },
+    ports: [5060, 16384],
+  };
 
   it('should fail fast, before any INVITE, behind a symmetric NAT with no mapping when calling a peer outside', async () => {
     const { machine, log } = simulated({ symmetric: true });
@@ -163,7 +235,10 @@ describe('call chart (simulated I/O actors)', () => {
     dialogSend(log, { type: 'SIP.ESTABLISHED', plan: plan() });
     dialogSend(log, { type: 'SIP.MEDIA_UPDATED', plan: plan('recvonly') });
     const media = actor.getSnapshot().children.media as AnyActorRef;
-    expect(media.getSnapshot().value).toMatchObject({ audioRtp: { active: { send: 'paused' } }, videoRtp: { active: { send: 'sending' } } });
+    expect(media.getSnapshot().value).toMatchObject({
+      audioRtp: { active: { send: 'paused' } },
+      videoRtp: { active: { send: 'sending' } },
+    });
     dialogSend(log, { type: 'SIP.TERMINATED', by: 'remote' });
     await flush();
     expect(actor.getSnapshot().output).toEqual({ reason: 'remoteHangup' });
@@ -186,7 +261,10 @@ describe('call chart (simulated I/O actors)', () => {
   it('should hang up by itself after the call duration (simulated clock)', async () => {
     const { machine, log } = simulated();
     const clock = new SimulatedClock();
-    const actor = createActor(machine, { clock, input: { role: 'caller', target: 'sip:x@127.0.0.1', ports: [5060], durationMs: 5000 } });
+    const actor = createActor(machine, {
+      clock,
+      input: { role: 'caller', target: 'sip:x@127.0.0.1', ports: [5060], durationMs: 5000 },
+    });
     actor.start();
     await flush();
     await flush();
@@ -200,9 +278,24 @@ describe('call chart (simulated I/O actors)', () => {
   it('should end as cancelled when hung up during the NAT probe, with no mapping phase', async () => {
     const { machine } = simulated();
     const slowProbe = machine.provide({
-      actors: { natProbe: natProbeMachine.provide({ actors: { probeAttempt: fromPromise(() => new Promise<{ external: { address: string; port: number }; rttMs: number }>(() => {})) } }) },
+      actors: {
+        natProbe: natProbeMachine.provide({
+          actors: {
+            probeAttempt: fromPromise(
+              () => new Promise<{ external: { address: string; port: number }; rttMs: number }>(() => {}),
+            ),
+          },
+        }),
+      },
     });
-    const actor = createActor(slowProbe, { input: { role: 'caller', target: 'sip:x@127.0.0.1', reflector: { address: '127.0.0.1', port: 5678 }, ports: [5060] } });
+    const actor = createActor(slowProbe, {
+      input: {
+        role: 'caller',
+        target: 'sip:x@127.0.0.1',
+        reflector: { address: '127.0.0.1', port: 5678 },
+        ports: [5060],
+      },
+    });
     actor.start();
     actor.send({ type: 'HANGUP' });
     expect(actor.getSnapshot().status).toBe('done');

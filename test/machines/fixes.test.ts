@@ -19,7 +19,8 @@ function literals(file: URL): string[] {
   const source = ts.createSourceFile(file.pathname, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
   const out: string[] = [];
   const visit = (node: ts.Node) => {
-    if (ts.isStringLiteralLike(node) || ts.isTemplateHead(node) || ts.isTemplateMiddle(node) || ts.isTemplateTail(node)) out.push(node.text);
+    if (ts.isStringLiteralLike(node) || ts.isTemplateHead(node) || ts.isTemplateMiddle(node) || ts.isTemplateTail(node))
+      out.push(node.text);
     ts.forEachChild(node, visit);
   };
   visit(source);
@@ -30,7 +31,11 @@ describe('charts know no CLI: a problem carries a fix code, the CLI words it', (
   it('should name no command-line option in any text of machines/', () => {
     const files = readdirSync(MACHINES).filter((f) => f.endsWith('.ts'));
     expect(files.length).toBeGreaterThan(8);
-    const flagged = files.flatMap((f) => literals(new URL(f, MACHINES)).filter((text) => /(^|[\s(])--[a-z]/.test(text)).map((text) => `${f}: ${text}`));
+    const flagged = files.flatMap((f) =>
+      literals(new URL(f, MACHINES))
+        .filter((text) => /(^|[\s(])--[a-z]/.test(text))
+        .map((text) => `${f}: ${text}`),
+    );
     expect(flagged).toEqual([]);
   });
 
@@ -41,7 +46,9 @@ describe('charts know no CLI: a problem carries a fix code, the CLI words it', (
       expect(fixText(fix)).toMatch(/--[a-z]/);
     }
     expect(describeFix(ALL_FIXES[0]!)).toContain('forward UDP 5060, 16384');
-    expect(problemText({ code: 'NAT_SYMMETRIC', message: 'a symmetric NAT', fix: { kind: 'mapCallPorts', ports: [5060] } })).toBe(
+    expect(
+      problemText({ code: 'NAT_SYMMETRIC', message: 'a symmetric NAT', fix: { kind: 'mapCallPorts', ports: [5060] } }),
+    ).toBe(
       'NAT_SYMMETRIC: a symmetric NAT; turn on UPnP or NAT-PMP on the router and let avchat map the call ports, or forward UDP 5060 to this host (call or listen with --upnp multicast)',
     );
     expect(problemText({ code: 'X', message: 'no fix known' }, false)).toBe('no fix known');

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, setup, SimulatedClock, type AnyActorRef } from 'xstate';
-import { MEDIA_PORTS, mediaMachine, rtcpRandomStates, type MediaInput, type MediaPortCommand, type MediaPortEvent, type MediaPortInput, type MediaPortName } from '../../machines/media.ts';
+import {
+  MEDIA_PORTS,
+  mediaMachine,
+  rtcpRandomStates,
+  type MediaInput,
+  type MediaPortCommand,
+  type MediaPortEvent,
+  type MediaPortInput,
+  type MediaPortName,
+} from '../../machines/media.ts';
 import { drawsOf } from '../../machines/random.ts';
 import type { Direction, MediaPlan, StreamPlan } from '../../machines/types.ts';
 
@@ -29,7 +38,10 @@ const video = (direction: Direction): StreamPlan => ({
   direction,
 });
 /** A plan; `null` declines the stream. */
-const plan = (a: Direction | null, v: Direction | null = 'sendrecv'): MediaPlan => ({ ...(a ? { audio: audio(a) } : {}), ...(v ? { video: video(v) } : {}) });
+const plan = (a: Direction | null, v: Direction | null = 'sendrecv'): MediaPlan => ({
+  ...(a ? { audio: audio(a) } : {}),
+  ...(v ? { video: video(v) } : {}),
+});
 
 /** What one simulated port actor saw. */
 interface SimulatedPort {
@@ -41,7 +53,9 @@ interface SimulatedPort {
 }
 
 function simulatedPorts(clock: SimulatedClock) {
-  const ports = Object.fromEntries(MEDIA_PORTS.map((name) => [name, { starts: 0, stops: 0, commands: [] } as SimulatedPort])) as Record<MediaPortName, SimulatedPort>;
+  const ports = Object.fromEntries(
+    MEDIA_PORTS.map((name) => [name, { starts: 0, stops: 0, commands: [] } as SimulatedPort]),
+  ) as Record<MediaPortName, SimulatedPort>;
   const port = (name: MediaPortName) =>
     fromCallback<MediaPortCommand, MediaPortInput>(({ input, sendBack, receive }) => {
       const p = ports[name];
@@ -53,7 +67,14 @@ function simulatedPorts(clock: SimulatedClock) {
         p.stops += 1;
       };
     });
-  const machine = mediaMachine.provide({ actors: { videoRtp: port('videoRtp'), videoRtcp: port('videoRtcp'), audioRtp: port('audioRtp'), audioRtcp: port('audioRtcp') } });
+  const machine = mediaMachine.provide({
+    actors: {
+      videoRtp: port('videoRtp'),
+      videoRtcp: port('videoRtcp'),
+      audioRtp: port('audioRtp'),
+      audioRtcp: port('audioRtcp'),
+    },
+  });
   return { ports, machine };
 }
 
@@ -74,7 +95,11 @@ function underParent(input: MediaInput) {
   const dead: Array<Record<MediaPortName, unknown>> = [];
   const parent = setup({ actors: { media: machine } }).createMachine({
     invoke: { id: 'media', src: 'media', input },
-    on: { 'MEDIA.DEAD': { actions: ({ self }) => dead.push(receiveStates(self.getSnapshot().children.media as AnyActorRef)) } },
+    on: {
+      'MEDIA.DEAD': {
+        actions: ({ self }) => dead.push(receiveStates(self.getSnapshot().children.media as AnyActorRef)),
+      },
+    },
   });
   const actor = createActor(parent, { clock });
   actor.start();
@@ -83,7 +108,8 @@ function underParent(input: MediaInput) {
 }
 
 type RegionValue = { active: { send?: string; receive: string; report?: string } } | 'stopped';
-const region = (actor: AnyActorRef, port: MediaPortName) => (actor.getSnapshot().value as Record<MediaPortName, RegionValue>)[port];
+const region = (actor: AnyActorRef, port: MediaPortName) =>
+  (actor.getSnapshot().value as Record<MediaPortName, RegionValue>)[port];
 const sendState = (actor: AnyActorRef, port: 'audioRtp' | 'videoRtp') => {
   const r = region(actor, port);
   return r === 'stopped' ? 'stopped' : r.active.send;
@@ -138,10 +164,14 @@ describe('media chart: send regions (simulated port actors)', () => {
       expect(sendState(actor, 'videoRtp')).toBe(videoState);
       expect(actor.getSnapshot().context.plan).toEqual(next);
       for (const port of MEDIA_PORTS) {
-        expect(ports[port].commands.at(-1)?.command).toEqual({ type: 'UPDATE', stream: next[port.startsWith('audio') ? 'audio' : 'video'] });
+        expect(ports[port].commands.at(-1)?.command).toEqual({
+          type: 'UPDATE',
+          stream: next[port.startsWith('audio') ? 'audio' : 'video'],
+        });
       }
     }
-    for (const port of MEDIA_PORTS) expect(ports[port].commands.filter((c) => c.command.type === 'UPDATE')).toHaveLength(steps.length);
+    for (const port of MEDIA_PORTS)
+      expect(ports[port].commands.filter((c) => c.command.type === 'UPDATE')).toHaveLength(steps.length);
   });
 
   it('should record a failed port without stopping the others', () => {
@@ -158,7 +188,12 @@ describe('media chart: receive regions and the dead peer (simulated port actors)
     const { actor, ports } = startMedia({ plan: plan('sendrecv') });
     expect(receiveStates(actor)).toEqual({ videoRtp: 'idle', videoRtcp: 'idle', audioRtp: 'idle', audioRtcp: 'idle' });
     ports.audioRtcp.sendBack!({ type: 'PORT.ACTIVITY', port: 'audioRtcp' });
-    expect(receiveStates(actor)).toEqual({ videoRtp: 'idle', videoRtcp: 'idle', audioRtp: 'idle', audioRtcp: 'receiving' });
+    expect(receiveStates(actor)).toEqual({
+      videoRtp: 'idle',
+      videoRtcp: 'idle',
+      audioRtp: 'idle',
+      audioRtcp: 'receiving',
+    });
   });
 
   it('should stall a port after deadPeerTimeoutMs without packets, counted from its last packet', () => {
@@ -170,7 +205,12 @@ describe('media chart: receive regions and the dead peer (simulated port actors)
     clock.increment(1);
     expect(receiveState(actor, 'audioRtp')).toBe('stalled');
     expect(receiveState(actor, 'videoRtp')).toBe('receiving');
-    expect(actor.getSnapshot().context.stalled).toEqual({ videoRtp: false, videoRtcp: true, audioRtp: true, audioRtcp: true });
+    expect(actor.getSnapshot().context.stalled).toEqual({
+      videoRtp: false,
+      videoRtcp: true,
+      audioRtp: true,
+      audioRtcp: true,
+    });
     clock.increment(3999);
     expect(receiveState(actor, 'videoRtp')).toBe('receiving');
     clock.increment(1);
@@ -188,7 +228,12 @@ describe('media chart: receive regions and the dead peer (simulated port actors)
       ports.audioRtp.sendBack!({ type: 'PORT.ACTIVITY', port: 'audioRtp' });
       clock.increment(1000);
     }
-    expect(receiveStates(media)).toEqual({ videoRtp: 'stalled', videoRtcp: 'stalled', audioRtp: 'receiving', audioRtcp: 'stalled' });
+    expect(receiveStates(media)).toEqual({
+      videoRtp: 'stalled',
+      videoRtcp: 'stalled',
+      audioRtp: 'receiving',
+      audioRtcp: 'stalled',
+    });
     expect(dead).toEqual([]);
   });
 
@@ -198,7 +243,12 @@ describe('media chart: receive regions and the dead peer (simulated port actors)
     clock.increment(2000);
     ports.videoRtcp.sendBack!({ type: 'PORT.ACTIVITY', port: 'videoRtcp' });
     clock.increment(8000);
-    expect(receiveStates(media)).toEqual({ videoRtp: 'stalled', videoRtcp: 'receiving', audioRtp: 'stalled', audioRtcp: 'stalled' });
+    expect(receiveStates(media)).toEqual({
+      videoRtp: 'stalled',
+      videoRtcp: 'receiving',
+      audioRtp: 'stalled',
+      audioRtcp: 'stalled',
+    });
     clock.increment(1999);
     expect(dead).toEqual([]);
     clock.increment(1);
@@ -265,7 +315,10 @@ describe('media chart: RTCP reports at the RFC 3550 interval (simulated port act
     const { clock, ports } = startMedia({ plan: plan('sendrecv'), rtcpMinIntervalMs: min, seed });
     advance(clock, 120_000);
     const states = rtcpRandomStates(seed);
-    for (const [port, kind] of [['audioRtcp', 'audio'], ['videoRtcp', 'video']] as const) {
+    for (const [port, kind] of [
+      ['audioRtcp', 'audio'],
+      ['videoRtcp', 'video'],
+    ] as const) {
       const times = reports(ports[port]);
       const factors = drawsOf(states[kind], times.length + 1).map((draw) => draw + 0.5);
       // Each timer fires on the first whole millisecond at or after it is due, and the next starts there.
@@ -318,7 +371,9 @@ describe('media chart: RTCP reports at the RFC 3550 interval (simulated port act
     advance(clock, 3000);
     const times = reports(ports.audioRtcp);
     expect(times[before + 1]! - times[before]!).toBe(Math.ceil(audioGap * audioFactor(before + 1)));
-    expect(times[before + 2]! - times[before + 1]!).toBe(Math.ceil((((avg * 2) / 500) * 1000 * audioFactor(before + 2)) / COMPENSATION));
+    expect(times[before + 2]! - times[before + 1]!).toBe(
+      Math.ceil((((avg * 2) / 500) * 1000 * audioFactor(before + 2)) / COMPENSATION),
+    );
   });
 
   it('should keep the RFC 3550 §6.3.3 average compound size per kind from RTCP.SENT', () => {
@@ -343,7 +398,12 @@ describe('media chart: stop (simulated port actors)', () => {
     ports.audioRtp.sendBack!({ type: 'PORT.ACTIVITY', port: 'audioRtp' });
     actor.send({ type: 'MEDIA.STOP' });
     const snapshot = actor.getSnapshot();
-    expect(snapshot.value).toEqual({ videoRtp: 'stopped', videoRtcp: 'stopped', audioRtp: 'stopped', audioRtcp: 'stopped' });
+    expect(snapshot.value).toEqual({
+      videoRtp: 'stopped',
+      videoRtcp: 'stopped',
+      audioRtp: 'stopped',
+      audioRtcp: 'stopped',
+    });
     expect(snapshot.status).toBe('done');
     expect(MEDIA_PORTS.map((p) => [ports[p].starts, ports[p].stops])).toEqual([
       [1, 1],

@@ -14,14 +14,23 @@ import { flush, simulatedReflector, type PortBehaviour } from './simulatedReflec
 const REFLECTOR = { address: '192.0.2.10', port: 5678 };
 const SIP = 5060;
 const VIDEO = 16384;
-const answer = (address: string, port: number, atAttempt = 1, afterMs = 20): PortBehaviour => ({ kind: 'answer', atAttempt, afterMs, external: { address, port } });
+const answer = (address: string, port: number, atAttempt = 1, afterMs = 20): PortBehaviour => ({
+  kind: 'answer',
+  atAttempt,
+  afterMs,
+  external: { address, port },
+});
 
 function start(behaviours: Record<number, PortBehaviour>, input: Partial<NatProbeInput> = {}) {
   const clock = new SimulatedClock();
-  const reflector = simulatedReflector(clock, new Map(Object.entries(behaviours).map(([port, b]) => [Number(port), b])));
+  const reflector = simulatedReflector(
+    clock,
+    new Map(Object.entries(behaviours).map(([port, b]) => [Number(port), b])),
+  );
   const machineErrors: unknown[] = [];
   const inspect = (e: InspectionEvent) => {
-    if (e.type === '@xstate.snapshot' && 'machine' in e.snapshot && e.snapshot.status === 'error') machineErrors.push(e.snapshot.error);
+    if (e.type === '@xstate.snapshot' && 'machine' in e.snapshot && e.snapshot.status === 'error')
+      machineErrors.push(e.snapshot.error);
   };
   const actor = createActor(natProbeMachine.provide({ actors: { probeAttempt: reflector.probeAttempt } }), {
     clock,
@@ -60,7 +69,10 @@ describe('NAT probe chart (simulated reflector, simulated clock)', () => {
   });
 
   it('should end in done when every port answers from one public address', async () => {
-    const { actor, advance, finalChecks, reflector } = start({ [SIP]: answer('198.51.100.7', SIP), [VIDEO]: answer('198.51.100.7', VIDEO, 1, 40) });
+    const { actor, advance, finalChecks, reflector } = start({
+      [SIP]: answer('198.51.100.7', SIP),
+      [VIDEO]: answer('198.51.100.7', VIDEO, 1, 40),
+    });
     await advance(0, 20);
     expect(actor.getSnapshot().value).toBe('probing');
     await advance(20);
@@ -99,17 +111,32 @@ describe('NAT probe chart (simulated reflector, simulated clock)', () => {
     await advance(0, 20, 250, 500, 1000, 2000);
     const snapshot = finalChecks();
     expect(snapshot.value).toBe('partial');
-    expect(snapshot.output).toMatchObject({ status: 'partial', report: { verdict: 'partial' }, problem: { code: 'PROBE_PARTIAL' } });
+    expect(snapshot.output).toMatchObject({
+      status: 'partial',
+      report: { verdict: 'partial' },
+      problem: { code: 'PROBE_PARTIAL' },
+    });
     expect(snapshot.output!.problem!.message).toContain(`UDP ${VIDEO} (TIMEOUT)`);
-    expect(snapshot.output!.report!.results[1]).toMatchObject({ localPort: VIDEO, ok: false, error: { code: 'TIMEOUT' } });
+    expect(snapshot.output!.report!.results[1]).toMatchObject({
+      localPort: VIDEO,
+      ok: false,
+      error: { code: 'TIMEOUT' },
+    });
   });
 
   it('should end in addressChanged when the ports are seen from different public addresses (symmetric NAT suspect)', async () => {
-    const { advance, finalChecks } = start({ [SIP]: answer('198.51.100.7', SIP), [VIDEO]: answer('198.51.100.8', VIDEO) });
+    const { advance, finalChecks } = start({
+      [SIP]: answer('198.51.100.7', SIP),
+      [VIDEO]: answer('198.51.100.8', VIDEO),
+    });
     await advance(0, 20);
     const snapshot = finalChecks();
     expect(snapshot.value).toBe('addressChanged');
-    expect(snapshot.output).toMatchObject({ status: 'done', report: { verdict: 'symmetric-suspect' }, problem: { code: 'NAT_ADDRESS_CHANGED' } });
+    expect(snapshot.output).toMatchObject({
+      status: 'done',
+      report: { verdict: 'symmetric-suspect' },
+      problem: { code: 'NAT_ADDRESS_CHANGED' },
+    });
     expect(snapshot.output!.problem!.message).toContain(`${SIP}→198.51.100.7, ${VIDEO}→198.51.100.8`);
     expect(snapshot.output!.problem!.fix).toEqual({ kind: 'mapCallPorts', ports: expect.arrayContaining([5060]) });
   });
@@ -135,25 +162,39 @@ describe('NAT probe chart (simulated reflector, simulated clock)', () => {
     const snapshot = finalChecks();
     expect(reflector.attempts).toHaveLength(4);
     expect(snapshot.value).toBe('unreachable');
-    expect(snapshot.output).toMatchObject({ status: 'failed', report: { verdict: 'unreachable' }, problem: { code: 'REFLECTOR_UNREACHABLE' } });
+    expect(snapshot.output).toMatchObject({
+      status: 'failed',
+      report: { verdict: 'unreachable' },
+      problem: { code: 'REFLECTOR_UNREACHABLE' },
+    });
     expect(snapshot.output!.report!.results).toEqual([
       {
         localPort: SIP,
         ok: false,
-        error: { code: 'TIMEOUT', message: `no answer from the reflector 192.0.2.10:5678 to UDP ${SIP} after 4 attempts`, fix: { kind: 'checkReflector' } },
+        error: {
+          code: 'TIMEOUT',
+          message: `no answer from the reflector 192.0.2.10:5678 to UDP ${SIP} after 4 attempts`,
+          fix: { kind: 'checkReflector' },
+        },
       },
     ]);
   });
 
   it('should honour the attempts and initial wait it is given', async () => {
-    const { advance, finalChecks, reflector } = start({ [SIP]: { kind: 'silent' } }, { attempts: 2, initialWaitMs: 100 });
+    const { advance, finalChecks, reflector } = start(
+      { [SIP]: { kind: 'silent' } },
+      { attempts: 2, initialWaitMs: 100 },
+    );
     await advance(100, 200);
     finalChecks();
     expect(reflector.startTimes(SIP)).toEqual([0, 100]);
   });
 
   it('should end in timedOut at the overall time-out, keeping the answers and reporting the rest as timed out', async () => {
-    const { actor, advance, finalChecks, reflector } = start({ [SIP]: answer('198.51.100.7', SIP), [VIDEO]: { kind: 'silent' } }, { timeoutMs: 1000 });
+    const { actor, advance, finalChecks, reflector } = start(
+      { [SIP]: answer('198.51.100.7', SIP), [VIDEO]: { kind: 'silent' } },
+      { timeoutMs: 1000 },
+    );
     // The simulated clock fires every due timer at the time it is set to: step through each one.
     await advance(20, 230, 500, 249);
     expect(actor.getSnapshot().value).toBe('probing');
@@ -164,10 +205,18 @@ describe('NAT probe chart (simulated reflector, simulated clock)', () => {
     expect(reflector.attempts.at(-1)).toMatchObject({ localPort: VIDEO, end: 'aborted', endedAt: 1000 });
     expect(snapshot.output).toMatchObject({
       status: 'partial',
-      report: { verdict: 'partial', results: [{ localPort: SIP, ok: true }, { localPort: VIDEO, ok: false, error: { code: 'TIMEOUT' } }] },
+      report: {
+        verdict: 'partial',
+        results: [
+          { localPort: SIP, ok: true },
+          { localPort: VIDEO, ok: false, error: { code: 'TIMEOUT' } },
+        ],
+      },
       problem: { code: 'PROBE_TIMEOUT' },
     });
-    expect(snapshot.output!.report!.results[1]).toMatchObject({ error: { message: expect.stringContaining("within the probe's 1000 ms") } });
+    expect(snapshot.output!.report!.results[1]).toMatchObject({
+      error: { message: expect.stringContaining("within the probe's 1000 ms") },
+    });
   });
 
   it('should end a port at once on a send error, and name the error when no port answered', async () => {
@@ -177,11 +226,17 @@ describe('NAT probe chart (simulated reflector, simulated clock)', () => {
     expect(reflector.attempts).toHaveLength(1);
     expect(snapshot.value).toBe('unreachable');
     expect(snapshot.output!.report!.results[0]).toMatchObject({ ok: false, error: { code: 'SEND_FAILED' } });
-    expect(snapshot.output!.problem).toMatchObject({ code: 'REFLECTOR_UNREACHABLE', message: expect.stringContaining(`UDP ${SIP}: simulated: sending to 192.0.2.10:5678 failed`) });
+    expect(snapshot.output!.problem).toMatchObject({
+      code: 'REFLECTOR_UNREACHABLE',
+      message: expect.stringContaining(`UDP ${SIP}: simulated: sending to 192.0.2.10:5678 failed`),
+    });
   });
 
   it('should stop retransmitting a port when a later attempt cannot be sent', async () => {
-    const { advance, finalChecks, reflector } = start({ [SIP]: { kind: 'sendError', atAttempt: 2 }, [VIDEO]: answer('198.51.100.7', VIDEO) });
+    const { advance, finalChecks, reflector } = start({
+      [SIP]: { kind: 'sendError', atAttempt: 2 },
+      [VIDEO]: answer('198.51.100.7', VIDEO),
+    });
     await advance(20, 230);
     const snapshot = finalChecks();
     expect(reflector.startTimes(SIP)).toEqual([0, 250]);
@@ -210,7 +265,11 @@ describe('NAT probe chart (simulated reflector, simulated clock)', () => {
   it('should ignore a second result for a port and results for ports it does not probe', async () => {
     const { actor, advance } = start({ [SIP]: { kind: 'silent' }, [VIDEO]: { kind: 'silent' } });
     await advance(0);
-    const lost = (localPort: number) => ({ type: 'PROBE.RESULT' as const, result: { localPort, ok: false as const, error: { code: 'X', message: 'x' } }, purpose: 'address' as const });
+    const lost = (localPort: number) => ({
+      type: 'PROBE.RESULT' as const,
+      result: { localPort, ok: false as const, error: { code: 'X', message: 'x' } },
+      purpose: 'address' as const,
+    });
     actor.send(lost(9999));
     actor.send(lost(SIP));
     actor.send(lost(SIP));
@@ -228,9 +287,20 @@ describe('NAT probe chart: the mapping check against a second reflector address'
       if (port === undefined) return new Promise<never>(() => {});
       return { external: { address: '198.51.100.7', port }, rttMs: 1 };
     });
-  const run = async (publicPort: (localPort: number, reflector: Endpoint) => number | undefined, alternate: Endpoint = ALTERNATE) => {
+  const run = async (
+    publicPort: (localPort: number, reflector: Endpoint) => number | undefined,
+    alternate: Endpoint = ALTERNATE,
+  ) => {
     const actor = createActor(natProbeMachine.provide({ actors: { probeAttempt: nat(publicPort) } }), {
-      input: { reflector: REFLECTOR, alternateReflector: alternate, ports: [SIP, VIDEO], localAddress: '10.0.0.2', attempts: 1, initialWaitMs: 50, timeoutMs: 200 },
+      input: {
+        reflector: REFLECTOR,
+        alternateReflector: alternate,
+        ports: [SIP, VIDEO],
+        localAddress: '10.0.0.2',
+        attempts: 1,
+        initialWaitMs: 50,
+        timeoutMs: 200,
+      },
     });
     actor.start();
     const output = await toPromise(actor);
@@ -241,7 +311,11 @@ describe('NAT probe chart: the mapping check against a second reflector address'
   it('should call a NAT that keeps the public port for every destination endpoint-independent', async () => {
     const { output, state } = await run((local) => local + 1000);
     expect(state).toBe('done');
-    expect(output.report).toMatchObject({ verdict: 'port-translating', mapping: 'endpointIndependent', mappingCheck: { localPort: SIP, ok: true, external: { port: SIP + 1000 } } });
+    expect(output.report).toMatchObject({
+      verdict: 'port-translating',
+      mapping: 'endpointIndependent',
+      mappingCheck: { localPort: SIP, ok: true, external: { port: SIP + 1000 } },
+    });
   });
 
   it('should end in symmetric, with a problem naming the fix, when the public port changes with the destination port', async () => {
@@ -251,19 +325,28 @@ describe('NAT probe chart: the mapping check against a second reflector address'
     expect(output.problem?.code).toBe('NAT_SYMMETRIC');
     expect(output.problem?.message).toMatch(/symmetric NAT/);
     expect(output.problem?.fix).toMatchObject({ kind: 'mapCallPorts' });
-    expect(output.problem?.message).toContain(`${REFLECTOR.address}:${REFLECTOR.port} saw 198.51.100.7:${SIP + REFLECTOR.port}`);
+    expect(output.problem?.message).toContain(
+      `${REFLECTOR.address}:${REFLECTOR.port} saw 198.51.100.7:${SIP + REFLECTOR.port}`,
+    );
   });
 
   it('should call a change for a reflector at another IP address-dependent', async () => {
     const other = { address: '192.0.2.11', port: REFLECTOR.port };
-    const { output } = await run((local, reflector) => (reflector.address === other.address ? local + 1 : local), other);
+    const { output } = await run(
+      (local, reflector) => (reflector.address === other.address ? local + 1 : local),
+      other,
+    );
     expect(output.report).toMatchObject({ verdict: 'symmetric', mapping: 'addressDependent' });
   });
 
   it('should judge the ports without the check when the second address never answers (an old reflector)', async () => {
     const { output, state } = await run((local, reflector) => (reflector.port === ALTERNATE.port ? undefined : local));
     expect(state).toBe('done');
-    expect(output.report).toMatchObject({ verdict: 'port-preserving', mapping: 'unknown', mappingCheck: { ok: false, error: { code: 'TIMEOUT' } } });
+    expect(output.report).toMatchObject({
+      verdict: 'port-preserving',
+      mapping: 'unknown',
+      mappingCheck: { ok: false, error: { code: 'TIMEOUT' } },
+    });
   });
 });
 
@@ -271,13 +354,22 @@ describe('port probe chart alone (no parent)', () => {
   it('should end with its result as output when it has no parent to tell', async () => {
     const clock = new SimulatedClock();
     const reflector = simulatedReflector(clock, new Map([[SIP, answer('198.51.100.7', SIP, 2, 5)]]));
-    const actor = createActor(portProbeMachine.provide({ actors: { probeAttempt: reflector.probeAttempt } }), { clock, input: { localPort: SIP, reflector: REFLECTOR } });
+    const actor = createActor(portProbeMachine.provide({ actors: { probeAttempt: reflector.probeAttempt } }), {
+      clock,
+      input: { localPort: SIP, reflector: REFLECTOR },
+    });
     actor.start();
     clock.increment(250);
     await flush();
     clock.increment(5);
     await flush();
     expect(actor.getSnapshot().value).toBe('answered');
-    expect(actor.getSnapshot().output).toEqual({ localPort: SIP, ok: true, external: { address: '198.51.100.7', port: SIP }, rttMs: 5, attempts: 2 });
+    expect(actor.getSnapshot().output).toEqual({
+      localPort: SIP,
+      ok: true,
+      external: { address: '198.51.100.7', port: SIP },
+      rttMs: 5,
+      attempts: 2,
+    });
   });
 });

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { assign, createActor, setup, SimulatedClock, type Actor } from 'xstate';
-import { CONFLICT_TRIES, portMappingMachine, type PortMappingInput, type PortMappingParentEvent } from '../../machines/portMapping.ts';
+import {
+  CONFLICT_TRIES,
+  portMappingMachine,
+  type PortMappingInput,
+  type PortMappingParentEvent,
+} from '../../machines/portMapping.ts';
 import { flush, simulatedRouter, type RouterScript, type SimulatedRouter } from './simulatedRouter.ts';
 
 /**
@@ -16,7 +21,10 @@ function start(script: RouterScript, input: Partial<PortMappingInput> = {}) {
   const clock = new SimulatedClock();
   const router = simulatedRouter(script, clock);
   const errors: unknown[] = [];
-  const actor = createActor(portMappingMachine.provide({ actors: router.actors }), { clock, input: { ports: PORTS, leaseSeconds: LEASE, ...input } });
+  const actor = createActor(portMappingMachine.provide({ actors: router.actors }), {
+    clock,
+    input: { ports: PORTS, leaseSeconds: LEASE, ...input },
+  });
   actor.subscribe({ error: (err) => errors.push(err) });
   actor.start();
   return { clock, router, actor, errors };
@@ -34,7 +42,8 @@ async function release(actor: PortMappingActor, router: SimulatedRouter) {
   expect(router.alive.size).toBe(0);
 }
 
-const externalPorts = (actor: PortMappingActor) => actor.getSnapshot().context.mappings.map((m) => [m.internalPort, m.externalPort]);
+const externalPorts = (actor: PortMappingActor) =>
+  actor.getSnapshot().context.mappings.map((m) => [m.internalPort, m.externalPort]);
 
 describe('portMapping chart: discovery', () => {
   it('should end in noGateway when no gateway answers, map nothing, and release at once', async () => {
@@ -72,11 +81,17 @@ describe('portMapping chart: external address', () => {
     const { actor } = start({ externalAddress: '198.51.100.20' });
     await flush();
     expect(actor.getSnapshot().value).toBe('mapped');
-    expect(actor.getSnapshot().context.gateway).toEqual({ location: 'http://192.168.1.1:5000/rootDesc.xml', externalAddress: '198.51.100.20' });
+    expect(actor.getSnapshot().context.gateway).toEqual({
+      location: 'http://192.168.1.1:5000/rootDesc.xml',
+      externalAddress: '198.51.100.20',
+    });
   });
 
   it('should note a failure to get it and map the ports all the same', async () => {
-    const problem = { code: 'NO_EXTERNAL_ADDRESS', message: 'the router has no WAN address; check its Internet connection' };
+    const problem = {
+      code: 'NO_EXTERNAL_ADDRESS',
+      message: 'the router has no WAN address; check its Internet connection',
+    };
     const { actor } = start({ externalAddress: problem });
     await flush();
     expect(actor.getSnapshot().value).toBe('mapped');
@@ -123,7 +138,9 @@ describe('portMapping chart: mapping one port at a time', () => {
     await flush();
     expect(actor.getSnapshot().value).toBe('mapped');
     // 16385 is one of ours, so 16384 tries 16386, then 16387.
-    expect(router.adds.filter((a) => a.internalPort === 16384).map((a) => a.externalPort)).toEqual([16384, 16386, 16387]);
+    expect(router.adds.filter((a) => a.internalPort === 16384).map((a) => a.externalPort)).toEqual([
+      16384, 16386, 16387,
+    ]);
     expect(externalPorts(actor)).toEqual([
       [5060, 5060],
       [16384, 16387],
@@ -147,7 +164,9 @@ describe('portMapping chart: mapping one port at a time', () => {
   });
 
   it('should map with lease 0 after a 725, ask lease 0 for the next ports at once, and never renew', async () => {
-    const script: RouterScript = { ports: Object.fromEntries(PORTS.map((p) => [p, { kind: 'permanentOnly' as const }])) };
+    const script: RouterScript = {
+      ports: Object.fromEntries(PORTS.map((p) => [p, { kind: 'permanentOnly' as const }])),
+    };
     const { actor, router, clock } = start(script);
     await flush();
     expect(actor.getSnapshot().value).toBe('mapped');
@@ -246,9 +265,18 @@ describe('portMapping chart: RELEASE from every state', () => {
   const cases: Array<{ state: unknown; script: RouterScript; before?: number; removed: number[] }> = [
     { state: 'discovering', script: { discoveryLatency: SLOW }, removed: [] },
     { state: 'externalAddress', script: { externalAddressLatency: SLOW }, removed: [] },
-    { state: { mapping: { request: 'waiting' } }, script: { ports: { 16384: { kind: 'slow', ms: SLOW } } }, removed: [5060, 16384] },
+    {
+      state: { mapping: { request: 'waiting' } },
+      script: { ports: { 16384: { kind: 'slow', ms: SLOW } } },
+      removed: [5060, 16384],
+    },
     { state: 'mapped', script: {}, removed: PORTS },
-    { state: { renewing: { request: 'waiting' } }, script: { renewalLatency: SLOW }, before: (LEASE * 1000) / 2, removed: PORTS },
+    {
+      state: { renewing: { request: 'waiting' } },
+      script: { renewalLatency: SLOW },
+      before: (LEASE * 1000) / 2,
+      removed: PORTS,
+    },
     { state: 'leased', script: {}, before: (LEASE * 1000) / 2, removed: PORTS },
     { state: 'noGateway', script: { noGateway: true }, removed: [] },
     { state: 'failed', script: { ports: { 16384: { kind: 'error' } } }, removed: [5060] },

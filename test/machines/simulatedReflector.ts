@@ -56,7 +56,10 @@ export function simulatedReflector(clock: SimulatedClock, behaviours: ReadonlyMa
         const behaviour = behaviours.get(input.localPort) ?? { kind: 'silent' };
         if (behaviour.kind === 'sendError' && behaviour.atAttempt === record.attempt) {
           end('sendFailed');
-          reject({ code: 'SEND_FAILED', message: `simulated: sending to ${input.reflector.address}:${input.reflector.port} failed (ENETUNREACH); check the address` });
+          reject({
+            code: 'SEND_FAILED',
+            message: `simulated: sending to ${input.reflector.address}:${input.reflector.port} failed (ENETUNREACH); check the address`,
+          });
         } else if (behaviour.kind === 'answer' && behaviour.atAttempt === record.attempt) {
           answer = clock.setTimeout(() => {
             end('answered');

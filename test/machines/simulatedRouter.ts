@@ -68,7 +68,10 @@ export interface SimulatedRouter {
 
 const CLIENT = '192.168.1.2';
 const GATEWAY: GatewayInfo = { location: 'http://192.168.1.1:5000/rootDesc.xml' };
-const upnpError = (code: number, name: string): Problem => ({ code: `UPNP_${code}`, message: `the router refused the request: ${code} ${name}` });
+const upnpError = (code: number, name: string): Problem => ({
+  code: `UPNP_${code}`,
+  message: `the router refused the request: ${code} ${name}`,
+});
 
 function makeActors(script: RouterScript, clock: SimulatedClock, state: Omit<SimulatedRouter, 'actors'>) {
   let ids = 0;
@@ -109,7 +112,12 @@ function makeActors(script: RouterScript, clock: SimulatedClock, state: Omit<Sim
     discoverGateway: fromPromise<GatewayInfo | undefined, void>(({ signal }) =>
       script.discoveryError
         ? answer<GatewayInfo | undefined>(signal, script.discoveryLatency ?? 0, () => script.discoveryError!, true)
-        : answer<GatewayInfo | undefined>(signal, script.discoveryLatency ?? 0, () => (script.noGateway ? undefined : GATEWAY), false),
+        : answer<GatewayInfo | undefined>(
+            signal,
+            script.discoveryLatency ?? 0,
+            () => (script.noGateway ? undefined : GATEWAY),
+            false,
+          ),
     ),
     getExternalAddress: fromPromise<string, { gateway: GatewayInfo }>(({ signal }) => {
       const address = script.externalAddress ?? '203.0.113.9';
@@ -117,11 +125,23 @@ function makeActors(script: RouterScript, clock: SimulatedClock, state: Omit<Sim
     }),
     addPortMapping: fromPromise<PortMappingEntry, AddPortMappingInput>(({ input, signal }) => {
       state.adds.push(input);
-      const entry: PortMappingEntry = { protocol: 'UDP', internalPort: input.internalPort, externalPort: input.externalPort, internalClient: CLIENT, leaseSeconds: input.leaseSeconds };
+      const entry: PortMappingEntry = {
+        protocol: 'UDP',
+        internalPort: input.internalPort,
+        externalPort: input.externalPort,
+        internalClient: CLIENT,
+        leaseSeconds: input.leaseSeconds,
+      };
       const held = state.table.get(input.externalPort);
       if (held?.internalPort === input.internalPort) {
         state.renewals.push(input);
-        if (script.renewalFails) return answer<PortMappingEntry>(signal, script.renewalLatency ?? 0, () => upnpError(501, 'ActionFailed'), true);
+        if (script.renewalFails)
+          return answer<PortMappingEntry>(
+            signal,
+            script.renewalLatency ?? 0,
+            () => upnpError(501, 'ActionFailed'),
+            true,
+          );
         state.table.set(input.externalPort, { internalPort: input.internalPort, leaseSeconds: input.leaseSeconds });
         return answer<PortMappingEntry>(signal, script.renewalLatency ?? 0, () => entry, false);
       }
@@ -131,10 +151,12 @@ function makeActors(script: RouterScript, clock: SimulatedClock, state: Omit<Sim
       if (held) return answer<PortMappingEntry>(signal, 0, () => upnpError(718, 'ConflictInMappingEntry'), true);
       switch (behaviour.kind) {
         case 'conflict':
-          if (attempt <= behaviour.times) return answer<PortMappingEntry>(signal, 0, () => upnpError(718, 'ConflictInMappingEntry'), true);
+          if (attempt <= behaviour.times)
+            return answer<PortMappingEntry>(signal, 0, () => upnpError(718, 'ConflictInMappingEntry'), true);
           break;
         case 'permanentOnly':
-          if (input.leaseSeconds > 0) return answer<PortMappingEntry>(signal, 0, () => upnpError(725, 'OnlyPermanentLeasesSupported'), true);
+          if (input.leaseSeconds > 0)
+            return answer<PortMappingEntry>(signal, 0, () => upnpError(725, 'OnlyPermanentLeasesSupported'), true);
           break;
         case 'error':
           return answer<PortMappingEntry>(signal, 0, () => upnpError(501, 'ActionFailed'), true);
@@ -155,7 +177,14 @@ function makeActors(script: RouterScript, clock: SimulatedClock, state: Omit<Sim
 
 /** A simulated router following `script`, timed on `clock`. */
 export function simulatedRouter(script: RouterScript, clock: SimulatedClock): SimulatedRouter {
-  const state = { table: new Map<number, RouterRow>(), adds: [], renewals: [], removals: [], alive: new Set<number>(), answersDue: new Map<number, number>() };
+  const state = {
+    table: new Map<number, RouterRow>(),
+    adds: [],
+    renewals: [],
+    removals: [],
+    alive: new Set<number>(),
+    answersDue: new Map<number, number>(),
+  };
   return { ...state, actors: makeActors(script, clock, state) };
 }
 

@@ -18,8 +18,24 @@ import type { CallRole, Direction, MediaPlan } from '../../machines/types.ts';
  */
 
 const plan = (audio: Direction = 'sendrecv'): MediaPlan => ({
-  audio: { kind: 'audio', payloadType: 0, codec: 'PCMU', clockRate: 8000, local: { rtpPort: 16386, rtcpPort: 16387 }, remote: { address: '127.0.0.1', rtpPort: 16486, rtcpPort: 16487 }, direction: audio },
-  video: { kind: 'video', payloadType: 34, codec: 'H263', clockRate: 90000, local: { rtpPort: 16384, rtcpPort: 16385 }, remote: { address: '127.0.0.1', rtpPort: 16484, rtcpPort: 16485 }, direction: 'sendrecv' },
+  audio: {
+    kind: 'audio',
+    payloadType: 0,
+    codec: 'PCMU',
+    clockRate: 8000,
+    local: { rtpPort: 16386, rtcpPort: 16387 },
+    remote: { address: '127.0.0.1', rtpPort: 16486, rtcpPort: 16487 },
+    direction: audio,
+  },
+  video: {
+    kind: 'video',
+    payloadType: 34,
+    codec: 'H263',
+    clockRate: 90000,
+    local: { rtpPort: 16384, rtcpPort: 16385 },
+    remote: { address: '127.0.0.1', rtpPort: 16484, rtcpPort: 16485 },
+    direction: 'sendrecv',
+  },
 });
 
 /** What the simulated dialog saw, and its sendBack to play the peer. */
@@ -60,7 +76,8 @@ function startSession(input: SipSessionInput) {
   return { actor, clock, dialog, errors, peer, setAudios };
 }
 
-const caller = (extra: Partial<SipSessionInput> = {}) => startSession({ role: 'caller', target: 'sip:avchat@127.0.0.1:5062', ...extra });
+const caller = (extra: Partial<SipSessionInput> = {}) =>
+  startSession({ role: 'caller', target: 'sip:avchat@127.0.0.1:5062', ...extra });
 const callee = (extra: Partial<SipSessionInput> = {}) => startSession({ role: 'callee', ...extra });
 
 /** An established session of either role. */
@@ -156,7 +173,11 @@ describe('sipSession chart, caller (simulated sipDialog)', () => {
     const snapshot = actor.getSnapshot();
     expect(snapshot.status).toBe('done');
     expect(snapshot.value).toBe('terminated');
-    expect(snapshot.output).toEqual({ reason, status, problem: { code: `SIP_${status}`, message: `the peer answered ${status} ${reasonPhrase}` } });
+    expect(snapshot.output).toEqual({
+      reason,
+      status,
+      problem: { code: `SIP_${status}`, message: `the peer answered ${status} ${reasonPhrase}` },
+    });
     expect(dialog.commands).toEqual([]);
     expect(dialog.alive).toBe(false);
   });
@@ -164,7 +185,11 @@ describe('sipSession chart, caller (simulated sipDialog)', () => {
   it('should tell a peer that never answered (Timer B) from one that answered 408, naming the fix', () => {
     const { actor, peer } = caller();
     peer({ type: 'SIP.REJECTED', status: 408, reasonPhrase: 'Request Timeout', unanswered: true });
-    expect(actor.getSnapshot().output).toMatchObject({ reason: 'noAnswer', status: 408, problem: { code: 'NO_RESPONSE' } });
+    expect(actor.getSnapshot().output).toMatchObject({
+      reason: 'noAnswer',
+      status: 408,
+      problem: { code: 'NO_RESPONSE' },
+    });
     expect(actor.getSnapshot().output!.problem!.message).toMatch(/no response from the peer.*check the address/);
   });
 
@@ -181,7 +206,10 @@ describe('sipSession chart, caller (simulated sipDialog)', () => {
     expect(actor.getSnapshot().value).toBe('cancelling');
     expect(dialog.commands).toEqual([{ type: 'HANGUP' }]);
     peer({ type: 'SIP.TERMINATED', by: 'local' });
-    expect(actor.getSnapshot().output).toEqual({ reason: 'noAnswer', problem: { code: 'NO_ANSWER', message: 'nobody answered within 30 s' } });
+    expect(actor.getSnapshot().output).toEqual({
+      reason: 'noAnswer',
+      problem: { code: 'NO_ANSWER', message: 'nobody answered within 30 s' },
+    });
   });
 
   it('should end as not answered when the CANCEL after the ring time-out is not confirmed either', () => {
@@ -287,13 +315,17 @@ describe('sipSession chart, established (simulated sipDialog)', () => {
   it.each<CallRole>(['caller', 'callee'])('should mute and unmute by re-INVITE (%s)', (role) => {
     const { actor, dialog, peer } = established(role);
     actor.send({ type: 'MUTE' });
-    expect(actor.getSnapshot().value).toEqual({ established: { local: { muting: 'offering' }, remote: 'peerUnmuted' } });
+    expect(actor.getSnapshot().value).toEqual({
+      established: { local: { muting: 'offering' }, remote: 'peerUnmuted' },
+    });
     expect(dialog.commands).toEqual([{ type: 'SET_AUDIO', direction: 'sendonly' }]);
     peer({ type: 'SIP.MEDIA_UPDATED', plan: plan('sendonly') });
     expect(actor.getSnapshot().value).toEqual({ established: { local: 'muted', remote: 'peerUnmuted' } });
     expect(actor.getSnapshot().context.plan).toEqual(plan('sendonly'));
     actor.send({ type: 'UNMUTE' });
-    expect(actor.getSnapshot().value).toEqual({ established: { local: { unmuting: 'offering' }, remote: 'peerUnmuted' } });
+    expect(actor.getSnapshot().value).toEqual({
+      established: { local: { unmuting: 'offering' }, remote: 'peerUnmuted' },
+    });
     expect(dialog.commands).toEqual([
       { type: 'SET_AUDIO', direction: 'sendonly' },
       { type: 'SET_AUDIO', direction: 'sendrecv' },
@@ -332,27 +364,30 @@ describe('sipSession chart, established (simulated sipDialog)', () => {
   it.each([
     ['caller', 2100, 4000],
     ['callee', 0, 2000],
-  ] as const)('should offer again after glare (491) only after the RFC 3261 §14.1 back-off (%s: %i–%i ms)', (role, low, high) => {
-    // Math.random is left alone: twenty draws, each must land in the window.
-    for (let i = 0; i < 20; i += 1) {
-      const { actor, clock, peer, setAudios } = established(role);
-      actor.send({ type: 'MUTE' });
-      peer({ type: 'SIP.REINVITE_FAILED', status: 491 });
-      expect(actor.getSnapshot().value).toMatchObject({ established: { local: { muting: 'backingOff' } } });
-      if (low > 0) {
-        clock.increment(low - 1);
-        expect(setAudios()).toHaveLength(1);
-        clock.increment(high - low + 1);
-      } else {
-        clock.increment(high);
+  ] as const)(
+    'should offer again after glare (491) only after the RFC 3261 §14.1 back-off (%s: %i–%i ms)',
+    (role, low, high) => {
+      // Math.random is left alone: twenty draws, each must land in the window.
+      for (let i = 0; i < 20; i += 1) {
+        const { actor, clock, peer, setAudios } = established(role);
+        actor.send({ type: 'MUTE' });
+        peer({ type: 'SIP.REINVITE_FAILED', status: 491 });
+        expect(actor.getSnapshot().value).toMatchObject({ established: { local: { muting: 'backingOff' } } });
+        if (low > 0) {
+          clock.increment(low - 1);
+          expect(setAudios()).toHaveLength(1);
+          clock.increment(high - low + 1);
+        } else {
+          clock.increment(high);
+        }
+        expect(setAudios()).toEqual([
+          { type: 'SET_AUDIO', direction: 'sendonly' },
+          { type: 'SET_AUDIO', direction: 'sendonly' },
+        ]);
+        expect(actor.getSnapshot().value).toMatchObject({ established: { local: { muting: 'offering' } } });
       }
-      expect(setAudios()).toEqual([
-        { type: 'SET_AUDIO', direction: 'sendonly' },
-        { type: 'SET_AUDIO', direction: 'sendonly' },
-      ]);
-      expect(actor.getSnapshot().value).toMatchObject({ established: { local: { muting: 'offering' } } });
-    }
-  });
+    },
+  );
 
   it.each([
     ['caller', 1],
@@ -410,7 +445,9 @@ describe('sipSession chart, established (simulated sipDialog)', () => {
     actor.send({ type: 'MUTE' });
     peer({ type: 'SIP.REINVITE_FAILED', status: 491 });
     peer({ type: 'SIP.MEDIA_UPDATED', plan: plan('recvonly') });
-    expect(actor.getSnapshot().value).toEqual({ established: { local: { muting: 'backingOff' }, remote: 'peerMuted' } });
+    expect(actor.getSnapshot().value).toEqual({
+      established: { local: { muting: 'backingOff' }, remote: 'peerMuted' },
+    });
     expect(actor.getSnapshot().context.plan).toEqual(plan('recvonly'));
     clock.increment(2000);
     expect(setAudios()).toHaveLength(2);
@@ -484,7 +521,10 @@ describe('sipSession chart, established (simulated sipDialog)', () => {
     const { actor, clock } = established('caller', { hangupTimeoutMs: 1000 });
     actor.send({ type: 'HANGUP' });
     clock.increment(1000);
-    expect(actor.getSnapshot().output).toEqual({ reason: 'localHangup', problem: { code: 'BYE_TIMEOUT', message: 'the peer did not answer our BYE; it may have gone away' } });
+    expect(actor.getSnapshot().output).toEqual({
+      reason: 'localHangup',
+      problem: { code: 'BYE_TIMEOUT', message: 'the peer did not answer our BYE; it may have gone away' },
+    });
   });
 
   it.each<CallRole>(['caller', 'callee'])('should end as a remote hang-up on the peer’s BYE (%s)', (role) => {
@@ -664,8 +704,26 @@ describe('sipSession chart as a child (simulated sipDialog)', () => {
     expect(received.map((e) => e.type)).toEqual(['SESSION.INCOMING', 'SESSION.ESTABLISHED']);
     clock.increment(1);
     expect(received.slice(2)).toEqual([
-      { type: 'SESSION.ENDED', outcome: { reason: 'deadPeer', problem: { code: 'DEAD_PEER', message: 'no RTP or RTCP from the peer on any port for 10 s; it has gone away' } } },
-      { type: 'done', output: { reason: 'deadPeer', problem: { code: 'DEAD_PEER', message: 'no RTP or RTCP from the peer on any port for 10 s; it has gone away' } } },
+      {
+        type: 'SESSION.ENDED',
+        outcome: {
+          reason: 'deadPeer',
+          problem: {
+            code: 'DEAD_PEER',
+            message: 'no RTP or RTCP from the peer on any port for 10 s; it has gone away',
+          },
+        },
+      },
+      {
+        type: 'done',
+        output: {
+          reason: 'deadPeer',
+          problem: {
+            code: 'DEAD_PEER',
+            message: 'no RTP or RTCP from the peer on any port for 10 s; it has gone away',
+          },
+        },
+      },
     ]);
   });
 });

@@ -98,12 +98,16 @@ export interface ProbedStream {
 
 /** ffprobe a file: its first stream, every frame decoded and counted. */
 export function probeStream(file: string): ProbedStream {
-  const out = execFileSync(ffprobePath, ['-v', 'error', '-count_frames', '-show_streams', '-of', 'json', file], { encoding: 'utf8' });
+  const out = execFileSync(ffprobePath, ['-v', 'error', '-count_frames', '-show_streams', '-of', 'json', file], {
+    encoding: 'utf8',
+  });
   return JSON.parse(out).streams[0];
 }
 
 /** Decode a whole file with the peer ffmpeg; what it complains of (empty when the file decodes cleanly). */
 export function decodeErrors(file: string): string {
-  const run = spawnSync(peerFfmpeg.path, ['-hide_banner', '-nostdin', '-v', 'error', '-i', file, '-f', 'null', '-'], { encoding: 'utf8' });
+  const run = spawnSync(peerFfmpeg.path, ['-hide_banner', '-nostdin', '-v', 'error', '-i', file, '-f', 'null', '-'], {
+    encoding: 'utf8',
+  });
   return run.status === 0 ? run.stderr.trim() : `exit ${run.status ?? run.signal}: ${run.stderr.trim()}`;
 }

@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { JitterBuffer, type ArrivalOutcome, type JitterBufferOptions, type PlayedPacket } from '../../src/media/jitterBuffer.ts';
+import {
+  JitterBuffer,
+  type ArrivalOutcome,
+  type JitterBufferOptions,
+  type PlayedPacket,
+} from '../../src/media/jitterBuffer.ts';
 import { seeded } from '../support/seeded.ts';
 
 /**
@@ -32,7 +37,10 @@ function schedule(maxDelayMs: number): fc.Arbitrary<Schedule> {
   const fate = fc.record(
     {
       lost: fc.integer({ min: 0, max: 19 }).map((n) => n === 0),
-      delayMs: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: maxDelayMs }) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: maxDelayMs * 3 }) }),
+      delayMs: fc.oneof(
+        { weight: 4, arbitrary: fc.integer({ min: 0, max: maxDelayMs }) },
+        { weight: 1, arbitrary: fc.integer({ min: 0, max: maxDelayMs * 3 }) },
+      ),
       duplicateAfterMs: fc.option(fc.integer({ min: 0, max: 2 * maxDelayMs }), { nil: undefined, freq: 8 }),
     },
     { requiredKeys: ['lost', 'delayMs'] },
@@ -79,7 +87,11 @@ function run(s: Schedule, options: Partial<JitterBufferOptions> = {}): Run {
   };
   /** The actor's timer: poll at each deadline up to `t`. */
   const advance = (t: number) => {
-    for (let deadline = buffer.nextDeadlineMs(); deadline !== undefined && deadline <= t; deadline = buffer.nextDeadlineMs()) {
+    for (
+      let deadline = buffer.nextDeadlineMs();
+      deadline !== undefined && deadline <= t;
+      deadline = buffer.nextDeadlineMs()
+    ) {
       const out = buffer.poll(deadline);
       if (out.length === 0) throw new Error(`poll at its own deadline ${deadline} played nothing`);
       take(out, deadline);
@@ -88,7 +100,15 @@ function run(s: Schedule, options: Partial<JitterBufferOptions> = {}): Run {
   for (const a of arrivals) {
     advance(a.atMs);
     a.playedUpTo = playedUpTo;
-    const result = buffer.push({ sequence: (s.start + a.index) & 0xffff, timestamp: (1000 + a.index * STEP_TS) >>> 0, arrivalMs: a.atMs, value: a.index }, a.atMs);
+    const result = buffer.push(
+      {
+        sequence: (s.start + a.index) & 0xffff,
+        timestamp: (1000 + a.index * STEP_TS) >>> 0,
+        arrivalMs: a.atMs,
+        value: a.index,
+      },
+      a.atMs,
+    );
     a.outcome = result.outcome;
     take(result.played, a.atMs);
   }
@@ -98,7 +118,6 @@ function run(s: Schedule, options: Partial<JitterBufferOptions> = {}): Run {
 }
 
 let cases = 0;
-
 
 describe('jitter buffer (reorder, duplicates, late packets, loss, adaptive depth)', () => {
   it('should play in strictly increasing extended sequence order, each sent packet at most once, and lose only what never came or came after its turn', () => {
@@ -120,7 +139,8 @@ describe('jitter buffer (reorder, duplicates, late packets, loss, adaptive depth
         // Loss counts exactly the slots between the first and last played packet that did not play.
         const lostBefore = played.reduce((n, p) => n + p.lostBefore, 0);
         expect(stats.lost).toBe(lostBefore);
-        if (played.length > 0) expect(stats.lost).toBe(played.at(-1)!.extendedSequence - played[0].extendedSequence + 1 - played.length);
+        if (played.length > 0)
+          expect(stats.lost).toBe(played.at(-1)!.extendedSequence - played[0].extendedSequence + 1 - played.length);
         // A packet that did not play never arrived, or every copy came after its slot was played out.
         const playedIndex = new Set(played.map((p) => p.value));
         for (const a of arrivals) {
@@ -219,7 +239,8 @@ describe('jitter buffer (reorder, duplicates, late packets, loss, adaptive depth
   it('should put packets back in order across the 16-bit wrap and count reordered, duplicate and late ones', () => {
     const b = new JitterBuffer<string>({ clockRate: 8000 });
     // Timestamps that keep the transit time constant: no jitter, the depth stays at its 20 ms minimum.
-    const push = (sequence: number, at: number) => b.push({ sequence, timestamp: at * 8, arrivalMs: at, value: String(sequence) }, at);
+    const push = (sequence: number, at: number) =>
+      b.push({ sequence, timestamp: at * 8, arrivalMs: at, value: String(sequence) }, at);
     expect(push(65534, 0).played).toEqual([]); // the first packet waits the depth for any that overtook it
     expect(push(0, 1).outcome).toBe('buffered');
     expect(push(65535, 2).outcome).toBe('buffered');
@@ -265,16 +286,33 @@ describe('jitter buffer (reorder, duplicates, late packets, loss, adaptive depth
     const b = new JitterBuffer<number>({ clockRate: 8000, capacity: 4 });
     b.push({ sequence: 1, timestamp: 0, arrivalMs: 0, value: 1 }, 0);
     b.poll(20);
-    for (let s = 3; s <= 6; s += 1) expect(b.push({ sequence: s, timestamp: 0, arrivalMs: 21, value: s }, 21).played).toEqual([]);
-    expect(b.push({ sequence: 7, timestamp: 0, arrivalMs: 21, value: 7 }, 21).played.map((p) => p.value)).toEqual([3, 4, 5, 6, 7]);
+    for (let s = 3; s <= 6; s += 1)
+      expect(b.push({ sequence: s, timestamp: 0, arrivalMs: 21, value: s }, 21).played).toEqual([]);
+    expect(b.push({ sequence: 7, timestamp: 0, arrivalMs: 21, value: 7 }, 21).played.map((p) => p.value)).toEqual([
+      3, 4, 5, 6, 7,
+    ]);
     expect(b.stats()).toMatchObject({ lost: 1, held: 0 });
   });
 
   it('should never throw on hostile numbers', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ sequence: fc.oneof(fc.integer(), fc.double()), timestamp: fc.oneof(fc.integer(), fc.double()), arrivalMs: fc.double(), now: fc.double() }), { maxLength: 50 }),
-        fc.record({ clockRate: fc.double(), minDepthMs: fc.double(), maxDepthMs: fc.double(), jitterMultiple: fc.double(), capacity: fc.double() }),
+        fc.array(
+          fc.record({
+            sequence: fc.oneof(fc.integer(), fc.double()),
+            timestamp: fc.oneof(fc.integer(), fc.double()),
+            arrivalMs: fc.double(),
+            now: fc.double(),
+          }),
+          { maxLength: 50 },
+        ),
+        fc.record({
+          clockRate: fc.double(),
+          minDepthMs: fc.double(),
+          maxDepthMs: fc.double(),
+          jitterMultiple: fc.double(),
+          capacity: fc.double(),
+        }),
         (packets, options) => {
           const b = new JitterBuffer<number>(options);
           for (const [i, p] of packets.entries()) {

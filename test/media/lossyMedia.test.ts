@@ -44,7 +44,6 @@ const other = (side: Side): Side => (side === 'A' ? 'B' : 'A');
 const kindOf = (port: MediaPortName): MediaKind => (port.startsWith('audio') ? 'audio' : 'video');
 const isRtpPort = (port: MediaPortName) => port === 'videoRtp' || port === 'audioRtp';
 
-
 /** One RTP stream as the relay saw it: its packets in order, and which it dropped. */
 interface RelayedStream {
   readonly from: Side;
@@ -83,7 +82,14 @@ async function startMediaRelay(real: Record<Side, CallPorts>, loss: number) {
           const { ssrc, sequenceNumber } = rtp.value;
           let stream = streams.get(ssrc);
           if (!stream) {
-            stream = { from: other(to), kind: kindOf(port), ssrc, firstSeq: sequenceNumber, dropped: [], random: seeded(0x5eed + (to === 'A' ? 0 : 8) + i) };
+            stream = {
+              from: other(to),
+              kind: kindOf(port),
+              ssrc,
+              firstSeq: sequenceNumber,
+              dropped: [],
+              random: seeded(0x5eed + (to === 'A' ? 0 : 8) + i),
+            };
             streams.set(ssrc, stream);
           }
           const drop = stream.random() < loss;
@@ -108,13 +114,27 @@ async function startMediaRelay(real: Record<Side, CallPorts>, loss: number) {
 
 /** The advertised media address of a side: the relay ports that lead to it. */
 function advertised(ports: Record<MediaPortName, number>): LocalMedia {
-  return { address: HOST, videoPort: ports.videoRtp, videoRtcpPort: ports.videoRtcp, audioPort: ports.audioRtp, audioRtcpPort: ports.audioRtcp };
+  return {
+    address: HOST,
+    videoPort: ports.videoRtp,
+    videoRtcpPort: ports.videoRtcp,
+    audioPort: ports.audioRtp,
+    audioRtcpPort: ports.audioRtcp,
+  };
 }
 
 describe('media under a lossy path (5 % of RTP dropped, RTCP intact)', () => {
-  it('should report the loss the relay injected, at the receiver and at the sender (RTCP report blocks), within 2 points, and a plausible jitter', { timeout: 60_000 }, async () => {
-    const real = { A: await openCallPorts({ address: HOST, sipPort: 0, mediaPort: 19800 }), B: await openCallPorts({ address: HOST, sipPort: 0, mediaPort: 19810 }) };
-    cleanups.push(() => real.A.close(), () => real.B.close());
+  it('should report the loss the relay injected, at the receiver and at the sender (RTCP report blocks), within 2 points, and a plausible jitter', {
+    timeout: 60_000,
+  }, async () => {
+    const real = {
+      A: await openCallPorts({ address: HOST, sipPort: 0, mediaPort: 19800 }),
+      B: await openCallPorts({ address: HOST, sipPort: 0, mediaPort: 19810 }),
+    };
+    cleanups.push(
+      () => real.A.close(),
+      () => real.B.close(),
+    );
     const relay = await startMediaRelay(real, LOSS);
     cleanups.push(() => relay.close());
 
@@ -125,8 +145,18 @@ describe('media under a lossy path (5 % of RTP dropped, RTCP intact)', () => {
     const planA = planFromAnswer(answered.value.sdp, advertised(relay.toward.A));
     if (!planA.ok) throw new Error(planA.error.message);
     const plans: Record<Side, MediaPlan> = { A: planA.value, B: answered.value.plan };
-    expect(plans.A.video).toMatchObject({ payloadType: 34, codec: 'H263', direction: 'sendrecv', remote: { rtpPort: relay.toward.B.videoRtp, rtcpPort: relay.toward.B.videoRtcp } });
-    expect(plans.B.audio).toMatchObject({ payloadType: 0, codec: 'PCMU', direction: 'sendrecv', remote: { rtpPort: relay.toward.A.audioRtp, rtcpPort: relay.toward.A.audioRtcp } });
+    expect(plans.A.video).toMatchObject({
+      payloadType: 34,
+      codec: 'H263',
+      direction: 'sendrecv',
+      remote: { rtpPort: relay.toward.B.videoRtp, rtcpPort: relay.toward.B.videoRtcp },
+    });
+    expect(plans.B.audio).toMatchObject({
+      payloadType: 0,
+      codec: 'PCMU',
+      direction: 'sendrecv',
+      remote: { rtpPort: relay.toward.A.audioRtp, rtcpPort: relay.toward.A.audioRtcp },
+    });
 
     // What each side's RTCP ports hear: the report blocks its peer sends about its streams.
     const heard: Record<Side, ReportBlock[]> = { A: [], B: [] };
@@ -146,7 +176,14 @@ describe('media under a lossy path (5 % of RTP dropped, RTCP intact)', () => {
     const buses: Record<Side, MediaBus> = { A: new MediaBus(), B: new MediaBus() };
     const charts = {} as Record<Side, Actor<typeof mediaMachine>>;
     for (const side of ['A', 'B'] as const) {
-      const machine = mediaMachine.provide({ actors: createMediaPortActors({ sessions: createRtpSessions({ channels: real[side].channels.media, bus: buses[side] }), bus: buses[side], options: {}, name: side }) });
+      const machine = mediaMachine.provide({
+        actors: createMediaPortActors({
+          sessions: createRtpSessions({ channels: real[side].channels.media, bus: buses[side] }),
+          bus: buses[side],
+          options: {},
+          name: side,
+        }),
+      });
       charts[side] = createActor(machine, { input: { plan: plans[side], rtcpMinIntervalMs: 1000 } });
       cleanups.push(() => {
         charts[side].stop();
@@ -157,7 +194,10 @@ describe('media under a lossy path (5 % of RTP dropped, RTCP intact)', () => {
     await settle(SEND_MS);
     // Both mute (re-INVITE a=recvonly each way): sending stops, receiving and RTCP go on, so the last reports cover every packet.
     for (const side of ['A', 'B'] as const) {
-      const muted = { video: { ...plans[side].video!, direction: 'recvonly' as const }, audio: { ...plans[side].audio!, direction: 'recvonly' as const } };
+      const muted = {
+        video: { ...plans[side].video!, direction: 'recvonly' as const },
+        audio: { ...plans[side].audio!, direction: 'recvonly' as const },
+      };
       charts[side].send({ type: 'MEDIA.UPDATE', plan: muted });
     }
     await settle(1500);
@@ -186,7 +226,8 @@ describe('media under a lossy path (5 % of RTP dropped, RTCP intact)', () => {
       const drops = s.dropped.filter(Boolean).length;
       const injected = drops / sent;
       /** Drops among the stream's packets up to this extended sequence number (streams here are far shorter than 65536 packets). */
-      const dropsUpTo = (extended: number) => s.dropped.slice(0, ((extended - s.firstSeq) & 0xffff) + 1).filter(Boolean).length;
+      const dropsUpTo = (extended: number) =>
+        s.dropped.slice(0, ((extended - s.firstSeq) & 0xffff) + 1).filter(Boolean).length;
       // Enough drops in every stream for the comparisons below to mean something.
       expect(injected, `${s.from} ${s.kind}`).toBeGreaterThan(0.02);
 
@@ -194,7 +235,9 @@ describe('media under a lossy path (5 % of RTP dropped, RTCP intact)', () => {
       const rx = buses[receiver].snapshot();
       expect(rx[rtpPort].packetsReceived, `${s.from} ${s.kind}`).toBe(sent - drops);
       const receiverLoss = rx[rtcpPort].lost / (rx[rtpPort].packetsReceived + rx[rtcpPort].lost);
-      expect(Math.abs(receiverLoss - injected), `${s.from} ${s.kind} receiver ${receiverLoss}`).toBeLessThanOrEqual(0.02);
+      expect(Math.abs(receiverLoss - injected), `${s.from} ${s.kind} receiver ${receiverLoss}`).toBeLessThanOrEqual(
+        0.02,
+      );
       // The first packet only starts RFC 3550's probation, so a drop there is not counted: at most one off.
       expect(Math.abs(rx[rtcpPort].lost - drops), `${s.from} ${s.kind}`).toBeLessThanOrEqual(1);
       expect(rx[rtcpPort].jitterMs).toBeGreaterThan(0);
@@ -206,7 +249,10 @@ describe('media under a lossy path (5 % of RTP dropped, RTCP intact)', () => {
       let previous: ReportBlock | undefined;
       for (const block of blocks) {
         // Cumulative loss so far is what the relay dropped up to the highest sequence number received.
-        expect(Math.abs(block.cumulativeLost - dropsUpTo(block.extendedHighestSequence)), `${s.from} ${s.kind}`).toBeLessThanOrEqual(1);
+        expect(
+          Math.abs(block.cumulativeLost - dropsUpTo(block.extendedHighestSequence)),
+          `${s.from} ${s.kind}`,
+        ).toBeLessThanOrEqual(1);
         if (previous && block.extendedHighestSequence > previous.extendedHighestSequence) {
           // Fraction lost (A.3): the interval since the previous report, in 1/256.
           const expected = block.extendedHighestSequence - previous.extendedHighestSequence;
@@ -225,9 +271,14 @@ describe('media under a lossy path (5 % of RTP dropped, RTCP intact)', () => {
       expect(blocks.some((b) => b.jitter > 0)).toBe(true);
       // The sender's own RTCP actor put the same on its bus: how the peer receives us.
       const peerReport = buses[s.from].snapshot()[rtcpPort].peerReport;
-      expect(peerReport, `${s.from} ${s.kind}`).toMatchObject({ lost: last.cumulativeLost, extendedHighestSequence: last.extendedHighestSequence });
+      expect(peerReport, `${s.from} ${s.kind}`).toMatchObject({
+        lost: last.cumulativeLost,
+        extendedHighestSequence: last.extendedHighestSequence,
+      });
       expect(peerReport!.jitterMs).toBeCloseTo((last.jitter / clockRate) * 1000, 6);
-      summary.push(`${s.from}→${receiver} ${s.kind}: ${sent} sent, ${drops} dropped (${(injected * 100).toFixed(2)} %), receiver ${(receiverLoss * 100).toFixed(2)} %, sender learnt ${(learnt * 100).toFixed(2)} %, jitter ${rx[rtcpPort].jitterMs.toFixed(2)} ms, ${blocks.length} reports`);
+      summary.push(
+        `${s.from}→${receiver} ${s.kind}: ${sent} sent, ${drops} dropped (${(injected * 100).toFixed(2)} %), receiver ${(receiverLoss * 100).toFixed(2)} %, sender learnt ${(learnt * 100).toFixed(2)} %, jitter ${rx[rtcpPort].jitterMs.toFixed(2)} ms, ${blocks.length} reports`,
+      );
     }
     console.log(summary.join('\n'));
   });

@@ -10,14 +10,19 @@ interface Part {
   readonly part: number;
   readonly parts: number;
 }
-const part = (picture: number, i: number, parts: number) => ({ timestamp: picture * 6000, marker: i === parts - 1, value: { picture, part: i, parts } });
+const part = (picture: number, i: number, parts: number) => ({
+  timestamp: picture * 6000,
+  marker: i === parts - 1,
+  value: { picture, part: i, parts },
+});
 const opens = (p: Part) => p.part === 0;
 
 describe('picture gate (video: whole pictures only)', () => {
   it('should pass whole pictures and drop one that lost a packet in the middle, at its end or at its start', () => {
     const gate = new PictureGate<Part>(opens);
     const out: Part[] = [];
-    const push = (picture: number, i: number, parts: number, lostBefore = 0) => out.push(...gate.push({ ...part(picture, i, parts), lostBefore }));
+    const push = (picture: number, i: number, parts: number, lostBefore = 0) =>
+      out.push(...gate.push({ ...part(picture, i, parts), lostBefore }));
     // Picture 0 whole: nothing until its marker, then all three.
     push(0, 0, 3);
     push(0, 1, 3);
@@ -41,7 +46,9 @@ describe('picture gate (video: whole pictures only)', () => {
 
   it('should, without a way to tell a picture start, count a gap against the picture after it too', () => {
     const gate = new PictureGate<Part>();
-    const values = [part(0, 0, 1), { ...part(2, 0, 1), lostBefore: 1 }, part(3, 0, 1)].flatMap((p) => gate.push({ lostBefore: 0, ...p }));
+    const values = [part(0, 0, 1), { ...part(2, 0, 1), lostBefore: 1 }, part(3, 0, 1)].flatMap((p) =>
+      gate.push({ lostBefore: 0, ...p }),
+    );
     expect(values.map((p) => p.picture)).toEqual([0, 3]);
     expect(gate.dropped).toBe(1);
   });
@@ -61,36 +68,70 @@ describe('picture gate (video: whole pictures only)', () => {
       fc.property(
         fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 40 }),
         fc.integer({ min: 0, max: 0xffff }),
-        fc.func(fc.record({ lost: fc.integer({ min: 0, max: 9 }).map((n) => n === 0), delayMs: fc.integer({ min: 0, max: 60 }) })),
+        fc.func(
+          fc.record({
+            lost: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
+            delayMs: fc.integer({ min: 0, max: 60 }),
+          }),
+        ),
         (sizes, start, fateOf) => {
           runs += 1;
-          const packets = sizes.flatMap((parts, picture) => Array.from({ length: parts }, (_, i) => part(picture, i, parts)));
+          const packets = sizes.flatMap((parts, picture) =>
+            Array.from({ length: parts }, (_, i) => part(picture, i, parts)),
+          );
           const arrivals = packets
             .map((p, n) => ({ p, n, ...fateOf(n) }))
             .filter((a) => !a.lost)
             .map((a) => ({ ...a, at: a.n * 5 + a.delayMs }))
             .sort((a, b) => a.at - b.at);
-          const buffer = new JitterBuffer<(typeof packets)[number]>({ clockRate: 90000, minDepthMs: 30, maxDepthMs: 30 });
+          const buffer = new JitterBuffer<(typeof packets)[number]>({
+            clockRate: 90000,
+            minDepthMs: 30,
+            maxDepthMs: 30,
+          });
           const gate = new PictureGate<Part>(opens);
           const out: Part[] = [];
           const played = new Set<number>();
           const take = (ps: ReturnType<typeof buffer.poll>) => {
             for (const p of ps) {
               played.add(p.value.value.picture * 100 + p.value.value.part);
-              out.push(...gate.push({ timestamp: p.timestamp, marker: p.value.marker, lostBefore: p.lostBefore, value: p.value.value }));
+              out.push(
+                ...gate.push({
+                  timestamp: p.timestamp,
+                  marker: p.value.marker,
+                  lostBefore: p.lostBefore,
+                  value: p.value.value,
+                }),
+              );
             }
           };
           for (const a of arrivals) {
-            for (let d = buffer.nextDeadlineMs(); d !== undefined && d <= a.at; d = buffer.nextDeadlineMs()) take(buffer.poll(d));
-            take(buffer.push({ sequence: (start + a.n) & 0xffff, timestamp: a.p.timestamp, arrivalMs: a.at, value: a.p }, a.at).played);
+            for (let d = buffer.nextDeadlineMs(); d !== undefined && d <= a.at; d = buffer.nextDeadlineMs())
+              take(buffer.poll(d));
+            take(
+              buffer.push(
+                { sequence: (start + a.n) & 0xffff, timestamp: a.p.timestamp, arrivalMs: a.at, value: a.p },
+                a.at,
+              ).played,
+            );
           }
           take(buffer.flush());
           gate.reset();
-          const whole = sizes.map((parts, picture) => Array.from({ length: parts }, (_, i) => played.has(picture * 100 + i)).every(Boolean));
-          expect([...new Set(out.map((p) => p.picture))]).toEqual(sizes.flatMap((_, picture) => (whole[picture] ? [picture] : [])));
-          expect(out.map((p) => `${p.picture}.${p.part}`)).toEqual(sizes.flatMap((parts, picture) => (whole[picture] ? Array.from({ length: parts }, (_, i) => `${picture}.${i}`) : [])));
+          const whole = sizes.map((parts, picture) =>
+            Array.from({ length: parts }, (_, i) => played.has(picture * 100 + i)).every(Boolean),
+          );
+          expect([...new Set(out.map((p) => p.picture))]).toEqual(
+            sizes.flatMap((_, picture) => (whole[picture] ? [picture] : [])),
+          );
+          expect(out.map((p) => `${p.picture}.${p.part}`)).toEqual(
+            sizes.flatMap((parts, picture) =>
+              whole[picture] ? Array.from({ length: parts }, (_, i) => `${picture}.${i}`) : [],
+            ),
+          );
           // Dropped: the pictures that reached the gate in part.
-          expect(gate.dropped).toBe(whole.filter((w, picture) => !w && [...played].some((k) => Math.floor(k / 100) === picture)).length);
+          expect(gate.dropped).toBe(
+            whole.filter((w, picture) => !w && [...played].some((k) => Math.floor(k / 100) === picture)).length,
+          );
         },
       ),
       { numRuns: 300 },
@@ -116,9 +157,13 @@ describe('which H.263 payloads open a picture', () => {
 
   it('should say false, never throw, for any bytes', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 12 }), fc.constantFrom('rfc2190' as const, 'rfc4629' as const), (bytes, format) => {
-        expect(typeof h263PayloadStartsPicture(format, bytes)).toBe('boolean');
-      }),
+      fc.property(
+        fc.uint8Array({ maxLength: 12 }),
+        fc.constantFrom('rfc2190' as const, 'rfc4629' as const),
+        (bytes, format) => {
+          expect(typeof h263PayloadStartsPicture(format, bytes)).toBe('boolean');
+        },
+      ),
     );
   });
 });

@@ -13,7 +13,7 @@ const tick = () => new Promise((r) => setTimeout(r, 50));
 const modeA = (picture: Uint8Array) => Uint8Array.from([0, 0, 0, 0, ...picture]);
 
 describe('recorders (recorder.ts)', () => {
-  it('should open the file before the first packet, and write nothing on the caller\'s stack', async () => {
+  it("should open the file before the first packet, and write nothing on the caller's stack", async () => {
     const path = join(dir, 'early.wav');
     const recorder = wavRecorder(path, 'alaw');
     await tick();
@@ -65,8 +65,14 @@ describe('recorders (recorder.ts)', () => {
     video.write(modeA(Uint8Array.from([0, 0, 0x80, 1])), true, 0);
     await recorders.closeAll();
     expect(problems).toEqual([
-      { code: 'RECORDING_FAILED', message: `cannot open ${path} (ENOENT); the call goes on without recording it, check the --record folder` },
-      { code: 'RECORDING_FAILED', message: `cannot open ${join(dir, 'missing', 'video.h263')} (ENOENT); the call goes on without recording it, check the --record folder` },
+      {
+        code: 'RECORDING_FAILED',
+        message: `cannot open ${path} (ENOENT); the call goes on without recording it, check the --record folder`,
+      },
+      {
+        code: 'RECORDING_FAILED',
+        message: `cannot open ${join(dir, 'missing', 'video.h263')} (ENOENT); the call goes on without recording it, check the --record folder`,
+      },
     ]);
   });
 });

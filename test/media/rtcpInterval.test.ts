@@ -2,7 +2,16 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { rtcpIntervalMs } from '../../machines/rtcpInterval.ts';
 
-const base = { members: 2, senders: 2, sessionBandwidthBps: 80_000, weSent: true, avgRtcpSize: 120, initial: false, minIntervalMs: 5000, random: 0.5 };
+const base = {
+  members: 2,
+  senders: 2,
+  sessionBandwidthBps: 80_000,
+  weSent: true,
+  avgRtcpSize: 120,
+  initial: false,
+  minIntervalMs: 5000,
+  random: 0.5,
+};
 
 describe('RTCP report interval (RFC 3550 §6.3.1, A.7)', () => {
   it('should be the minimum divided by e − 3/2 at the middle of the random range', () => {

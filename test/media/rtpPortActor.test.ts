@@ -15,14 +15,23 @@ afterEach(async () => {
 });
 
 function audioTo(port: number, direction: StreamPlan['direction'] = 'sendrecv'): StreamPlan {
-  return { kind: 'audio', payloadType: 0, codec: 'PCMU', clockRate: 8000, local: { rtpPort: 18386, rtcpPort: 18387 }, remote: { address: HOST, rtpPort: port, rtcpPort: port + 1 }, direction };
+  return {
+    kind: 'audio',
+    payloadType: 0,
+    codec: 'PCMU',
+    clockRate: 8000,
+    local: { rtpPort: 18386, rtcpPort: 18387 },
+    remote: { address: HOST, rtpPort: port, rtcpPort: port + 1 },
+    direction,
+  };
 }
 
 function collect(port: UdpPort) {
   const packets: Array<{ seq: number; ssrc: number; pt: number; ts: number }> = [];
   const sub = port.datagrams$.subscribe((d) => {
     const p = parseRtp(d.data);
-    if (p.ok) packets.push({ seq: p.value.sequenceNumber, ssrc: p.value.ssrc, pt: p.value.payloadType, ts: p.value.timestamp });
+    if (p.ok)
+      packets.push({ seq: p.value.sequenceNumber, ssrc: p.value.ssrc, pt: p.value.payloadType, ts: p.value.timestamp });
   });
   return { packets, stop: () => sub.unsubscribe() };
 }
@@ -40,7 +49,12 @@ describe('audio RTP port actor with the real ffmpeg tone', () => {
     const atSecond = collect(second);
 
     const bus = new MediaBus();
-    const actors = createMediaPortActors({ sessions: createRtpSessions({ channels: ports.channels.media, bus }), bus, options: {}, name: 't' });
+    const actors = createMediaPortActors({
+      sessions: createRtpSessions({ channels: ports.channels.media, bus }),
+      bus,
+      options: {},
+      name: 't',
+    });
     const actor = createActor(actors.audioRtp, { input: { kind: 'audio', stream: audioTo(first.port) } });
     actor.start();
     await settle(600);

@@ -32,10 +32,30 @@ async function socket(address = HOST): Promise<UdpPort> {
   return port;
 }
 
-function plan(kind: 'audio' | 'video', remote: { rtpPort: number; rtcpPort: number }, direction: StreamPlan['direction'] = 'sendrecv'): StreamPlan {
+function plan(
+  kind: 'audio' | 'video',
+  remote: { rtpPort: number; rtcpPort: number },
+  direction: StreamPlan['direction'] = 'sendrecv',
+): StreamPlan {
   return kind === 'audio'
-    ? { kind, payloadType: 0, codec: 'PCMU', clockRate: 8000, local: { rtpPort: 0, rtcpPort: 0 }, remote: { address: HOST, ...remote }, direction }
-    : { kind, payloadType: 34, codec: 'H263', clockRate: 90000, local: { rtpPort: 0, rtcpPort: 0 }, remote: { address: HOST, ...remote }, direction };
+    ? {
+        kind,
+        payloadType: 0,
+        codec: 'PCMU',
+        clockRate: 8000,
+        local: { rtpPort: 0, rtcpPort: 0 },
+        remote: { address: HOST, ...remote },
+        direction,
+      }
+    : {
+        kind,
+        payloadType: 34,
+        codec: 'H263',
+        clockRate: 90000,
+        local: { rtpPort: 0, rtcpPort: 0 },
+        remote: { address: HOST, ...remote },
+        direction,
+      };
 }
 
 interface Recorded {
@@ -49,14 +69,26 @@ function simulatedCodec(kind: 'audio' | 'video'): StreamCodec & { recorded: Reco
   const recorded: Recorded[] = [];
   return {
     recorded,
-    payloads: () => interval(20).pipe(map(() => ({ payload: new Uint8Array(160).fill(0xff), marker: false, frameStart: true }))),
+    payloads: () =>
+      interval(20).pipe(map(() => ({ payload: new Uint8Array(160).fill(0xff), marker: false, frameStart: true }))),
     record: (payload, marker, timestamp) => recorded.push({ payload: payload.slice(), marker, timestamp }),
-    ...(kind === 'video' ? { startsPicture: (payload: Uint8Array) => h263PayloadStartsPicture('rfc2190', payload) } : {}),
+    ...(kind === 'video'
+      ? { startsPicture: (payload: Uint8Array) => h263PayloadStartsPicture('rfc2190', payload) }
+      : {}),
   };
 }
 
 const rtp = (o: { seq: number; ssrc: number; pt?: number; ts?: number; marker?: boolean; payload?: Uint8Array }) =>
-  serializeRtp({ marker: o.marker ?? false, payloadType: o.pt ?? 0, sequenceNumber: o.seq & 0xffff, timestamp: o.ts ?? 0, ssrc: o.ssrc, csrcs: [], payload: o.payload ?? Uint8Array.of(o.seq & 0xff), paddingLength: 0 });
+  serializeRtp({
+    marker: o.marker ?? false,
+    payloadType: o.pt ?? 0,
+    sequenceNumber: o.seq & 0xffff,
+    timestamp: o.ts ?? 0,
+    ssrc: o.ssrc,
+    csrcs: [],
+    payload: o.payload ?? Uint8Array.of(o.seq & 0xff),
+    paddingLength: 0,
+  });
 
 describe('RTP receive path on real sockets', () => {
   it("should latch onto the peer's first source port, drop a stranger's valid RTP as foreign, and record the peer's packets in sequence order", async () => {
@@ -68,9 +100,17 @@ describe('RTP receive path on real sockets', () => {
     const bus = new MediaBus();
     const codec = simulatedCodec('audio');
     // The plan names port 19799 for the peer; it sends from another (as behind a NAT).
-    const actor = createActor(rtpPortLogic({ name: 'audioRtp', session: createRtpSessions({ channels: ports.channels.media, bus, ssrcs: { audio: 0x1111 } }).audio, bus, codec }), {
-      input: { kind: 'audio', stream: plan('audio', { rtpPort: 19799, rtcpPort: 19798 }, 'recvonly') },
-    });
+    const actor = createActor(
+      rtpPortLogic({
+        name: 'audioRtp',
+        session: createRtpSessions({ channels: ports.channels.media, bus, ssrcs: { audio: 0x1111 } }).audio,
+        bus,
+        codec,
+      }),
+      {
+        input: { kind: 'audio', stream: plan('audio', { rtpPort: 19799, rtcpPort: 19798 }, 'recvonly') },
+      },
+    );
     actor.start();
     cleanups.push(() => actor.stop());
     const to = ports.media.audioRtp.port;
@@ -84,12 +124,19 @@ describe('RTP receive path on real sockets', () => {
     // Another address once the peer is latched: neither counts nor takes the latch over.
     for (let i = 0; i < 3; i += 1) await elsewhere.send(rtp({ seq: 500 + i, ssrc: 0x3333, ts: i * 160 }), to, HOST);
     // A stranger on the peer's address, with the right payload type, once the peer is latched.
-    for (let i = 0; i < 10; i += 1) await stranger.send(rtp({ seq: seqs[i], ssrc: 0x2222, ts: i * 160, payload: Uint8Array.of(0xee) }), to, HOST);
+    for (let i = 0; i < 10; i += 1)
+      await stranger.send(rtp({ seq: seqs[i], ssrc: 0x2222, ts: i * 160, payload: Uint8Array.of(0xee) }), to, HOST);
     for (const i of order.slice(1)) await peer.send(rtp({ seq: seqs[i], ssrc: 0x2222, ts: i * 160 }), to, HOST);
     await settle(300);
 
     const stats = bus.stats.audioRtp.value;
-    expect(stats).toMatchObject({ droppedForeign: 13, dropped: 0, packetsReceived: 21, payloadTypes: [0], ssrcCollisions: 0 });
+    expect(stats).toMatchObject({
+      droppedForeign: 13,
+      dropped: 0,
+      packetsReceived: 21,
+      payloadTypes: [0],
+      ssrcCollisions: 0,
+    });
     expect(stats.jitterBuffer).toMatchObject({ duplicates: 1, late: 0, lost: 0 });
     expect(stats.jitterBuffer.reordered).toBeGreaterThanOrEqual(1);
     expect(stats.jitterBuffer.depthMs).toBeGreaterThanOrEqual(20);
@@ -107,8 +154,14 @@ describe('RTP receive path on real sockets', () => {
     const ours = 0x0a0b0c0d;
     const stream = plan('audio', { rtpPort: peerRtp.port, rtcpPort: peerRtcp.port });
     const sessions = createRtpSessions({ channels: ports.channels.media, bus, ssrcs: { audio: ours } });
-    const rtpActor = createActor(rtpPortLogic({ name: 'audioRtp', session: sessions.audio, bus, codec: simulatedCodec('audio') }), { input: { kind: 'audio', stream } });
-    const rtcpActor = createActor(rtcpPortLogic({ name: 'audioRtcp', session: sessions.audio, bus, cname: 'test@127.0.0.1' }), { input: { kind: 'audio', stream } });
+    const rtpActor = createActor(
+      rtpPortLogic({ name: 'audioRtp', session: sessions.audio, bus, codec: simulatedCodec('audio') }),
+      { input: { kind: 'audio', stream } },
+    );
+    const rtcpActor = createActor(
+      rtcpPortLogic({ name: 'audioRtcp', session: sessions.audio, bus, cname: 'test@127.0.0.1' }),
+      { input: { kind: 'audio', stream } },
+    );
 
     const sent: Array<{ seq: number; ssrc: number }> = [];
     const tapRtp = peerRtp.datagrams$.subscribe((d) => {
@@ -162,7 +215,12 @@ describe('RTP receive path on real sockets', () => {
     await stranger.send(rtp({ seq: 107, ssrc: renewed, ts: 7 * 160 }), to, HOST);
     await settle(200);
     expect(new Set(sent.filter((s) => s.ssrc !== ours).map((s) => s.ssrc))).toEqual(new Set([renewed]));
-    expect(bus.stats.audioRtp.value).toMatchObject({ ssrcCollisions: 1, droppedLooped: 1, droppedForeign: 1, packetsReceived: 6 });
+    expect(bus.stats.audioRtp.value).toMatchObject({
+      ssrcCollisions: 1,
+      droppedLooped: 1,
+      droppedForeign: 1,
+      packetsReceived: 6,
+    });
 
     // Reports and the final BYE speak for the new SSRC.
     rtcpActor.send({ type: 'REPORT' });
@@ -178,13 +236,22 @@ describe('RTP receive path on real sockets', () => {
     // The peer advertises 127.0.0.9 (its "private" address, where nothing listens) and sends from 127.0.0.2.
     const peerRtp = await socket('127.0.0.2');
     const peerRtcp = await socket('127.0.0.2');
-    const advertised = { ...plan('audio', { rtpPort: 19799, rtcpPort: 19798 }), remote: { address: '127.0.0.9', rtpPort: 19799, rtcpPort: 19798 } };
+    const advertised = {
+      ...plan('audio', { rtpPort: 19799, rtcpPort: 19798 }),
+      remote: { address: '127.0.0.9', rtpPort: 19799, rtcpPort: 19798 },
+    };
     const stranger = await socket('127.0.0.3');
     const bus = new MediaBus();
     const ours = 0x0a0b0c0d;
     const sessions = createRtpSessions({ channels: ports.channels.media, bus, ssrcs: { audio: ours } });
-    const rtpActor = createActor(rtpPortLogic({ name: 'audioRtp', session: sessions.audio, bus, codec: simulatedCodec('audio') }), { input: { kind: 'audio', stream: advertised } });
-    const rtcpActor = createActor(rtcpPortLogic({ name: 'audioRtcp', session: sessions.audio, bus, cname: 'test@127.0.0.1' }), { input: { kind: 'audio', stream: advertised } });
+    const rtpActor = createActor(
+      rtpPortLogic({ name: 'audioRtp', session: sessions.audio, bus, codec: simulatedCodec('audio') }),
+      { input: { kind: 'audio', stream: advertised } },
+    );
+    const rtcpActor = createActor(
+      rtcpPortLogic({ name: 'audioRtcp', session: sessions.audio, bus, cname: 'test@127.0.0.1' }),
+      { input: { kind: 'audio', stream: advertised } },
+    );
     const got = { rtp: 0, rtcp: 0, strangerRtp: 0, strangerRtcp: 0 };
     const taps = [
       peerRtp.datagrams$.subscribe((d) => parseRtp(d.data).ok && !isRtcp(d.data) && (got.rtp += 1)),
@@ -204,20 +271,31 @@ describe('RTP receive path on real sockets', () => {
     const before = bus.stats.audioRtp.value.packetsSent;
     expect(before).toBeGreaterThan(0);
 
-    for (let i = 0; i < 5; i += 1) await peerRtp.send(rtp({ seq: 100 + i, ssrc: 0x5eed, ts: i * 160 }), ports.media.audioRtp.port, HOST);
+    for (let i = 0; i < 5; i += 1)
+      await peerRtp.send(rtp({ seq: 100 + i, ssrc: 0x5eed, ts: i * 160 }), ports.media.audioRtp.port, HOST);
     await settle(50);
     // A report from another SSRC does not latch RTCP onto the stranger; the peer's, with the SSRC the RTP port receives from, does.
-    const report = (ssrc: number) => Uint8Array.of(0x80, 201, 0, 1, (ssrc >>> 24) & 0xff, (ssrc >>> 16) & 0xff, (ssrc >>> 8) & 0xff, ssrc & 0xff);
+    const report = (ssrc: number) =>
+      Uint8Array.of(0x80, 201, 0, 1, (ssrc >>> 24) & 0xff, (ssrc >>> 16) & 0xff, (ssrc >>> 8) & 0xff, ssrc & 0xff);
     await stranger.send(report(0x0bad), ports.media.audioRtcp.port, HOST);
     await peerRtcp.send(report(0x5eed), ports.media.audioRtcp.port, HOST);
     // Once latched, a stranger's valid RTP with the peer's SSRC is foreign.
-    for (let i = 0; i < 3; i += 1) await stranger.send(rtp({ seq: 105 + i, ssrc: 0x5eed, ts: (5 + i) * 160 }), ports.media.audioRtp.port, HOST);
+    for (let i = 0; i < 3; i += 1)
+      await stranger.send(rtp({ seq: 105 + i, ssrc: 0x5eed, ts: (5 + i) * 160 }), ports.media.audioRtp.port, HOST);
     await settle(300);
     rtcpActor.send({ type: 'REPORT' });
     await settle(100);
 
-    expect(bus.stats.audioRtp.value).toMatchObject({ source: { address: '127.0.0.2', port: peerRtp.port }, packetsReceived: 5, droppedForeign: 3 });
-    expect(bus.stats.audioRtcp.value).toMatchObject({ source: { address: '127.0.0.2', port: peerRtcp.port }, packetsReceived: 1, droppedForeign: 1 });
+    expect(bus.stats.audioRtp.value).toMatchObject({
+      source: { address: '127.0.0.2', port: peerRtp.port },
+      packetsReceived: 5,
+      droppedForeign: 3,
+    });
+    expect(bus.stats.audioRtcp.value).toMatchObject({
+      source: { address: '127.0.0.2', port: peerRtcp.port },
+      packetsReceived: 1,
+      droppedForeign: 1,
+    });
     // Symmetric RTP and RTCP: everything sent since the latch reached the peer's real source, nothing the stranger.
     expect(got.rtp).toBeGreaterThanOrEqual(bus.stats.audioRtp.value.packetsSent - before - 1);
     expect(got.rtp).toBeGreaterThan(5);
@@ -231,20 +309,63 @@ describe('RTP receive path on real sockets', () => {
     const peer = await socket();
     const bus = new MediaBus();
     const codec = simulatedCodec('video');
-    const actor = createActor(rtpPortLogic({ name: 'videoRtp', session: createRtpSessions({ channels: ports.channels.media, bus, ssrcs: { video: 0x1111 } }).video, bus, codec }), {
-      input: { kind: 'video', stream: plan('video', { rtpPort: peer.port, rtcpPort: peer.port + 1 }, 'recvonly') },
-    });
+    const actor = createActor(
+      rtpPortLogic({
+        name: 'videoRtp',
+        session: createRtpSessions({ channels: ports.channels.media, bus, ssrcs: { video: 0x1111 } }).video,
+        bus,
+        codec,
+      }),
+      {
+        input: { kind: 'video', stream: plan('video', { rtpPort: peer.port, rtcpPort: peer.port + 1 }, 'recvonly') },
+      },
+    );
     actor.start();
     cleanups.push(() => actor.stop());
     // RFC 2190 mode A payloads: the first of a picture opens with a picture start code, the rest with a GOB start code.
-    const payload = (picture: number, part: number) => Uint8Array.of(0x00, 0x60, 0x00, 0x00, 0x00, 0x00, part === 0 ? 0x80 : 0x84, picture, part);
-    const packets = Array.from({ length: 4 }, (_, picture) => [0, 1, 2].map((part) => ({ picture, part, seq: 40_000 + picture * 3 + part })));
+    const payload = (picture: number, part: number) =>
+      Uint8Array.of(0x00, 0x60, 0x00, 0x00, 0x00, 0x00, part === 0 ? 0x80 : 0x84, picture, part);
+    const packets = Array.from({ length: 4 }, (_, picture) =>
+      [0, 1, 2].map((part) => ({ picture, part, seq: 40_000 + picture * 3 + part })),
+    );
     // Picture 1 loses its middle packet; pictures 2 and 3 arrive with packets swapped.
-    const order = [...packets[0], packets[1][0], packets[1][2], packets[2][1], packets[2][0], packets[2][2], packets[3][0], packets[3][2], packets[3][1]];
-    for (const p of order) await peer.send(rtp({ seq: p.seq, ssrc: 0x4444, pt: 34, ts: p.picture * 6000, marker: p.part === 2, payload: payload(p.picture, p.part) }), ports.media.videoRtp.port, HOST);
+    const order = [
+      ...packets[0],
+      packets[1][0],
+      packets[1][2],
+      packets[2][1],
+      packets[2][0],
+      packets[2][2],
+      packets[3][0],
+      packets[3][2],
+      packets[3][1],
+    ];
+    for (const p of order)
+      await peer.send(
+        rtp({
+          seq: p.seq,
+          ssrc: 0x4444,
+          pt: 34,
+          ts: p.picture * 6000,
+          marker: p.part === 2,
+          payload: payload(p.picture, p.part),
+        }),
+        ports.media.videoRtp.port,
+        HOST,
+      );
     await settle(400);
 
-    expect(codec.recorded.map((r) => `${r.payload[7]}.${r.payload[8]}`)).toEqual(['0.0', '0.1', '0.2', '2.0', '2.1', '2.2', '3.0', '3.1', '3.2']);
+    expect(codec.recorded.map((r) => `${r.payload[7]}.${r.payload[8]}`)).toEqual([
+      '0.0',
+      '0.1',
+      '0.2',
+      '2.0',
+      '2.1',
+      '2.2',
+      '3.0',
+      '3.1',
+      '3.2',
+    ]);
     expect(bus.stats.videoRtp.value.jitterBuffer).toMatchObject({ lost: 1, picturesDropped: 1, reordered: 2, late: 0 });
   });
 });

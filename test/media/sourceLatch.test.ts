@@ -55,24 +55,30 @@ describe('media source latch (RFC 4961 symmetric RTP, RFC 7362 latching)', () =>
   });
 
   it('should hold one source at a time, whatever packets come: after the first acceptance every other source is foreign', () => {
-    const source = fc.record({ address: fc.constantFrom('192.0.2.7', '198.51.100.1', '::ffff:192.0.2.7', '10.0.0.5'), port: fc.constantFrom(16384, 40000, 61000) });
+    const source = fc.record({
+      address: fc.constantFrom('192.0.2.7', '198.51.100.1', '::ffff:192.0.2.7', '10.0.0.5'),
+      port: fc.constantFrom(16384, 40000, 61000),
+    });
     fc.assert(
-      fc.property(fc.array(fc.record({ from: source, atMs: fc.nat(20_000), ssrcOk: fc.boolean() }), { maxLength: 30 }), (packets) => {
-        const latch = new SourceLatch();
-        latch.expect(peer, 0);
-        let held: string | undefined;
-        for (const p of packets.sort((a, b) => a.atMs - b.atMs)) {
-          const verdict = latch.check(p.from.address, p.from.port, p.atMs, p.ssrcOk);
-          const key = `${p.from.address.replace('::ffff:', '')}:${p.from.port}`;
-          if (held === undefined) {
-            const mayLatch = key.startsWith('192.0.2.7:') || (p.atMs <= LATCH_WINDOW_MS && p.ssrcOk);
-            expect(verdict).toBe(mayLatch ? 'latched' : 'foreign');
-            if (mayLatch) held = key;
-          } else expect(verdict).toBe(key === held ? 'peer' : 'foreign');
-          const destination = latch.destination!;
-          expect(`${destination.address}:${destination.port}`).toBe(held ?? '192.0.2.7:16384');
-        }
-      }),
+      fc.property(
+        fc.array(fc.record({ from: source, atMs: fc.nat(20_000), ssrcOk: fc.boolean() }), { maxLength: 30 }),
+        (packets) => {
+          const latch = new SourceLatch();
+          latch.expect(peer, 0);
+          let held: string | undefined;
+          for (const p of packets.sort((a, b) => a.atMs - b.atMs)) {
+            const verdict = latch.check(p.from.address, p.from.port, p.atMs, p.ssrcOk);
+            const key = `${p.from.address.replace('::ffff:', '')}:${p.from.port}`;
+            if (held === undefined) {
+              const mayLatch = key.startsWith('192.0.2.7:') || (p.atMs <= LATCH_WINDOW_MS && p.ssrcOk);
+              expect(verdict).toBe(mayLatch ? 'latched' : 'foreign');
+              if (mayLatch) held = key;
+            } else expect(verdict).toBe(key === held ? 'peer' : 'foreign');
+            const destination = latch.destination!;
+            expect(`${destination.address}:${destination.port}`).toBe(held ?? '192.0.2.7:16384');
+          }
+        },
+      ),
     );
   });
 });

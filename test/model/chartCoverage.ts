@@ -91,7 +91,12 @@ export class CoverageRecorder {
 
   /** What was seen, as plain data (to carry coverage out of a child process). */
   exportSeen(): Record<string, { states: string[]; transitions: string[] }> {
-    return Object.fromEntries([...this.defined.keys()].map((chart) => [chart, { states: [...this.seenStates.get(chart)!], transitions: [...this.seenTransitions.get(chart)!] }]));
+    return Object.fromEntries(
+      [...this.defined.keys()].map((chart) => [
+        chart,
+        { states: [...this.seenStates.get(chart)!], transitions: [...this.seenTransitions.get(chart)!] },
+      ]),
+    );
   }
 
   /** Add what another recorder saw (see {@link exportSeen}). */
@@ -108,7 +113,11 @@ export class CoverageRecorder {
       const transitions = this.seenTransitions.get(chart)!;
       return {
         chart,
-        states: { visited: items.states.filter((s) => states.has(s)).length, total: items.states.length, missing: items.states.filter((s) => !states.has(s)) },
+        states: {
+          visited: items.states.filter((s) => states.has(s)).length,
+          total: items.states.length,
+          missing: items.states.filter((s) => !states.has(s)),
+        },
         transitions: {
           visited: items.transitions.filter((t) => transitions.has(t)).length,
           total: items.transitions.length,
@@ -125,7 +134,12 @@ export function formatCoverage(coverage: readonly ChartCoverage[], opts: { missi
   return coverage
     .flatMap((c) => [
       `${c.chart}: states ${c.states.visited}/${c.states.total} (${pct(c.states.visited, c.states.total)}), transitions ${c.transitions.visited}/${c.transitions.total} (${pct(c.transitions.visited, c.transitions.total)})`,
-      ...(opts.missing ? [...c.states.missing.map((s) => `  state not visited: ${s}`), ...c.transitions.missing.map((t) => `  transition not taken: ${t}`)] : []),
+      ...(opts.missing
+        ? [
+            ...c.states.missing.map((s) => `  state not visited: ${s}`),
+            ...c.transitions.missing.map((t) => `  transition not taken: ${t}`),
+          ]
+        : []),
     ])
     .join('\n');
 }

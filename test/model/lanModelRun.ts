@@ -19,7 +19,8 @@ import { runPath, type RouterWorld } from './realCall.ts';
 const [namespace, lanIp, routerPid] = process.argv.slice(2);
 // It searches by SSDP multicast: it must never run outside the test's own namespace.
 const here = spawnSync('ip', ['netns', 'identify', String(process.pid)], { encoding: 'utf8' }).stdout.trim();
-if (!namespace || here !== namespace) throw new Error(`lanModelRun.ts runs only inside netns ${namespace} (here: ${here || 'the host'})`);
+if (!namespace || here !== namespace)
+  throw new Error(`lanModelRun.ts runs only inside netns ${namespace} (here: ${here || 'the host'})`);
 
 /** The paths through MAPPING.READY: a whole call with its mappings, a hang-up right after mapping, and a router that freezes as the call ends. */
 export const GATEWAY_PATHS = [
@@ -29,7 +30,8 @@ export const GATEWAY_PATHS = [
 ];
 
 let location: string | undefined;
-const upnpc = (...args: string[]) => execFileSync('upnpc', location ? ['-u', location, ...args] : args, { encoding: 'utf8', timeout: 10_000 });
+const upnpc = (...args: string[]) =>
+  execFileSync('upnpc', location ? ['-u', location, ...args] : args, { encoding: 'utf8', timeout: 10_000 });
 const router: RouterWorld = {
   upnp: { target: SSDP_MULTICAST, localAddress: lanIp, timeoutMs: 2000 },
   freeze: () => process.kill(Number(routerPid), 'SIGSTOP'),
@@ -37,14 +39,22 @@ const router: RouterWorld = {
   async mappedPorts() {
     const listed = upnpc('-l');
     location ??= /desc: (\S+)/.exec(listed)?.[1];
-    return [...listed.matchAll(/^\s*\d+\s+UDP\s+(\d+)->([\d.]+):(\d+)/gm)].filter((m) => m[2] === lanIp).map((m) => Number(m[1]));
+    return [...listed.matchAll(/^\s*\d+\s+UDP\s+(\d+)->([\d.]+):(\d+)/gm)]
+      .filter((m) => m[2] === lanIp)
+      .map((m) => Number(m[1]));
   },
   async remove(ports) {
     for (const port of ports) upnpc('-d', String(port), 'UDP');
   },
 };
 
-const coverage = new CoverageRecorder([callMachine, sipSessionMachine, mediaMachine, natProbeMachine, portMappingMachine]);
+const coverage = new CoverageRecorder([
+  callMachine,
+  sipSessionMachine,
+  mediaMachine,
+  natProbeMachine,
+  portMappingMachine,
+]);
 const all = callModelPaths('caller', { gateway: true });
 const results: Array<{ description: string; ok: boolean; error?: string; checks?: string[] }> = [];
 for (const description of GATEWAY_PATHS) {

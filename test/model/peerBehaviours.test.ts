@@ -23,7 +23,10 @@ const HOST = '127.0.0.1';
 const SIPP_PORT = 5390;
 const SCENARIO = fileURLToPath(new URL('./sipp/peer.xml', import.meta.url));
 const sippMissing = spawnSync('sh', ['-c', 'command -v sipp']).status !== 0;
-if (sippMissing) console.warn('peerBehaviours.test.ts skipped: sipp not found; apt-get install sip-tester (scripts/setup-debian.sh does)');
+if (sippMissing)
+  console.warn(
+    'peerBehaviours.test.ts skipped: sipp not found; apt-get install sip-tester (scripts/setup-debian.sh does)',
+  );
 
 const coverage = new CoverageRecorder([callMachine, sipSessionMachine, mediaMachine]);
 afterAll(() => saveSeen('peerBehaviours', coverage));
@@ -42,7 +45,25 @@ describe.skipIf(sippMissing)('a SIPp peer that does what avchat never does', () 
     mkdirSync('out', { recursive: true });
     const sipp = spawn(
       'sipp',
-      ['-sf', SCENARIO, '-i', HOST, '-p', String(SIPP_PORT), '-mp', '18990', '-m', '1', '-nostdin', '-timeout', '40s', '-timeout_error', '-trace_err', '-error_file', 'out/sipp-peer-errors.log'],
+      [
+        '-sf',
+        SCENARIO,
+        '-i',
+        HOST,
+        '-p',
+        String(SIPP_PORT),
+        '-mp',
+        '18990',
+        '-m',
+        '1',
+        '-nostdin',
+        '-timeout',
+        '40s',
+        '-timeout_error',
+        '-trace_err',
+        '-error_file',
+        'out/sipp-peer-errors.log',
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const sippExit = new Promise<number | null>((resolve) => sipp.on('exit', (code) => resolve(code)));
@@ -52,7 +73,13 @@ describe.skipIf(sippMissing)('a SIPp peer that does what avchat never does', () 
       if (e.type !== '@xstate.snapshot') return;
       const ref = e.actorRef as unknown as { id: string; _parent?: unknown };
       const actor = ref._parent ? ref.id : 'call';
-      if (actor === 'call' || actor === 'sipSession') events.push({ actor, type: e.event.type, value: (e.snapshot as unknown as { value: unknown }).value, status: (e.event as { status?: number }).status });
+      if (actor === 'call' || actor === 'sipSession')
+        events.push({
+          actor,
+          type: e.event.type,
+          value: (e.snapshot as unknown as { value: unknown }).value,
+          status: (e.event as { status?: number }).status,
+        });
     };
     let a: AvchatEndpoint | undefined;
     let call: CallHandle | undefined;
@@ -73,9 +100,14 @@ describe.skipIf(sippMissing)('a SIPp peer that does what avchat never does', () 
       });
       const c = (call = a.call(`sip:avchat@${HOST}:${SIPP_PORT}`));
       const session = () => c.actor.getSnapshot().children.sipSession as AnyActorRef | undefined;
-      const direction = (): Direction | undefined => (c.actor.getSnapshot().context.plan as MediaPlan | undefined)?.audio?.direction;
-      const local = (state: 'muted' | 'unmuted') => session()?.getSnapshot().matches({ established: { local: state } }) ?? false;
-      const callIn = (state: 'established' | 'muted' | 'peerMuted' | 'bothMuted') => c.actor.getSnapshot().matches({ session: { active: state } });
+      const direction = (): Direction | undefined =>
+        (c.actor.getSnapshot().context.plan as MediaPlan | undefined)?.audio?.direction;
+      const local = (state: 'muted' | 'unmuted') =>
+        session()
+          ?.getSnapshot()
+          .matches({ established: { local: state } }) ?? false;
+      const callIn = (state: 'established' | 'muted' | 'peerMuted' | 'bothMuted') =>
+        c.actor.getSnapshot().matches({ session: { active: state } });
 
       // 180 with no 100 first: calling → ringing directly.
       await until('ringing', () => events.some((e) => e.actor === 'sipSession' && e.type === 'SIP.RINGING'));
@@ -97,7 +129,10 @@ describe.skipIf(sippMissing)('a SIPp peer that does what avchat never does', () 
       await until('muted', () => local('muted') && direction() === 'sendonly' && callIn('muted'));
       // Our unmute, answered sendonly: recvonly in one answer (muted → peerMuted).
       c.send({ type: 'UNMUTE' });
-      await until('unmuted, the peer now muted', () => local('unmuted') && direction() === 'recvonly' && callIn('peerMuted'));
+      await until(
+        'unmuted, the peer now muted',
+        () => local('unmuted') && direction() === 'recvonly' && callIn('peerMuted'),
+      );
       // Our mute, answered recvonly: sendonly in one answer (peerMuted → muted).
       c.send({ type: 'MUTE' });
       await until('muted again', () => local('muted') && direction() === 'sendonly' && callIn('muted'));
@@ -109,7 +144,10 @@ describe.skipIf(sippMissing)('a SIPp peer that does what avchat never does', () 
       await until('unmuted', () => local('unmuted') && direction() === 'sendrecv');
       // Our mute refused with 488: still unmuted.
       c.send({ type: 'MUTE' });
-      await until('488 to our mute', () => events.filter((e) => e.type === 'SIP.REINVITE_FAILED' && e.status === 488).length === 2);
+      await until(
+        '488 to our mute',
+        () => events.filter((e) => e.type === 'SIP.REINVITE_FAILED' && e.status === 488).length === 2,
+      );
       await until('still unmuted', () => local('unmuted') && direction() === 'sendrecv');
 
       // The peer hangs up.

@@ -37,7 +37,13 @@ describe('CANCEL and 200 crossing on the wire', () => {
         onWire: (r) => {
           wire[name].push(r);
           // The instant B's 200 to the INVITE is on the wire, before A can have read it, A hangs up.
-          if (name === 'B' && onAnswer && r.direction === 'out' && r.text.startsWith('SIP/2.0 200') && /^CSeq:\s*\d+\s+INVITE/im.test(r.text)) {
+          if (
+            name === 'B' &&
+            onAnswer &&
+            r.direction === 'out' &&
+            r.text.startsWith('SIP/2.0 200') &&
+            /^CSeq:\s*\d+\s+INVITE/im.test(r.text)
+          ) {
             const hangUp = onAnswer;
             onAnswer = undefined;
             hangUp();
@@ -52,13 +58,19 @@ describe('CANCEL and 200 crossing on the wire', () => {
     const b = B.answerNext({ autoAnswer: false });
     const a = A.call(B.uri);
     const deadline = Date.now() + 5000;
-    while (!b.actor.getSnapshot().matches({ session: { signalling: 'incoming' } }) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while (!b.actor.getSnapshot().matches({ session: { signalling: 'incoming' } }) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
     onAnswer = () => a.send({ type: 'HANGUP' });
     b.send({ type: 'ANSWER' });
     const [caller, callee] = await Promise.all([a.done, b.done]);
 
     const lines = (side: 'A' | 'B', dir: 'in' | 'out') =>
-      wire[side].filter((r) => r.direction === dir).map((r) => `${r.text.split('\r\n')[0].split(' ')[r.text.startsWith('SIP/2.0') ? 1 : 0]} ${/^CSeq:\s*\d+\s+(\w+)/im.exec(r.text)?.[1]}`);
+      wire[side]
+        .filter((r) => r.direction === dir)
+        .map(
+          (r) =>
+            `${r.text.split('\r\n')[0].split(' ')[r.text.startsWith('SIP/2.0') ? 1 : 0]} ${/^CSeq:\s*\d+\s+(\w+)/im.exec(r.text)?.[1]}`,
+        );
     // A sent CANCEL, then got the 200 for the INVITE anyway: it ACKs it and ends the call with BYE.
     const sent = lines('A', 'out');
     expect(sent).toContain('CANCEL CANCEL');

@@ -39,7 +39,8 @@ export type AnyPath = ModelPath | SessionPath;
 type AnyStep = ModelStep | SessionStep;
 
 const isSession = (path: AnyPath): path is SessionPath => (path as SessionPath).chart === 'sipSession';
-const describe = (path: AnyPath, event: EventObject) => (isSession(path) ? describeSessionEvent(event) : describeEvent(event));
+const describe = (path: AnyPath, event: EventObject) =>
+  isSession(path) ? describeSessionEvent(event) : describeEvent(event);
 
 /** What the path needs from the world around A, decided from the path before it starts. */
 export interface PathEnv {
@@ -87,9 +88,15 @@ export function envFor(path: AnyPath): PathEnv {
     if (!isSession(path)) {
       if (type === 'HANGUP' && (!prev || prev.matches('probing'))) reflector = 'silent';
       if (type === 'HANGUP' && prev?.matches('mapping')) upnp = 'slow';
-      if (type === 'xstate.done.actor.sipSession' && path.role === 'caller' && prev?.matches({ session: { signalling: 'starting' } })) peer = 'busy';
+      if (
+        type === 'xstate.done.actor.sipSession' &&
+        path.role === 'caller' &&
+        prev?.matches({ session: { signalling: 'starting' } })
+      )
+        peer = 'busy';
       // Hanging up before anything rings needs a callee that does not ring at once.
-      if (type === 'HANGUP' && path.role === 'caller' && prev?.matches({ session: { signalling: 'starting' } })) peer = 'absent';
+      if (type === 'HANGUP' && path.role === 'caller' && prev?.matches({ session: { signalling: 'starting' } }))
+        peer = 'absent';
       if (type.startsWith('xstate.after.callDuration')) durationMs = 2500;
       if (type === 'MAPPING.READY') upnp = 'gateway';
       if (type.startsWith('xstate.after.cleanupTimeout')) freezeRouterAt = i - 1;
@@ -102,9 +109,23 @@ export function envFor(path: AnyPath): PathEnv {
     if (type.startsWith('xstate.after.hangupTimeout')) killB.add(i - 1);
     if (type === 'SIP.REINVITE_FAILED' && status === 481) restartB.add(i - 1);
     if (type === 'SIP.REINVITE_FAILED' && status === 491) glare.add(i - 1);
-    if (type === 'SIP.TERMINATED' && prev?.matches('hangingUp') && path.steps[i - 1]?.event.type === 'PEER.DEAD') dropMedia.add(i - 1);
+    if (type === 'SIP.TERMINATED' && prev?.matches('hangingUp') && path.steps[i - 1]?.event.type === 'PEER.DEAD')
+      dropMedia.add(i - 1);
   });
-  return { reflector, upnp, peer, durationMs, badTarget, autoAnswer: isSession(path) && path.setup === 'autoAnswer', ringTimeoutMs, killB, restartB, glare, dropMedia, freezeRouterAt };
+  return {
+    reflector,
+    upnp,
+    peer,
+    durationMs,
+    badTarget,
+    autoAnswer: isSession(path) && path.setup === 'autoAnswer',
+    ringTimeoutMs,
+    killB,
+    restartB,
+    glare,
+    dropMedia,
+    freezeRouterAt,
+  };
 }
 
 /** One event the root call actor processed, with the snapshot it led to. */
@@ -125,7 +146,10 @@ async function until<T>(what: string, probe: () => T | undefined, timeoutMs: num
   for (;;) {
     const value = probe();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${Date.now() > pathDeadline ? ' (the path ran out of its time)' : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${Date.now() > pathDeadline ? ' (the path ran out of its time)' : ''}`,
+      );
     await sleep(20);
   }
 }
@@ -155,7 +179,11 @@ export interface RouterWorld {
 }
 
 /** Run one path; throws with the step that did not match. `inspect` sees every actor of A (for coverage). */
-export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) => void, router?: RouterWorld): Promise<PathResult> {
+export async function runPath(
+  path: AnyPath,
+  inspect: (event: InspectionEvent) => void,
+  router?: RouterWorld,
+): Promise<PathResult> {
   pathDeadline = Date.now() + PATH_BUDGET_MS;
   const env = envFor(path);
   const checks: string[] = [];
@@ -170,13 +198,20 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
   let bKilled = false;
   let frozen = false;
   // The chart the path was generated from: the root call actor, or A's sipSession child.
-  const followed = isSession(path) ? (ref: { id: string; _parent?: unknown }) => ref.id === 'sipSession' : (ref: { _parent?: unknown }) => !ref._parent;
+  const followed = isSession(path)
+    ? (ref: { id: string; _parent?: unknown }) => ref.id === 'sipSession'
+    : (ref: { _parent?: unknown }) => !ref._parent;
 
   const inspectA = (event: InspectionEvent) => {
     inspect(event);
     if (event.type !== '@xstate.snapshot' || !followed(event.actorRef as never)) return;
     const snapshot = event.snapshot as unknown as { value: unknown; status: string; context: { plan?: MediaPlan } };
-    processed.push({ event: event.event, value: snapshot.value, status: snapshot.status, direction: snapshot.context.plan?.audio?.direction });
+    processed.push({
+      event: event.event,
+      value: snapshot.value,
+      status: snapshot.status,
+      direction: snapshot.context.plan?.audio?.direction,
+    });
   };
 
   try {
@@ -197,15 +232,30 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
       reflectorPort = SILENT_PORT;
     }
 
-    const timing: CallTiming = { ...TIMING, sessionTiming: { ...TIMING.sessionTiming, ringTimeoutMs: env.ringTimeoutMs } };
-    const open = (name: string, ports: typeof A_PORTS, inspectFn?: (e: InspectionEvent) => void, log?: SipWireRecord[]) =>
+    const timing: CallTiming = {
+      ...TIMING,
+      sessionTiming: { ...TIMING.sessionTiming, ringTimeoutMs: env.ringTimeoutMs },
+    };
+    const open = (
+      name: string,
+      ports: typeof A_PORTS,
+      inspectFn?: (e: InspectionEvent) => void,
+      log?: SipWireRecord[],
+    ) =>
       openEndpoint({
         name,
         bindAddress: HOST,
         advertisedAddress: HOST,
         ...ports,
         reflector: { address: HOST, port: reflectorPort },
-        upnp: env.upnp === 'off' ? 'off' : env.upnp === 'gateway' && name === 'A' && router ? router.upnp : env.upnp === 'slow' ? { target: { address: HOST, port: SILENT_PORT }, localAddress: HOST, timeoutMs: 3000 } : 'off',
+        upnp:
+          env.upnp === 'off'
+            ? 'off'
+            : env.upnp === 'gateway' && name === 'A' && router
+              ? router.upnp
+              : env.upnp === 'slow'
+                ? { target: { address: HOST, port: SILENT_PORT }, localAddress: HOST, timeoutMs: 3000 }
+                : 'off',
         media: { rtcpMinIntervalMs: 500 },
         timing: name === 'A' ? timing : TIMING,
         onWire: (record) => log?.push(record),
@@ -254,7 +304,7 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
       env.reflector === 'silent' && 'reflector silent',
       env.upnp === 'slow' && 'router silent',
       env.peer === 'busy' && 'B busy',
-      env.peer === 'absent' && 'nothing at B\'s SIP port',
+      env.peer === 'absent' && "nothing at B's SIP port",
       env.badTarget && 'bad target',
       env.ringTimeoutMs < 30_000 && `ring time-out ${env.ringTimeoutMs} ms`,
     ].filter(Boolean);
@@ -309,10 +359,14 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
           await killB();
           return;
         case 'xstate.done.actor.sipSession': {
-          const ended = path.steps.slice(0, index).some((s) => ['HANGUP', 'REJECT', 'MEDIA.DEAD'].includes(s.event.type));
+          const ended = path.steps
+            .slice(0, index)
+            .some((s) => ['HANGUP', 'REJECT', 'MEDIA.DEAD'].includes(s.event.type));
           if (ended || env.peer === 'busy') return;
           // B ends it: hangs up when established, rejects while ringing, cancels while calling A.
-          bCall!.send(prev?.matches({ session: 'active' }) || path.role === 'callee' ? { type: 'HANGUP' } : { type: 'REJECT' });
+          bCall!.send(
+            prev?.matches({ session: 'active' }) || path.role === 'callee' ? { type: 'HANGUP' } : { type: 'REJECT' },
+          );
           return;
         }
         default:
@@ -352,7 +406,11 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
           return;
         case 'SIP.MEDIA_UPDATED':
           // The answer to our own re-INVITE comes by itself; otherwise B mutes or unmutes.
-          if (prev?.matches({ established: { local: 'unmuted' } }) || prev?.matches({ established: { local: 'muted' } })) toggleB();
+          if (
+            prev?.matches({ established: { local: 'unmuted' } }) ||
+            prev?.matches({ established: { local: 'muted' } })
+          )
+            toggleB();
           return;
         case 'PEER.DEAD':
           if (env.dropMedia.has(index)) {
@@ -379,7 +437,11 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
     await until('the followed actor to start', () => (processed.length > 0 ? true : undefined), 5000);
     const seen: Observation = { env, silentHits, wire, bus: call.bus };
     if (env.reflector === 'silent') {
-      await until('probes from all five call ports at the silent reflector', () => (silentHits.count >= 5 ? true : undefined), 2000);
+      await until(
+        'probes from all five call ports at the silent reflector',
+        () => (silentHits.count >= 5 ? true : undefined),
+        2000,
+      );
       checks.push(`  wire: ${silentHits.count} probes reached the (silent) reflector while A is probing`);
     }
 
@@ -394,44 +456,83 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
       else await causeCall(step as ModelStep, index);
       const timeout = step.event.type === 'MEDIA.DEAD' || step.event.type === 'PEER.DEAD' ? 8000 : 15_000;
       const label = describe(path, step.event);
-      const got = await until(`${label} to be processed (step ${index + 1} of ${path.description})`, () => processed.slice(from).find(matches(step)), timeout);
+      const got = await until(
+        `${label} to be processed (step ${index + 1} of ${path.description})`,
+        () => processed.slice(from).find(matches(step)),
+        timeout,
+      );
       from = processed.indexOf(got) + 1;
       if (!isDeepStrictEqual(got.value, step.state.value)) {
-        throw new Error(`after ${label} (step ${index + 1}) the real actor is in ${JSON.stringify(got.value)}, the chart says ${JSON.stringify(step.state.value)} — ${path.description}`);
+        throw new Error(
+          `after ${label} (step ${index + 1}) the real actor is in ${JSON.stringify(got.value)}, the chart says ${JSON.stringify(step.state.value)} — ${path.description}`,
+        );
       }
       checks.push(`${label} → ${JSON.stringify(step.state.value)}`);
       if (step.event.type === 'MAPPING.READY' && router) {
         const held = await router.mappedPorts();
         const missing = a!.ports.all.map((p) => p.port).filter((p) => !held.includes(p));
-        if (missing.length > 0) throw new Error(`MAPPING.READY but the router holds no mapping for UDP ${missing.join(', ')} (it holds ${held.join(', ') || 'none'})`);
+        if (missing.length > 0)
+          throw new Error(
+            `MAPPING.READY but the router holds no mapping for UDP ${missing.join(', ')} (it holds ${held.join(', ') || 'none'})`,
+          );
         checks.push(`  router: holds UDP ${held.join(', ')} for us (upnpc -l)`);
       }
       if (isSession(path)) {
-        checks.push(...(await observeSessionWire(step as SessionStep, before(path, index) as SessionStep['state'] | undefined, wire.a, wireFrom)));
-        const settled = step.state.matches({ established: { local: 'unmuted' } }) || step.state.matches({ established: { local: 'muted' } });
-        if (settled && (step as SessionStep).state.context.glareCount === 0 && !['HANGUP', 'PEER.DEAD', 'SIP.TERMINATED'].includes(step.event.type)) {
-          checks.push(...(await observeMedia((step as SessionStep).state.context.plan?.audio?.direction ?? 'sendrecv', seen)));
+        checks.push(
+          ...(await observeSessionWire(
+            step as SessionStep,
+            before(path, index) as SessionStep['state'] | undefined,
+            wire.a,
+            wireFrom,
+          )),
+        );
+        const settled =
+          step.state.matches({ established: { local: 'unmuted' } }) ||
+          step.state.matches({ established: { local: 'muted' } });
+        if (
+          settled &&
+          (step as SessionStep).state.context.glareCount === 0 &&
+          !['HANGUP', 'PEER.DEAD', 'SIP.TERMINATED'].includes(step.event.type)
+        ) {
+          checks.push(
+            ...(await observeMedia((step as SessionStep).state.context.plan?.audio?.direction ?? 'sendrecv', seen)),
+          );
         }
       } else {
         // After a hang-up (ours, the call's duration, or a dead peer's) the call chart stays in `active`
         // until the session has ended, but the media is already going: nothing to measure there.
-        const ending = step.event.type === 'HANGUP' || step.event.type === 'MEDIA.DEAD' || step.event.type.startsWith('xstate.after.callDuration');
+        const ending =
+          step.event.type === 'HANGUP' ||
+          step.event.type === 'MEDIA.DEAD' ||
+          step.event.type.startsWith('xstate.after.callDuration');
         if (!ending) checks.push(...(await observe(step.state as ModelStep['state'], seen)));
       }
     }
 
     // Whatever the path left running ends now; the call must end in `ended` with one outcome.
-    if (call.actor.getSnapshot().status === 'active' && call.actor.getSnapshot().matches('session') && !path.steps.some((s) => ['HANGUP', 'MEDIA.DEAD', 'PEER.DEAD', 'REJECT'].includes(s.event.type))) {
+    if (
+      call.actor.getSnapshot().status === 'active' &&
+      call.actor.getSnapshot().matches('session') &&
+      !path.steps.some((s) => ['HANGUP', 'MEDIA.DEAD', 'PEER.DEAD', 'REJECT'].includes(s.event.type))
+    ) {
       call.send({ type: 'HANGUP' });
     }
-    const outcome = await until('the call to end', () => (call.actor.getSnapshot().status === 'done' ? call.actor.getSnapshot().output : undefined), 15_000);
+    const outcome = await until(
+      'the call to end',
+      () => (call.actor.getSnapshot().status === 'done' ? call.actor.getSnapshot().output : undefined),
+      15_000,
+    );
     if (!outcome?.reason) throw new Error(`the call ended without a reason: ${JSON.stringify(outcome)}`);
     if (!call.actor.getSnapshot().matches('ended')) throw new Error('the call is done but not in `ended`');
     checks.push(`ended: ${JSON.stringify(outcome)}`);
     // RFC 3550 §6.6: each RTCP port that reported says BYE as it stops; B's sockets saw it.
     const mediaRan = call.bus.snapshot().audioRtcp.reportsSent.sr + call.bus.snapshot().audioRtcp.reportsSent.rr > 0;
     if (mediaRan && !bKilled && env.dropMedia.size === 0 && env.restartB.size === 0) {
-      await until('an RTCP BYE from A on both of B\'s RTCP ports', () => (rtcpByes.video > 0 && rtcpByes.audio > 0 ? true : undefined), 3000);
+      await until(
+        "an RTCP BYE from A on both of B's RTCP ports",
+        () => (rtcpByes.video > 0 && rtcpByes.audio > 0 ? true : undefined),
+        3000,
+      );
       checks.push(`  wire: B's RTCP ports got A's BYE (video ${rtcpByes.video}, audio ${rtcpByes.audio})`);
     }
     if (router && env.upnp === 'gateway') {
@@ -442,13 +543,19 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
       const ours = a!.ports.all.map((p) => p.port);
       const left = (await router.mappedPorts()).filter((p) => ours.includes(p));
       const notes = call.actor.getSnapshot().context.notes.map((n) => n.code);
-      if (env.freezeRouterAt === undefined && left.length > 0) throw new Error(`the call ended but the router still maps UDP ${left.join(', ')} to us`);
+      if (env.freezeRouterAt === undefined && left.length > 0)
+        throw new Error(`the call ended but the router still maps UDP ${left.join(', ')} to us`);
       if (env.freezeRouterAt !== undefined) {
         // A router that froze as we hung up could not be told: the mappings stay until their lease ends
         // (a ledger removes them at the next start: the NAT issue). The call says so in its notes.
-        if (!notes.includes('RELEASE_TIMEOUT')) throw new Error(`cleanup gave up on a frozen router without a RELEASE_TIMEOUT note (notes: ${notes.join(', ')})`);
+        if (!notes.includes('RELEASE_TIMEOUT'))
+          throw new Error(
+            `cleanup gave up on a frozen router without a RELEASE_TIMEOUT note (notes: ${notes.join(', ')})`,
+          );
         await router.remove(left);
-        checks.push(`  router: froze; cleanup gave up after its time-out (RELEASE_TIMEOUT); ${left.length} mapping(s) left, removed by the test`);
+        checks.push(
+          `  router: froze; cleanup gave up after its time-out (RELEASE_TIMEOUT); ${left.length} mapping(s) left, removed by the test`,
+        );
       } else {
         checks.push('  router: none of our mappings left (upnpc -l)');
       }
@@ -462,12 +569,16 @@ export async function runPath(path: AnyPath, inspect: (event: InspectionEvent) =
     const deadline = Date.now() + 3000;
     while (liveChildren() > childrenBefore && Date.now() < deadline) await sleep(50);
     const leaked = liveChildren() - childrenBefore;
+    // biome-ignore lint/correctness/noUnsafeFinally: a leak fails the path even when it passed, on purpose
     if (leaked > 0) throw new Error(`${leaked} ffmpeg process(es) still running after ${path.description}`);
   }
 }
 
 /** The SIP message a step of the sipSession chart must have put on the wire (sent or received by A). */
-function expectedOnWire(step: SessionStep, prev: SessionStep['state'] | undefined): { dir: 'in' | 'out'; line: string; sdp?: Direction } | undefined {
+function expectedOnWire(
+  step: SessionStep,
+  prev: SessionStep['state'] | undefined,
+): { dir: 'in' | 'out'; line: string; sdp?: Direction } | undefined {
   const e = step.event as { type: string; status?: number; plan?: MediaPlan };
   switch (e.type) {
     case 'SIP.TRYING':
@@ -491,7 +602,8 @@ function expectedOnWire(step: SessionStep, prev: SessionStep['state'] | undefine
       if (prev?.matches('outgoing')) return { dir: 'out', line: 'CANCEL' };
       return undefined;
     default:
-      if (e.type.startsWith('xstate.after.ringTimeout') && prev?.matches('answering')) return { dir: 'out', line: '480' };
+      if (e.type.startsWith('xstate.after.ringTimeout') && prev?.matches('answering'))
+        return { dir: 'out', line: '480' };
       if (e.type.startsWith('xstate.after.ringTimeout')) return { dir: 'out', line: 'CANCEL' };
       if (e.type.startsWith('xstate.after.answerDelay')) return { dir: 'out', line: '200' };
       if (e.type === 'SIP.ESTABLISHED') return { dir: prev?.matches('answering') ? 'in' : 'out', line: 'ACK' };
@@ -499,12 +611,31 @@ function expectedOnWire(step: SessionStep, prev: SessionStep['state'] | undefine
   }
 }
 
-async function observeSessionWire(step: SessionStep, prev: SessionStep['state'] | undefined, wire: SipWireRecord[], from: number): Promise<string[]> {
+async function observeSessionWire(
+  step: SessionStep,
+  prev: SessionStep['state'] | undefined,
+  wire: SipWireRecord[],
+  from: number,
+): Promise<string[]> {
   const expected = expectedOnWire(step, prev);
   if (!expected) return [];
   const sdpDirection = (r: SipWireRecord) => /m=audio[\s\S]*?a=(sendrecv|sendonly|recvonly|inactive)/.exec(r.text)?.[1];
   const what = `A to ${expected.dir === 'out' ? 'send' : 'receive'} ${expected.line}${expected.sdp ? ` with a=${expected.sdp}` : ''}`;
-  await until(what, () => (wire.slice(expected.dir === 'out' ? from : 0).some((r) => r.direction === expected.dir && startLine(r) === expected.line && (!expected.sdp || sdpDirection(r) === expected.sdp)) ? true : undefined), 5000);
+  await until(
+    what,
+    () =>
+      wire
+        .slice(expected.dir === 'out' ? from : 0)
+        .some(
+          (r) =>
+            r.direction === expected.dir &&
+            startLine(r) === expected.line &&
+            (!expected.sdp || sdpDirection(r) === expected.sdp),
+        )
+        ? true
+        : undefined,
+    5000,
+  );
   return [`  wire: ${what.replace(/^A to /, 'A did ')}`];
 }
 
@@ -518,11 +649,19 @@ interface Observation {
 /** What must be true on the wire and the sockets in the state just reached. */
 async function observe(state: ModelStep['state'], o: Observation): Promise<string[]> {
   if (state.matches({ session: { signalling: 'ringing' } })) {
-    await until('a 180 from B', () => (o.wire.a.some((r) => r.direction === 'in' && startLine(r) === '180') ? true : undefined), 2000);
+    await until(
+      'a 180 from B',
+      () => (o.wire.a.some((r) => r.direction === 'in' && startLine(r) === '180') ? true : undefined),
+      2000,
+    );
     return ['  wire: A got 180 Ringing'];
   }
   if (state.matches({ session: { signalling: 'incoming' } })) {
-    await until('A to send 180', () => (o.wire.a.some((r) => r.direction === 'out' && startLine(r) === '180') ? true : undefined), 2000);
+    await until(
+      'A to send 180',
+      () => (o.wire.a.some((r) => r.direction === 'out' && startLine(r) === '180') ? true : undefined),
+      2000,
+    );
     return ['  wire: A sent 180 Ringing'];
   }
   if (state.matches({ session: 'active' })) return observeMedia(state.context.plan?.audio?.direction ?? 'sendrecv', o);
@@ -554,8 +693,10 @@ async function observeMedia(direction: Direction, o: Observation): Promise<strin
   const received = t1.audioRtp.packetsReceived - t0.audioRtp.packetsReceived;
   const video = t1.videoRtp.packetsReceived - t0.videoRtp.packetsReceived;
   const problems: string[] = [];
-  if (sends ? sent < 10 : sent > 2) problems.push(`A sent ${sent} audio packets in 0.8 s but its direction is ${direction}`);
-  if (receives ? received < 10 : received > 2) problems.push(`A received ${received} audio packets in 0.8 s but its direction is ${direction}`);
+  if (sends ? sent < 10 : sent > 2)
+    problems.push(`A sent ${sent} audio packets in 0.8 s but its direction is ${direction}`);
+  if (receives ? received < 10 : received > 2)
+    problems.push(`A received ${received} audio packets in 0.8 s but its direction is ${direction}`);
   if (video < 1) problems.push('no video packets reached A');
   if (problems.length > 0) throw new Error(problems.join('; '));
   return [`  sockets: audio ${direction}: ${sent} sent, ${received} received in 0.8 s; video ${video} received`];

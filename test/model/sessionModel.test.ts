@@ -26,7 +26,9 @@ const coverage = new CoverageRecorder([sipSessionMachine, callMachine, mediaMach
 
 describe('model-based runs of the sipSession chart against the real stack', () => {
   afterAll(() => {
-    console.log(`model-based runs: ${selected.length} paths generated from the sipSession chart run against two real endpoints`);
+    console.log(
+      `model-based runs: ${selected.length} paths generated from the sipSession chart run against two real endpoints`,
+    );
     console.log(formatCoverage(coverage.report(), { missing: true }));
     saveSeen('sessionModel', coverage);
   });

@@ -19,7 +19,10 @@ export function transitionCover<M extends AnyStateMachine>(
   const traversal = { ...options, serializeEvent } as never;
   const shortest = getShortestPaths(machine, traversal) as StatePath<Snapshot, EventObject>[];
   const toState = new Map(shortest.map((p) => [options.serializeState(p.state), p]));
-  const adjacency = getAdjacencyMap(machine, traversal) as Record<string, { state: Snapshot; transitions: Record<string, { event: EventObject; state: Snapshot }> }>;
+  const adjacency = getAdjacencyMap(machine, traversal) as Record<
+    string,
+    { state: Snapshot; transitions: Record<string, { event: EventObject; state: Snapshot }> }
+  >;
   const candidates: Array<Array<{ event: EventObject; state: Snapshot }>> = [];
   for (const [key, entry] of Object.entries(adjacency)) {
     const prefix = toState.get(key);
@@ -31,6 +34,8 @@ export function transitionCover<M extends AnyStateMachine>(
   }
   const keyOf = (steps: Array<{ event: EventObject }>) => steps.map((s) => serializeEvent(s.event)).join(' > ');
   const keys = candidates.map(keyOf);
-  const kept = candidates.filter((_, i) => !keys.some((other, j) => j !== i && other.length > keys[i].length && other.startsWith(`${keys[i]} > `)));
+  const kept = candidates.filter(
+    (_, i) => !keys.some((other, j) => j !== i && other.length > keys[i].length && other.startsWith(`${keys[i]} > `)),
+  );
   return [...new Map(kept.map((steps) => [keyOf(steps), steps])).values()];
 }

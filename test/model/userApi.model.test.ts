@@ -70,7 +70,12 @@ class CallCommand implements fc.AsyncCommand<Model, Real> {
     const B = r.B.answerNext({ autoAnswer: false });
     const A = r.A.call(r.B.uri);
     r.call = { A, B };
-    await until('A ringing and B asked', () => A.actor.getSnapshot().matches({ session: { signalling: 'ringing' } }) && B.actor.getSnapshot().matches({ session: { signalling: 'incoming' } }));
+    await until(
+      'A ringing and B asked',
+      () =>
+        A.actor.getSnapshot().matches({ session: { signalling: 'ringing' } }) &&
+        B.actor.getSnapshot().matches({ session: { signalling: 'incoming' } }),
+    );
     m.phase = 'ringing';
     m.muted = { A: false, B: false };
     m.calls += 1;
@@ -83,7 +88,11 @@ class AnswerCommand implements fc.AsyncCommand<Model, Real> {
   async run(m: Model, r: Real) {
     executed.count += 1;
     r.call!.B.send({ type: 'ANSWER' });
-    await until('both established', () => (['A', 'B'] as const).every((s) => r.call![s].actor.getSnapshot().matches({ session: { active: 'established' } })));
+    await until('both established', () =>
+      (['A', 'B'] as const).every((s) =>
+        r.call![s].actor.getSnapshot().matches({ session: { active: 'established' } }),
+      ),
+    );
     m.phase = 'established';
     for (const s of ['A', 'B'] as const) expect(direction(r.call![s])).toBe('sendrecv');
   }
@@ -115,9 +124,14 @@ class MuteCommand implements fc.AsyncCommand<Model, Real> {
     call.send({ type: this.mute ? 'MUTE' : 'UNMUTE' });
     m.muted[this.side] = this.mute;
     const local = this.mute ? 'muted' : 'unmuted';
-    await until(`${this.side} ${local}`, () => session(call)?.getSnapshot().matches({ established: { local } }) ?? false);
+    await until(
+      `${this.side} ${local}`,
+      () => session(call)?.getSnapshot().matches({ established: { local } }) ?? false,
+    );
     // Both sides' directions follow from the two mutes once the answer is in on both sides.
-    await until('both directions to follow the model', () => (['A', 'B'] as const).every((s) => direction(r.call![s]) === expectedDirection(m, s)));
+    await until('both directions to follow the model', () =>
+      (['A', 'B'] as const).every((s) => direction(r.call![s]) === expectedDirection(m, s)),
+    );
   }
   toString = () => `${this.side} ${this.mute ? 'mutes' : 'unmutes'}`;
 }
@@ -161,10 +175,23 @@ describe('user API command model (fast-check asyncModelRun) against two real end
       fc.asyncProperty(fc.commands(commands, { maxCommands: 30, size: 'max' }), async (cmds) => {
         runs += 1;
         const open = (name: string, sipPort: number, mediaPort: number) =>
-          openEndpoint({ name, bindAddress: HOST, advertisedAddress: HOST, sipPort, mediaPort, upnp: 'off', media: { rtcpMinIntervalMs: 500 }, timing: { sessionTiming: { hangupTimeoutMs: 2000 } }, inspect: coverage.inspect });
+          openEndpoint({
+            name,
+            bindAddress: HOST,
+            advertisedAddress: HOST,
+            sipPort,
+            mediaPort,
+            upnp: 'off',
+            media: { rtcpMinIntervalMs: 500 },
+            timing: { sessionTiming: { hangupTimeoutMs: 2000 } },
+            inspect: coverage.inspect,
+          });
         const real: Real = { A: await open('A', 5370, 18600), B: await open('B', 5372, 18700) };
         try {
-          await fc.asyncModelRun(() => ({ model: { phase: 'idle', muted: { A: false, B: false }, calls: 0 } satisfies Model, real }), cmds);
+          await fc.asyncModelRun(
+            () => ({ model: { phase: 'idle', muted: { A: false, B: false }, calls: 0 } satisfies Model, real }),
+            cmds,
+          );
         } finally {
           for (const s of ['A', 'B'] as const) {
             const call = real.call?.[s];
@@ -184,6 +211,8 @@ describe('user API command model (fast-check asyncModelRun) against two real end
       { numRuns: 25, endOnFailure: true },
     );
     saveSeen('userApi', coverage);
-    console.log(`user API command model: 1 property, ${runs} generated command sequences, ${executed.count} commands run against the real endpoints`);
+    console.log(
+      `user API command model: 1 property, ${runs} generated command sequences, ${executed.count} commands run against the real endpoints`,
+    );
   }, 600_000);
 });

@@ -53,7 +53,11 @@ describe('NAT-PMP client retransmission (RFC 6886 §3.1)', () => {
   for (const tries of [1, 3, 5]) {
     it(`should send the request exactly ${tries} times to a silent gateway, then report TIMEOUT naming the gateway and the tries`, async () => {
       const silent = await scriptedGateway();
-      const result = await mapUdp(LOOPBACK, { internalPort: 5060, externalPort: 5060, lifetimeSeconds: 3600 }, { ...silent.opts, tries });
+      const result = await mapUdp(
+        LOOPBACK,
+        { internalPort: 5060, externalPort: 5060, lifetimeSeconds: 3600 },
+        { ...silent.opts, tries },
+      );
       await settle();
       expect(silent.requests).toHaveLength(tries);
       expect(silent.requests.every((d) => d.data.toString('hex') === '0001000013c413c400000e10')).toBe(true);
@@ -68,7 +72,11 @@ describe('NAT-PMP client retransmission (RFC 6886 §3.1)', () => {
   }
 
   it('should keep retransmitting until the gateway answers, and stop there', async () => {
-    const gateway = await scriptedGateway((_, n) => (n === 2 ? encodeNatPmpResponse({ kind: 'externalAddress', epochSeconds: 7, externalAddress: '11.0.0.1' }) : undefined));
+    const gateway = await scriptedGateway((_, n) =>
+      n === 2
+        ? encodeNatPmpResponse({ kind: 'externalAddress', epochSeconds: 7, externalAddress: '11.0.0.1' })
+        : undefined,
+    );
     const result = await externalAddress(LOOPBACK, { ...gateway.opts, tries: 9 });
     await settle();
     expect(result).toEqual({ ok: true, value: { gateway: LOOPBACK, externalAddress: '11.0.0.1', epochSeconds: 7 } });
@@ -97,16 +105,37 @@ describe('NAT-PMP client retransmission (RFC 6886 §3.1)', () => {
 describe('NAT-PMP client against a scripted gateway', () => {
   it('should report the mapping the gateway granted, not the one asked for', async () => {
     const gateway = await scriptedGateway(() => encodeNatPmpResponse(mapping(5060, 15060, 1800)));
-    const result = await mapUdp(LOOPBACK, { internalPort: 5060, externalPort: 5060, lifetimeSeconds: 3600 }, gateway.opts);
-    expect(result).toEqual({ ok: true, value: { gateway: LOOPBACK, protocol: 'UDP', internalPort: 5060, externalPort: 15060, lifetimeSeconds: 1800, epochSeconds: 42 } });
+    const result = await mapUdp(
+      LOOPBACK,
+      { internalPort: 5060, externalPort: 5060, lifetimeSeconds: 3600 },
+      gateway.opts,
+    );
+    expect(result).toEqual({
+      ok: true,
+      value: {
+        gateway: LOOPBACK,
+        protocol: 'UDP',
+        internalPort: 5060,
+        externalPort: 15060,
+        lifetimeSeconds: 1800,
+        epochSeconds: 42,
+      },
+    });
   });
 
   it('should name NOT_AUTHORIZED, the gateway and the mapping, and the fix', async () => {
     const gateway = await scriptedGateway(() => encodeNatPmpResponse(mapping(5060, 5060, 3600), 2));
-    const result = await mapUdp(LOOPBACK, { internalPort: 5060, externalPort: 5060, lifetimeSeconds: 3600 }, gateway.opts);
+    const result = await mapUdp(
+      LOOPBACK,
+      { internalPort: 5060, externalPort: 5060, lifetimeSeconds: 3600 },
+      gateway.opts,
+    );
     expect(result).toEqual({
       ok: false,
-      error: { code: 'NOT_AUTHORIZED', message: `the gateway ${LOOPBACK} answered NOT_AUTHORIZED to mapping UDP 5060: NAT-PMP is off on the router; enable it or use UPnP` },
+      error: {
+        code: 'NOT_AUTHORIZED',
+        message: `the gateway ${LOOPBACK} answered NOT_AUTHORIZED to mapping UDP 5060: NAT-PMP is off on the router; enable it or use UPnP`,
+      },
     });
     expect(gateway.requests).toHaveLength(1);
   });
@@ -114,7 +143,10 @@ describe('NAT-PMP client against a scripted gateway', () => {
   it('should say a port below 1024 is refused rather than NAT-PMP being off', async () => {
     const gateway = await scriptedGateway(() => encodeNatPmpResponse(mapping(80, 80, 3600), 2));
     const result = await mapUdp(LOOPBACK, { internalPort: 80 }, gateway.opts);
-    expect(result).toMatchObject({ ok: false, error: { code: 'NOT_AUTHORIZED', message: expect.stringContaining('map a port above 1023') } });
+    expect(result).toMatchObject({
+      ok: false,
+      error: { code: 'NOT_AUTHORIZED', message: expect.stringContaining('map a port above 1023') },
+    });
   });
 
   const refusals = [
@@ -128,7 +160,10 @@ describe('NAT-PMP client against a scripted gateway', () => {
     it(`should name result code ${resultCode} ${code} with its fix`, async () => {
       const gateway = await scriptedGateway(() => encodeNatPmpResponse(mapping(16384, 16384, 60), resultCode));
       const result = await mapUdp(LOOPBACK, { internalPort: 16384 }, gateway.opts);
-      expect(result).toMatchObject({ ok: false, error: { code, message: expect.stringContaining(`answered ${code} to mapping UDP 16384: `) } });
+      expect(result).toMatchObject({
+        ok: false,
+        error: { code, message: expect.stringContaining(`answered ${code} to mapping UDP 16384: `) },
+      });
       expect(result.ok || result.error.message).toContain(fix);
     });
   }
@@ -137,7 +172,10 @@ describe('NAT-PMP client against a scripted gateway', () => {
     const gateway = await scriptedGateway(() => Uint8Array.of(0, 128, 0, 3, 0, 0, 0, 9));
     expect(await externalAddress(LOOPBACK, gateway.opts)).toMatchObject({
       ok: false,
-      error: { code: 'NETWORK_FAILURE', message: expect.stringContaining(`${LOOPBACK} answered NETWORK_FAILURE to the external address request`) },
+      error: {
+        code: 'NETWORK_FAILURE',
+        message: expect.stringContaining(`${LOOPBACK} answered NETWORK_FAILURE to the external address request`),
+      },
     });
   });
 
@@ -164,23 +202,43 @@ describe('NAT-PMP client against a scripted gateway', () => {
   it('should note unusable datagrams from the gateway in the TIMEOUT message', async () => {
     const gateway = await scriptedGateway(() => Uint8Array.of(0, 129, 0));
     const result = await mapUdp(LOOPBACK, { internalPort: 5060 }, { ...gateway.opts, tries: 2 });
-    expect(result).toMatchObject({ ok: false, error: { code: 'TIMEOUT', message: expect.stringContaining('after 2 tries (it sent 2 unusable datagrams: TRUNCATED)') } });
+    expect(result).toMatchObject({
+      ok: false,
+      error: {
+        code: 'TIMEOUT',
+        message: expect.stringContaining('after 2 tries (it sent 2 unusable datagrams: TRUNCATED)'),
+      },
+    });
   });
 
   it('should report a PCP answer as BAD_VERSION', async () => {
     const gateway = await scriptedGateway(() => Uint8Array.of(2, 129, 0, 1, 0, 0, 0, 0));
-    expect(await mapUdp(LOOPBACK, { internalPort: 5060 }, gateway.opts)).toMatchObject({ ok: false, error: { code: 'BAD_VERSION', message: expect.stringContaining('PCP') } });
+    expect(await mapUdp(LOOPBACK, { internalPort: 5060 }, gateway.opts)).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_VERSION', message: expect.stringContaining('PCP') },
+    });
   });
 
   it("should use the caller's port, leave it open, and let it carry the next request", async () => {
     const gateway = await scriptedGateway((request) =>
       request.data.length === 2
         ? encodeNatPmpResponse({ kind: 'externalAddress', epochSeconds: 1, externalAddress: '203.0.113.5' })
-        : encodeNatPmpResponse(mapping(request.data.readUInt16BE(4), request.data.readUInt16BE(6), request.data.readUInt32BE(8))),
+        : encodeNatPmpResponse(
+            mapping(request.data.readUInt16BE(4), request.data.readUInt16BE(6), request.data.readUInt32BE(8)),
+          ),
     );
     const mine = await socket();
-    expect(await externalAddress(LOOPBACK, { ...gateway.opts, udpPort: mine })).toMatchObject({ ok: true, value: { externalAddress: '203.0.113.5' } });
-    expect(await mapUdp(LOOPBACK, { internalPort: 5060, externalPort: 5062, lifetimeSeconds: 600 }, { ...gateway.opts, udpPort: mine })).toMatchObject({
+    expect(await externalAddress(LOOPBACK, { ...gateway.opts, udpPort: mine })).toMatchObject({
+      ok: true,
+      value: { externalAddress: '203.0.113.5' },
+    });
+    expect(
+      await mapUdp(
+        LOOPBACK,
+        { internalPort: 5060, externalPort: 5062, lifetimeSeconds: 600 },
+        { ...gateway.opts, udpPort: mine },
+      ),
+    ).toMatchObject({
       ok: true,
       value: { externalPort: 5062, lifetimeSeconds: 600 },
     });
@@ -192,7 +250,10 @@ describe('NAT-PMP client against a scripted gateway', () => {
     const gateway = await scriptedGateway();
     const mine = await socket();
     gateway.port.datagrams$.subscribe(() => void mine.close());
-    expect(await mapUdp(LOOPBACK, { internalPort: 5060 }, { ...gateway.opts, udpPort: mine, tries: 9 })).toMatchObject({ ok: false, error: { code: 'SOCKET' } });
+    expect(await mapUdp(LOOPBACK, { internalPort: 5060 }, { ...gateway.opts, udpPort: mine, tries: 9 })).toMatchObject({
+      ok: false,
+      error: { code: 'SOCKET' },
+    });
   });
 
   describe('cleanup', () => {
@@ -235,7 +296,11 @@ describe('NAT-PMP client against a scripted gateway', () => {
         const { port, listeners } = await countedPort();
         const controller = new AbortController();
         const removed = vi.spyOn(controller.signal, 'removeEventListener');
-        const result = await mapUdp(LOOPBACK, { internalPort: 5060 }, { ...gateway.opts, udpPort: port, signal: controller.signal });
+        const result = await mapUdp(
+          LOOPBACK,
+          { internalPort: 5060 },
+          { ...gateway.opts, udpPort: port, signal: controller.signal },
+        );
         expect(result.ok).toBe(ok);
         expect(vi.getTimerCount()).toBe(0);
         expect(listeners()).toBe(0);
@@ -245,13 +310,18 @@ describe('NAT-PMP client against a scripted gateway', () => {
 
     it('should close the socket it opened itself, on success and on TIMEOUT', async () => {
       const udpSockets = () => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
-      const answering = await scriptedGateway(() => encodeNatPmpResponse({ kind: 'externalAddress', epochSeconds: 1, externalAddress: '11.0.0.1' }));
+      const answering = await scriptedGateway(() =>
+        encodeNatPmpResponse({ kind: 'externalAddress', epochSeconds: 1, externalAddress: '11.0.0.1' }),
+      );
       const silent = await scriptedGateway();
       // A handle goes from the list a moment after its close callback: let earlier tests' go first.
       await settle();
       const before = udpSockets();
       expect(await externalAddress(LOOPBACK, answering.opts)).toMatchObject({ ok: true });
-      expect(await externalAddress(LOOPBACK, { ...silent.opts, tries: 1 })).toMatchObject({ ok: false, error: { code: 'TIMEOUT' } });
+      expect(await externalAddress(LOOPBACK, { ...silent.opts, tries: 1 })).toMatchObject({
+        ok: false,
+        error: { code: 'TIMEOUT' },
+      });
       await settle();
       expect(udpSockets()).toBe(before);
     });
@@ -259,7 +329,10 @@ describe('NAT-PMP client against a scripted gateway', () => {
     it('should hold no subscription after TIMEOUT or ABORTED', async () => {
       const gateway = await scriptedGateway();
       const { port, listeners } = await countedPort();
-      expect(await externalAddress(LOOPBACK, { ...gateway.opts, udpPort: port, tries: 2 })).toMatchObject({ ok: false, error: { code: 'TIMEOUT' } });
+      expect(await externalAddress(LOOPBACK, { ...gateway.opts, udpPort: port, tries: 2 })).toMatchObject({
+        ok: false,
+        error: { code: 'TIMEOUT' },
+      });
       expect(listeners()).toBe(0);
       const controller = new AbortController();
       const pending = externalAddress(LOOPBACK, { ...gateway.opts, udpPort: port, signal: controller.signal });

@@ -19,13 +19,15 @@ describe('NAT-PMP requests (RFC 6886 §3.2–3.4)', () => {
   });
 
   it('should encode a UDP mapping request: version, opcode 1, reserved, internal port, suggested port, lifetime', () => {
-    expect(hex(encodeMappingRequest({ protocol: 'UDP', internalPort: 5060, externalPort: 5061, lifetimeSeconds: 7200 }))).toBe(
-      '00 01 0000 13c4 13c5 00001c20'.replace(/ /g, ''),
-    );
+    expect(
+      hex(encodeMappingRequest({ protocol: 'UDP', internalPort: 5060, externalPort: 5061, lifetimeSeconds: 7200 })),
+    ).toBe('00 01 0000 13c4 13c5 00001c20'.replace(/ /g, ''));
   });
 
   it('should encode a TCP mapping request with opcode 2 and a lifetime using all 32 bits', () => {
-    expect(hex(encodeMappingRequest({ protocol: 'TCP', internalPort: 65535, externalPort: 1, lifetimeSeconds: 0xfffffffe }))).toBe('00020000ffff0001fffffffe');
+    expect(
+      hex(encodeMappingRequest({ protocol: 'TCP', internalPort: 65535, externalPort: 1, lifetimeSeconds: 0xfffffffe })),
+    ).toBe('00020000ffff0001fffffffe');
   });
 
   it('should encode a deletion with suggested external port 0 and lifetime 0', () => {
@@ -44,12 +46,22 @@ describe('parseNatPmpResponse', () => {
   it('should read a UDP mapping response with the granted port and lifetime', () => {
     expect(parseNatPmpResponse(bytes('0081 0000 0000120c 1b58 1b59 000f423f'))).toEqual({
       ok: true,
-      value: { kind: 'mapping', protocol: 'UDP', epochSeconds: 0x120c, internalPort: 7000, externalPort: 7001, lifetimeSeconds: 999999 },
+      value: {
+        kind: 'mapping',
+        protocol: 'UDP',
+        epochSeconds: 0x120c,
+        internalPort: 7000,
+        externalPort: 7001,
+        lifetimeSeconds: 999999,
+      },
     });
   });
 
   it('should read a TCP mapping response', () => {
-    expect(parseNatPmpResponse(bytes('0082 0000 00000001 1b5a 1b5a 0000003c'))).toMatchObject({ ok: true, value: { protocol: 'TCP', internalPort: 7002, lifetimeSeconds: 60 } });
+    expect(parseNatPmpResponse(bytes('0082 0000 00000001 1b5a 1b5a 0000003c'))).toMatchObject({
+      ok: true,
+      value: { protocol: 'TCP', internalPort: 7002, lifetimeSeconds: 60 },
+    });
   });
 
   const refusals = [
@@ -65,27 +77,49 @@ describe('parseNatPmpResponse', () => {
     it(`should name result code ${resultCode} ${name}, with the opcode it answers`, () => {
       const code = resultCode.toString(16).padStart(4, '0');
       const parsed = parseNatPmpResponse(bytes(`0081 ${code} 0000120c 0050 0050 00000e10`));
-      expect(parsed).toEqual({ ok: false, error: { code: name, message: expect.stringContaining(name), opcode: 129, resultCode } });
+      expect(parsed).toEqual({
+        ok: false,
+        error: { code: name, message: expect.stringContaining(name), opcode: 129, resultCode },
+      });
     });
   }
 
   it('should read an 8-byte error response (miniupnpd answers an unknown opcode so)', () => {
-    expect(parseNatPmpResponse(bytes('0087 0005 0000120c'))).toMatchObject({ ok: false, error: { code: 'UNSUPPORTED_OPCODE', opcode: 0x87, resultCode: 5 } });
+    expect(parseNatPmpResponse(bytes('0087 0005 0000120c'))).toMatchObject({
+      ok: false,
+      error: { code: 'UNSUPPORTED_OPCODE', opcode: 0x87, resultCode: 5 },
+    });
   });
 
   it('should refuse truncated responses', () => {
-    for (const raw of ['', '00', '008000', '0081 0002 0000', '0080 0000 0000114b 0b0000', '0081 0000 0000120c 1b58 1b59 000f42']) {
+    for (const raw of [
+      '',
+      '00',
+      '008000',
+      '0081 0002 0000',
+      '0080 0000 0000114b 0b0000',
+      '0081 0000 0000120c 1b58 1b59 000f42',
+    ]) {
       expect(parseNatPmpResponse(bytes(raw))).toMatchObject({ ok: false, error: { code: 'TRUNCATED' } });
     }
   });
 
   it('should refuse another version, naming PCP for version 2', () => {
-    expect(parseNatPmpResponse(bytes('0280 0000 0000114b 0b000001'))).toEqual({ ok: false, error: { code: 'BAD_VERSION', message: expect.stringContaining('PCP') } });
+    expect(parseNatPmpResponse(bytes('0280 0000 0000114b 0b000001'))).toEqual({
+      ok: false,
+      error: { code: 'BAD_VERSION', message: expect.stringContaining('PCP') },
+    });
   });
 
   it('should refuse a request (no response bit) and an undefined response opcode', () => {
-    expect(parseNatPmpResponse(bytes('0001 0000 13c4 13c4 00000e10'))).toMatchObject({ ok: false, error: { code: 'NOT_A_RESPONSE' } });
-    expect(parseNatPmpResponse(bytes('0083 0000 0000120c 1b58 1b59 000f423f'))).toMatchObject({ ok: false, error: { code: 'UNKNOWN_OPCODE' } });
+    expect(parseNatPmpResponse(bytes('0001 0000 13c4 13c4 00000e10'))).toMatchObject({
+      ok: false,
+      error: { code: 'NOT_A_RESPONSE' },
+    });
+    expect(parseNatPmpResponse(bytes('0083 0000 0000120c 1b58 1b59 000f423f'))).toMatchObject({
+      ok: false,
+      error: { code: 'UNKNOWN_OPCODE' },
+    });
   });
 
   it('should never throw, whatever the bytes', () => {
@@ -129,7 +163,10 @@ describe('encodeNatPmpResponse ∘ parseNatPmpResponse', () => {
     fc.assert(
       fc.property(response, fc.integer({ min: 1, max: 0xffff }), (r, resultCode) => {
         const opcode = r.kind === 'externalAddress' ? 128 : r.protocol === 'UDP' ? 129 : 130;
-        expect(parseNatPmpResponse(encodeNatPmpResponse(r, resultCode))).toMatchObject({ ok: false, error: { code: resultCodeName(resultCode), opcode, resultCode } });
+        expect(parseNatPmpResponse(encodeNatPmpResponse(r, resultCode))).toMatchObject({
+          ok: false,
+          error: { code: resultCodeName(resultCode), opcode, resultCode },
+        });
       }),
     );
   });
@@ -143,7 +180,9 @@ describe('encodeNatPmpResponse ∘ parseNatPmpResponse', () => {
         b.set(ip, 8);
         return b;
       }),
-      fc.tuple(fc.constantFrom(129, 130), fc.uint8Array({ minLength: 12, maxLength: 12 })).map(([op, rest]) => Uint8Array.of(0, op, 0, 0, ...rest)),
+      fc
+        .tuple(fc.constantFrom(129, 130), fc.uint8Array({ minLength: 12, maxLength: 12 }))
+        .map(([op, rest]) => Uint8Array.of(0, op, 0, 0, ...rest)),
     );
     fc.assert(
       fc.property(raw, (b) => {

@@ -5,7 +5,13 @@
  * miniupnpd.test.ts to check.
  */
 import { spawnSync } from 'node:child_process';
-import { externalAddress, mapUdp, unmapUdp, type NatPmpExternalAddress, type NatPmpMapping } from '../../src/natpmp/client.ts';
+import {
+  externalAddress,
+  mapUdp,
+  unmapUdp,
+  type NatPmpExternalAddress,
+  type NatPmpMapping,
+} from '../../src/natpmp/client.ts';
 import type { NatPmpResult } from '../../src/natpmp/natPmpError.ts';
 
 // The ports and lifetimes miniupnpd.test.ts expects (it imports types only: importing values would run main).
@@ -30,7 +36,8 @@ export interface LanNatPmpReport {
 async function main(phase: string, namespace: string, gateway: string, localAddress: string): Promise<LanNatPmpReport> {
   // Like lanClient.ts: only ever talk to the test's own router, never from the host.
   const here = spawnSync('ip', ['netns', 'identify', String(process.pid)], { encoding: 'utf8' }).stdout.trim();
-  if (here !== namespace) throw new Error(`lanNatPmpClient.ts runs only inside netns ${namespace} (here: ${here || 'the host'})`);
+  if (here !== namespace)
+    throw new Error(`lanNatPmpClient.ts runs only inside netns ${namespace} (here: ${here || 'the host'})`);
   const opts = { localAddress };
   switch (phase) {
     case 'map':
@@ -38,7 +45,11 @@ async function main(phase: string, namespace: string, gateway: string, localAddr
         phase,
         external: await externalAddress(gateway, opts),
         sip: await mapUdp(gateway, { internalPort: SIP_PORT, externalPort: SIP_PORT, lifetimeSeconds: 3600 }, opts),
-        rtp: await mapUdp(gateway, { internalPort: RTP_PORT, externalPort: RTP_PORT, lifetimeSeconds: LONG_LIFETIME }, opts),
+        rtp: await mapUdp(
+          gateway,
+          { internalPort: RTP_PORT, externalPort: RTP_PORT, lifetimeSeconds: LONG_LIFETIME },
+          opts,
+        ),
       };
     case 'unmap':
       return {

@@ -10,7 +10,10 @@ describe('local address toward a host (localAddressToward)', () => {
   it('should pick the address the route to the gateway leaves from, and close its socket', async () => {
     const before = await udpHandles();
     expect(await localAddressToward('127.0.0.1')).toEqual({ ok: true, value: '127.0.0.1' });
-    expect(await localAddressToward('127.0.0.1', { localAddress: '127.0.0.1' })).toEqual({ ok: true, value: '127.0.0.1' });
+    expect(await localAddressToward('127.0.0.1', { localAddress: '127.0.0.1' })).toEqual({
+      ok: true,
+      value: '127.0.0.1',
+    });
     expect(await udpHandles()).toBe(before);
   });
 
@@ -19,4 +22,3 @@ describe('local address toward a host (localAddressToward)', () => {
     expect(result.ok === false && result.error.code).toBe('NO_ROUTE');
   });
 });
-

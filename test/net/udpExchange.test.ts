@@ -15,7 +15,12 @@ async function socket(address = HOST): Promise<UdpPort> {
   return port;
 }
 
-type Outcome = { kind: 'answer'; text: string; sent: number } | { kind: 'timedOut'; sent: number } | { kind: 'aborted' } | { kind: 'sendFailed'; message: string } | { kind: 'portClosed' };
+type Outcome =
+  | { kind: 'answer'; text: string; sent: number }
+  | { kind: 'timedOut'; sent: number }
+  | { kind: 'aborted' }
+  | { kind: 'sendFailed'; message: string }
+  | { kind: 'portClosed' };
 
 function exchange(client: UdpPort, server: UdpPort, extra: Partial<UdpExchange<Outcome>> = {}): Promise<Outcome> {
   return udpExchange<Outcome>({
@@ -23,7 +28,10 @@ function exchange(client: UdpPort, server: UdpPort, extra: Partial<UdpExchange<O
     to: { address: HOST, port: server.port },
     request: Buffer.from('ping'),
     waits: [20, 20, 20],
-    read: (d, progress) => (d.data.toString().startsWith('pong') ? { kind: 'answer', text: d.data.toString(), sent: progress.sent } : undefined),
+    read: (d, progress) =>
+      d.data.toString().startsWith('pong')
+        ? { kind: 'answer', text: d.data.toString(), sent: progress.sent }
+        : undefined,
     timedOut: ({ sent }) => ({ kind: 'timedOut', sent }),
     aborted: () => ({ kind: 'aborted' }),
     sendFailed: (err) => ({ kind: 'sendFailed', message: err.message }),
@@ -55,14 +63,24 @@ describe('udpExchange: one retransmission loop for STUN, NAT-PMP and PCP', () =>
       } else void server.send(Buffer.from('pong'), d.port, d.address);
     });
     cleanups.push(async () => tap.unsubscribe());
-    expect(await exchange(client, server, { waits: [30, 1000, 1000] })).toEqual({ kind: 'answer', text: 'pong', sent: 2 });
+    expect(await exchange(client, server, { waits: [30, 1000, 1000] })).toEqual({
+      kind: 'answer',
+      text: 'pong',
+      sent: 2,
+    });
   });
 
   it('should take an answer from anywhere when told to (an RFC 5780 CHANGE-REQUEST)', async () => {
     const [client, server, other] = [await socket(), await socket(), await socket('127.0.0.2')];
-    const tap = server.datagrams$.subscribe((d) => void other.send(Buffer.from('pong from the other address'), d.port, d.address));
+    const tap = server.datagrams$.subscribe(
+      (d) => void other.send(Buffer.from('pong from the other address'), d.port, d.address),
+    );
     cleanups.push(async () => tap.unsubscribe());
-    expect(await exchange(client, server, { fromAnywhere: true, waits: [1000] })).toEqual({ kind: 'answer', text: 'pong from the other address', sent: 1 });
+    expect(await exchange(client, server, { fromAnywhere: true, waits: [1000] })).toEqual({
+      kind: 'answer',
+      text: 'pong from the other address',
+      sent: 1,
+    });
   });
 
   it('should end aborted (before or during), or on a closed port, and leave the port usable', async () => {

@@ -31,9 +31,16 @@ interface HomeCallerOptions {
 const options = JSON.parse(process.argv[2] ?? '{}') as HomeCallerOptions;
 // It sends to the test's own addresses only: it must never run outside the test's namespace.
 const here = spawnSync('ip', ['netns', 'identify', String(process.pid)], { encoding: 'utf8' }).stdout.trim();
-if (!options.namespace || here !== options.namespace) throw new Error(`homeCaller.ts runs only inside netns ${options.namespace} (here: ${here || 'the host'})`);
+if (!options.namespace || here !== options.namespace)
+  throw new Error(`homeCaller.ts runs only inside netns ${options.namespace} (here: ${here || 'the host'})`);
 
-const coverage = new CoverageRecorder([callMachine, sipSessionMachine, mediaMachine, natProbeMachine, portMappingMachine]);
+const coverage = new CoverageRecorder([
+  callMachine,
+  sipSessionMachine,
+  mediaMachine,
+  natProbeMachine,
+  portMappingMachine,
+]);
 const wire: string[] = [];
 const answers: string[] = [];
 /** Every SIP message, in and out, as its first line and peer: what a failing test prints. */
@@ -51,7 +58,7 @@ const endpoint = await openEndpoint({
   media: { rtcpMinIntervalMs: 500 },
   onWire: (record) => {
     if (record.direction === 'out') wire.push(record.text);
-    else if (/^SIP\/2\.0 200[^]*CSeq: \d+ INVITE/i.test(record.text)) answers.push(record.text);
+    else if (/^SIP\/2\.0 200[\s\S]*CSeq: \d+ INVITE/i.test(record.text)) answers.push(record.text);
     trace.push(`${record.direction} ${record.peer.host}:${record.peer.port} ${record.text.split('\r\n')[0]}`);
   },
   onProblem: (p) => problems.push(`${p.code}: ${p.message}`),

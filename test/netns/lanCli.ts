@@ -22,11 +22,15 @@ export interface LanCli {
 
 /** Start `avchat <args> --bind <LAN address> --json` in the LAN namespace; env should set AVCHAT_STATE_DIR. */
 export function startLanCli(net: RouterNet, env: NodeJS.ProcessEnv, args: readonly string[]): LanCli {
-  const child = spawn('ip', ['netns', 'exec', net.LAN_NS, process.execPath, BIN, ...args, '--bind', net.LAN_IP, '--json'], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    'ip',
+    ['netns', 'exec', net.LAN_NS, process.execPath, BIN, ...args, '--bind', net.LAN_IP, '--json'],
+    {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const lines: Record<string, unknown>[] = [];
   let partial = '';
   let stderr = '';
@@ -42,7 +46,9 @@ export function startLanCli(net: RouterNet, env: NodeJS.ProcessEnv, args: readon
     }
   });
   child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   return { child, lines, exit, stderr: () => stderr };
 }
 
@@ -57,7 +63,12 @@ export async function until(test: () => boolean | Promise<boolean>, timeoutMs = 
 }
 
 /** The router's DNAT rules once they are exactly `expected` (sorted), or what they are after `timeoutMs`. */
-export async function rulesBecome(net: RouterNet, env: NodeJS.ProcessEnv, expected: readonly string[], timeoutMs = 10_000): Promise<string[]> {
+export async function rulesBecome(
+  net: RouterNet,
+  env: NodeJS.ProcessEnv,
+  expected: readonly string[],
+  timeoutMs = 10_000,
+): Promise<string[]> {
   const want = JSON.stringify([...expected].sort());
   let rules: string[] = [];
   await until(async () => {

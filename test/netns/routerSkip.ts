@@ -16,7 +16,8 @@ export function routerSkipReason(): string | undefined {
     ['miniupnpd', 'miniupnpd'],
     ['upnpc', 'miniupnpc'],
   ]) {
-    if (spawnSync('sh', ['-c', `command -v ${command}`], { env: ENV }).status !== 0) return `${command} not found; apt-get install ${pkg} (scripts/setup-debian.sh does)`;
+    if (spawnSync('sh', ['-c', `command -v ${command}`], { env: ENV }).status !== 0)
+      return `${command} not found; apt-get install ${pkg} (scripts/setup-debian.sh does)`;
   }
   // Root in a container may still lack the right to make namespaces: try one.
   const probe = `avc-probe-${process.pid}`;
@@ -25,4 +26,3 @@ export function routerSkipReason(): string | undefined {
   if (added.status !== 0) return `cannot create network namespaces here (${added.stderr.trim()})`;
   return undefined;
 }
-

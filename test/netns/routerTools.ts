@@ -21,12 +21,18 @@ export function routerNet(env: NodeJS.ProcessEnv): RouterNet {
 }
 
 function output(command: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve) => execFile(command, args, { env, timeout: 10_000, encoding: 'utf8' }, (_err, stdout) => resolve(stdout ?? '')));
+  return new Promise((resolve) =>
+    execFile(command, args, { env, timeout: 10_000, encoding: 'utf8' }, (_err, stdout) => resolve(stdout ?? '')),
+  );
 }
 
 /** The DNAT rules miniupnpd wrote in the router's nftables, as "port->client:port". */
 export async function natRules(net: RouterNet, env: NodeJS.ProcessEnv): Promise<string[]> {
-  const listed = await output('ip', ['netns', 'exec', net.RTR_NS, 'nft', 'list', 'chain', 'inet', 'filter', 'prerouting_miniupnpd'], env);
+  const listed = await output(
+    'ip',
+    ['netns', 'exec', net.RTR_NS, 'nft', 'list', 'chain', 'inet', 'filter', 'prerouting_miniupnpd'],
+    env,
+  );
   return [...listed.matchAll(/dport (\d+) dnat ip to ([\d.]+):(\d+)/g)].map((m) => `${m[1]}->${m[2]}:${m[3]}`);
 }
 
@@ -59,7 +65,18 @@ export async function forwarded(net: RouterNet, env: NodeJS.ProcessEnv, port: nu
     }),
   );
   await Promise.race([ready, done]);
-  await output('ip', ['netns', 'exec', net.WAN_NS, 'bash', '-c', `for i in 1 2 3; do echo from-wan > /dev/udp/${net.RTR_WAN_IP}/${port}; sleep 0.1; done`], env);
+  await output(
+    'ip',
+    [
+      'netns',
+      'exec',
+      net.WAN_NS,
+      'bash',
+      '-c',
+      `for i in 1 2 3; do echo from-wan > /dev/udp/${net.RTR_WAN_IP}/${port}; sleep 0.1; done`,
+    ],
+    env,
+  );
   await done;
   return lines.find((line) => line !== 'ready');
 }

@@ -76,7 +76,11 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 
 const SIP = { internalPort: 5060, suggestedExternalPort: 5060, lifetimeSeconds: 3600, nonce: NONCE } as const;
 // 02 01 | reserved | 3600 s | ::ffff:127.0.0.1 | nonce | 17 | reserved | 5060 | 5060 | ::ffff:0.0.0.0
-const SIP_REQUEST = '02010000 00000e10 00000000000000000000ffff7f000001 00112233445566778899aabb 11000000 13c413c4 00000000000000000000ffff00000000'.replace(/ /g, '');
+const SIP_REQUEST =
+  '02010000 00000e10 00000000000000000000ffff7f000001 00112233445566778899aabb 11000000 13c413c4 00000000000000000000ffff00000000'.replace(
+    / /g,
+    '',
+  );
 
 describe('PCP client retransmission (RFC 6887 §8.1.1)', () => {
   for (const tries of [1, 3, 5]) {
@@ -121,7 +125,11 @@ describe('PCP client retransmission (RFC 6887 §8.1.1)', () => {
     const waits = vi.spyOn(globalThis, 'setTimeout');
     const silent = await scriptedGateway();
     const controller = new AbortController();
-    const pending = mapUdp(LOOPBACK, SIP, { gatewayPort: silent.port.port, tries: Infinity, signal: controller.signal });
+    const pending = mapUdp(LOOPBACK, SIP, {
+      gatewayPort: silent.port.port,
+      tries: Infinity,
+      signal: controller.signal,
+    });
     for (let sent = 1; sent <= 11; sent += 1) {
       await until(() => silent.requests.length === sent, `request ${sent}`);
       expect(waits).toHaveBeenCalledTimes(sent);
@@ -145,7 +153,9 @@ describe('PCP client retransmission (RFC 6887 §8.1.1)', () => {
   });
 
   it('should keep retransmitting until the gateway answers, and stop there', async () => {
-    const gateway = await scriptedGateway((request, n) => (n === 2 ? answerTo(request, { externalPort: 15060, lifetimeSeconds: 1800 }) : undefined));
+    const gateway = await scriptedGateway((request, n) =>
+      n === 2 ? answerTo(request, { externalPort: 15060, lifetimeSeconds: 1800 }) : undefined,
+    );
     const result = await mapUdp(LOOPBACK, SIP, { ...gateway.opts, initialTimeoutMs: 20, tries: 9 });
     await settle();
     expect(result).toEqual({
@@ -169,8 +179,14 @@ describe('PCP client retransmission (RFC 6887 §8.1.1)', () => {
     const gateway = await scriptedGateway();
     const controller = new AbortController();
     gateway.port.datagrams$.subscribe(() => controller.abort());
-    expect(await mapUdp(LOOPBACK, SIP, { ...gateway.opts, tries: 9, signal: controller.signal })).toMatchObject({ ok: false, error: { code: 'ABORTED' } });
-    expect(await announce(LOOPBACK, { ...gateway.opts, signal: AbortSignal.abort() })).toMatchObject({ ok: false, error: { code: 'ABORTED' } });
+    expect(await mapUdp(LOOPBACK, SIP, { ...gateway.opts, tries: 9, signal: controller.signal })).toMatchObject({
+      ok: false,
+      error: { code: 'ABORTED' },
+    });
+    expect(await announce(LOOPBACK, { ...gateway.opts, signal: AbortSignal.abort() })).toMatchObject({
+      ok: false,
+      error: { code: 'ABORTED' },
+    });
     await settle();
     expect(gateway.requests).toHaveLength(1);
   });
@@ -180,7 +196,10 @@ describe('PCP client against a scripted gateway', () => {
   it('should make a fresh random nonce for each new mapping and report it', async () => {
     const gateway = await scriptedGateway((request) => answerTo(request));
     const mapping = { internalPort: 16384, suggestedExternalPort: 0, lifetimeSeconds: 600 };
-    const [first, second] = [await mapUdp(LOOPBACK, mapping, gateway.opts), await mapUdp(LOOPBACK, mapping, gateway.opts)];
+    const [first, second] = [
+      await mapUdp(LOOPBACK, mapping, gateway.opts),
+      await mapUdp(LOOPBACK, mapping, gateway.opts),
+    ];
     const nonces = gateway.requests.map((d) => d.data.subarray(24, 36).toString('hex'));
     expect(nonces[0]).toMatch(/^[0-9a-f]{24}$/);
     expect(nonces[0]).not.toBe(nonces[1]);
@@ -189,17 +208,35 @@ describe('PCP client against a scripted gateway', () => {
 
   it('should delete with lifetime 0, suggested port 0 and the same nonce, and take the answer as success', async () => {
     const gateway = await scriptedGateway((request) => answerTo(request, { externalPort: 0 }));
-    expect(await unmapUdp(LOOPBACK, { internalPort: 5060, nonce: NONCE.toUpperCase() }, gateway.opts)).toEqual({ ok: true, value: undefined });
-    expect(gateway.requests.map((d) => d.data.toString('hex'))).toEqual([SIP_REQUEST.replace('00000e10', '00000000').replace('13c413c4', '13c40000')]);
+    expect(await unmapUdp(LOOPBACK, { internalPort: 5060, nonce: NONCE.toUpperCase() }, gateway.opts)).toEqual({
+      ok: true,
+      value: undefined,
+    });
+    expect(gateway.requests.map((d) => d.data.toString('hex'))).toEqual([
+      SIP_REQUEST.replace('00000e10', '00000000').replace('13c413c4', '13c40000'),
+    ]);
   });
 
   it('should tell a gateway that speaks PCP (ANNOUNCE answered) from one that speaks NAT-PMP only', async () => {
-    const pcp = await scriptedGateway(() => encodePcpResponse({ kind: 'announce', opcode: 0, resultCode: 0, result: 'SUCCESS', lifetimeSeconds: 0, epochSeconds: 77 }));
+    const pcp = await scriptedGateway(() =>
+      encodePcpResponse({
+        kind: 'announce',
+        opcode: 0,
+        resultCode: 0,
+        result: 'SUCCESS',
+        lifetimeSeconds: 0,
+        epochSeconds: 77,
+      }),
+    );
     expect(await announce(LOOPBACK, pcp.opts)).toEqual({ ok: true, value: { gateway: LOOPBACK, epochSeconds: 77 } });
-    expect(pcp.requests.map((d) => d.data.toString('hex'))).toEqual(['020000000000000000000000000000000000ffff7f000001']);
+    expect(pcp.requests.map((d) => d.data.toString('hex'))).toEqual([
+      '020000000000000000000000000000000000ffff7f000001',
+    ]);
 
     // What an RFC 6886 gateway answers to any version but 0 (§3.5): its Unsupported Version, in NAT-PMP.
-    const natPmp = await scriptedGateway(() => encodeNatPmpResponse({ kind: 'externalAddress', epochSeconds: 9, externalAddress: '0.0.0.0' }, 1));
+    const natPmp = await scriptedGateway(() =>
+      encodeNatPmpResponse({ kind: 'externalAddress', epochSeconds: 9, externalAddress: '0.0.0.0' }, 1),
+    );
     expect(await announce(LOOPBACK, natPmp.opts)).toEqual({
       ok: false,
       error: {
@@ -211,9 +248,24 @@ describe('PCP client against a scripted gateway', () => {
     expect(natPmp.requests).toHaveLength(2);
 
     // A PCP server's refusal of version 2 (RFC 6887 §9), here in the 24 bytes miniupnpd sends to a version 3 request, whatever was asked.
-    const otherVersion = await scriptedGateway(() => encodePcpResponse({ kind: 'announce', opcode: 0, resultCode: 1, result: 'UNSUPP_VERSION', lifetimeSeconds: 0, epochSeconds: 9 }));
-    expect(await announce(LOOPBACK, otherVersion.opts)).toMatchObject({ ok: false, error: { code: 'NAT_PMP_ONLY', message: expect.stringContaining('answered UNSUPP_VERSION to ANNOUNCE') } });
-    expect(await mapUdp(LOOPBACK, SIP, otherVersion.opts)).toMatchObject({ ok: false, error: { code: 'NAT_PMP_ONLY', message: expect.stringContaining('answered UNSUPP_VERSION to mapping UDP 5060') } });
+    const otherVersion = await scriptedGateway(() =>
+      encodePcpResponse({
+        kind: 'announce',
+        opcode: 0,
+        resultCode: 1,
+        result: 'UNSUPP_VERSION',
+        lifetimeSeconds: 0,
+        epochSeconds: 9,
+      }),
+    );
+    expect(await announce(LOOPBACK, otherVersion.opts)).toMatchObject({
+      ok: false,
+      error: { code: 'NAT_PMP_ONLY', message: expect.stringContaining('answered UNSUPP_VERSION to ANNOUNCE') },
+    });
+    expect(await mapUdp(LOOPBACK, SIP, otherVersion.opts)).toMatchObject({
+      ok: false,
+      error: { code: 'NAT_PMP_ONLY', message: expect.stringContaining('answered UNSUPP_VERSION to mapping UDP 5060') },
+    });
   });
 
   const refusals = [
@@ -232,7 +284,10 @@ describe('PCP client against a scripted gateway', () => {
     it(`should name result code ${resultCode} ${code} with its fix`, async () => {
       const gateway = await scriptedGateway((request) => answerTo(request, { resultCode, lifetimeSeconds: 30 }));
       const result = await mapUdp(LOOPBACK, SIP, gateway.opts);
-      expect(result).toMatchObject({ ok: false, error: { code, message: expect.stringContaining(`${LOOPBACK} answered ${code} to mapping UDP 5060: `) } });
+      expect(result).toMatchObject({
+        ok: false,
+        error: { code, message: expect.stringContaining(`${LOOPBACK} answered ${code} to mapping UDP 5060: `) },
+      });
       expect(result.ok || result.error.message).toContain(fix);
       expect(gateway.requests).toHaveLength(1);
     });
@@ -242,7 +297,10 @@ describe('PCP client against a scripted gateway', () => {
     const refusing = await scriptedGateway((request) => answerTo(request, { resultCode: 2, lifetimeSeconds: 0 }));
     expect(await unmapUdp(LOOPBACK, { internalPort: 5060, nonce: NONCE }, refusing.opts)).toMatchObject({
       ok: false,
-      error: { code: 'NOT_AUTHORIZED', message: expect.stringContaining('deleted only with the nonce it was made with') },
+      error: {
+        code: 'NOT_AUTHORIZED',
+        message: expect.stringContaining('deleted only with the nonce it was made with'),
+      },
     });
     const gone = await scriptedGateway((request) => answerTo(request, { resultCode: 8, lifetimeSeconds: 30 }));
     expect(await unmapUdp(LOOPBACK, { internalPort: 5060, nonce: NONCE }, gone.opts)).toMatchObject({
@@ -253,12 +311,27 @@ describe('PCP client against a scripted gateway', () => {
 
   it('should say a port below 1024 is refused rather than PCP being off', async () => {
     const gateway = await scriptedGateway((request) => answerTo(request, { resultCode: 2 }));
-    expect(await mapUdp(LOOPBACK, { ...SIP, internalPort: 80 }, gateway.opts)).toMatchObject({ ok: false, error: { code: 'NOT_AUTHORIZED', message: expect.stringContaining('map a port above 1023') } });
+    expect(await mapUdp(LOOPBACK, { ...SIP, internalPort: 80 }, gateway.opts)).toMatchObject({
+      ok: false,
+      error: { code: 'NOT_AUTHORIZED', message: expect.stringContaining('map a port above 1023') },
+    });
   });
 
   it('should take a refusal without the MAP fields (as miniupnpd sends to a short request) as the answer', async () => {
-    const gateway = await scriptedGateway(() => encodePcpResponse({ kind: 'bare', opcode: 1, resultCode: 3, result: 'MALFORMED_REQUEST', lifetimeSeconds: 0, epochSeconds: 1 }));
-    expect(await mapUdp(LOOPBACK, SIP, gateway.opts)).toMatchObject({ ok: false, error: { code: 'MALFORMED_REQUEST' } });
+    const gateway = await scriptedGateway(() =>
+      encodePcpResponse({
+        kind: 'bare',
+        opcode: 1,
+        resultCode: 3,
+        result: 'MALFORMED_REQUEST',
+        lifetimeSeconds: 0,
+        epochSeconds: 1,
+      }),
+    );
+    expect(await mapUdp(LOOPBACK, SIP, gateway.opts)).toMatchObject({
+      ok: false,
+      error: { code: 'MALFORMED_REQUEST' },
+    });
   });
 
   it('should ignore answers from another port of the gateway host, and answers to another nonce, port or opcode', async () => {
@@ -268,7 +341,15 @@ describe('PCP client against a scripted gateway', () => {
       if (n === 0) void stranger.send(answerTo(request), request.port, request.address);
       if (n === 1) return answerTo(request, { nonce: 'ffffffffffffffffffffffff' });
       if (n === 2) return answerTo(request, { internalPort: 5061 });
-      if (n === 3) return encodePcpResponse({ kind: 'announce', opcode: 0, resultCode: 0, result: 'SUCCESS', lifetimeSeconds: 0, epochSeconds: 1 });
+      if (n === 3)
+        return encodePcpResponse({
+          kind: 'announce',
+          opcode: 0,
+          resultCode: 0,
+          result: 'SUCCESS',
+          lifetimeSeconds: 0,
+          epochSeconds: 1,
+        });
       return n === 4 ? answerTo(request, { resultCode: 2 }) : undefined;
     });
     const result = await mapUdp(LOOPBACK, SIP, { ...gateway.opts, initialTimeoutMs: 20, tries: 7 });
@@ -279,12 +360,21 @@ describe('PCP client against a scripted gateway', () => {
   it('should note unusable datagrams from the gateway in the TIMEOUT message', async () => {
     const gateway = await scriptedGateway(() => Uint8Array.of(2, 129, 0));
     const result = await mapUdp(LOOPBACK, SIP, { ...gateway.opts, initialTimeoutMs: 50, tries: 2 });
-    expect(result).toMatchObject({ ok: false, error: { code: 'TIMEOUT', message: expect.stringContaining('after 2 tries (it sent 2 unusable datagrams: TRUNCATED)') } });
+    expect(result).toMatchObject({
+      ok: false,
+      error: {
+        code: 'TIMEOUT',
+        message: expect.stringContaining('after 2 tries (it sent 2 unusable datagrams: TRUNCATED)'),
+      },
+    });
   });
 
   it('should report an answer in PCP version 1 as BAD_VERSION', async () => {
     const gateway = await scriptedGateway(() => Uint8Array.of(1, 128, 0, 0, ...new Uint8Array(20)));
-    expect(await announce(LOOPBACK, gateway.opts)).toMatchObject({ ok: false, error: { code: 'BAD_VERSION', message: expect.stringContaining('version 1') } });
+    expect(await announce(LOOPBACK, gateway.opts)).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_VERSION', message: expect.stringContaining('version 1') },
+    });
   });
 
   describe('cleanup', () => {
@@ -308,15 +398,30 @@ describe('PCP client against a scripted gateway', () => {
     }
 
     it('should close the socket it opened, on success, refusal, TIMEOUT and ABORTED', async () => {
-      const announced = encodePcpResponse({ kind: 'announce', opcode: 0, resultCode: 0, result: 'SUCCESS', lifetimeSeconds: 0, epochSeconds: 1 });
-      const answering = await scriptedGateway((request) => (request.data.length === 24 ? announced : answerTo(request, { resultCode: 2 })));
+      const announced = encodePcpResponse({
+        kind: 'announce',
+        opcode: 0,
+        resultCode: 0,
+        result: 'SUCCESS',
+        lifetimeSeconds: 0,
+        epochSeconds: 1,
+      });
+      const answering = await scriptedGateway((request) =>
+        request.data.length === 24 ? announced : answerTo(request, { resultCode: 2 }),
+      );
       const silent = await scriptedGateway();
       // A handle goes from the list a moment after its close callback: let earlier tests' go first.
       await settle();
       const before = udpSockets();
       expect(await announce(LOOPBACK, answering.opts)).toMatchObject({ ok: true });
-      expect(await mapUdp(LOOPBACK, SIP, answering.opts)).toMatchObject({ ok: false, error: { code: 'NOT_AUTHORIZED' } });
-      expect(await announce(LOOPBACK, { ...silent.opts, ...FAST, tries: 1 })).toMatchObject({ ok: false, error: { code: 'TIMEOUT' } });
+      expect(await mapUdp(LOOPBACK, SIP, answering.opts)).toMatchObject({
+        ok: false,
+        error: { code: 'NOT_AUTHORIZED' },
+      });
+      expect(await announce(LOOPBACK, { ...silent.opts, ...FAST, tries: 1 })).toMatchObject({
+        ok: false,
+        error: { code: 'TIMEOUT' },
+      });
       const controller = new AbortController();
       const pending = announce(LOOPBACK, { ...silent.opts, ...FAST, tries: Infinity, signal: controller.signal });
       await until(() => silent.requests.length === 2, 'the ANNOUNCE to abort');
@@ -349,6 +454,9 @@ describe('PCP client against a scripted gateway', () => {
 
   it('should report NO_ROUTE for a localAddress that is not ours', async () => {
     const gateway = await scriptedGateway();
-    expect(await announce(LOOPBACK, { ...gateway.opts, localAddress: '192.0.2.1' })).toMatchObject({ ok: false, error: { code: 'NO_ROUTE', message: expect.stringContaining('local address') } });
+    expect(await announce(LOOPBACK, { ...gateway.opts, localAddress: '192.0.2.1' })).toMatchObject({
+      ok: false,
+      error: { code: 'NO_ROUTE', message: expect.stringContaining('local address') },
+    });
   });
 });

@@ -40,25 +40,34 @@ const map = (fields: Partial<MapRequest>): MapRequest => ({
 
 describe('PCP requests (RFC 6887 §7.1, §11.1, §14.1)', () => {
   it('should encode ANNOUNCE as the 24-byte header: version 2, opcode 0, lifetime 0, our address IPv4-mapped', () => {
-    expect(hex(encodeAnnounceRequest(LAN))).toBe('02 00 0000 00000000 00000000000000000000ffff c0a84d02'.replace(/ /g, ''));
+    expect(hex(encodeAnnounceRequest(LAN))).toBe(
+      '02 00 0000 00000000 00000000000000000000ffff c0a84d02'.replace(/ /g, ''),
+    );
   });
 
   it('should encode a MAP request: header, nonce, protocol 17, reserved, ports, suggested address ::ffff:0.0.0.0', () => {
     expect(hex(encodeMapRequest(map({})))).toBe(
-      '02 01 0000 00000e10 00000000000000000000ffffc0a84d02 0102030405060708090a0b0c 11 000000 13c4 13c4 00000000000000000000ffff00000000'.replace(/ /g, ''),
+      '02 01 0000 00000e10 00000000000000000000ffffc0a84d02 0102030405060708090a0b0c 11 000000 13c4 13c4 00000000000000000000ffff00000000'.replace(
+        / /g,
+        '',
+      ),
     );
   });
 
-  it("should encode byte for byte the requests miniupnpd 2.3.1 answered", () => {
+  it('should encode byte for byte the requests miniupnpd 2.3.1 answered', () => {
     const built: Record<string, Uint8Array> = {
       announce: encodeAnnounceRequest(LAN),
       map: encodeMapRequest(map({})),
       mapLong: encodeMapRequest(map({ lifetimeSeconds: 999_999, internalPort: 16384, suggestedExternalPort: 16384 })),
       mapShort: encodeMapRequest(map({ lifetimeSeconds: 10, internalPort: 5066, suggestedExternalPort: 5066 })),
-      mapTakenPort: encodeMapRequest(map({ lifetimeSeconds: 600, nonce: NONCE_B, internalPort: 5068, suggestedExternalPort: 5066 })),
+      mapTakenPort: encodeMapRequest(
+        map({ lifetimeSeconds: 600, nonce: NONCE_B, internalPort: 5068, suggestedExternalPort: 5066 }),
+      ),
       unmapWrongNonce: encodeMapRequest(map({ lifetimeSeconds: 0, nonce: NONCE_B, suggestedExternalPort: 0 })),
       unmap: encodeMapRequest(map({ lifetimeSeconds: 0, suggestedExternalPort: 0 })),
-      addressMismatch: encodeMapRequest(map({ clientAddress: '192.168.77.9', internalPort: 5062, suggestedExternalPort: 5062 })),
+      addressMismatch: encodeMapRequest(
+        map({ clientAddress: '192.168.77.9', internalPort: 5062, suggestedExternalPort: 5062 }),
+      ),
     };
     for (const [name, request] of Object.entries(built)) expect(hex(request), name).toBe(exchange(name).request);
   });
@@ -69,17 +78,103 @@ describe('decodePcpResponse on miniupnpd 2.3.1 answers', () => {
   const mapped = { kind: 'map', opcode: 1, epochSeconds, protocol: 17, externalAddress: '11.0.0.1' } as const;
   const expected: Record<string, PcpResponse> = {
     announce: { kind: 'announce', opcode: 0, resultCode: 0, result: 'SUCCESS', lifetimeSeconds: 0, epochSeconds },
-    map: { ...mapped, resultCode: 0, result: 'SUCCESS', lifetimeSeconds: 3600, nonce: NONCE_A, internalPort: 5060, externalPort: 5060 },
-    mapLong: { ...mapped, resultCode: 0, result: 'SUCCESS', lifetimeSeconds: 86_400, nonce: NONCE_A, internalPort: 16384, externalPort: 16384 },
-    mapShort: { ...mapped, resultCode: 0, result: 'SUCCESS', lifetimeSeconds: 120, nonce: NONCE_A, internalPort: 5066, externalPort: 5066 },
-    mapTakenPort: { ...mapped, resultCode: 0, result: 'SUCCESS', lifetimeSeconds: 600, nonce: NONCE_B, internalPort: 5068, externalPort: 5067 },
-    unmapWrongNonce: { ...mapped, resultCode: 2, result: 'NOT_AUTHORIZED', lifetimeSeconds: 0, nonce: NONCE_B, internalPort: 5060, externalPort: 0 },
-    unmap: { ...mapped, resultCode: 0, result: 'SUCCESS', lifetimeSeconds: 0, nonce: NONCE_A, internalPort: 5060, externalPort: 0 },
-    unmapGone: { ...mapped, resultCode: 8, result: 'NO_RESOURCES', lifetimeSeconds: 30, nonce: NONCE_A, internalPort: 5060, externalPort: 0 },
-    addressMismatch: { ...mapped, resultCode: 12, result: 'ADDRESS_MISMATCH', lifetimeSeconds: 0, nonce: NONCE_A, internalPort: 5062, externalPort: 5062, externalAddress: '0.0.0.0' },
-    mapWithoutFields: { kind: 'bare', opcode: 1, resultCode: 3, result: 'MALFORMED_REQUEST', lifetimeSeconds: 0, epochSeconds },
-    version3: { kind: 'announce', opcode: 0, resultCode: 1, result: 'UNSUPP_VERSION', lifetimeSeconds: 0, epochSeconds },
-    unknownOpcode: { kind: 'bare', opcode: 5, resultCode: 4, result: 'UNSUPP_OPCODE', lifetimeSeconds: 0, epochSeconds },
+    map: {
+      ...mapped,
+      resultCode: 0,
+      result: 'SUCCESS',
+      lifetimeSeconds: 3600,
+      nonce: NONCE_A,
+      internalPort: 5060,
+      externalPort: 5060,
+    },
+    mapLong: {
+      ...mapped,
+      resultCode: 0,
+      result: 'SUCCESS',
+      lifetimeSeconds: 86_400,
+      nonce: NONCE_A,
+      internalPort: 16384,
+      externalPort: 16384,
+    },
+    mapShort: {
+      ...mapped,
+      resultCode: 0,
+      result: 'SUCCESS',
+      lifetimeSeconds: 120,
+      nonce: NONCE_A,
+      internalPort: 5066,
+      externalPort: 5066,
+    },
+    mapTakenPort: {
+      ...mapped,
+      resultCode: 0,
+      result: 'SUCCESS',
+      lifetimeSeconds: 600,
+      nonce: NONCE_B,
+      internalPort: 5068,
+      externalPort: 5067,
+    },
+    unmapWrongNonce: {
+      ...mapped,
+      resultCode: 2,
+      result: 'NOT_AUTHORIZED',
+      lifetimeSeconds: 0,
+      nonce: NONCE_B,
+      internalPort: 5060,
+      externalPort: 0,
+    },
+    unmap: {
+      ...mapped,
+      resultCode: 0,
+      result: 'SUCCESS',
+      lifetimeSeconds: 0,
+      nonce: NONCE_A,
+      internalPort: 5060,
+      externalPort: 0,
+    },
+    unmapGone: {
+      ...mapped,
+      resultCode: 8,
+      result: 'NO_RESOURCES',
+      lifetimeSeconds: 30,
+      nonce: NONCE_A,
+      internalPort: 5060,
+      externalPort: 0,
+    },
+    addressMismatch: {
+      ...mapped,
+      resultCode: 12,
+      result: 'ADDRESS_MISMATCH',
+      lifetimeSeconds: 0,
+      nonce: NONCE_A,
+      internalPort: 5062,
+      externalPort: 5062,
+      externalAddress: '0.0.0.0',
+    },
+    mapWithoutFields: {
+      kind: 'bare',
+      opcode: 1,
+      resultCode: 3,
+      result: 'MALFORMED_REQUEST',
+      lifetimeSeconds: 0,
+      epochSeconds,
+    },
+    version3: {
+      kind: 'announce',
+      opcode: 0,
+      resultCode: 1,
+      result: 'UNSUPP_VERSION',
+      lifetimeSeconds: 0,
+      epochSeconds,
+    },
+    unknownOpcode: {
+      kind: 'bare',
+      opcode: 5,
+      resultCode: 4,
+      result: 'UNSUPP_OPCODE',
+      lifetimeSeconds: 0,
+      epochSeconds,
+    },
   };
   for (const [name, value] of Object.entries(expected)) {
     it(`should read '${name}' as ${value.kind} ${value.result}`, () => {
@@ -138,22 +233,36 @@ describe('decodePcpResponse', () => {
       ['0001 0000 13c4 13c4 00000e10', 'NOT_A_RESPONSE'],
       ['0181 0006 00000000 00004098 000000000000000000000000', 'BAD_VERSION'],
     ] as const;
-    for (const [raw, code] of cases) expect(decodePcpResponse(bytes(raw)), raw).toMatchObject({ ok: false, error: { code } });
-    expect(decodePcpResponse(bytes(`${header}${'00'.repeat(1076)}`))).toMatchObject({ ok: true, value: { kind: 'map', externalAddress: '0:0:0:0:0:0:0:0' } });
+    for (const [raw, code] of cases)
+      expect(decodePcpResponse(bytes(raw)), raw).toMatchObject({ ok: false, error: { code } });
+    expect(decodePcpResponse(bytes(`${header}${'00'.repeat(1076)}`))).toMatchObject({
+      ok: true,
+      value: { kind: 'map', externalAddress: '0:0:0:0:0:0:0:0' },
+    });
   });
 
   it('should take an address as IPv4 only when all of its first 96 bits say IPv4-mapped (RFC 6887 §5)', () => {
     const head = '0281 0000 00000e10 00004098 000000000000000000000000 0102030405060708090a0b0c 11000000 13c4 13c4';
-    expect(decodePcpResponse(bytes(`${head} 00000000000000000000ffff0b000001`))).toMatchObject({ value: { externalAddress: '11.0.0.1' } });
-    expect(decodePcpResponse(bytes(`${head} 20010db8000000000000000000000001`))).toMatchObject({ value: { externalAddress: '2001:db8:0:0:0:0:0:1' } });
-    expect(decodePcpResponse(bytes(`${head} 00010000000000000000ffff0b000001`))).toMatchObject({ value: { externalAddress: '1:0:0:0:0:ffff:b00:1' } });
+    expect(decodePcpResponse(bytes(`${head} 00000000000000000000ffff0b000001`))).toMatchObject({
+      value: { externalAddress: '11.0.0.1' },
+    });
+    expect(decodePcpResponse(bytes(`${head} 20010db8000000000000000000000001`))).toMatchObject({
+      value: { externalAddress: '2001:db8:0:0:0:0:0:1' },
+    });
+    expect(decodePcpResponse(bytes(`${head} 00010000000000000000ffff0b000001`))).toMatchObject({
+      value: { externalAddress: '1:0:0:0:0:ffff:b00:1' },
+    });
   });
 
   const hostile = fc.oneof(
     fc.uint8Array({ maxLength: 80 }),
     // Past the version and R-bit checks, into the header and MAP fields.
-    fc.tuple(fc.constantFrom(0, 2), fc.integer({ min: 128, max: 255 }), fc.uint8Array({ maxLength: 120 })).map(([v, op, rest]) => Uint8Array.of(v, op, ...rest)),
-    fc.tuple(fc.nat(255), fc.nat(14)).map(([result, words]) => Uint8Array.of(2, 129, 0, result, ...new Uint8Array(words * 4 + 8))),
+    fc
+      .tuple(fc.constantFrom(0, 2), fc.integer({ min: 128, max: 255 }), fc.uint8Array({ maxLength: 120 }))
+      .map(([v, op, rest]) => Uint8Array.of(v, op, ...rest)),
+    fc
+      .tuple(fc.nat(255), fc.nat(14))
+      .map(([result, words]) => Uint8Array.of(2, 129, 0, result, ...new Uint8Array(words * 4 + 8))),
   );
 
   it('should never throw, whatever the bytes, and read the same from an offset into a larger buffer', () => {
@@ -206,7 +315,13 @@ describe('encodePcpResponse ∘ decodePcpResponse', () => {
 
   it('should give back the raw bytes of every well-formed response with its reserved bytes zero (serialize ∘ parse)', () => {
     const raw = fc
-      .tuple(fc.constantFrom(0, 1, 7), resultCode, fc.uint8Array({ minLength: 8, maxLength: 8 }), fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.uint8Array({ minLength: 4, maxLength: 4 }))
+      .tuple(
+        fc.constantFrom(0, 1, 7),
+        resultCode,
+        fc.uint8Array({ minLength: 8, maxLength: 8 }),
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        fc.uint8Array({ minLength: 4, maxLength: 4 }),
+      )
       .map(([opcode, result, lifetimeAndEpoch, nonceProtocol, ipv4]) => {
         const b = new Uint8Array(opcode === 1 ? 60 : 24);
         b.set([2, 128 + opcode, 0, result]);

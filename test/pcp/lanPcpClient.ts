@@ -38,13 +38,16 @@ async function timed<T>(request: () => Promise<PcpResult<T>>): Promise<Timed<T>>
 async function main(phase: string, namespace: string, gateway: string, nonce: string): Promise<LanPcpReport> {
   // Like lanNatPmpClient.ts: only ever talk to the test's own router, never from the host.
   const here = spawnSync('ip', ['netns', 'identify', String(process.pid)], { encoding: 'utf8' }).stdout.trim();
-  if (here !== namespace) throw new Error(`lanPcpClient.ts runs only inside netns ${namespace} (here: ${here || 'the host'})`);
+  if (here !== namespace)
+    throw new Error(`lanPcpClient.ts runs only inside netns ${namespace} (here: ${here || 'the host'})`);
   switch (phase) {
     case 'map':
       return {
         phase,
         announced: await timed(() => announce(gateway)),
-        sip: await timed(() => mapUdp(gateway, { internalPort: SIP_PORT, suggestedExternalPort: SIP_PORT, lifetimeSeconds: 3600 })),
+        sip: await timed(() =>
+          mapUdp(gateway, { internalPort: SIP_PORT, suggestedExternalPort: SIP_PORT, lifetimeSeconds: 3600 }),
+        ),
       };
     case 'unmap-wrong':
       return { phase, unmapped: await timed(() => unmapUdp(gateway, { internalPort: SIP_PORT, nonce: WRONG_NONCE })) };

@@ -30,8 +30,10 @@ async function natPmpOnlyRouter(): Promise<{ port: UdpPort; seen: string[] }> {
     reply[0] = 0;
     reply[1] = 128 + (version === 0 ? opcode : 0);
     reply.writeUInt32BE(1234, 4);
-    if (version !== 0) reply.writeUInt16BE(1, 2); // RFC 6887 §9: version 0, result 1 Unsupported Version
-    else if (opcode === 0) Buffer.from([198, 51, 100, 9]).copy(reply, 8); // external address
+    if (version !== 0)
+      reply.writeUInt16BE(1, 2); // RFC 6887 §9: version 0, result 1 Unsupported Version
+    else if (opcode === 0)
+      Buffer.from([198, 51, 100, 9]).copy(reply, 8); // external address
     else {
       d.data.copy(reply, 8, 4, 8); // internal and external port as asked
       d.data.copy(reply, 12, 8, 12); // lifetime as asked
@@ -50,7 +52,13 @@ describe('port-mapping fallback chain IGD → PCP → NAT-PMP', () => {
     const router = await natPmpOnlyRouter();
     const silent = await startFakeSsdp(() => undefined);
     cleanups.push(() => silent.close());
-    const actors = portMappingActors({ target: { address: HOST, port: silent.port }, localAddress: HOST, timeoutMs: 600, natPmpGateway: HOST, natPmpPort: router.port.port });
+    const actors = portMappingActors({
+      target: { address: HOST, port: silent.port },
+      localAddress: HOST,
+      timeoutMs: 600,
+      natPmpGateway: HOST,
+      natPmpPort: router.port.port,
+    });
     const actor = createActor(portMappingMachine.provide({ actors }), { input: { ports: [5060, 16384] } });
     actor.start();
     const mapped = await waitFor(actor, (s) => s.matches('mapped'), { timeout: 5000 });

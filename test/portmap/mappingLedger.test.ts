@@ -50,7 +50,9 @@ describe('mapping ledger', () => {
   const ledger = (lockWaitMs?: number) => openMappingLedger({ path, lockWaitMs, onProblem: (p) => problems.push(p) });
 
   it('should live in AVCHAT_STATE_DIR, else the XDG state folder, else ~/.local/state', () => {
-    expect(defaultLedgerPath({ AVCHAT_STATE_DIR: '/tmp/x', XDG_STATE_HOME: '/var/s' }, '/home/u')).toBe('/tmp/x/mappings.json');
+    expect(defaultLedgerPath({ AVCHAT_STATE_DIR: '/tmp/x', XDG_STATE_HOME: '/var/s' }, '/home/u')).toBe(
+      '/tmp/x/mappings.json',
+    );
     expect(defaultLedgerPath({ XDG_STATE_HOME: '/var/s' }, '/home/u')).toBe('/var/s/avchat/mappings.json');
     // The XDG spec: a relative path in the variable is invalid and ignored.
     expect(defaultLedgerPath({ XDG_STATE_HOME: 'rel/s' }, '/home/u')).toBe('/home/u/.local/state/avchat/mappings.json');
@@ -60,7 +62,12 @@ describe('mapping ledger', () => {
   it('should key UPnP mappings by external port and NAT-PMP mappings by our address and internal port, as routers do', () => {
     expect(mappingKey(entry(5060))).toBe(mappingKey(entry(5060, { internalPort: 5070, internalClient: '' })));
     expect(mappingKey(entry(5060))).not.toBe(mappingKey(entry(5061)));
-    const natPmp = (externalPort: number, internalClient = '192.168.77.2') => entry(externalPort, { gateway: { kind: 'natpmp', location: '192.168.77.1' }, internalPort: 5060, internalClient });
+    const natPmp = (externalPort: number, internalClient = '192.168.77.2') =>
+      entry(externalPort, {
+        gateway: { kind: 'natpmp', location: '192.168.77.1' },
+        internalPort: 5060,
+        internalClient,
+      });
     // The gateway may grant another external port: still the same mapping.
     expect(mappingKey(natPmp(5060))).toBe(mappingKey(natPmp(40000)));
     expect(mappingKey(natPmp(5060))).not.toBe(mappingKey(natPmp(5060, '192.168.77.3')));
@@ -148,7 +155,11 @@ describe('mapping ledger', () => {
     expect(problems).toEqual([
       {
         code: 'LEDGER_MALFORMED',
-        message: expect.stringMatching(new RegExp(`^the mapping ledger ${path} is damaged: it is not JSON .*; moved it to ${path}\\.bad and starting a fresh one with 0 usable entries\\. .*upnpc -l`)),
+        message: expect.stringMatching(
+          new RegExp(
+            `^the mapping ledger ${path} is damaged: it is not JSON .*; moved it to ${path}\\.bad and starting a fresh one with 0 usable entries\\. .*upnpc -l`,
+          ),
+        ),
       },
     ]);
     expect(await readFile(`${path}.bad`, 'utf8')).toBe('{"version":1,"mappings":[{"gateway"');
@@ -159,7 +170,18 @@ describe('mapping ledger', () => {
 
   it('should keep the usable entries of a damaged ledger and write them back', async () => {
     await mkdir(join(dir, 'state'), { recursive: true });
-    await writeFile(path, JSON.stringify({ version: 1, mappings: [entry(5060), { ...entry(5061), externalPort: 70000 }, 'junk', { ...entry(5062), askedAt: 'yesterday' }] }));
+    await writeFile(
+      path,
+      JSON.stringify({
+        version: 1,
+        mappings: [
+          entry(5060),
+          { ...entry(5061), externalPort: 70000 },
+          'junk',
+          { ...entry(5062), askedAt: 'yesterday' },
+        ],
+      }),
+    );
     expect(await ledger().entries()).toEqual([entry(5060)]);
     expect(problems.map((p) => p.code)).toEqual(['LEDGER_MALFORMED']);
     expect(problems[0]!.message).toContain('3 of its 4 entries are unusable');
@@ -170,7 +192,10 @@ describe('mapping ledger', () => {
     expect(parseLedger('')).toMatchObject({ entries: [], problem: expect.stringContaining('not JSON') });
     expect(parseLedger('null')).toEqual({ entries: [], problem: 'it has no "mappings" list' });
     expect(parseLedger('[]')).toEqual({ entries: [], problem: 'it has no "mappings" list' });
-    expect(parseLedger('{"version":2,"mappings":[]}')).toEqual({ entries: [], problem: 'its version is 2, not 1 (written by another avchat?)' });
+    expect(parseLedger('{"version":2,"mappings":[]}')).toEqual({
+      entries: [],
+      problem: 'its version is 2, not 1 (written by another avchat?)',
+    });
     expect(parseLedger(serializeLedger([entry(5060)]))).toEqual({ entries: [entry(5060)] });
   });
 
@@ -181,6 +206,8 @@ describe('mapping ledger', () => {
     await chmod(blocked, 0o400);
     const l = openMappingLedger({ path: join(blocked, 'mappings.json'), onProblem: (p) => problems.push(p) });
     await expect(l.record(entry(5060))).resolves.toBeUndefined();
-    expect(problems).toEqual([{ code: 'LEDGER_WRITE', message: expect.stringContaining('set AVCHAT_STATE_DIR to a writable folder') }]);
+    expect(problems).toEqual([
+      { code: 'LEDGER_WRITE', message: expect.stringContaining('set AVCHAT_STATE_DIR to a writable folder') },
+    ]);
   });
 });

@@ -15,14 +15,28 @@ import { openMappingLedger, type LedgerEntry, type MappingLedger } from '../../s
 import { portMappingActors } from '../../src/portmap/portMappingActors.ts';
 import { natPmpProblem } from '../../src/portmap/problems.ts';
 import { describeStaleMappings, removeStaleMappings } from '../../src/portmap/staleMappings.ts';
-import { searchTargetOf, soapFault, soapOk, ssdpAnswer, startFakeGateway, startFakeSsdp, type FakeGateway, type FakeSsdp, type SeenAction } from '../upnp/fakeGateway.ts';
+import {
+  searchTargetOf,
+  soapFault,
+  soapOk,
+  ssdpAnswer,
+  startFakeGateway,
+  startFakeSsdp,
+  type FakeGateway,
+  type FakeSsdp,
+  type SeenAction,
+} from '../upnp/fakeGateway.ts';
 
 const WANIP2 = 'urn:schemas-upnp-org:service:WANIPConnection:2';
-const DESCRIPTION = readFileSync(new URL('../upnp/fixtures/igd-v2.xml', import.meta.url), 'utf8').replace('<controlURL>/ctl/IPConn</controlURL>', '<controlURL>/ctl</controlURL>');
+const DESCRIPTION = readFileSync(new URL('../upnp/fixtures/igd-v2.xml', import.meta.url), 'utf8').replace(
+  '<controlURL>/ctl/IPConn</controlURL>',
+  '<controlURL>/ctl</controlURL>',
+);
 const DEAD = 4_194_999;
 const dead = (pid: number) => pid !== process.pid;
 
-const argument = (request: SeenAction, name: string) => new RegExp(`<${name}>([^<]*)</${name}>`).exec(request.body)?.[1];
+const argument = (request: SeenAction, name: string) =>
+  new RegExp(`<${name}>([^<]*)</${name}>`).exec(request.body)?.[1];
 
 function entry(location: string, externalPort: number, extra: Partial<LedgerEntry> = {}): LedgerEntry {
   return {
@@ -73,17 +87,32 @@ describe('stale mappings left in the ledger', () => {
   it("should delete what a dead process left and still holds, count 714 and another host's mapping as gone, and leave a live process's alone", async () => {
     gateway = await startFakeGateway(DESCRIPTION, {
       // 5060 and 16384 are still ours; 16385 is gone; 16386 now forwards to another host.
-      GetSpecificPortMappingEntry: holding({ '5060': ['127.0.0.1', 5060], '16384': ['127.0.0.1', 16384], '16386': ['192.168.1.9', 16386] }),
+      GetSpecificPortMappingEntry: holding({
+        '5060': ['127.0.0.1', 5060],
+        '16384': ['127.0.0.1', 16384],
+        '16386': ['192.168.1.9', 16386],
+      }),
       DeletePortMapping: soapOk(WANIP2, 'DeletePortMapping'),
     });
     const live = entry(gateway.location, 16387, { pid: process.pid });
-    for (const e of [entry(gateway.location, 5060), entry(gateway.location, 16384, { pid: DEAD - 1 }), entry(gateway.location, 16385), entry(gateway.location, 16386), live]) await ledger.record(e);
+    for (const e of [
+      entry(gateway.location, 5060),
+      entry(gateway.location, 16384, { pid: DEAD - 1 }),
+      entry(gateway.location, 16385),
+      entry(gateway.location, 16386),
+      live,
+    ])
+      await ledger.record(e);
 
     const report = await removeStaleMappings(ledger, { isAlive: (pid) => !dead(pid) });
     expect(report).toEqual({ removed: 2, gone: 2, left: 0, pids: [DEAD - 1, DEAD], problems: [] });
-    expect(gateway.seen.filter((s) => s.action === 'DeletePortMapping').map((s) => argument(s, 'NewExternalPort'))).toEqual(['5060', '16384']);
+    expect(
+      gateway.seen.filter((s) => s.action === 'DeletePortMapping').map((s) => argument(s, 'NewExternalPort')),
+    ).toEqual(['5060', '16384']);
     expect(await ledger.entries()).toEqual([live]);
-    expect(describeStaleMappings(report)).toBe(`removed 2 stale port mappings of 4 left by avchat processes ${DEAD - 1}, ${DEAD} that did not exit cleanly; 2 already gone from the router`);
+    expect(describeStaleMappings(report)).toBe(
+      `removed 2 stale port mappings of 4 left by avchat processes ${DEAD - 1}, ${DEAD} that did not exit cleanly; 2 already gone from the router`,
+    );
   });
 
   it('should keep the entries of a router it cannot reach for the next start, asking it once, and drop those whose lease has run out', async () => {
@@ -96,7 +125,14 @@ describe('stale mappings left in the ledger', () => {
 
     const report = await removeStaleMappings(ledger, { isAlive: (pid) => !dead(pid) });
     expect(report).toMatchObject({ removed: 0, gone: 1, left: 2, pids: [DEAD] });
-    expect(report.problems).toEqual([{ code: 'HTTP_FAILED', message: expect.stringContaining(`the stale mappings on upnp ${location} stay listed in ${ledger.path} for the next start:`) }]);
+    expect(report.problems).toEqual([
+      {
+        code: 'HTTP_FAILED',
+        message: expect.stringContaining(
+          `the stale mappings on upnp ${location} stay listed in ${ledger.path} for the next start:`,
+        ),
+      },
+    ]);
     expect((await ledger.entries()).map((e) => e.externalPort)).toEqual([5060, 16385]);
     expect(describeStaleMappings(report)).toContain('2 could not be removed now (tried again at the next start)');
   });
@@ -114,14 +150,21 @@ describe('stale mappings left in the ledger', () => {
       AddPortMapping: (request) => {
         // What the ledger holds each time the router is asked to add a mapping.
         atAdd.push(JSON.parse(readFileSync(ledger.path, 'utf8')).mappings.map((m: LedgerEntry) => m.externalPort));
-        return argument(request, 'NewExternalPort') === '5060' ? soapFault(718, 'ConflictInMappingEntry') : soapOk(WANIP2, 'AddPortMapping');
+        return argument(request, 'NewExternalPort') === '5060'
+          ? soapFault(718, 'ConflictInMappingEntry')
+          : soapOk(WANIP2, 'AddPortMapping');
       },
       DeletePortMapping: soapOk(WANIP2, 'DeletePortMapping'),
     });
     const location = gateway.location;
     ssdp = await startFakeSsdp((request) => ssdpAnswer(location, searchTargetOf(request)));
-    const actors = portMappingActors({ target: { address: '127.0.0.1', port: ssdp.port }, localAddress: '127.0.0.1', timeoutMs: 1000 }, { ledger });
-    const actor = createActor(portMappingMachine.provide({ actors }), { input: { ports: [5060, 16384], leaseSeconds: 3600 } });
+    const actors = portMappingActors(
+      { target: { address: '127.0.0.1', port: ssdp.port }, localAddress: '127.0.0.1', timeoutMs: 1000 },
+      { ledger },
+    );
+    const actor = createActor(portMappingMachine.provide({ actors }), {
+      input: { ports: [5060, 16384], leaseSeconds: 3600 },
+    });
     actor.start();
     const mapped = await waitFor(actor, (s) => s.matches('mapped') || s.matches('failed'), { timeout: 5000 });
     expect(mapped.value).toBe('mapped');
@@ -129,7 +172,9 @@ describe('stale mappings left in the ledger', () => {
     // 5060 was refused (718) and forgotten before 5061 was asked.
     expect(atAdd).toEqual([[5060], [5061], [5061, 16384]]);
     const held = await ledger.entries();
-    expect(held.map((e) => [e.externalPort, e.internalPort, e.pid, e.gateway.kind, e.gateway.location, e.internalClient])).toEqual([
+    expect(
+      held.map((e) => [e.externalPort, e.internalPort, e.pid, e.gateway.kind, e.gateway.location, e.internalClient]),
+    ).toEqual([
       [5061, 5060, process.pid, 'upnp', location, '127.0.0.1'],
       [16384, 16384, process.pid, 'upnp', location, '127.0.0.1'],
     ]);
@@ -142,7 +187,10 @@ describe('stale mappings left in the ledger', () => {
   it('should name a NAT-PMP refusal by its RFC 6886 result code', () => {
     expect(natPmpProblem({ code: 'NOT_AUTHORIZED', message: 'm' })).toEqual({ code: 'NATPMP_2', message: 'm' });
     expect(natPmpProblem({ code: 'OUT_OF_RESOURCES', message: 'm' })).toEqual({ code: 'NATPMP_4', message: 'm' });
-    expect(natPmpProblem({ code: 'UNKNOWN_RESULT', message: 'm' })).toEqual({ code: 'NATPMP_UNKNOWN_RESULT', message: 'm' });
+    expect(natPmpProblem({ code: 'UNKNOWN_RESULT', message: 'm' })).toEqual({
+      code: 'NATPMP_UNKNOWN_RESULT',
+      message: 'm',
+    });
     expect(natPmpProblem({ code: 'TIMEOUT', message: 'm' })).toEqual({ code: 'TIMEOUT', message: 'm' });
   });
 });

@@ -6,7 +6,7 @@ import { mediaMachine, type MediaPortCommand, type MediaPortInput } from '../../
 import { natProbeMachine } from '../../machines/natProbe.ts';
 import { portMappingMachine } from '../../machines/portMapping.ts';
 import { sipSessionMachine, type SipDialogCommand } from '../../machines/sipSession.ts';
-import type { CallRole, Direction, GatewayInfo, MediaPlan, NatReport, PortMappingEntry } from '../../machines/types.ts';
+import type { CallRole, Direction, GatewayInfo, MediaPlan, PortMappingEntry } from '../../machines/types.ts';
 
 /**
  * Property tests over the call chart: random sequences of user events, SIP dialog events (in any
@@ -15,17 +15,39 @@ import type { CallRole, Direction, GatewayInfo, MediaPlan, NatReport, PortMappin
  */
 
 const plan = (audio: Direction): MediaPlan => ({
-  audio: { kind: 'audio', payloadType: 0, codec: 'PCMU', clockRate: 8000, local: { rtpPort: 16386, rtcpPort: 16387 }, remote: { address: '127.0.0.1', rtpPort: 16486, rtcpPort: 16487 }, direction: audio },
-  video: { kind: 'video', payloadType: 34, codec: 'H263', clockRate: 90000, local: { rtpPort: 16384, rtcpPort: 16385 }, remote: { address: '127.0.0.1', rtpPort: 16484, rtcpPort: 16485 }, direction: 'sendrecv' },
+  audio: {
+    kind: 'audio',
+    payloadType: 0,
+    codec: 'PCMU',
+    clockRate: 8000,
+    local: { rtpPort: 16386, rtcpPort: 16387 },
+    remote: { address: '127.0.0.1', rtpPort: 16486, rtcpPort: 16487 },
+    direction: audio,
+  },
+  video: {
+    kind: 'video',
+    payloadType: 34,
+    codec: 'H263',
+    clockRate: 90000,
+    local: { rtpPort: 16384, rtcpPort: 16385 },
+    remote: { address: '127.0.0.1', rtpPort: 16484, rtcpPort: 16485 },
+    direction: 'sendrecv',
+  },
 });
 
 const direction = fc.constantFrom<Direction>('sendrecv', 'sendonly', 'recvonly', 'inactive');
 const step = fc.oneof(
-  fc.constantFrom({ type: 'ANSWER' }, { type: 'MUTE' }, { type: 'UNMUTE' }, { type: 'HANGUP' }).map((event) => ({ kind: 'user' as const, event })),
+  fc
+    .constantFrom({ type: 'ANSWER' }, { type: 'MUTE' }, { type: 'UNMUTE' }, { type: 'HANGUP' })
+    .map((event) => ({ kind: 'user' as const, event })),
   fc.integer({ min: 400, max: 699 }).map((status) => ({ kind: 'user' as const, event: { type: 'REJECT', status } })),
   fc
     .oneof(
-      fc.constantFrom({ type: 'SIP.TRYING' }, { type: 'SIP.RINGING' }, { type: 'SIP.INCOMING', from: 'sip:a@127.0.0.1' }),
+      fc.constantFrom(
+        { type: 'SIP.TRYING' },
+        { type: 'SIP.RINGING' },
+        { type: 'SIP.INCOMING', from: 'sip:a@127.0.0.1' },
+      ),
       fc.constantFrom({ type: 'SIP.TERMINATED', by: 'remote' }, { type: 'SIP.TERMINATED', by: 'local' }),
       direction.map((d) => ({ type: 'SIP.ESTABLISHED', plan: plan(d) })),
       direction.map((d) => ({ type: 'SIP.MEDIA_UPDATED', plan: plan(d) })),
@@ -57,20 +79,42 @@ function simulated(gateway: boolean, mappingFails: boolean) {
     });
   const machine = callMachine.provide({
     actors: {
-      natProbe: natProbeMachine.provide({ actors: { probeAttempt: fromPromise(() => new Promise<{ external: { address: string; port: number }; rttMs: number }>(() => {})) } }),
+      natProbe: natProbeMachine.provide({
+        actors: {
+          probeAttempt: fromPromise(
+            () => new Promise<{ external: { address: string; port: number }; rttMs: number }>(() => {}),
+          ),
+        },
+      }),
       portMapping: portMappingMachine.provide({
         actors: {
-          discoverGateway: fromPromise<GatewayInfo | undefined, void>(async () => (gateway ? { location: 'http://192.168.1.1/' } : undefined)),
+          discoverGateway: fromPromise<GatewayInfo | undefined, void>(async () =>
+            gateway ? { location: 'http://192.168.1.1/' } : undefined,
+          ),
           getExternalAddress: fromPromise(async () => '198.51.100.7'),
-          addPortMapping: fromPromise(async ({ input }: { input: { gateway: GatewayInfo; internalPort: number; externalPort: number; leaseSeconds: number } }) => {
-            if (mappingFails) throw { code: 'UPNP_718', message: 'conflict' };
-            const made: PortMappingEntry = { protocol: 'UDP', internalPort: input.internalPort, externalPort: input.externalPort, internalClient: '192.168.1.2', leaseSeconds: input.leaseSeconds };
-            log.mapped.push([made]);
-            return made;
-          }),
-          unmapPorts: fromPromise(async ({ input }: { input: { gateway: GatewayInfo; mappings: PortMappingEntry[] } }) => {
-            log.unmapped.push(input.mappings);
-          }),
+          addPortMapping: fromPromise(
+            async ({
+              input,
+            }: {
+              input: { gateway: GatewayInfo; internalPort: number; externalPort: number; leaseSeconds: number };
+            }) => {
+              if (mappingFails) throw { code: 'UPNP_718', message: 'conflict' };
+              const made: PortMappingEntry = {
+                protocol: 'UDP',
+                internalPort: input.internalPort,
+                externalPort: input.externalPort,
+                internalClient: '192.168.1.2',
+                leaseSeconds: input.leaseSeconds,
+              };
+              log.mapped.push([made]);
+              return made;
+            },
+          ),
+          unmapPorts: fromPromise(
+            async ({ input }: { input: { gateway: GatewayInfo; mappings: PortMappingEntry[] } }) => {
+              log.unmapped.push(input.mappings);
+            },
+          ),
         },
       }),
       sipSession: sipSessionMachine.provide({
@@ -84,7 +128,14 @@ function simulated(gateway: boolean, mappingFails: boolean) {
           }),
         },
       }),
-      media: mediaMachine.provide({ actors: { videoRtp: port('videoRtp'), videoRtcp: port('videoRtcp'), audioRtp: port('audioRtp'), audioRtcp: port('audioRtcp') } }),
+      media: mediaMachine.provide({
+        actors: {
+          videoRtp: port('videoRtp'),
+          videoRtcp: port('videoRtcp'),
+          audioRtp: port('audioRtp'),
+          audioRtcp: port('audioRtcp'),
+        },
+      }),
     },
   });
   return { machine, log };
@@ -108,7 +159,16 @@ describe('call chart properties (fast-check, simulated I/O actors)', () => {
           const { machine, log } = simulated(gateway, mappingFails);
           const clock = new SimulatedClock();
           const errors: unknown[] = [];
-          const actor = createActor(machine, { clock, input: { role, target: 'sip:avchat@127.0.0.1:5062', autoAnswer: true, ports: [5060, 16384], durationMs: 10_000 } });
+          const actor = createActor(machine, {
+            clock,
+            input: {
+              role,
+              target: 'sip:avchat@127.0.0.1:5062',
+              autoAnswer: true,
+              ports: [5060, 16384],
+              durationMs: 10_000,
+            },
+          });
           actor.subscribe({ error: (err) => errors.push(err) });
           actor.start();
           await flush();

@@ -1,7 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, setup, SimulatedClock, type AnyActorRef } from 'xstate';
-import { MEDIA_PORTS, mediaMachine, sendStateOf, type MediaInput, type MediaPortCommand, type MediaPortEvent, type MediaPortInput, type MediaPortName } from '../../machines/media.ts';
+import {
+  MEDIA_PORTS,
+  mediaMachine,
+  sendStateOf,
+  type MediaInput,
+  type MediaPortCommand,
+  type MediaPortEvent,
+  type MediaPortInput,
+  type MediaPortName,
+} from '../../machines/media.ts';
 import type { Direction, MediaKind, MediaPlan, StreamPlan } from '../../machines/types.ts';
 
 /**
@@ -13,13 +22,32 @@ import type { Direction, MediaKind, MediaPlan, StreamPlan } from '../../machines
 
 const stream = (kind: MediaKind, direction: Direction): StreamPlan =>
   kind === 'audio'
-    ? { kind, payloadType: 0, codec: 'PCMU', clockRate: 8000, local: { rtpPort: 16386, rtcpPort: 16387 }, remote: { address: '127.0.0.1', rtpPort: 16486, rtcpPort: 16487 }, direction }
-    : { kind, payloadType: 34, codec: 'H263', clockRate: 90000, local: { rtpPort: 16384, rtcpPort: 16385 }, remote: { address: '127.0.0.1', rtpPort: 16484, rtcpPort: 16485 }, direction };
+    ? {
+        kind,
+        payloadType: 0,
+        codec: 'PCMU',
+        clockRate: 8000,
+        local: { rtpPort: 16386, rtcpPort: 16387 },
+        remote: { address: '127.0.0.1', rtpPort: 16486, rtcpPort: 16487 },
+        direction,
+      }
+    : {
+        kind,
+        payloadType: 34,
+        codec: 'H263',
+        clockRate: 90000,
+        local: { rtpPort: 16384, rtcpPort: 16385 },
+        remote: { address: '127.0.0.1', rtpPort: 16484, rtcpPort: 16485 },
+        direction,
+      };
 
 const direction = fc.constantFrom<Direction>('sendrecv', 'sendonly', 'recvonly', 'inactive');
 const mediaPlan: fc.Arbitrary<MediaPlan> = fc
   .record({ audio: fc.option(direction, { nil: undefined }), video: fc.option(direction, { nil: undefined }) })
-  .map(({ audio, video }) => ({ ...(audio ? { audio: stream('audio', audio) } : {}), ...(video ? { video: stream('video', video) } : {}) }));
+  .map(({ audio, video }) => ({
+    ...(audio ? { audio: stream('audio', audio) } : {}),
+    ...(video ? { video: stream('video', video) } : {}),
+  }));
 const port = fc.constantFrom<MediaPortName>(...MEDIA_PORTS);
 const rtcpPort = fc.constantFrom<MediaPortName>('videoRtcp', 'audioRtcp');
 
@@ -33,15 +61,26 @@ type Step =
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 3, arbitrary: mediaPlan.map((plan): Step => ({ kind: 'update', plan })) },
   { weight: 5, arbitrary: port.map((p): Step => ({ kind: 'activity', port: p })) },
-  { weight: 2, arbitrary: fc.record({ port: rtcpPort, bytes: fc.integer({ min: 8, max: 1472 }) }).map((s): Step => ({ kind: 'rtcpSent', ...s })) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .record({ port: rtcpPort, bytes: fc.integer({ min: 8, max: 1472 }) })
+      .map((s): Step => ({ kind: 'rtcpSent', ...s })),
+  },
   { weight: 1, arbitrary: port.map((p): Step => ({ kind: 'failed', port: p })) },
   { weight: 1, arbitrary: fc.constant<Step>({ kind: 'stop' }) },
-  { weight: 6, arbitrary: fc.oneof(fc.integer({ min: 1, max: 3000 }), fc.integer({ min: 1, max: 15_000 })).map((ms): Step => ({ kind: 'time', ms })) },
+  {
+    weight: 6,
+    arbitrary: fc
+      .oneof(fc.integer({ min: 1, max: 3000 }), fc.integer({ min: 1, max: 15_000 }))
+      .map((ms): Step => ({ kind: 'time', ms })),
+  },
 );
 
 const kindOf = (p: MediaPortName): MediaKind => (p.startsWith('audio') ? 'audio' : 'video');
 type RegionValue = { active: { send?: string; receive: string } } | 'stopped';
-const regionOf = (media: AnyActorRef, p: MediaPortName) => (media.getSnapshot().value as Record<MediaPortName, RegionValue>)[p];
+const regionOf = (media: AnyActorRef, p: MediaPortName) =>
+  (media.getSnapshot().value as Record<MediaPortName, RegionValue>)[p];
 const receiveOf = (media: AnyActorRef, p: MediaPortName) => {
   const region = regionOf(media, p);
   return region === 'stopped' ? 'stopped' : region.active.receive;
@@ -79,7 +118,9 @@ interface SimulatedPort {
 }
 
 function simulated(clock: SimulatedClock) {
-  const ports = Object.fromEntries(MEDIA_PORTS.map((name) => [name, { starts: 0, stops: 0, commands: [] } as SimulatedPort])) as Record<MediaPortName, SimulatedPort>;
+  const ports = Object.fromEntries(
+    MEDIA_PORTS.map((name) => [name, { starts: 0, stops: 0, commands: [] } as SimulatedPort]),
+  ) as Record<MediaPortName, SimulatedPort>;
   const logic = (name: MediaPortName) =>
     fromCallback<MediaPortCommand, MediaPortInput>(({ input, sendBack, receive }) => {
       const p = ports[name];
@@ -97,11 +138,22 @@ function simulated(clock: SimulatedClock) {
   const dead: boolean[] = [];
   const parent = setup({
     types: {} as { input: MediaInput; context: { input: MediaInput } },
-    actors: { media: mediaMachine.provide({ actors: { videoRtp: logic('videoRtp'), videoRtcp: logic('videoRtcp'), audioRtp: logic('audioRtp'), audioRtcp: logic('audioRtcp') } }) },
+    actors: {
+      media: mediaMachine.provide({
+        actors: {
+          videoRtp: logic('videoRtp'),
+          videoRtcp: logic('videoRtcp'),
+          audioRtp: logic('audioRtp'),
+          audioRtcp: logic('audioRtcp'),
+        },
+      }),
+    },
   }).createMachine({
     context: ({ input }) => ({ input }),
     invoke: { id: 'media', src: 'media', input: ({ context }) => context.input },
-    on: { 'MEDIA.DEAD': { actions: ({ self }) => dead.push(allStalled(self.getSnapshot().children.media as AnyActorRef)) } },
+    on: {
+      'MEDIA.DEAD': { actions: ({ self }) => dead.push(allStalled(self.getSnapshot().children.media as AnyActorRef)) },
+    },
   });
   return { ports, dead, parent };
 }
@@ -125,7 +177,10 @@ describe('media chart properties (fast-check, simulated port actors)', () => {
           const clock = new SimulatedClock();
           const { ports, dead, parent } = simulated(clock);
           const errors: unknown[] = [];
-          const actor = createActor(parent, { clock, input: { plan: initialPlan, deadPeerTimeoutMs, rtcpMinIntervalMs } });
+          const actor = createActor(parent, {
+            clock,
+            input: { plan: initialPlan, deadPeerTimeoutMs, rtcpMinIntervalMs },
+          });
           actor.subscribe({ error: (err) => errors.push(err) });
           actor.start();
           const media = actor.getSnapshot().children.media as AnyActorRef;
@@ -163,25 +218,33 @@ describe('media chart properties (fast-check, simulated port actors)', () => {
                 expect(snapshot.context.stalled[p]).toBe(receive === 'stalled');
                 // Stalled exactly when the dead-peer time has passed since the last packet (or the start).
                 const since = clock.now() - (lastActivity[p] ?? 0);
-                expect(receive).toBe(since >= deadPeerTimeoutMs ? 'stalled' : lastActivity[p] === undefined ? 'idle' : 'receiving');
+                expect(receive).toBe(
+                  since >= deadPeerTimeoutMs ? 'stalled' : lastActivity[p] === undefined ? 'idle' : 'receiving',
+                );
                 visit(receive);
               }
               // Only the RTCP ports are asked for reports, and never more often than RFC 3550 allows.
               const reports = ports[p].commands.filter((c) => c.command.type === 'REPORT').map((c) => c.at);
               if (!p.endsWith('Rtcp')) expect(reports).toEqual([]);
-              if (reports.length > 0) expect(reports[0]).toBeGreaterThanOrEqual((0.5 * (rtcpMinIntervalMs / 2)) / COMPENSATION);
-              for (let i = 1; i < reports.length; i += 1) expect(reports[i]! - reports[i - 1]!).toBeGreaterThanOrEqual((0.5 * rtcpMinIntervalMs) / COMPENSATION);
+              if (reports.length > 0)
+                expect(reports[0]).toBeGreaterThanOrEqual((0.5 * (rtcpMinIntervalMs / 2)) / COMPENSATION);
+              for (let i = 1; i < reports.length; i += 1)
+                expect(reports[i]! - reports[i - 1]!).toBeGreaterThanOrEqual((0.5 * rtcpMinIntervalMs) / COMPENSATION);
               // …and never later than it allows: a report overdue by the longest interval must have gone.
               if (p.endsWith('Rtcp') && !done) {
                 const kind = kindOf(p);
                 const last = reports.at(-1);
-                if (last === undefined) expect(clock.now()).toBeLessThan(longestIntervalMs(kind, 120, rtcpMinIntervalMs / 2));
+                if (last === undefined)
+                  expect(clock.now()).toBeLessThan(longestIntervalMs(kind, 120, rtcpMinIntervalMs / 2));
                 else expect(clock.now() - last).toBeLessThan(longestIntervalMs(kind, maxAvg[kind], rtcpMinIntervalMs));
               }
             }
             if (!done) {
               // Each RTP port's send side is what the last plan says.
-              for (const [p, kind] of [['audioRtp', 'audio'], ['videoRtp', 'video']] as const) {
+              for (const [p, kind] of [
+                ['audioRtp', 'audio'],
+                ['videoRtp', 'video'],
+              ] as const) {
                 const region = regionOf(media, p);
                 expect(region).not.toBe('stopped');
                 const send = (region as { active: { send: string } }).active.send;
@@ -194,7 +257,12 @@ describe('media chart properties (fast-check, simulated port actors)', () => {
               expect(snapshot.context.avgRtcpSize.video).toBeCloseTo(avg.video, 9);
             } else {
               visit('stopped');
-              expect(snapshot.value).toEqual({ videoRtp: 'stopped', videoRtcp: 'stopped', audioRtp: 'stopped', audioRtcp: 'stopped' });
+              expect(snapshot.value).toEqual({
+                videoRtp: 'stopped',
+                videoRtcp: 'stopped',
+                audioRtp: 'stopped',
+                audioRtcp: 'stopped',
+              });
               commandsWhenDone ??= MEDIA_PORTS.map((p) => ports[p].commands.length);
               expect(MEDIA_PORTS.map((p) => ports[p].commands.length)).toEqual(commandsWhenDone);
             }

@@ -50,7 +50,9 @@ function scriptOf(s: Scenario): RouterScript {
     noGateway: s.gateway === 'none',
     discoveryError: s.gateway === 'error' ? { code: 'SSDP_SOCKET', message: 'cannot bind; pass --bind' } : undefined,
     discoveryLatency: s.discoveryLatency,
-    externalAddress: s.externalAddressFails ? { code: 'NO_EXTERNAL_ADDRESS', message: 'WAN down; check the router' } : '203.0.113.9',
+    externalAddress: s.externalAddressFails
+      ? { code: 'NO_EXTERNAL_ADDRESS', message: 'WAN down; check the router' }
+      : '203.0.113.9',
     externalAddressLatency: s.externalAddressLatency,
     ports: Object.fromEntries(s.ports.map((p, i) => [p, s.behaviours[i]!])),
     renewalFails: s.renewalFails,
@@ -65,7 +67,12 @@ function start(s: Scenario) {
   const errors: unknown[] = [];
   const actor = createActor(portMappingMachine.provide({ actors: router.actors }), {
     clock,
-    input: { ports: s.ports, leaseSeconds: s.leaseSeconds, requestTimeoutMs: REQUEST_TIMEOUT_MS, discoveryTimeoutMs: DISCOVERY_TIMEOUT_MS },
+    input: {
+      ports: s.ports,
+      leaseSeconds: s.leaseSeconds,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+      discoveryTimeoutMs: DISCOVERY_TIMEOUT_MS,
+    },
   });
   actor.subscribe({ error: (err) => errors.push(err) });
   actor.start();
@@ -86,11 +93,16 @@ describe('portMapping chart properties (fast-check, simulated router)', () => {
           const snapshot = actor.getSnapshot();
           expect(errors).toEqual([]);
           // The inspector needs every snapshot as JSON.
-          expect(JSON.parse(JSON.stringify({ value: snapshot.value, context: snapshot.context }))).toEqual({ value: snapshot.value, context: snapshot.context });
+          expect(JSON.parse(JSON.stringify({ value: snapshot.value, context: snapshot.context }))).toEqual({
+            value: snapshot.value,
+            context: snapshot.context,
+          });
           // A permanent mapping (lease 0) is never renewed.
           expect(router.renewals.filter((r) => r.leaseSeconds === 0)).toEqual([]);
           // What the chart believes it holds, the router holds (until it asks for their removal).
-          if (!snapshot.matches('releasing')) for (const m of snapshot.context.mappings) expect(router.table.get(m.externalPort)?.internalPort).toBe(m.internalPort);
+          if (!snapshot.matches('releasing'))
+            for (const m of snapshot.context.mappings)
+              expect(router.table.get(m.externalPort)?.internalPort).toBe(m.internalPort);
           // What the router holds, the chart knows of (so it can remove it): no leak, even mid-request.
           const known = new Set([...snapshot.context.mappings, ...snapshot.context.unsure].map((m) => m.externalPort));
           if (snapshot.context.attempt) known.add(snapshot.context.attempt.externalPort);
@@ -114,7 +126,8 @@ describe('portMapping chart properties (fast-check, simulated router)', () => {
         // However it got here, RELEASE and enough time always end with the router's table empty.
         if (actor.getSnapshot().status !== 'done') actor.send({ type: 'RELEASE' });
         await flush();
-        for (let i = 0; i < 4 && actor.getSnapshot().status !== 'done'; i += 1) await advance(clock, router, 2 * REQUEST_TIMEOUT_MS);
+        for (let i = 0; i < 4 && actor.getSnapshot().status !== 'done'; i += 1)
+          await advance(clock, router, 2 * REQUEST_TIMEOUT_MS);
         expect(actor.getSnapshot().status).toBe('done');
         check();
         actor.stop();
@@ -138,18 +151,26 @@ describe('portMapping chart properties (fast-check, simulated router)', () => {
           actor.stop();
           return;
         }
-        const cannot = (b: PortBehaviour) => b.kind === 'error' || b.kind === 'hang' || (b.kind === 'slow' && b.ms >= REQUEST_TIMEOUT_MS) || (b.kind === 'conflict' && b.times > CONFLICT_TRIES);
+        const cannot = (b: PortBehaviour) =>
+          b.kind === 'error' ||
+          b.kind === 'hang' ||
+          (b.kind === 'slow' && b.ms >= REQUEST_TIMEOUT_MS) ||
+          (b.kind === 'conflict' && b.times > CONFLICT_TRIES);
         const firstBad = s.ports.findIndex((_, i) => cannot(s.behaviours[i]!));
         const mappedCount = firstBad === -1 ? s.ports.length : firstBad;
         if (firstBad !== -1) expect(snapshot.value).toBe('failed');
-        else expect(snapshot.matches('mapped') || snapshot.matches('renewing') || snapshot.matches('leased')).toBe(true);
+        else
+          expect(snapshot.matches('mapped') || snapshot.matches('renewing') || snapshot.matches('leased')).toBe(true);
         expect(snapshot.context.mappings.map((m) => m.internalPort)).toEqual(s.ports.slice(0, mappedCount));
         // After the first 725 every mapping is permanent; before it, each has the lease asked for.
         const first725 = s.ports.findIndex((_, i) => s.behaviours[i]!.kind === 'permanentOnly');
-        snapshot.context.mappings.forEach((m, i) => expect(m.leaseSeconds).toBe(first725 !== -1 && i >= first725 ? 0 : s.leaseSeconds));
+        snapshot.context.mappings.forEach((m, i) =>
+          expect(m.leaseSeconds).toBe(first725 !== -1 && i >= first725 ? 0 : s.leaseSeconds),
+        );
         actor.send({ type: 'RELEASE' });
         await flush();
-        for (let i = 0; i < 4 && actor.getSnapshot().status !== 'done'; i += 1) await advance(clock, router, 2 * REQUEST_TIMEOUT_MS);
+        for (let i = 0; i < 4 && actor.getSnapshot().status !== 'done'; i += 1)
+          await advance(clock, router, 2 * REQUEST_TIMEOUT_MS);
         expect(actor.getSnapshot().status).toBe('done');
         expect([...router.table.keys()]).toEqual([]);
         actor.stop();

@@ -1,7 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, setup, SimulatedClock, type AnyActorRef } from 'xstate';
-import { sipSessionMachine, type SipDialogCommand, type SipDialogEvent, type SipSessionParentEvent } from '../../machines/sipSession.ts';
+import {
+  sipSessionMachine,
+  type SipDialogCommand,
+  type SipDialogEvent,
+  type SipSessionParentEvent,
+} from '../../machines/sipSession.ts';
 import type { CallRole, Direction, EndReason, MediaPlan } from '../../machines/types.ts';
 
 /**
@@ -12,30 +17,99 @@ import type { CallRole, Direction, EndReason, MediaPlan } from '../../machines/t
  */
 
 const plan = (audio: Direction): MediaPlan => ({
-  audio: { kind: 'audio', payloadType: 0, codec: 'PCMU', clockRate: 8000, local: { rtpPort: 16386, rtcpPort: 16387 }, remote: { address: '127.0.0.1', rtpPort: 16486, rtcpPort: 16487 }, direction: audio },
-  video: { kind: 'video', payloadType: 34, codec: 'H263', clockRate: 90000, local: { rtpPort: 16384, rtcpPort: 16385 }, remote: { address: '127.0.0.1', rtpPort: 16484, rtcpPort: 16485 }, direction: 'sendrecv' },
+  audio: {
+    kind: 'audio',
+    payloadType: 0,
+    codec: 'PCMU',
+    clockRate: 8000,
+    local: { rtpPort: 16386, rtcpPort: 16387 },
+    remote: { address: '127.0.0.1', rtpPort: 16486, rtcpPort: 16487 },
+    direction: audio,
+  },
+  video: {
+    kind: 'video',
+    payloadType: 34,
+    codec: 'H263',
+    clockRate: 90000,
+    local: { rtpPort: 16384, rtcpPort: 16385 },
+    remote: { address: '127.0.0.1', rtpPort: 16484, rtcpPort: 16485 },
+    direction: 'sendrecv',
+  },
 });
 
-const REASONS: readonly EndReason[] = ['localHangup', 'remoteHangup', 'cancelled', 'rejected', 'noAnswer', 'deadPeer', 'failed'];
+const REASONS: readonly EndReason[] = [
+  'localHangup',
+  'remoteHangup',
+  'cancelled',
+  'rejected',
+  'noAnswer',
+  'deadPeer',
+  'failed',
+];
 
 const direction = fc.constantFrom<Direction>('sendrecv', 'sendonly', 'recvonly', 'inactive');
 // Events that end the session are rarer, so that sequences get deep into an established call.
 const dialogEvent: fc.Arbitrary<SipDialogEvent> = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom<SipDialogEvent>({ type: 'SIP.TRYING' }, { type: 'SIP.RINGING' }, { type: 'SIP.INCOMING', from: 'sip:a@127.0.0.1' }) },
+  {
+    weight: 6,
+    arbitrary: fc.constantFrom<SipDialogEvent>(
+      { type: 'SIP.TRYING' },
+      { type: 'SIP.RINGING' },
+      { type: 'SIP.INCOMING', from: 'sip:a@127.0.0.1' },
+    ),
+  },
   { weight: 3, arbitrary: direction.map((d): SipDialogEvent => ({ type: 'SIP.ESTABLISHED', plan: plan(d) })) },
   { weight: 6, arbitrary: direction.map((d): SipDialogEvent => ({ type: 'SIP.MEDIA_UPDATED', plan: plan(d) })) },
-  { weight: 6, arbitrary: fc.constantFrom(491, 491, 491, 491, 488, 500).map((status): SipDialogEvent => ({ type: 'SIP.REINVITE_FAILED', status })) },
-  { weight: 1, arbitrary: fc.oneof(fc.constantFrom(408, 481), fc.integer({ min: 400, max: 699 })).map((status): SipDialogEvent => ({ type: 'SIP.REINVITE_FAILED', status })) },
-  { weight: 1, arbitrary: fc.constantFrom<SipDialogEvent>({ type: 'SIP.TERMINATED', by: 'remote' }, { type: 'SIP.TERMINATED', by: 'local' }) },
-  { weight: 1, arbitrary: fc.constantFrom(408, 480, 486, 487, 603).map((status): SipDialogEvent => ({ type: 'SIP.REJECTED', status, reasonPhrase: 'x' })) },
-  { weight: 1, arbitrary: fc.constant<SipDialogEvent>({ type: 'SIP.ERROR', problem: { code: 'SIP_TRANSPORT', message: 'x' } }) },
+  {
+    weight: 6,
+    arbitrary: fc
+      .constantFrom(491, 491, 491, 491, 488, 500)
+      .map((status): SipDialogEvent => ({ type: 'SIP.REINVITE_FAILED', status })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .oneof(fc.constantFrom(408, 481), fc.integer({ min: 400, max: 699 }))
+      .map((status): SipDialogEvent => ({ type: 'SIP.REINVITE_FAILED', status })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom<SipDialogEvent>(
+      { type: 'SIP.TERMINATED', by: 'remote' },
+      { type: 'SIP.TERMINATED', by: 'local' },
+    ),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom(408, 480, 486, 487, 603)
+      .map((status): SipDialogEvent => ({ type: 'SIP.REJECTED', status, reasonPhrase: 'x' })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constant<SipDialogEvent>({ type: 'SIP.ERROR', problem: { code: 'SIP_TRANSPORT', message: 'x' } }),
+  },
 );
 const userEvent = fc.oneof(
-  { weight: 12, arbitrary: fc.constantFrom({ type: 'ANSWER' } as const, { type: 'MUTE' } as const, { type: 'UNMUTE' } as const) },
-  { weight: 1, arbitrary: fc.constantFrom({ type: 'HANGUP' } as const, { type: 'PEER.DEAD' } as const, { type: 'REJECT' } as const) },
+  {
+    weight: 12,
+    arbitrary: fc.constantFrom({ type: 'ANSWER' } as const, { type: 'MUTE' } as const, { type: 'UNMUTE' } as const),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      { type: 'HANGUP' } as const,
+      { type: 'PEER.DEAD' } as const,
+      { type: 'REJECT' } as const,
+    ),
+  },
   { weight: 1, arbitrary: fc.integer({ min: 400, max: 699 }).map((status) => ({ type: 'REJECT' as const, status })) },
 );
-type Step = { kind: 'user'; event: { type: string; status?: number } } | { kind: 'dialog'; event: SipDialogEvent } | { kind: 'again' } | { kind: 'time'; ms: number };
+type Step =
+  | { kind: 'user'; event: { type: string; status?: number } }
+  | { kind: 'dialog'; event: SipDialogEvent }
+  | { kind: 'again' }
+  | { kind: 'time'; ms: number };
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 3, arbitrary: userEvent.map((event): Step => ({ kind: 'user', event })) },
   { weight: 5, arbitrary: dialogEvent.map((event): Step => ({ kind: 'dialog', event })) },
@@ -43,7 +117,12 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.constant<Step>({ kind: 'again' }) },
   {
     weight: 3,
-    arbitrary: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0, max: 4100 }) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 70_000 }) }).map((ms): Step => ({ kind: 'time', ms })),
+    arbitrary: fc
+      .oneof(
+        { weight: 6, arbitrary: fc.integer({ min: 0, max: 4100 }) },
+        { weight: 1, arbitrary: fc.integer({ min: 1, max: 70_000 }) },
+      )
+      .map((ms): Step => ({ kind: 'time', ms })),
   },
 );
 /**
@@ -67,14 +146,23 @@ const steps: fc.Arbitrary<Step[]> = fc.oneof(
   rest.map((tail): Step[] => [...ringing, { kind: 'user', event: { type: 'HANGUP' } }, ...tail]),
   fc.tuple(direction, rest).map(([d, tail]): Step[] => [...established(d), ...tail]),
   fc.tuple(direction, rest).map(([d, tail]): Step[] => [...established(d), mute, ...tail]),
-  fc.tuple(direction, rest).map(([d, tail]): Step[] => [...established(d), mute, { kind: 'dialog', event: { type: 'SIP.REINVITE_FAILED', status: 491 } }, ...tail]),
-  fc.tuple(direction, rest).map(([d, tail]): Step[] => [
-    ...established(d),
-    mute,
-    { kind: 'dialog', event: { type: 'SIP.MEDIA_UPDATED', plan: plan('sendonly') } },
-    { kind: 'user', event: { type: 'UNMUTE' } },
-    ...tail,
-  ]),
+  fc
+    .tuple(direction, rest)
+    .map(([d, tail]): Step[] => [
+      ...established(d),
+      mute,
+      { kind: 'dialog', event: { type: 'SIP.REINVITE_FAILED', status: 491 } },
+      ...tail,
+    ]),
+  fc
+    .tuple(direction, rest)
+    .map(([d, tail]): Step[] => [
+      ...established(d),
+      mute,
+      { kind: 'dialog', event: { type: 'SIP.MEDIA_UPDATED', plan: plan('sendonly') } },
+      { kind: 'user', event: { type: 'UNMUTE' } },
+      ...tail,
+    ]),
 );
 const options = fc.record({
   role: fc.constantFrom<CallRole>('caller', 'callee'),
@@ -86,7 +174,12 @@ const options = fc.record({
 });
 
 function simulatedDialog() {
-  const dialog = { commands: [] as SipDialogCommand[], starts: 0, alive: false, sendBack: undefined as ((event: SipDialogEvent) => void) | undefined };
+  const dialog = {
+    commands: [] as SipDialogCommand[],
+    starts: 0,
+    alive: false,
+    sendBack: undefined as ((event: SipDialogEvent) => void) | undefined,
+  };
   const machine = sipSessionMachine.provide({
     actors: {
       sipDialog: fromCallback<SipDialogCommand, { role: CallRole; target?: string }>(({ sendBack, receive }) => {
@@ -133,7 +226,8 @@ function observeDialogEvent(model: Model, event: SipDialogEvent) {
 }
 
 function observeCommands(model: Model, commands: SipDialogCommand[]) {
-  for (const command of commands.slice(model.commandsSeen)) if (command.type === 'SET_AUDIO') model.pending = command.direction;
+  for (const command of commands.slice(model.commandsSeen))
+    if (command.type === 'SET_AUDIO') model.pending = command.direction;
   model.commandsSeen = commands.length;
 }
 
@@ -195,7 +289,8 @@ describe('sipSession chart properties (fast-check, simulated sipDialog)', () => 
             expect(dialog.alive).toBe(false);
             if (snapshot.output!.reason === 'remoteHangup') expect(model.seen.has('SIP.TERMINATED')).toBe(true);
             if (snapshot.output!.reason === 'deadPeer') expect(model.seen.has('PEER.DEAD')).toBe(true);
-            if (snapshot.output!.reason === 'failed') expect(model.seen.has('SIP.ERROR') || model.seen.has('reinviteGone')).toBe(true);
+            if (snapshot.output!.reason === 'failed')
+              expect(model.seen.has('SIP.ERROR') || model.seen.has('reinviteGone')).toBe(true);
           } else {
             expect(dialog.alive).toBe(true);
           }
@@ -204,7 +299,8 @@ describe('sipSession chart properties (fast-check, simulated sipDialog)', () => 
           if (model.ended) expect(snapshot.status).toBe('done');
           if (model.dialogGone) expect(snapshot.status === 'done' || snapshot.matches('hangingUp')).toBe(true);
           // Established (or hanging up a call that was) only after the dialog said so.
-          if (snapshot.matches('established') || snapshot.matches('hangingUp')) expect(model.seen.has('SIP.ESTABLISHED')).toBe(true);
+          if (snapshot.matches('established') || snapshot.matches('hangingUp'))
+            expect(model.seen.has('SIP.ESTABLISHED')).toBe(true);
           if (snapshot.matches('established')) expect(snapshot.context.plan).toBeDefined();
           // Each role gives only its own commands.
           const types = dialog.commands.map((c) => c.type);
@@ -219,16 +315,27 @@ describe('sipSession chart properties (fast-check, simulated sipDialog)', () => 
           // Local mute follows what the peer acknowledged, and an offer is out exactly while offering.
           if (snapshot.matches({ established: { local: 'muted' } })) expect(model.acked).toBe('sendonly');
           if (snapshot.matches({ established: { local: 'unmuted' } })) expect(model.acked).not.toBe('sendonly');
-          if (snapshot.matches({ established: { local: { muting: 'offering' } } })) expect(model.pending).toBe('sendonly');
-          if (snapshot.matches({ established: { local: { unmuting: 'offering' } } })) expect(model.pending).toBe('sendrecv');
-          if (snapshot.matches({ established: { local: { muting: 'backingOff' } } }) || snapshot.matches({ established: { local: { unmuting: 'backingOff' } } })) {
+          if (snapshot.matches({ established: { local: { muting: 'offering' } } }))
+            expect(model.pending).toBe('sendonly');
+          if (snapshot.matches({ established: { local: { unmuting: 'offering' } } }))
+            expect(model.pending).toBe('sendrecv');
+          if (
+            snapshot.matches({ established: { local: { muting: 'backingOff' } } }) ||
+            snapshot.matches({ established: { local: { unmuting: 'backingOff' } } })
+          ) {
             expect(model.pending).toBeUndefined();
           }
-          if (snapshot.matches({ established: { local: 'muted' } }) || snapshot.matches({ established: { local: 'unmuted' } })) expect(model.pending).toBeUndefined();
+          if (
+            snapshot.matches({ established: { local: 'muted' } }) ||
+            snapshot.matches({ established: { local: 'unmuted' } })
+          )
+            expect(model.pending).toBeUndefined();
           // The remote region follows our audio direction in the current plan.
           if (snapshot.matches('established')) {
             const d = snapshot.context.plan?.audio?.direction;
-            expect(snapshot.matches({ established: { remote: 'peerMuted' } })).toBe(d === 'recvonly' || d === 'inactive');
+            expect(snapshot.matches({ established: { remote: 'peerMuted' } })).toBe(
+              d === 'recvonly' || d === 'inactive',
+            );
           }
         };
 
@@ -240,10 +347,15 @@ describe('sipSession chart properties (fast-check, simulated sipDialog)', () => 
             actor.send(s.event as never);
           } else if (s.kind === 'dialog' || (s.kind === 'again' && last)) {
             const event = s.kind === 'dialog' ? s.event : last!;
-            if (event.type === 'SIP.REINVITE_FAILED' && actor.getSnapshot().matches({ established: { local: { unmuting: 'offering' } } })) visit('unmuteRefused', reached);
+            if (
+              event.type === 'SIP.REINVITE_FAILED' &&
+              actor.getSnapshot().matches({ established: { local: { unmuting: 'offering' } } })
+            )
+              visit('unmuteRefused', reached);
             // Only a caller still waiting for a final response, or a callee before any INVITE, outlives it.
             const before = actor.getSnapshot();
-            if (event.type === 'SIP.TERMINATED' && !before.matches('outgoing') && !before.matches('waiting')) model.ended = true;
+            if (event.type === 'SIP.TERMINATED' && !before.matches('outgoing') && !before.matches('waiting'))
+              model.ended = true;
             observeDialogEvent(model, event);
             dialog.sendBack!(event);
             last = event;
@@ -262,7 +374,8 @@ describe('sipSession chart properties (fast-check, simulated sipDialog)', () => 
       }),
       { numRuns: 200 },
     );
-    for (const name of [...MUST_VISIT.map((state) => JSON.stringify(state)), 'unmuteRefused']) expect(visits.get(name) ?? 0, name).toBeGreaterThanOrEqual(5);
+    for (const name of [...MUST_VISIT.map((state) => JSON.stringify(state)), 'unmuteRefused'])
+      expect(visits.get(name) ?? 0, name).toBeGreaterThanOrEqual(5);
   });
 
   it('should tell its parent ESTABLISHED once, every MEDIA once, and ENDED once with the outcome just before done', () => {
@@ -273,7 +386,12 @@ describe('sipSession chart properties (fast-check, simulated sipDialog)', () => 
         const { machine, dialog } = simulatedDialog();
         const received: Array<SipSessionParentEvent | { type: 'done'; output: unknown }> = [];
         const parent = setup({ actors: { sipSession: machine } }).createMachine({
-          invoke: { id: 'session', src: 'sipSession', input: { ...input, target: 'sip:b@127.0.0.1' }, onDone: { actions: ({ event }) => received.push({ type: 'done', output: event.output }) } },
+          invoke: {
+            id: 'session',
+            src: 'sipSession',
+            input: { ...input, target: 'sip:b@127.0.0.1' },
+            onDone: { actions: ({ event }) => received.push({ type: 'done', output: event.output }) },
+          },
           on: { 'SESSION.*': { actions: ({ event }) => received.push(event as SipSessionParentEvent) } },
         });
         const clock = new SimulatedClock();
@@ -289,9 +407,12 @@ describe('sipSession chart properties (fast-check, simulated sipDialog)', () => 
           expect(errors).toEqual([]);
           const done = session.getSnapshot().status === 'done';
           const types = received.map((e) => e.type);
-          expect(types.filter((t) => t === 'SESSION.ESTABLISHED')).toHaveLength(types.includes('SESSION.ESTABLISHED') ? 1 : 0);
+          expect(types.filter((t) => t === 'SESSION.ESTABLISHED')).toHaveLength(
+            types.includes('SESSION.ESTABLISHED') ? 1 : 0,
+          );
           expect(types.filter((t) => t === 'SESSION.MEDIA')).toHaveLength(mediaUpdatesWhileEstablished);
-          if (types.includes('SESSION.MEDIA')) expect(types.indexOf('SESSION.ESTABLISHED')).toBeLessThan(types.indexOf('SESSION.MEDIA'));
+          if (types.includes('SESSION.MEDIA'))
+            expect(types.indexOf('SESSION.ESTABLISHED')).toBeLessThan(types.indexOf('SESSION.MEDIA'));
           if (done) {
             const output = session.getSnapshot().output;
             expect(received.slice(-2)).toEqual([
@@ -313,7 +434,8 @@ describe('sipSession chart properties (fast-check, simulated sipDialog)', () => 
           if (s.kind === 'user') session.send(s.event as never);
           else if (s.kind === 'dialog' || (s.kind === 'again' && last)) {
             const event = s.kind === 'dialog' ? s.event : last!;
-            if (event.type === 'SIP.MEDIA_UPDATED' && session.getSnapshot().matches('established')) mediaUpdatesWhileEstablished += 1;
+            if (event.type === 'SIP.MEDIA_UPDATED' && session.getSnapshot().matches('established'))
+              mediaUpdatesWhileEstablished += 1;
             dialog.sendBack!(event);
             last = event;
           } else if (s.kind === 'time') clock.increment(s.ms);
@@ -327,6 +449,8 @@ describe('sipSession chart properties (fast-check, simulated sipDialog)', () => 
       }),
       { numRuns: 200 },
     );
-    console.log(`sipSession chart properties: ${properties} properties, ${aloneRuns + childRuns} generated event sequences checked (${aloneRuns} alone, ${childRuns} as a child)`);
+    console.log(
+      `sipSession chart properties: ${properties} properties, ${aloneRuns + childRuns} generated event sequences checked (${aloneRuns} alone, ${childRuns} as a child)`,
+    );
   });
 });

@@ -7,7 +7,11 @@ import { startReflector, type Reflector } from '../../src/reflector/server.ts';
 
 const HOST = '127.0.0.1';
 const ipv4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((p) => p.join('.'));
-const message = fc.record({ nonce: fc.integer({ min: 0, max: 0x7fffffff }), address: ipv4, port: fc.integer({ min: 1, max: 65535 }) });
+const message = fc.record({
+  nonce: fc.integer({ min: 0, max: 0x7fffffff }),
+  address: ipv4,
+  port: fc.integer({ min: 1, max: 65535 }),
+});
 
 const open: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
@@ -25,8 +29,15 @@ async function reflector(): Promise<Reflector> {
 }
 function nextDatagram(port: UdpPort, timeoutMs = 1000) {
   return new Promise<Buffer | undefined>((resolve) => {
-    const t = setTimeout(() => (sub.unsubscribe(), resolve(undefined)), timeoutMs);
-    const sub = port.datagrams$.subscribe((d) => (clearTimeout(t), sub.unsubscribe(), resolve(d.data)));
+    const t = setTimeout(() => {
+      sub.unsubscribe();
+      resolve(undefined);
+    }, timeoutMs);
+    const sub = port.datagrams$.subscribe((d) => {
+      clearTimeout(t);
+      sub.unsubscribe();
+      resolve(d.data);
+    });
   });
 }
 
@@ -46,12 +57,20 @@ describe('Snatmap codec', () => {
 
   it('should carry the response address and port bitwise inverted', () => {
     const res = encodeResponse({ nonce: 7, address: '192.0.2.1', port: 5060 });
-    expect([...res.slice(8, 14)]).toEqual([0xff - 192, 0xff - 0, 0xff - 2, 0xff - 1, 0xff - (5060 >> 8), 0xff - (5060 & 0xff)]);
+    expect([...res.slice(8, 14)]).toEqual([
+      0xff - 192,
+      0xff - 0,
+      0xff - 2,
+      0xff - 1,
+      0xff - (5060 >> 8),
+      0xff - (5060 & 0xff),
+    ]);
   });
 
   it('should reject bad lengths, types, trailers and a wrong nonce as values', () => {
     const good = encodeResponse({ nonce: 42, address: '198.51.100.1', port: 40000 });
-    for (const n of [0, 15, 17]) expect(decodeResponse(new Uint8Array(n))).toMatchObject({ ok: false, error: { code: 'BAD_LENGTH' } });
+    for (const n of [0, 15, 17])
+      expect(decodeResponse(new Uint8Array(n))).toMatchObject({ ok: false, error: { code: 'BAD_LENGTH' } });
     expect(decodeResponse(good, 43)).toMatchObject({ ok: false, error: { code: 'NONCE_MISMATCH' } });
     expect(decodeRequest(good)).toMatchObject({ ok: false, error: { code: 'BAD_TYPE' } });
     const req = encodeRequest({ nonce: 1, address: '0.0.0.0', port: 1 });
@@ -106,7 +125,16 @@ describe('Snatmap reflector and client on loopback', () => {
     const r = await reflector();
     const ports = [await udp(), await udp(), await udp()];
     const report = await probeReflector({ ports, reflector: { address: HOST, port: r.port } });
-    expect(report.results).toEqual(ports.map((p) => expect.objectContaining({ localPort: p.port, ok: true, external: { address: HOST, port: p.port }, attempts: 1 })));
+    expect(report.results).toEqual(
+      ports.map((p) =>
+        expect.objectContaining({
+          localPort: p.port,
+          ok: true,
+          external: { address: HOST, port: p.port },
+          attempts: 1,
+        }),
+      ),
+    );
     expect(report.verdict).toBe('no-nat');
   });
 
@@ -116,9 +144,17 @@ describe('Snatmap reflector and client on loopback', () => {
     expect(r.alternatePort).toBeGreaterThan(0);
     expect(r.alternatePort).not.toBe(r.port);
     const ports = [await udp(), await udp()];
-    const report = await probeReflector({ ports, reflector: { address: HOST, port: r.port }, alternate: { address: HOST, port: r.alternatePort! } });
+    const report = await probeReflector({
+      ports,
+      reflector: { address: HOST, port: r.port },
+      alternate: { address: HOST, port: r.alternatePort! },
+    });
     expect(report.mapping).toBe('endpointIndependent');
-    expect(report.mappingCheck).toMatchObject({ localPort: ports[0].port, ok: true, external: { address: HOST, port: ports[0].port } });
+    expect(report.mappingCheck).toMatchObject({
+      localPort: ports[0].port,
+      ok: true,
+      external: { address: HOST, port: ports[0].port },
+    });
     expect(report.verdict).toBe('no-nat');
     expect(r.stats().responses).toBe(3);
   });
@@ -128,7 +164,12 @@ describe('Snatmap reflector and client on loopback', () => {
     const from = await udp();
     let sent = 0;
     const counter = silent.datagrams$.subscribe(() => (sent += 1));
-    const report = await probeReflector({ ports: [from], reflector: { address: HOST, port: silent.port }, attempts: 3, initialTimeoutMs: 20 });
+    const report = await probeReflector({
+      ports: [from],
+      reflector: { address: HOST, port: silent.port },
+      attempts: 3,
+      initialTimeoutMs: 20,
+    });
     counter.unsubscribe();
     expect(report.results[0]).toMatchObject({ ok: false, error: { code: 'TIMEOUT' } });
     expect(sent).toBe(3);
@@ -139,13 +180,25 @@ describe('Snatmap reflector and client on loopback', () => {
     const silent = await udp();
     const from = await udp();
     const controller = new AbortController();
-    const probe = probeReflector({ ports: [from], reflector: { address: HOST, port: silent.port }, attempts: 10, initialTimeoutMs: 10_000, signal: controller.signal });
+    const probe = probeReflector({
+      ports: [from],
+      reflector: { address: HOST, port: silent.port },
+      attempts: 10,
+      initialTimeoutMs: 10_000,
+      signal: controller.signal,
+    });
     controller.abort();
     await expect(probe).rejects.toMatchObject({ code: 'PROBE_ABORTED' });
   });
 
   it('should name the NAT behaviour from the answers', () => {
-    const ok = (localPort: number, address: string, port: number) => ({ localPort, ok: true as const, external: { address, port }, rttMs: 1, attempts: 1 });
+    const ok = (localPort: number, address: string, port: number) => ({
+      localPort,
+      ok: true as const,
+      external: { address, port },
+      rttMs: 1,
+      attempts: 1,
+    });
     const lost = { localPort: 3, ok: false as const, error: { code: 'TIMEOUT', message: '' } };
     expect(verdictOf([ok(1, '198.51.100.1', 1), ok(2, '198.51.100.1', 2)], '10.0.0.2')).toBe('port-preserving');
     expect(verdictOf([ok(1, '198.51.100.1', 7001), ok(2, '198.51.100.1', 7002)], '10.0.0.2')).toBe('port-translating');

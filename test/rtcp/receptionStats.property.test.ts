@@ -99,23 +99,40 @@ class Rfc3550Source {
    * A.3 at report time. A source still on probation is not valid (A.1) and gets no figures: zeros
    * (ReceptionStats reports it so rather than count its probation packets as lost).
    */
-  report(): { expected: number; received: number; lost: number; block: Pick<ReportBlock, 'fractionLost' | 'cumulativeLost' | 'extendedHighestSequence' | 'jitter'> } {
+  report(): {
+    expected: number;
+    received: number;
+    lost: number;
+    block: Pick<ReportBlock, 'fractionLost' | 'cumulativeLost' | 'extendedHighestSequence' | 'jitter'>;
+  } {
     const extendedMax = this.cycles + this.maxSeq;
     const jitter = Math.trunc(this.jitter); // rr->jitter = (u_int32) s->jitter;
-    if (this.probation) return { expected: 0, received: 0, lost: 0, block: { fractionLost: 0, cumulativeLost: 0, extendedHighestSequence: extendedMax, jitter } };
+    if (this.probation)
+      return {
+        expected: 0,
+        received: 0,
+        lost: 0,
+        block: { fractionLost: 0, cumulativeLost: 0, extendedHighestSequence: extendedMax, jitter },
+      };
     const expected = extendedMax - this.baseSeq + 1;
     const lost = expected - this.received;
     // "Since this signed number is carried in 24 bits, it should be clamped at 0x7fffff for positive
     // loss or 0x800000 for negative loss rather than wrapping around."
-    const clamped = lost > 0x7fffff ? 0x7fffff : lost < -0x800000 ? -0x800000 : lost;
+    const clamped = lost > 0x7fffff ? 0x7fffff : Math.max(lost, -0x800000);
     const expectedInterval = expected - this.expectedPrior;
     this.expectedPrior = expected;
     const receivedInterval = this.received - this.receivedPrior;
     this.receivedPrior = this.received;
     const lostInterval = expectedInterval - receivedInterval;
     // The C `(lost_interval << 8)` on an int overflows from 2^23 lost in one interval; × 256 does not.
-    const fraction = expectedInterval === 0 || lostInterval <= 0 ? 0 : Math.trunc((lostInterval * 256) / expectedInterval);
-    return { expected, received: this.received, lost, block: { fractionLost: fraction, cumulativeLost: clamped, extendedHighestSequence: extendedMax, jitter } };
+    const fraction =
+      expectedInterval === 0 || lostInterval <= 0 ? 0 : Math.trunc((lostInterval * 256) / expectedInterval);
+    return {
+      expected,
+      received: this.received,
+      lost,
+      block: { fractionLost: fraction, cumulativeLost: clamped, extendedHighestSequence: extendedMax, jitter },
+    };
   }
 
   /** The jitter estimate, unrounded, in timestamp units. */
@@ -143,7 +160,10 @@ const schedule = (fractionalMs: boolean) =>
     .record({
       clockRate: fc.constantFrom(8000, 90000),
       firstSeq: fc.integer({ min: 65500, max: 65535 }),
-      firstTs: fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0xffffffff - 400_000, max: 0xffffffff })),
+      firstTs: fc.oneof(
+        fc.integer({ min: 0, max: 0xffffffff }),
+        fc.integer({ min: 0xffffffff - 400_000, max: 0xffffffff }),
+      ),
       startMs: fc.integer({ min: 0, max: 2_000_000_000_000 }),
       packets: fc.array(
         fc.record({
@@ -152,7 +172,10 @@ const schedule = (fractionalMs: boolean) =>
           delayMs: fc.integer({ min: 0, max: 150 }),
           dupDelayMs: fc.integer({ min: 0, max: 300 }),
           subMs: fractionalMs ? fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }) : fc.constant(0),
-          jump: fc.oneof({ arbitrary: fc.constant(0), weight: 150 }, { arbitrary: fc.integer({ min: MAX_DROPOUT, max: RTP_SEQ_MOD - MAX_MISORDER }), weight: 1 }),
+          jump: fc.oneof(
+            { arbitrary: fc.constant(0), weight: 150 },
+            { arbitrary: fc.integer({ min: MAX_DROPOUT, max: RTP_SEQ_MOD - MAX_MISORDER }), weight: 1 },
+          ),
         }),
         { minLength: 1, maxLength: 400, size: 'max' },
       ),
@@ -176,7 +199,15 @@ const schedule = (fractionalMs: boolean) =>
     });
 
 /** Feed the same arrivals to ReceptionStats and the reference, and report at the same moments. */
-function run({ clockRate, arrivals, reports }: { clockRate: number; arrivals: readonly Arrival[]; reports: ReadonlySet<number> }) {
+function run({
+  clockRate,
+  arrivals,
+  reports,
+}: {
+  clockRate: number;
+  arrivals: readonly Arrival[];
+  reports: ReadonlySet<number>;
+}) {
   const stats = new ReceptionStats(clockRate);
   let reference: Rfc3550Source | undefined;
   const pairs: Array<{ block: ReportBlock; ref: ReturnType<Rfc3550Source['report']> }> = [];
@@ -203,7 +234,12 @@ describe('reception statistics against RFC 3550 A.1, A.3 and A.8 written out', (
           expect(block).toEqual({ ssrc: 7, ...ref.block, lastSr: 0, delaySinceLastSr: 0 });
         }
         const final = pairs[pairs.length - 1].ref;
-        expect(snapshot).toMatchObject({ packets: final.received, expected: final.expected, lost: final.lost, extendedHighestSequence: final.block.extendedHighestSequence });
+        expect(snapshot).toMatchObject({
+          packets: final.received,
+          expected: final.expected,
+          lost: final.lost,
+          extendedHighestSequence: final.block.extendedHighestSequence,
+        });
         expect(snapshot.fractionLost).toBe(pairs.length > 1 ? pairs[pairs.length - 2].ref.block.fractionLost / 256 : 0);
         expect(snapshot.jitterMs).toBe((reference.jitterUnits / s.clockRate) * 1000);
       }),
@@ -269,7 +305,9 @@ function rttReference(arrivalMiddle32: number, lsr: number, dlsr: number): numbe
 
 describe('round-trip time from LSR and DLSR (RFC 3550 §6.4.1)', () => {
   // SR send times around the moment the middle 32 bits wrap (NTP seconds ≡ 65535 mod 65536), and anywhere.
-  const nearWrap = fc.integer({ min: 33_707, max: 65_535 }).chain((k) => fc.integer({ min: -3_000, max: 3_000 }).map((ms) => ((k * 65536 + 65535) - 2_208_988_800) * 1000 + ms));
+  const nearWrap = fc
+    .integer({ min: 33_707, max: 65_535 })
+    .chain((k) => fc.integer({ min: -3_000, max: 3_000 }).map((ms) => (k * 65536 + 65535 - 2_208_988_800) * 1000 + ms));
   const srSentMs = fc.oneof(nearWrap, fc.integer({ min: 0, max: 4_000_000_000_000 }));
 
   it('should take the middle 32 bits of the NTP time exactly', () => {
@@ -283,30 +321,41 @@ describe('round-trip time from LSR and DLSR (RFC 3550 §6.4.1)', () => {
 
   it('should equal A − LSR − DLSR and the true round trip within the 1/65536 s resolution, across the 32-bit wrap', () => {
     fc.assert(
-      fc.property(srSentMs, fc.integer({ min: 0, max: 1500 }), fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 0, max: 1500 }), (sentMs, there, holdMs, back) => {
-        const lastSr = ntpMiddle32(ntpFromUnixMs(sentMs));
-        // An LSR of 0 means "no SR yet" (§6.4.1), so an SR sent exactly then gives no RTT.
-        fc.pre(lastSr !== 0);
-        // The peer's receiver says how long it held our SR, as ReceptionStats writes DLSR.
-        const peer = new ReceptionStats(8000);
-        const block = peer.makeReportBlock(1, sentMs + there + holdMs, lastSr, sentMs + there);
-        expect(block.delaySinceLastSr).toBe(Math.round((holdMs / 1000) * 65536));
-        const arrivalMs = sentMs + there + holdMs + back;
-        const rtt = rttFromReportBlock(block, arrivalMs);
-        expect(rtt).toBe(rttReference(middle32Reference(arrivalMs), block.lastSr, block.delaySinceLastSr));
-        expect(Math.abs(rtt! - (there + back) / 1000)).toBeLessThanOrEqual(2 / 65536);
-      }),
+      fc.property(
+        srSentMs,
+        fc.integer({ min: 0, max: 1500 }),
+        fc.integer({ min: 0, max: 10_000 }),
+        fc.integer({ min: 0, max: 1500 }),
+        (sentMs, there, holdMs, back) => {
+          const lastSr = ntpMiddle32(ntpFromUnixMs(sentMs));
+          // An LSR of 0 means "no SR yet" (§6.4.1), so an SR sent exactly then gives no RTT.
+          fc.pre(lastSr !== 0);
+          // The peer's receiver says how long it held our SR, as ReceptionStats writes DLSR.
+          const peer = new ReceptionStats(8000);
+          const block = peer.makeReportBlock(1, sentMs + there + holdMs, lastSr, sentMs + there);
+          expect(block.delaySinceLastSr).toBe(Math.round((holdMs / 1000) * 65536));
+          const arrivalMs = sentMs + there + holdMs + back;
+          const rtt = rttFromReportBlock(block, arrivalMs);
+          expect(rtt).toBe(rttReference(middle32Reference(arrivalMs), block.lastSr, block.delaySinceLastSr));
+          expect(Math.abs(rtt! - (there + back) / 1000)).toBeLessThanOrEqual(2 / 65536);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
 
   it('should give null without an LSR, and a DLSR of 0 when the SR seems to come from the future', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 4_000_000_000_000 }), fc.integer({ min: 1, max: 100_000 }), fc.integer({ min: 1, max: 0xffffffff }), (nowMs, earlier, lastSr) => {
-        const stats = new ReceptionStats(90000);
-        expect(stats.makeReportBlock(1, nowMs, lastSr, nowMs + earlier).delaySinceLastSr).toBe(0);
-        expect(rttFromReportBlock({ ...stats.makeReportBlock(1, nowMs), lastSr: 0 }, nowMs)).toBeNull();
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 4_000_000_000_000 }),
+        fc.integer({ min: 1, max: 100_000 }),
+        fc.integer({ min: 1, max: 0xffffffff }),
+        (nowMs, earlier, lastSr) => {
+          const stats = new ReceptionStats(90000);
+          expect(stats.makeReportBlock(1, nowMs, lastSr, nowMs + earlier).delaySinceLastSr).toBe(0);
+          expect(rttFromReportBlock({ ...stats.makeReportBlock(1, nowMs), lastSr: 0 }, nowMs)).toBeNull();
+        },
+      ),
     );
   });
 });

@@ -6,7 +6,8 @@ import { ReceptionStats } from '../../src/rtcp/receptionStats.ts';
 function referenceJitter(packets: Array<{ ts: number; arrivalMs: number }>, clockRate: number): number {
   let jitter = 0;
   for (let i = 1; i < packets.length; i += 1) {
-    const d = (packets[i].arrivalMs - packets[i - 1].arrivalMs) * (clockRate / 1000) - (packets[i].ts - packets[i - 1].ts);
+    const d =
+      (packets[i].arrivalMs - packets[i - 1].arrivalMs) * (clockRate / 1000) - (packets[i].ts - packets[i - 1].ts);
     jitter += (Math.abs(d) - jitter) / 16;
   }
   return jitter;
@@ -38,10 +39,15 @@ describe('reception statistics (RFC 3550 A.1, A.3, A.8)', () => {
   it('should equal a plain reference computation of jitter and loss for generated schedules', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ drop: fc.boolean(), delayMs: fc.integer({ min: 0, max: 80 }) }), { minLength: 3, maxLength: 300 }),
+        fc.array(fc.record({ drop: fc.boolean(), delayMs: fc.integer({ min: 0, max: 80 }) }), {
+          minLength: 3,
+          maxLength: 300,
+        }),
         (schedule) => {
           const stats = new ReceptionStats(8000);
-          const kept = schedule.map((s, i) => ({ ...s, seq: i, ts: i * 160, arrivalMs: 1000 + i * 20 + s.delayMs })).filter((s, i) => i < 2 || !s.drop);
+          const kept = schedule
+            .map((s, i) => ({ ...s, seq: i, ts: i * 160, arrivalMs: 1000 + i * 20 + s.delayMs }))
+            .filter((s, i) => i < 2 || !s.drop);
           for (const p of kept) stats.onPacket(p.seq, p.ts, p.arrivalMs);
           // Reference: the first packet is probation only (A.1), the rest count; lost = expected − received.
           const counted = kept.slice(1);

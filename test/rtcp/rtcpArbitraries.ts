@@ -29,14 +29,21 @@ export const reportBlock: fc.Arbitrary<ReportBlock> = fc.record({
 
 /** 0–31 of something (a 5-bit RC or SC), mostly few so that runs stay fast. */
 function upTo31<T>(item: fc.Arbitrary<T>): fc.Arbitrary<T[]> {
-  return fc.oneof({ arbitrary: fc.array(item, { maxLength: 3 }), weight: 3 }, { arbitrary: fc.array(item, { minLength: 4, maxLength: 31 }), weight: 1 });
+  return fc.oneof(
+    { arbitrary: fc.array(item, { maxLength: 3 }), weight: 3 },
+    { arbitrary: fc.array(item, { minLength: 4, maxLength: 31 }), weight: 1 },
+  );
 }
 
 const reportBlocks = upTo31(reportBlock);
 
 /** UTF-8 text of at most 255 bytes (an SDES item or a BYE reason), any code point, BOM and NUL included. */
 export const text255: fc.Arbitrary<string> = fc
-  .oneof(fc.string({ unit: 'binary', maxLength: 40 }), fc.string({ unit: 'grapheme-ascii', minLength: 240, maxLength: 255 }), fc.constantFrom('\ufeffbom', 'user@192.0.2.1', ''))
+  .oneof(
+    fc.string({ unit: 'binary', maxLength: 40 }),
+    fc.string({ unit: 'grapheme-ascii', minLength: 240, maxLength: 255 }),
+    fc.constantFrom('\ufeffbom', 'user@192.0.2.1', ''),
+  )
   .filter((s) => encoder.encode(s).length <= 255);
 
 /** A profile-specific extension: whole 32-bit words, absent or 1–8 words. */
@@ -66,7 +73,9 @@ export const senderReport: fc.Arbitrary<SenderReport> = fc
   .map(defined);
 
 /** Receiver report with 0–31 blocks and sometimes a profile-specific extension. */
-export const receiverReport: fc.Arbitrary<ReceiverReport> = fc.record({ type: fc.constant('rr' as const), ssrc: u32, reports: reportBlocks, profileExtension }).map(defined);
+export const receiverReport: fc.Arbitrary<ReceiverReport> = fc
+  .record({ type: fc.constant('rr' as const), ssrc: u32, reports: reportBlocks, profileExtension })
+  .map(defined);
 
 /** SDES item types 1–255 (0 ends the item list, so it is never an item). */
 const sdesItem = fc.record({ type: fc.integer({ min: 1, max: 255 }), text: text255 });
@@ -74,15 +83,25 @@ const sdesItem = fc.record({ type: fc.integer({ min: 1, max: 255 }), text: text2
 /** SDES with several chunks (up to 31), each led by a CNAME, then other items. */
 export const sourceDescription: fc.Arbitrary<SourceDescription> = fc.record({
   type: fc.constant('sdes' as const),
-  chunks: upTo31(fc.record({ ssrc: u32, cname: text255, rest: fc.array(sdesItem, { maxLength: 4 }) }).map(({ ssrc, cname, rest }) => ({ ssrc, items: [{ type: 1, text: cname }, ...rest] }))),
+  chunks: upTo31(
+    fc
+      .record({ ssrc: u32, cname: text255, rest: fc.array(sdesItem, { maxLength: 4 }) })
+      .map(({ ssrc, cname, rest }) => ({ ssrc, items: [{ type: 1, text: cname }, ...rest] })),
+  ),
 });
 
 /** BYE for 0–31 sources with or without a reason. */
-export const goodbye: fc.Arbitrary<Goodbye> = fc.record({ type: fc.constant('bye' as const), ssrcs: upTo31(u32), reason: fc.option(text255, { nil: undefined }) }).map(defined);
+export const goodbye: fc.Arbitrary<Goodbye> = fc
+  .record({ type: fc.constant('bye' as const), ssrcs: upTo31(u32), reason: fc.option(text255, { nil: undefined }) })
+  .map(defined);
 
 /** A packet of a type we keep as bytes (APP 204, RTPFB 205, PSFB 206, XR 207): version 2, no padding, honest length. */
 export const unknownPacket: fc.Arbitrary<UnknownRtcp> = fc
-  .record({ packetType: fc.constantFrom(204, 205, 206, 207), count: fc.integer({ min: 0, max: 31 }), words: fc.integer({ min: 0, max: 6 }) })
+  .record({
+    packetType: fc.constantFrom(204, 205, 206, 207),
+    count: fc.integer({ min: 0, max: 31 }),
+    words: fc.integer({ min: 0, max: 6 }),
+  })
   .chain(({ packetType, count, words }) =>
     fc.uint8Array({ minLength: words * 4, maxLength: words * 4 }).map((body) => ({
       type: 'unknown' as const,
@@ -92,7 +111,13 @@ export const unknownPacket: fc.Arbitrary<UnknownRtcp> = fc
   );
 
 /** Any RTCP packet value. */
-export const rtcpPacket: fc.Arbitrary<RtcpPacket> = fc.oneof(senderReport, receiverReport, sourceDescription, goodbye, unknownPacket);
+export const rtcpPacket: fc.Arbitrary<RtcpPacket> = fc.oneof(
+  senderReport,
+  receiverReport,
+  sourceDescription,
+  goodbye,
+  unknownPacket,
+);
 
 // ---- Raw bytes, written by hand from the RFC diagrams ----
 
@@ -108,7 +133,10 @@ function zeroPad(bytes: number[]): number[] {
 
 const bytesOf = (n: number) => fc.uint8Array({ minLength: n, maxLength: n }).map((b) => [...b]);
 const blockBytes = (count: number) => bytesOf(count * 24);
-const extensionBytes = fc.oneof(fc.constant([] as number[]), fc.integer({ min: 1, max: 4 }).chain((w) => bytesOf(w * 4)));
+const extensionBytes = fc.oneof(
+  fc.constant([] as number[]),
+  fc.integer({ min: 1, max: 4 }).chain((w) => bytesOf(w * 4)),
+);
 const utf8 = text255.map((s) => [...encoder.encode(s)]);
 
 /** A valid SR as raw bytes: random sender info and blocks, RC 0–31, maybe an extension. */
@@ -124,16 +152,31 @@ export const rawReceiverReport = fc
   .map(([rc, ssrc, blocks, ext]) => rawPacket(rc, 201, [...ssrc, ...blocks, ...ext]));
 
 /** A valid SDES as raw bytes: each chunk an SSRC, items, a null octet, null padding to 32 bits. */
-export const rawSourceDescription = upTo31(fc.tuple(bytesOf(4), fc.array(fc.tuple(fc.integer({ min: 1, max: 255 }), utf8), { maxLength: 4 })))
-  .map((chunks) => rawPacket(chunks.length, 202, chunks.flatMap(([ssrc, items]) => zeroPad([...ssrc, ...items.flatMap(([t, b]) => [t, b.length, ...b]), 0]))));
+export const rawSourceDescription = upTo31(
+  fc.tuple(bytesOf(4), fc.array(fc.tuple(fc.integer({ min: 1, max: 255 }), utf8), { maxLength: 4 })),
+).map((chunks) =>
+  rawPacket(
+    chunks.length,
+    202,
+    chunks.flatMap(([ssrc, items]) => zeroPad([...ssrc, ...items.flatMap(([t, b]) => [t, b.length, ...b]), 0])),
+  ),
+);
 
 /** A valid BYE as raw bytes, the reason (if any) as length + UTF-8 + null padding. */
 export const rawGoodbye = fc
   .tuple(upTo31(bytesOf(4)), fc.option(utf8, { nil: undefined }))
-  .map(([ssrcs, reason]) => rawPacket(ssrcs.length, 203, [...ssrcs.flat(), ...(reason ? zeroPad([reason.length, ...reason]) : [])]));
+  .map(([ssrcs, reason]) =>
+    rawPacket(ssrcs.length, 203, [...ssrcs.flat(), ...(reason ? zeroPad([reason.length, ...reason]) : [])]),
+  );
 
 /** Any valid RTCP packet as raw bytes. */
-export const rawRtcpPacket: fc.Arbitrary<Uint8Array> = fc.oneof(rawSenderReport, rawReceiverReport, rawSourceDescription, rawGoodbye, unknownPacket.map((p) => p.bytes));
+export const rawRtcpPacket: fc.Arbitrary<Uint8Array> = fc.oneof(
+  rawSenderReport,
+  rawReceiverReport,
+  rawSourceDescription,
+  rawGoodbye,
+  unknownPacket.map((p) => p.bytes),
+);
 
 /** Packets back to back as one datagram. */
 export function concat(parts: readonly Uint8Array[]): Uint8Array {
@@ -145,4 +188,3 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
   }
   return out;
 }
-

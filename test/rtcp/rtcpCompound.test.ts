@@ -43,18 +43,34 @@ describe('RTCP compound packets (RFC 3550 §6)', () => {
     const srSentAt = 1_700_000_000_000;
     const lastSr = ntpMiddle32(ntpFromUnixMs(srSentAt));
     // The peer held our SR 250 ms before reporting; we get the report 300 ms after sending: RTT 50 ms.
-    const block = { ssrc: 1, fractionLost: 0, cumulativeLost: 0, extendedHighestSequence: 0, jitter: 0, lastSr, delaySinceLastSr: 0.25 * 65536 };
+    const block = {
+      ssrc: 1,
+      fractionLost: 0,
+      cumulativeLost: 0,
+      extendedHighestSequence: 0,
+      jitter: 0,
+      lastSr,
+      delaySinceLastSr: 0.25 * 65536,
+    };
     expect(rttFromReportBlock(block, srSentAt + 300)).toBeCloseTo(0.05, 3);
     expect(rttFromReportBlock({ ...block, lastSr: 0 }, srSentAt)).toBeNull();
   });
 
   it('should never throw on any bytes', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 120 }), (bytes) => void parseCompound(bytes)), { numRuns: 5000 });
     fc.assert(
-      fc.property(fc.constantFrom(200, 201, 202, 203), fc.integer({ min: 0, max: 31 }), fc.uint8Array({ maxLength: 80 }), (pt, count, body) => {
-        const words = Math.floor(body.length / 4);
-        void parseCompound(Uint8Array.from([0x80 | count, pt, 0, words, ...body.slice(0, words * 4)]));
-      }),
+      fc.property(fc.uint8Array({ maxLength: 120 }), (bytes) => void parseCompound(bytes)),
+      { numRuns: 5000 },
+    );
+    fc.assert(
+      fc.property(
+        fc.constantFrom(200, 201, 202, 203),
+        fc.integer({ min: 0, max: 31 }),
+        fc.uint8Array({ maxLength: 80 }),
+        (pt, count, body) => {
+          const words = Math.floor(body.length / 4);
+          void parseCompound(Uint8Array.from([0x80 | count, pt, 0, words, ...body.slice(0, words * 4)]));
+        },
+      ),
       { numRuns: 5000 },
     );
   });

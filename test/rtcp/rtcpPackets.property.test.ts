@@ -21,7 +21,13 @@ import {
   u32,
 } from './rtcpArbitraries.ts';
 
-const CODES: ReadonlyArray<RtcpError['code']> = ['RTCP_TRUNCATED', 'RTCP_BAD_VERSION', 'RTCP_BAD_LENGTH', 'RTCP_BAD_COUNT', 'RTCP_BAD_PADDING'];
+const CODES: ReadonlyArray<RtcpError['code']> = [
+  'RTCP_TRUNCATED',
+  'RTCP_BAD_VERSION',
+  'RTCP_BAD_LENGTH',
+  'RTCP_BAD_COUNT',
+  'RTCP_BAD_PADDING',
+];
 const encoder = new TextEncoder();
 
 /** The one packet a datagram of one packet holds, or its error. */
@@ -35,7 +41,8 @@ const only = (raw: Uint8Array) => {
 const alone = (raws: readonly Uint8Array[]) => raws.map(only);
 
 /** The readable packets of a datagram written back: canonical bytes. */
-const rewrite = (raw: Uint8Array) => serializeCompound(parseCompound(raw).packets.flatMap((p) => (p.ok ? [p.value] : [])));
+const rewrite = (raw: Uint8Array) =>
+  serializeCompound(parseCompound(raw).packets.flatMap((p) => (p.ok ? [p.value] : [])));
 
 describe('RTCP packets, one type at a time (RFC 3550 §6.4–6.6)', () => {
   it('should round-trip an SR with 0–31 report blocks and a profile-specific extension', () => {
@@ -75,12 +82,19 @@ describe('RTCP packets, one type at a time (RFC 3550 §6.4–6.6)', () => {
   });
 
   it('should cut SDES text and a BYE reason over 255 bytes at a character boundary', () => {
-    const long = fc.string({ unit: 'binary', minLength: 60, maxLength: 200 }).filter((s) => encoder.encode(s).length > 255);
+    const long = fc
+      .string({ unit: 'binary', minLength: 60, maxLength: 200 })
+      .filter((s) => encoder.encode(s).length > 255);
     fc.assert(
       fc.property(u32, long, (ssrc, text) => {
-        const sdes = parseSourceDescription(serializeSourceDescription({ type: 'sdes', chunks: [{ ssrc, items: [{ type: 1, text }] }] }));
+        const sdes = parseSourceDescription(
+          serializeSourceDescription({ type: 'sdes', chunks: [{ ssrc, items: [{ type: 1, text }] }] }),
+        );
         const bye = parseGoodbye(serializeGoodbye({ type: 'bye', ssrcs: [ssrc], reason: text }));
-        for (const cut of [sdes.ok ? sdes.value.chunks[0].items[0].text : undefined, bye.ok ? bye.value.reason : undefined]) {
+        for (const cut of [
+          sdes.ok ? sdes.value.chunks[0].items[0].text : undefined,
+          bye.ok ? bye.value.reason : undefined,
+        ]) {
           expect(cut).toBeDefined();
           expect(text.startsWith(cut!)).toBe(true);
           // A code point is at most 4 bytes: the cut keeps all that fits.
@@ -108,16 +122,25 @@ describe('RTCP compound packets: raw bytes (RFC 3550 §6.1); parse(serialize(x))
 
   it('should read a padded packet (P bit, a multiple of four) as the same packet unpadded', () => {
     fc.assert(
-      fc.property(rawRtcpPacket, fc.integer({ min: 1, max: 8 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), (raw, words, junk) => {
-        const pad = [...junk.slice(0, words * 4 - 1), words * 4];
-        const body = [...raw.subarray(4), ...pad];
-        const padded = rawPacket(raw[0] & 0x1f, raw[1], body);
-        padded[0] |= 0x20;
-        const unpadded = only(raw);
-        const read = only(padded);
-        // A packet type we do not interpret keeps its bytes, padding and all.
-        expect(read).toEqual(unpadded.ok && unpadded.value.type === 'unknown' ? { ok: true, value: { ...unpadded.value, bytes: padded } } : unpadded);
-      }),
+      fc.property(
+        rawRtcpPacket,
+        fc.integer({ min: 1, max: 8 }),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        (raw, words, junk) => {
+          const pad = [...junk.slice(0, words * 4 - 1), words * 4];
+          const body = [...raw.subarray(4), ...pad];
+          const padded = rawPacket(raw[0] & 0x1f, raw[1], body);
+          padded[0] |= 0x20;
+          const unpadded = only(raw);
+          const read = only(padded);
+          // A packet type we do not interpret keeps its bytes, padding and all.
+          expect(read).toEqual(
+            unpadded.ok && unpadded.value.type === 'unknown'
+              ? { ok: true, value: { ...unpadded.value, bytes: padded } }
+              : unpadded,
+          );
+        },
+      ),
       { numRuns: 500 },
     );
   });
@@ -144,7 +167,9 @@ const badPacket: fc.Arbitrary<{ bytes: Uint8Array; code: RtcpError['code'] }> = 
   fc
     .oneof(rawSenderReport, rawReceiverReport, rawGoodbye, rawSourceDescription)
     .filter((raw) => {
-      const need = { 200: 28 + 31 * 24, 201: 8 + 31 * 24, 203: 4 + 31 * 4, 202: 4 + 31 * 8 }[raw[1] as 200 | 201 | 202 | 203];
+      const need = { 200: 28 + 31 * 24, 201: 8 + 31 * 24, 203: 4 + 31 * 4, 202: 4 + 31 * 8 }[
+        raw[1] as 200 | 201 | 202 | 203
+      ];
       return raw.length < need;
     })
     .map((raw) => {
@@ -156,7 +181,16 @@ const badPacket: fc.Arbitrary<{ bytes: Uint8Array; code: RtcpError['code'] }> = 
   fc.tuple(u32, fc.integer({ min: 0, max: 9 })).chain(([ssrc, have]) => {
     const pad = (4 - ((2 + have) % 4)) % 4;
     return fc.integer({ min: have + pad + 1, max: 255 }).map((claims) => ({
-      bytes: rawPacket(1, 202, [ssrc >>> 24, (ssrc >>> 16) & 0xff, (ssrc >>> 8) & 0xff, ssrc & 0xff, 1, claims, ...new Array(have).fill(0x61), ...new Array(pad).fill(0)]),
+      bytes: rawPacket(1, 202, [
+        ssrc >>> 24,
+        (ssrc >>> 16) & 0xff,
+        (ssrc >>> 8) & 0xff,
+        ssrc & 0xff,
+        1,
+        claims,
+        ...new Array(have).fill(0x61),
+        ...new Array(pad).fill(0),
+      ]),
       code: 'RTCP_TRUNCATED' as const,
     }));
   }),
@@ -170,29 +204,46 @@ const badPacket: fc.Arbitrary<{ bytes: Uint8Array; code: RtcpError['code'] }> = 
 describe('RTCP compound packets: hostile bytes', () => {
   it('should give a typed error for a bad packet in its place and read every packet around it', () => {
     fc.assert(
-      fc.property(fc.array(rawRtcpPacket, { maxLength: 3 }), badPacket, fc.array(rawRtcpPacket, { maxLength: 3 }), (before, bad, after) => {
-        const { packets } = parseCompound(concat([...before, bad.bytes, ...after]));
-        expect(packets).toHaveLength(before.length + 1 + after.length);
-        expect(packets.slice(0, before.length)).toEqual(alone(before));
-        expect(packets[before.length]).toMatchObject({ ok: false, error: { code: bad.code, message: expect.any(String) } });
-        expect(packets.slice(before.length + 1)).toEqual(alone(after));
-      }),
+      fc.property(
+        fc.array(rawRtcpPacket, { maxLength: 3 }),
+        badPacket,
+        fc.array(rawRtcpPacket, { maxLength: 3 }),
+        (before, bad, after) => {
+          const { packets } = parseCompound(concat([...before, bad.bytes, ...after]));
+          expect(packets).toHaveLength(before.length + 1 + after.length);
+          expect(packets.slice(0, before.length)).toEqual(alone(before));
+          expect(packets[before.length]).toMatchObject({
+            ok: false,
+            error: { code: bad.code, message: expect.any(String) },
+          });
+          expect(packets.slice(before.length + 1)).toEqual(alone(after));
+        },
+      ),
       { numRuns: 1000 },
     );
   });
 
   it('should keep the packets before a length that runs past the datagram, or stray bytes at its end', () => {
     fc.assert(
-      fc.property(fc.array(rawRtcpPacket, { maxLength: 3 }), rawRtcpPacket, fc.integer({ min: 1, max: 3 }), fc.boolean(), (before, last, stray, lie) => {
-        // Cut the last packet short (its header still whole) or keep only 1–3 bytes of it.
-        fc.pre(!lie || last.length >= 8);
-        const tail = lie ? last.slice(0, last.length - stray) : last.slice(0, stray);
-        // A cut packet keeps its honest length field, which now runs past the datagram.
-        const { packets } = parseCompound(concat([...before, tail]));
-        expect(packets.slice(0, before.length)).toEqual(alone(before));
-        expect(packets).toHaveLength(before.length + 1);
-        expect(packets[before.length]).toMatchObject({ ok: false, error: { code: lie ? 'RTCP_BAD_LENGTH' : 'RTCP_TRUNCATED' } });
-      }),
+      fc.property(
+        fc.array(rawRtcpPacket, { maxLength: 3 }),
+        rawRtcpPacket,
+        fc.integer({ min: 1, max: 3 }),
+        fc.boolean(),
+        (before, last, stray, lie) => {
+          // Cut the last packet short (its header still whole) or keep only 1–3 bytes of it.
+          fc.pre(!lie || last.length >= 8);
+          const tail = lie ? last.slice(0, last.length - stray) : last.slice(0, stray);
+          // A cut packet keeps its honest length field, which now runs past the datagram.
+          const { packets } = parseCompound(concat([...before, tail]));
+          expect(packets.slice(0, before.length)).toEqual(alone(before));
+          expect(packets).toHaveLength(before.length + 1);
+          expect(packets[before.length]).toMatchObject({
+            ok: false,
+            error: { code: lie ? 'RTCP_BAD_LENGTH' : 'RTCP_TRUNCATED' },
+          });
+        },
+      ),
       { numRuns: 500 },
     );
   });

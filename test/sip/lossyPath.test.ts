@@ -37,7 +37,10 @@ afterEach(async () => {
 async function pair(rule: RelayRule): Promise<{ a: Side; b: Side; relay: LossyRelay }> {
   const aPort = await openUdpPort({ port: 0, address: HOST });
   const bPort = await openUdpPort({ port: 0, address: HOST });
-  cleanups.push(() => aPort.close(), () => bPort.close());
+  cleanups.push(
+    () => aPort.close(),
+    () => bPort.close(),
+  );
   const relay = await startLossyRelay(aPort, bPort, rule);
   cleanups.push(() => relay.close());
   const side = async (port: UdpPort, contactPort: number, mediaBase: number): Promise<Side> => {
@@ -58,14 +61,17 @@ async function pair(rule: RelayRule): Promise<{ a: Side; b: Side; relay: LossyRe
 }
 
 function session(side: Side, input: SipSessionInput): AnyActorRef {
-  const actor = createActor(sipSessionMachine.provide({ actors: { sipDialog: sipDialogLogic(side.agent) } }), { input });
+  const actor = createActor(sipSessionMachine.provide({ actors: { sipDialog: sipDialogLogic(side.agent) } }), {
+    input,
+  });
   actor.start();
   cleanups.push(() => void actor.stop());
   return actor;
 }
 
 const done = (actor: AnyActorRef, timeout = 10_000) => waitFor(actor, (s) => s.status === 'done', { timeout });
-const inState = (actor: AnyActorRef, state: unknown, timeout = 10_000) => waitFor(actor, (s) => s.matches(state as never), { timeout });
+const inState = (actor: AnyActorRef, state: unknown, timeout = 10_000) =>
+  waitFor(actor, (s) => s.matches(state as never), { timeout });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(ok: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
@@ -76,7 +82,8 @@ const gaps = (relay: LossyRelay, direction: 'a→b' | 'b→a', label: string) =>
   const at = relay.log.filter((d) => d.direction === direction && d.label === label).map((d) => d.at);
   return at.slice(1).map((t, i) => t - at[i]);
 };
-const retransmitted = (side: Side, timer: 'A' | 'E' | 'G') => side.wire.filter((r) => r.retransmission === timer).map((r) => labelOf(r.text));
+const retransmitted = (side: Side, timer: 'A' | 'E' | 'G') =>
+  side.wire.filter((r) => r.retransmission === timer).map((r) => labelOf(r.text));
 
 describe('RFC 3261 UDP transaction timers over a lossy path (real sip.js, a UDP relay)', () => {
   it('Timer A: should send the INVITE again after T1 and 2·T1 when two are lost, and the call should be set up', async () => {
@@ -211,13 +218,24 @@ describe('RFC 3261 UDP transaction timers over a lossy path (real sip.js, a UDP 
       if (optionsSeen.length > 1) return;
       const text = data.toString();
       const keep = text.split('\r\n').filter((l) => /^(Via|From|To|Call-ID|CSeq):/i.test(l));
-      optionsPeer.send(Buffer.from(['SIP/2.0 100 Trying', ...keep, 'Content-Length: 0', '', ''].join('\r\n')), rinfo.port, rinfo.address);
+      optionsPeer.send(
+        Buffer.from(['SIP/2.0 100 Trying', ...keep, 'Content-Length: 0', '', ''].join('\r\n')),
+        rinfo.port,
+        rinfo.address,
+      );
     });
 
-    const unanswered = session(lostInvites.a, { role: 'caller', target: `sip:avchat@${HOST}:${lostInvites.relay.towardB}` });
+    const unanswered = session(lostInvites.a, {
+      role: 'caller',
+      target: `sip:avchat@${HOST}:${lostInvites.relay.towardB}`,
+    });
     session(lostInvites.b, { role: 'callee' });
     const callee = session(lostByes.b, { role: 'callee', autoAnswer: true, answerDelayMs: 50 });
-    const caller = session(lostByes.a, { role: 'caller', target: `sip:avchat@${HOST}:${lostByes.relay.towardB}`, hangupTimeoutMs: 40_000 });
+    const caller = session(lostByes.a, {
+      role: 'caller',
+      target: `sip:avchat@${HOST}:${lostByes.relay.towardB}`,
+      hangupTimeoutMs: 40_000,
+    });
     await inState(caller, 'established');
     caller.send({ type: 'HANGUP' });
     const decliner = session(lostAcks.b, { role: 'callee' });
@@ -228,7 +246,13 @@ describe('RFC 3261 UDP transaction timers over a lossy path (real sip.js, a UDP 
     const core = ua.userAgentCore;
     const target = `sip:avchat@${HOST}:${optionsPeer.address().port}`;
     const targetUri = UserAgent.makeURI(target)!;
-    const options = core.makeOutgoingRequestMessage('OPTIONS', targetUri, ua.configuration.uri.clone(), targetUri.clone(), {});
+    const options = core.makeOutgoingRequestMessage(
+      'OPTIONS',
+      targetUri,
+      ua.configuration.uri.clone(),
+      targetUri.clone(),
+      {},
+    );
     let optionsStatus = 0;
     core.request(options, { onReject: (r) => (optionsStatus = r.message.statusCode ?? 0) });
 
@@ -238,8 +262,14 @@ describe('RFC 3261 UDP transaction timers over a lossy path (real sip.js, a UDP 
 
     // B (§17.1.1.2): 1 + 6 INVITEs at 0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 s, then Timer B; sip.js reports 408.
     expect(lostInvites.relay.count('a→b', 'INVITE')).toBe(7);
-    expect(lostInvites.a.timeouts).toEqual([expect.objectContaining({ timer: 'B', what: 'INVITE', retransmissions: 6 })]);
-    expect(unanswered.getSnapshot().output).toMatchObject({ reason: 'noAnswer', status: 408, problem: { code: 'NO_RESPONSE' } });
+    expect(lostInvites.a.timeouts).toEqual([
+      expect.objectContaining({ timer: 'B', what: 'INVITE', retransmissions: 6 }),
+    ]);
+    expect(unanswered.getSnapshot().output).toMatchObject({
+      reason: 'noAnswer',
+      status: 408,
+      problem: { code: 'NO_RESPONSE' },
+    });
     expect(unanswered.getSnapshot().output.problem.message).toMatch(/Timer B.*check the address/);
     // F (§17.1.2.2): 1 + 10 BYEs (0.5, 1.5, 3.5, 7.5, then every T2 = 4 s up to 31.5 s).
     expect(lostByes.relay.count('a→b', 'BYE')).toBe(11);
@@ -256,7 +286,9 @@ describe('RFC 3261 UDP transaction timers over a lossy path (real sip.js, a UDP 
     // Every 603 was ACKed (A's completed transaction, Timer D); none of the ACKs got through.
     expect(lostAcks.relay.count('a→b', 'ACK')).toBeGreaterThanOrEqual(11);
     expect(lostAcks.relay.log.filter((d) => d.label === 'ACK').every((d) => d.action === 'drop')).toBe(true);
-    expect(lostAcks.b.timeouts).toEqual([expect.objectContaining({ timer: 'H', what: '603 INVITE', retransmissions: 10 })]);
+    expect(lostAcks.b.timeouts).toEqual([
+      expect.objectContaining({ timer: 'H', what: '603 INVITE', retransmissions: 10 }),
+    ]);
     expect(declined.getSnapshot().output).toMatchObject({ reason: 'rejected', status: 603 });
     // E after a provisional: every T2 from then on — 0, 0.5, 4.5, 8.5, … 28.5 s: 1 + 8, then Timer F and a 408.
     expect(optionsSeen.length).toBe(9);

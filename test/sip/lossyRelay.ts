@@ -27,7 +27,12 @@ export interface RelayedDatagram {
 export type RelayAction = { kind: 'pass' } | { kind: 'drop' } | { kind: 'duplicate' } | { kind: 'delay'; ms: number };
 
 /** Decides the fate of a datagram; `seen` counts earlier datagrams with the same direction and label. */
-export type RelayRule = (datagram: { direction: RelayDirection; label: string; text: string; seen: number }) => RelayAction;
+export type RelayRule = (datagram: {
+  direction: RelayDirection;
+  label: string;
+  text: string;
+  seen: number;
+}) => RelayAction;
 
 /** A running relay. */
 export interface LossyRelay {
@@ -55,7 +60,11 @@ export function labelOf(text: string): string {
 export const passAll: RelayRule = () => ({ kind: 'pass' });
 
 /** Start a relay between A (at `a`) and B (at `b`) on 127.0.0.1. */
-export async function startLossyRelay(a: { port: number }, b: { port: number }, rule: RelayRule = passAll): Promise<LossyRelay> {
+export async function startLossyRelay(
+  a: { port: number },
+  b: { port: number },
+  rule: RelayRule = passAll,
+): Promise<LossyRelay> {
   const host = '127.0.0.1';
   const bind = async (): Promise<Socket> => {
     const socket = createSocket('udp4');
@@ -109,7 +118,10 @@ export async function startLossyRelay(a: { port: number }, b: { port: number }, 
     close: async () => {
       closed = true;
       for (const t of timers) clearTimeout(t);
-      await Promise.all([new Promise<void>((r) => towardB.close(() => r())), new Promise<void>((r) => towardA.close(() => r()))]);
+      await Promise.all([
+        new Promise<void>((r) => towardB.close(() => r())),
+        new Promise<void>((r) => towardA.close(() => r())),
+      ]);
     },
   };
 }

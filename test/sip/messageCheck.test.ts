@@ -25,13 +25,19 @@ const reason = (text: string) => {
 describe('SIP message check (RFC 3261 §7, §8.1.1, §18.3)', () => {
   it('should take a method made of any token characters, not only letters (RFC 4475 §3.1.1.2)', () => {
     const method = "!interesting-Method0123456789_*+`.%indeed'~";
-    const odd = invite.replace('INVITE sip:', `${method} sip:`).replace('CSeq: 314159 INVITE', `CSeq: 314159 ${method}`);
+    const odd = invite
+      .replace('INVITE sip:', `${method} sip:`)
+      .replace('CSeq: 314159 INVITE', `CSeq: 314159 ${method}`);
     const r = checkSipMessage(odd);
     expect(r.ok).toBe(true);
     // Methods are case-sensitive (RFC 3261 §7.1): kept as sent.
     if (r.ok) expect(r.message.method).toBe(method);
-    expect(reason(invite.replace('INVITE sip:', 'invite sip:'))).toBe('400 request: CSeq method INVITE does not match invite');
-    expect(reason(odd.replace(`CSeq: 314159 ${method}`, 'CSeq: 314159 INVITE'))).toMatch(/^400 request: CSeq method INVITE does not match/);
+    expect(reason(invite.replace('INVITE sip:', 'invite sip:'))).toBe(
+      '400 request: CSeq method INVITE does not match invite',
+    );
+    expect(reason(odd.replace(`CSeq: 314159 ${method}`, 'CSeq: 314159 INVITE'))).toMatch(
+      /^400 request: CSeq method INVITE does not match/,
+    );
   });
 
   it('should read a request with compact headers, folded lines and a body', () => {
@@ -47,27 +53,45 @@ describe('SIP message check (RFC 3261 §7, §8.1.1, §18.3)', () => {
   });
 
   it('should take a response and give it its CSeq method', () => {
-    const response = 'SIP/2.0 486 Busy Here\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n';
-    expect(checkSipMessage(response)).toMatchObject({ ok: true, message: { kind: 'response', status: 486, method: 'INVITE' } });
+    const response =
+      'SIP/2.0 486 Busy Here\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n';
+    expect(checkSipMessage(response)).toMatchObject({
+      ok: true,
+      message: { kind: 'response', status: 486, method: 'INVITE' },
+    });
   });
 
   it('should name what is wrong with a malformed request', () => {
     expect(reason(invite.replace(/\r\nCSeq: [^\r]*/, ''))).toBe('400 request: missing CSeq header');
     expect(reason(invite.replace(/\r\ni: [^\r]*/, ''))).toBe('400 request: missing Call-ID header');
     expect(reason(invite.replace(/\r\nVia: [^\r]*/, ''))).toBe('400 request: missing Via header');
-    expect(reason(invite.replace('CSeq: 314159 INVITE', 'CSeq: 314159 BYE'))).toBe('400 request: CSeq method BYE does not match INVITE');
-    expect(reason(invite.replace('CSeq: 314159 INVITE', 'CSeq: many INVITE'))).toBe('400 request: malformed CSeq header');
-    expect(reason(invite.replace('Content-Length: 4', 'Content-Length: 400'))).toBe('400 request: body shorter than its Content-Length (truncated datagram)');
-    expect(reason(invite.replace('Max-Forwards: 70', 'this is no header'))).toBe('400 request: unreadable header line "this is no header"');
+    expect(reason(invite.replace('CSeq: 314159 INVITE', 'CSeq: 314159 BYE'))).toBe(
+      '400 request: CSeq method BYE does not match INVITE',
+    );
+    expect(reason(invite.replace('CSeq: 314159 INVITE', 'CSeq: many INVITE'))).toBe(
+      '400 request: malformed CSeq header',
+    );
+    expect(reason(invite.replace('Content-Length: 4', 'Content-Length: 400'))).toBe(
+      '400 request: body shorter than its Content-Length (truncated datagram)',
+    );
+    expect(reason(invite.replace('Max-Forwards: 70', 'this is no header'))).toBe(
+      '400 request: unreadable header line "this is no header"',
+    );
     expect(reason(invite.replace('\r\n\r\n', '\r\n'))).toBe('400 request: no empty line after the headers');
     expect(reason(invite.replace('SIP/2.0\r\n', 'SIP/3.0\r\n'))).toBe('505 request: SIP version not supported');
     expect(reason('\u0001\u0002garbage\r\n\r\n')).toBe('400 unknown: not a SIP start line');
-    expect(reason(invite.replace('Via: SIP/2.0/UDP 192.0.2.1:5060', 'Via: 192.0.2.1'))).toBe('400 request: malformed Via header');
+    expect(reason(invite.replace('Via: SIP/2.0/UDP 192.0.2.1:5060', 'Via: 192.0.2.1'))).toBe(
+      '400 request: malformed Via header',
+    );
   });
 
   it('should refuse a message over the size limit or with too many headers with 513', () => {
-    expect(reason(invite.replace('Max-Forwards: 70', `X-Pad: ${'a'.repeat(20_000)}`))).toBe('513 request: message larger than 16384 bytes');
-    expect(reason(invite.replace('Max-Forwards: 70', Array.from({ length: 200 }, (_, i) => `X-${i}: y`).join('\r\n')))).toBe('513 request: more than 128 header lines');
+    expect(reason(invite.replace('Max-Forwards: 70', `X-Pad: ${'a'.repeat(20_000)}`))).toBe(
+      '513 request: message larger than 16384 bytes',
+    );
+    expect(
+      reason(invite.replace('Max-Forwards: 70', Array.from({ length: 200 }, (_, i) => `X-${i}: y`).join('\r\n'))),
+    ).toBe('513 request: more than 128 header lines');
   });
 
   it('should build a stateless response that copies every Via and adds a To tag', () => {

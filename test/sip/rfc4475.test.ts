@@ -46,19 +46,54 @@ interface Row {
 
 const TABLE: readonly Row[] = [
   // §3.1.1 valid messages: parsed and handled as what they are.
-  { file: 'wsinv', section: '3.1.1.1', expected: { answer: 481 }, why: 'read despite folding and spacing; its To tag names a dialog we do not have (RFC 3261 §12.2.2)' },
-  { file: 'intmeth', section: '3.1.1.2', expected: { answer: 501, headers: { Allow: /^INVITE, ACK, CANCEL, BYE, OPTIONS$/ } }, why: 'a valid method nobody knows' },
+  {
+    file: 'wsinv',
+    section: '3.1.1.1',
+    expected: { answer: 481 },
+    why: 'read despite folding and spacing; its To tag names a dialog we do not have (RFC 3261 §12.2.2)',
+  },
+  {
+    file: 'intmeth',
+    section: '3.1.1.2',
+    expected: { answer: 501, headers: { Allow: /^INVITE, ACK, CANCEL, BYE, OPTIONS$/ } },
+    why: 'a valid method nobody knows',
+  },
   { file: 'esc01', section: '3.1.1.3', expected: { rings: true } },
-  { file: 'escnull', section: '3.1.1.4', expected: { answer: 405, headers: { Allow: /INVITE/ } }, why: 'REGISTER: a UA is no registrar' },
-  { file: 'esc02', section: '3.1.1.5', expected: { answer: 501 }, why: 'RE%47IST%45R is a method of its own, not REGISTER (methods are not unescaped)' },
+  {
+    file: 'escnull',
+    section: '3.1.1.4',
+    expected: { answer: 405, headers: { Allow: /INVITE/ } },
+    why: 'REGISTER: a UA is no registrar',
+  },
+  {
+    file: 'esc02',
+    section: '3.1.1.5',
+    expected: { answer: 501 },
+    why: 'RE%47IST%45R is a method of its own, not REGISTER (methods are not unescaped)',
+  },
   { file: 'lwsdisp', section: '3.1.1.6', expected: { answer: 200 } },
   { file: 'longreq', section: '3.1.1.7', expected: { rings: true } },
-  { file: 'dblreq', section: '3.1.1.8', expected: { answer: 405 }, why: 'the REGISTER is answered; the INVITE after its Content-Length is not part of the datagram and never rings' },
+  {
+    file: 'dblreq',
+    section: '3.1.1.8',
+    expected: { answer: 405 },
+    why: 'the REGISTER is answered; the INVITE after its Content-Length is not part of the datagram and never rings',
+  },
   { file: 'semiuri', section: '3.1.1.9', expected: { answer: 200 } },
   { file: 'transports', section: '3.1.1.10', expected: { answer: 200 } },
   { file: 'mpart01', section: '3.1.1.11', expected: { answer: 405 }, why: 'MESSAGE is not taken' },
-  { file: 'unreason', section: '3.1.1.12', expected: { dropped: true }, why: 'a valid response, for no transaction of ours' },
-  { file: 'noreason', section: '3.1.1.13', expected: { dropped: true }, why: 'a valid response, for no transaction of ours' },
+  {
+    file: 'unreason',
+    section: '3.1.1.12',
+    expected: { dropped: true },
+    why: 'a valid response, for no transaction of ours',
+  },
+  {
+    file: 'noreason',
+    section: '3.1.1.13',
+    expected: { dropped: true },
+    why: 'a valid response, for no transaction of ours',
+  },
   // §3.1.2 invalid messages: a request is answered 400 (505 for the version), a response dropped.
   { file: 'badinv01', section: '3.1.2.1', expected: { answer: 400 } },
   { file: 'clerr', section: '3.1.2.2', expected: { answer: 400 } },
@@ -74,31 +109,86 @@ const TABLE: readonly Row[] = [
   { file: 'baddate', section: '3.1.2.12', expected: { answer: 400 } },
   { file: 'regbadct', section: '3.1.2.13', expected: { answer: 400 } },
   { file: 'badaspec', section: '3.1.2.14', expected: { answer: 400 } },
-  { file: 'baddn', section: '3.1.2.15', expected: { answer: 400 }, why: 'also lacks the empty line after its headers (as in the RFC archive)' },
+  {
+    file: 'baddn',
+    section: '3.1.2.15',
+    expected: { answer: 400 },
+    why: 'also lacks the empty line after its headers (as in the RFC archive)',
+  },
   { file: 'badvers', section: '3.1.2.16', expected: { answer: 505 } },
   { file: 'mismatch01', section: '3.1.2.17', expected: { answer: 400 } },
-  { file: 'mismatch02', section: '3.1.2.18', expected: { answer: 400 }, why: 'the CSeq mismatch is reported, not the unknown method (501)' },
+  {
+    file: 'mismatch02',
+    section: '3.1.2.18',
+    expected: { answer: 400 },
+    why: 'the CSeq mismatch is reported, not the unknown method (501)',
+  },
   { file: 'bigcode', section: '3.1.2.19', expected: { dropped: true } },
   // §3.2 transaction layer.
-  { file: 'badbranch', section: '3.2.1', expected: { answer: 200 }, why: 'a branch that is only the magic cookie: matched by the RFC 2543 rule (RFC 3261 §17.2.3)' },
+  {
+    file: 'badbranch',
+    section: '3.2.1',
+    expected: { answer: 200 },
+    why: 'a branch that is only the magic cookie: matched by the RFC 2543 rule (RFC 3261 §17.2.3)',
+  },
   // §3.3 application-layer semantics.
-  { file: 'insuf', section: '3.3.1', expected: { answer: 400 }, why: 'no From, To or Call-ID: the 400 carries the Via and CSeq it has' },
+  {
+    file: 'insuf',
+    section: '3.3.1',
+    expected: { answer: 400 },
+    why: 'no From, To or Call-ID: the 400 carries the Via and CSeq it has',
+  },
   { file: 'unkscm', section: '3.3.2', expected: { answer: 416 } },
   { file: 'novelsc', section: '3.3.3', expected: { answer: 416 }, why: 'we never take a soap.beep: Request-URI' },
-  { file: 'unksm2', section: '3.3.4', expected: { answer: 405 }, why: 'any URI scheme is fine in To, From and Contact; REGISTER is not taken' },
-  { file: 'bext01', section: '3.3.5', expected: { answer: 420, headers: { Unsupported: /^nothingSupportsThis, nothingSupportsThisEither$/ } }, why: 'Proxy-Require is for proxies' },
+  {
+    file: 'unksm2',
+    section: '3.3.4',
+    expected: { answer: 405 },
+    why: 'any URI scheme is fine in To, From and Contact; REGISTER is not taken',
+  },
+  {
+    file: 'bext01',
+    section: '3.3.5',
+    expected: { answer: 420, headers: { Unsupported: /^nothingSupportsThis, nothingSupportsThisEither$/ } },
+    why: 'Proxy-Require is for proxies',
+  },
   { file: 'invut', section: '3.3.6', expected: { answer: 415, headers: { Accept: /^application\/sdp$/ } } },
-  { file: 'regaut01', section: '3.3.7', expected: { answer: 405 }, why: 'a registrar would challenge; we take no REGISTER' },
+  {
+    file: 'regaut01',
+    section: '3.3.7',
+    expected: { answer: 405 },
+    why: 'a registrar would challenge; we take no REGISTER',
+  },
   { file: 'multi01', section: '3.3.8', expected: { answer: 400 } },
   { file: 'mcl01', section: '3.3.9', expected: { answer: 400 } },
-  { file: 'bcast', section: '3.3.10', expected: { dropped: true }, why: 'a response: never sent on, least of all to 255.255.255.255' },
-  { file: 'zeromf', section: '3.3.11', expected: { answer: 200 }, why: 'Max-Forwards 0 stops proxies, not the UA it reached' },
+  {
+    file: 'bcast',
+    section: '3.3.10',
+    expected: { dropped: true },
+    why: 'a response: never sent on, least of all to 255.255.255.255',
+  },
+  {
+    file: 'zeromf',
+    section: '3.3.11',
+    expected: { answer: 200 },
+    why: 'Max-Forwards 0 stops proxies, not the UA it reached',
+  },
   { file: 'cparam01', section: '3.3.12', expected: { answer: 405 } },
   { file: 'cparam02', section: '3.3.13', expected: { answer: 405 } },
   { file: 'regescrt', section: '3.3.14', expected: { answer: 405 } },
-  { file: 'sdp01', section: '3.3.15', expected: { answer: 406 }, why: 'every answer of ours to an INVITE carries SDP, which its Accept refuses' },
+  {
+    file: 'sdp01',
+    section: '3.3.15',
+    expected: { answer: 406 },
+    why: 'every answer of ours to an INVITE carries SDP, which its Accept refuses',
+  },
   // §3.4 backward compatibility.
-  { file: 'inv2543', section: '3.4.1', expected: { rings: true }, why: 'RFC 2543: no branch, no Max-Forwards, no Contact (its From is where the call is followed up)' },
+  {
+    file: 'inv2543',
+    section: '3.4.1',
+    expected: { rings: true },
+    why: 'RFC 2543: no branch, no Max-Forwards, no Contact (its From is where the call is followed up)',
+  },
 ];
 
 const HOST = '127.0.0.1';
@@ -113,8 +203,17 @@ afterEach(async () => {
 async function agentFor(user: string | undefined) {
   const port = await openUdpPort({ port: 0, address: HOST });
   const problems: SipTransportProblem[] = [];
-  const agent = await createSipUserAgent({ sip: signallingChannels(port).sip, address: HOST, user, media: { address: HOST, videoPort: 43000, audioPort: 43002 }, onTransportProblem: (p) => problems.push(p) });
-  cleanups.push(() => port.close(), () => agent.stop());
+  const agent = await createSipUserAgent({
+    sip: signallingChannels(port).sip,
+    address: HOST,
+    user,
+    media: { address: HOST, videoPort: 43000, audioPort: 43002 },
+    onTransportProblem: (p) => problems.push(p),
+  });
+  cleanups.push(
+    () => port.close(),
+    () => agent.stop(),
+  );
   const rang: string[] = [];
   const waiting: Subscription = agent.nextInvitation().subscribe((invitation) => rang.push(invitation.request.callId));
   cleanups.push(() => waiting.unsubscribe());
@@ -134,7 +233,9 @@ function requestUser(bytes: Buffer): string | undefined {
 
 describe('RFC 4475 torture messages over real UDP', () => {
   it('should have all 49 messages of the RFC archive, and only those', () => {
-    const files = readdirSync(DIR).filter((f) => f.endsWith('.dat')).map((f) => f.replace(/\.dat$/, ''));
+    const files = readdirSync(DIR)
+      .filter((f) => f.endsWith('.dat'))
+      .map((f) => f.replace(/\.dat$/, ''));
     expect(files.sort()).toEqual(TABLE.map((r) => r.file).sort());
     // Bytes as the archive has them: CRLF line ends, raw octets.
     const intmeth = readFileSync(new URL('intmeth.dat', DIR));
@@ -152,7 +253,8 @@ describe('RFC 4475 torture messages over real UDP', () => {
       await settle(() => side.replies.some((r) => statusOf(r) >= 200), 2000);
       const finals = side.replies.filter((r) => statusOf(r) >= 200);
       expect(finals.map(statusOf), row.why).toEqual([expected.answer]);
-      for (const [name, value] of Object.entries(expected.headers ?? {})) expect(headerIn(finals[0], name)).toMatch(value);
+      for (const [name, value] of Object.entries(expected.headers ?? {}))
+        expect(headerIn(finals[0], name)).toMatch(value);
       // Sent back to us, for the transaction the request opened.
       expect(headerIn(finals[0], 'CSeq')).toBeDefined();
     } else if ('rings' in expected) {

@@ -45,7 +45,10 @@ async function side(mediaBase: number, callers?: CallerPolicy): Promise<Side> {
     onTransportProblem: (p) => problems.push(p),
     callers,
   });
-  cleanups.push(() => port.close(), () => agent.stop());
+  cleanups.push(
+    () => port.close(),
+    () => agent.stop(),
+  );
   return { port, agent, wire, problems };
 }
 
@@ -57,7 +60,11 @@ function session(s: Side, input: SipSessionInput): AnyActorRef {
 }
 
 /** A raw UDP socket that sends text and collects what comes back. */
-async function stranger(address = HOST): Promise<{ socket: Socket; replies: string[]; ask(text: string, port: number, waitMs?: number): Promise<string | undefined> }> {
+async function stranger(address = HOST): Promise<{
+  socket: Socket;
+  replies: string[];
+  ask(text: string, port: number, waitMs?: number): Promise<string | undefined>;
+}> {
   const socket = createSocket('udp4');
   socket.bind(0, address);
   await once(socket, 'listening');
@@ -81,7 +88,18 @@ let seq = 0;
 function request(
   method: string,
   port: number,
-  over: { user?: string; callId?: string; fromTag?: string; toTag?: string; extra?: string[]; branch?: string; from?: string; contact?: string; viaHost?: string; body?: string } = {},
+  over: {
+    user?: string;
+    callId?: string;
+    fromTag?: string;
+    toTag?: string;
+    extra?: string[];
+    branch?: string;
+    from?: string;
+    contact?: string;
+    viaHost?: string;
+    body?: string;
+  } = {},
 ): string {
   seq += 1;
   const user = over.user === undefined ? 'avchat@' : over.user ? `${over.user}@` : '';
@@ -103,7 +121,16 @@ function request(
 }
 
 const statusLine = (text: string | undefined) => text?.split('\r\n')[0];
-const OFFER = ['v=0', `o=- 1 1 IN IP4 ${HOST}`, 's=-', `c=IN IP4 ${HOST}`, 't=0 0', 'm=audio 40000 RTP/AVP 0', 'm=video 40002 RTP/AVP 34', ''].join('\r\n');
+const OFFER = [
+  'v=0',
+  `o=- 1 1 IN IP4 ${HOST}`,
+  's=-',
+  `c=IN IP4 ${HOST}`,
+  't=0 0',
+  'm=audio 40000 RTP/AVP 0',
+  'm=video 40002 RTP/AVP 34',
+  '',
+].join('\r\n');
 /** Wait until `test` holds (or fail after `timeoutMs`). */
 async function until(test: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = performance.now() + timeoutMs;
@@ -112,18 +139,25 @@ async function until(test: () => boolean, timeoutMs: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
-const header = (text: string | undefined, name: string) => new RegExp(`\\r\\n${name}:\\s*([^\\r\\n]*)`, 'i').exec(text ?? '')?.[1];
+const header = (text: string | undefined, name: string) =>
+  new RegExp(`\\r\\n${name}:\\s*([^\\r\\n]*)`, 'i').exec(text ?? '')?.[1];
 
 describe('SIP robustness and OPTIONS over real sockets', () => {
   it('should answer malformed requests 400 with the cause, oversized ones 513, and drop malformed responses', async () => {
     const b = await side(41200);
     const x = await stranger();
     const bad = request('INVITE', b.port.port).replace('Max-Forwards: 70', 'Max-Forwards 70');
-    expect(statusLine(await x.ask(bad, b.port.port))).toBe('SIP/2.0 400 Bad Request (unreadable header line "Max-Forwards 70")');
+    expect(statusLine(await x.ask(bad, b.port.port))).toBe(
+      'SIP/2.0 400 Bad Request (unreadable header line "Max-Forwards 70")',
+    );
     const mismatch = request('BYE', b.port.port).replace(/CSeq: (\d+) BYE/, 'CSeq: $1 INVITE');
-    expect(statusLine(await x.ask(mismatch, b.port.port))).toBe('SIP/2.0 400 Bad Request (CSeq method INVITE does not match BYE)');
+    expect(statusLine(await x.ask(mismatch, b.port.port))).toBe(
+      'SIP/2.0 400 Bad Request (CSeq method INVITE does not match BYE)',
+    );
     const truncated = request('INVITE', b.port.port).replace('Content-Length: 0', 'Content-Length: 300');
-    expect(statusLine(await x.ask(truncated, b.port.port))).toBe('SIP/2.0 400 Bad Request (body shorter than its Content-Length (truncated datagram))');
+    expect(statusLine(await x.ask(truncated, b.port.port))).toBe(
+      'SIP/2.0 400 Bad Request (body shorter than its Content-Length (truncated datagram))',
+    );
     const huge = request('INVITE', b.port.port).replace('Max-Forwards: 70', `X-Pad: ${'x'.repeat(17_000)}`);
     expect(statusLine(await x.ask(huge, b.port.port))).toBe('SIP/2.0 513 Message Too Large');
     // The 400 goes back to the source (RFC 3581), with the request's Via and Call-ID.
@@ -133,12 +167,27 @@ describe('SIP robustness and OPTIONS over real sockets', () => {
     // No CSeq: a response could not name the transaction (RFC 3261 §8.2.6.2), so it is dropped.
     expect(await x.ask(request('INVITE', b.port.port).replace(/\r\nCSeq: [^\r]*/, ''), b.port.port)).toBeUndefined();
     // A malformed response and a malformed ACK: no answer at all.
-    expect(await x.ask('SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKq\r\nCSeq: 1 INVITE\r\n\r\n', b.port.port)).toBeUndefined();
+    expect(
+      await x.ask('SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKq\r\nCSeq: 1 INVITE\r\n\r\n', b.port.port),
+    ).toBeUndefined();
     expect(await x.ask(request('ACK', b.port.port).replace(/\r\nCall-ID: [^\r]*/, ''), b.port.port)).toBeUndefined();
-    expect(b.problems.map((p) => p.code)).toEqual(['SIP_MALFORMED', 'SIP_MALFORMED', 'SIP_MALFORMED', 'SIP_TOO_LARGE', 'SIP_MALFORMED', 'SIP_MALFORMED', 'SIP_MALFORMED', 'SIP_MALFORMED']);
+    expect(b.problems.map((p) => p.code)).toEqual([
+      'SIP_MALFORMED',
+      'SIP_MALFORMED',
+      'SIP_MALFORMED',
+      'SIP_TOO_LARGE',
+      'SIP_MALFORMED',
+      'SIP_MALFORMED',
+      'SIP_MALFORMED',
+      'SIP_MALFORMED',
+    ]);
     // The log says what happened: without a CSeq nothing could be sent.
-    expect(b.problems[5].message).toMatch(/^malformed SIP request \(dropped: no Via or CSeq to answer on\) from 127\.0\.0\.1:\d+: missing CSeq header$/);
-    expect(b.problems[6].message).toMatch(/^malformed SIP response \(dropped\) from 127\.0\.0\.1:\d+: missing From header$/);
+    expect(b.problems[5].message).toMatch(
+      /^malformed SIP request \(dropped: no Via or CSeq to answer on\) from 127\.0\.0\.1:\d+: missing CSeq header$/,
+    );
+    expect(b.problems[6].message).toMatch(
+      /^malformed SIP response \(dropped\) from 127\.0\.0\.1:\d+: missing From header$/,
+    );
   });
 
   it('should answer OPTIONS with our capabilities and the status an INVITE would get (200, 486 busy, 404 other user)', async () => {
@@ -159,7 +208,9 @@ describe('SIP robustness and OPTIONS over real sockets', () => {
     expect(Number(header(ok, 'Content-Length'))).toBe(Buffer.byteLength(sdp));
     // A keep-alive ping to the host (no user) is fine; another user is not here.
     expect(statusLine(await x.ask(request('OPTIONS', b.port.port, { user: '' }), b.port.port))).toBe('SIP/2.0 200 OK');
-    expect(statusLine(await x.ask(request('OPTIONS', b.port.port, { user: 'bob' }), b.port.port))).toBe('SIP/2.0 404 Not Found');
+    expect(statusLine(await x.ask(request('OPTIONS', b.port.port, { user: 'bob' }), b.port.port))).toBe(
+      'SIP/2.0 404 Not Found',
+    );
     // In a call, busy again.
     const a = await side(41400);
     const caller = session(a, { role: 'caller', target: `sip:avchat@${HOST}:${b.port.port}` });
@@ -191,9 +242,11 @@ describe('SIP robustness and OPTIONS over real sockets', () => {
     expect(caller.getSnapshot().matches('established')).toBe(true);
     // From the peer's own host, a BYE for a dialog that does not exist: 481 (sip.js).
     const y = await stranger();
-    expect(statusLine(await y.ask(request('BYE', b.port.port, { callId: 'no-such-call', fromTag: 'x', toTag: 'y' }), b.port.port))).toBe(
-      'SIP/2.0 481 Call/Transaction Does Not Exist',
-    );
+    expect(
+      statusLine(
+        await y.ask(request('BYE', b.port.port, { callId: 'no-such-call', fromTag: 'x', toTag: 'y' }), b.port.port),
+      ),
+    ).toBe('SIP/2.0 481 Call/Transaction Does Not Exist');
     caller.send({ type: 'HANGUP' });
     await waitFor(callee, (s) => s.status === 'done', { timeout: 5000 });
     expect(callee.getSnapshot().output).toEqual({ reason: 'remoteHangup' });
@@ -207,13 +260,24 @@ describe('SIP robustness and OPTIONS over real sockets', () => {
     await waitFor(callee, (s) => s.matches('established'), { timeout: 5000 });
     const invite = b.wire.find((r) => r.direction === 'in' && r.text.startsWith('INVITE '))!.text;
     const ok = b.wire.find((r) => r.direction === 'out' && /^SIP\/2\.0 200/.test(r.text))!.text;
-    const ids = { callId: header(invite, 'Call-ID')!, fromTag: /;tag=([^;\s]+)/.exec(header(invite, 'From')!)![1], toTag: /;tag=([^;\s]+)/.exec(header(ok, 'To')!)![1] };
+    const ids = {
+      callId: header(invite, 'Call-ID')!,
+      fromTag: /;tag=([^;\s]+)/.exec(header(invite, 'From')!)![1],
+      toTag: /;tag=([^;\s]+)/.exec(header(ok, 'To')!)![1],
+    };
     // Another program on the caller's host (same address, another port) that learnt the Call-ID and tags: for both sides.
     const x = await stranger();
-    expect(statusLine(await x.ask(request('BYE', b.port.port, ids), b.port.port))).toBe('SIP/2.0 403 Forbidden (not the peer of this call)');
-    expect(statusLine(await x.ask(request('BYE', a.port.port, { callId: ids.callId, fromTag: ids.toTag, toTag: ids.fromTag }), a.port.port))).toBe(
+    expect(statusLine(await x.ask(request('BYE', b.port.port, ids), b.port.port))).toBe(
       'SIP/2.0 403 Forbidden (not the peer of this call)',
     );
+    expect(
+      statusLine(
+        await x.ask(
+          request('BYE', a.port.port, { callId: ids.callId, fromTag: ids.toTag, toTag: ids.fromTag }),
+          a.port.port,
+        ),
+      ),
+    ).toBe('SIP/2.0 403 Forbidden (not the peer of this call)');
     await new Promise((r) => setTimeout(r, 200));
     expect(callee.getSnapshot().matches('established')).toBe(true);
     expect(caller.getSnapshot().matches('established')).toBe(true);
@@ -221,7 +285,9 @@ describe('SIP robustness and OPTIONS over real sockets', () => {
     await waitFor(callee, (s) => s.status === 'done', { timeout: 5000 });
     await waitFor(caller, (s) => s.status === 'done', { timeout: 5000 });
     expect(callee.getSnapshot().output).toEqual({ reason: 'remoteHangup' });
-    expect(a.wire.filter((r) => r.direction === 'in' && /^SIP\/2\.0 200 .*\r\nCSeq: \d+ BYE/s.test(r.text))).toHaveLength(1);
+    expect(
+      a.wire.filter((r) => r.direction === 'in' && /^SIP\/2\.0 200 .*\r\nCSeq: \d+ BYE/s.test(r.text)),
+    ).toHaveLength(1);
   });
 
   it('should answer what it does not take at once: 405 with Allow for MESSAGE, 501 for an unknown method, 486 for an INVITE while busy (no 100 or 180 first)', async () => {
@@ -230,7 +296,9 @@ describe('SIP robustness and OPTIONS over real sockets', () => {
     const message = await x.ask(request('MESSAGE', b.port.port), b.port.port);
     expect(statusLine(message)).toBe('SIP/2.0 405 Method Not Allowed');
     expect(header(message, 'Allow')).toBe('INVITE, ACK, CANCEL, BYE, OPTIONS');
-    expect(statusLine(await x.ask(request('FROBNICATE', b.port.port), b.port.port))).toBe('SIP/2.0 501 Not Implemented');
+    expect(statusLine(await x.ask(request('FROBNICATE', b.port.port), b.port.port))).toBe(
+      'SIP/2.0 501 Not Implemented',
+    );
     const before = x.replies.length;
     expect(statusLine(await x.ask(request('INVITE', b.port.port), b.port.port))).toBe('SIP/2.0 486 Busy Here');
     await new Promise((r) => setTimeout(r, 300));
@@ -238,13 +306,18 @@ describe('SIP robustness and OPTIONS over real sockets', () => {
   });
 
   it('should let only the callers --allow admits ring; strangers get 403 and nothing rings', async () => {
-    const b = await side(42200, (parseCallerPolicy(['127.0.0.1', 'sip:alice@127.0.0.2']) as { ok: true; policy: CallerPolicy }).policy);
+    const b = await side(
+      42200,
+      (parseCallerPolicy(['127.0.0.1', 'sip:alice@127.0.0.2']) as { ok: true; policy: CallerPolicy }).policy,
+    );
     const callee = session(b, { role: 'callee' });
     const bob = await stranger('127.0.0.2');
     const forbidden = await bob.ask(request('INVITE', b.port.port, { from: 'bob' }), b.port.port);
     expect(statusLine(forbidden)).toBe('SIP/2.0 403 Forbidden (caller not allowed)');
     const other = await stranger('127.0.0.3');
-    expect(statusLine(await other.ask(request('OPTIONS', b.port.port), b.port.port))).toBe('SIP/2.0 403 Forbidden (caller not allowed)');
+    expect(statusLine(await other.ask(request('OPTIONS', b.port.port), b.port.port))).toBe(
+      'SIP/2.0 403 Forbidden (caller not allowed)',
+    );
     await new Promise((r) => setTimeout(r, 200));
     expect(bob.replies.map(statusLine)).toEqual(['SIP/2.0 403 Forbidden (caller not allowed)']);
     expect(callee.getSnapshot().matches('waiting')).toBe(true);
@@ -259,18 +332,34 @@ describe('SIP robustness and OPTIONS over real sockets', () => {
     const b = await side(42300);
     const callee = session(b, { role: 'callee', autoAnswer: true, answerDelayMs: 20 });
     const x = await stranger();
-    const invite = request('INVITE', b.port.port, { contact: 'sip:stranger@peer.example.invalid:5099', viaHost: 'peer.example.invalid', body: OFFER });
+    const invite = request('INVITE', b.port.port, {
+      contact: 'sip:stranger@peer.example.invalid:5099',
+      viaHost: 'peer.example.invalid',
+      body: OFFER,
+    });
     await x.ask(invite, b.port.port);
     await until(() => x.replies.some((r) => /^SIP\/2\.0 200/.test(r)), 5000);
     const ok = x.replies.find((r) => /^SIP\/2\.0 200/.test(r))!;
     const inviteSeq = /CSeq: (\d+)/.exec(invite)![1];
-    const ids = { callId: header(invite, 'Call-ID')!, fromTag: /;tag=([^;\s]+)/.exec(header(invite, 'From')!)![1], toTag: /;tag=([^;\s]+)/.exec(header(ok, 'To')!)![1] };
-    x.socket.send(Buffer.from(request('ACK', b.port.port, ids).replace(/CSeq: \d+ ACK/, `CSeq: ${inviteSeq} ACK`)), b.port.port, HOST);
+    const ids = {
+      callId: header(invite, 'Call-ID')!,
+      fromTag: /;tag=([^;\s]+)/.exec(header(invite, 'From')!)![1],
+      toTag: /;tag=([^;\s]+)/.exec(header(ok, 'To')!)![1],
+    };
+    x.socket.send(
+      Buffer.from(request('ACK', b.port.port, ids).replace(/CSeq: \d+ ACK/, `CSeq: ${inviteSeq} ACK`)),
+      b.port.port,
+      HOST,
+    );
     await new Promise((r) => setTimeout(r, 100));
     callee.send({ type: 'HANGUP' });
     await until(() => x.replies.some((r) => r.startsWith('BYE ')), 5000);
     // Every message went to an address; the names in Via and Contact were never used.
-    expect(b.wire.filter((r) => r.direction === 'out').every((r) => r.peer.host === HOST && r.peer.port === x.socket.address().port)).toBe(true);
+    expect(
+      b.wire
+        .filter((r) => r.direction === 'out')
+        .every((r) => r.peer.host === HOST && r.peer.port === x.socket.address().port),
+    ).toBe(true);
     // A call out to a name is refused by the transport with the cause (the CLI looks the user's own target up first).
     const a = await side(42400);
     const caller = session(a, { role: 'caller', target: 'sip:avchat@peer.example.invalid:5060' });
@@ -289,8 +378,15 @@ describe('SIP robustness and OPTIONS over real sockets', () => {
     const datagrams = fc.sample(
       fc.oneof(
         fc.string({ unit: 'binary', minLength: 1, maxLength: 300 }).map((s) => `I${s}`),
-        fc.tuple(fc.nat(valid.length), fc.nat(40), fc.string({ maxLength: 20 })).map(([at, cut, insert]) => valid.slice(0, at) + insert + valid.slice(at + cut)),
-        fc.constantFrom('SIP/2.0 200 OK\r\n\r\n', 'BYE sip:x SIP/2.0\r\n\r\n', 'ACK\r\n\r\n', 'OPTIONS * SIP/2.0\r\nVia: x\r\n\r\n'),
+        fc
+          .tuple(fc.nat(valid.length), fc.nat(40), fc.string({ maxLength: 20 }))
+          .map(([at, cut, insert]) => valid.slice(0, at) + insert + valid.slice(at + cut)),
+        fc.constantFrom(
+          'SIP/2.0 200 OK\r\n\r\n',
+          'BYE sip:x SIP/2.0\r\n\r\n',
+          'ACK\r\n\r\n',
+          'OPTIONS * SIP/2.0\r\nVia: x\r\n\r\n',
+        ),
       ),
       { numRuns: 400, seed: 20261126 },
     );

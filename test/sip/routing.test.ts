@@ -17,7 +17,12 @@ const invite = [
 
 describe('SIP routing (RFC 3261 §18, RFC 3581)', () => {
   it('should send a request to the Request-URI host and port', () => {
-    expect(routeOf(invite)).toEqual({ ok: true, kind: 'request', method: 'INVITE', destination: { host: '192.0.2.9', port: 5062 } });
+    expect(routeOf(invite)).toEqual({
+      ok: true,
+      kind: 'request',
+      method: 'INVITE',
+      destination: { host: '192.0.2.9', port: 5062 },
+    });
   });
 
   it('should prefer the first Route over the Request-URI', () => {
@@ -32,8 +37,12 @@ describe('SIP routing (RFC 3261 §18, RFC 3581)', () => {
       status: 200,
       destination: { host: '203.0.113.5', port: 40001 },
     });
-    expect(routeOf(response('SIP/2.0/UDP 192.0.2.1:5072;branch=z'))).toMatchObject({ destination: { host: '192.0.2.1', port: 5072 } });
-    expect(routeOf(response('SIP/2.0/UDP 192.0.2.1;branch=z'))).toMatchObject({ destination: { host: '192.0.2.1', port: 5060 } });
+    expect(routeOf(response('SIP/2.0/UDP 192.0.2.1:5072;branch=z'))).toMatchObject({
+      destination: { host: '192.0.2.1', port: 5072 },
+    });
+    expect(routeOf(response('SIP/2.0/UDP 192.0.2.1;branch=z'))).toMatchObject({
+      destination: { host: '192.0.2.1', port: 5060 },
+    });
   });
 
   it('should stamp received and rport on the top Via of a request only', () => {

@@ -2,7 +2,15 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { parse } from 'sdp-transform';
 import { describe, expect, it } from 'vitest';
-import { answerOffer, buildOffer, planFromAnswer, reverseDirection, type Direction, type Directions, type LocalMedia } from '../../src/sip/sdp.ts';
+import {
+  answerOffer,
+  buildOffer,
+  planFromAnswer,
+  reverseDirection,
+  type Direction,
+  type Directions,
+  type LocalMedia,
+} from '../../src/sip/sdp.ts';
 
 const A = { address: '192.0.2.1', videoPort: 16384, audioPort: 16386 };
 const B = { address: '192.0.2.2', videoPort: 16484, audioPort: 16486 };
@@ -43,7 +51,8 @@ function sdpProblems(text: string): string[] {
       directions = 0;
     } else if (formats) {
       const mapped = /^a=(?:rtpmap|fmtp):(\d+) /.exec(line);
-      if (mapped && !formats.includes(mapped[1])) problems.push(`${line} names a payload type its m= line does not list`);
+      if (mapped && !formats.includes(mapped[1]))
+        problems.push(`${line} names a payload type its m= line does not list`);
       if (/^a=(sendrecv|sendonly|recvonly|inactive)$/.test(line)) directions += 1;
     }
   }
@@ -68,10 +77,22 @@ describe('SDP offer/answer (RFC 3264)', () => {
     expect(answer.ok).toBe(true);
     if (!answer.ok) return;
     expect(sdpProblems(answer.value.sdp)).toEqual([]);
-    expect(answer.value.plan.audio).toMatchObject({ payloadType: 0, codec: 'PCMU', remote: { address: '192.0.2.1', rtpPort: 16386, rtcpPort: 16387 }, direction: 'sendrecv' });
-    expect(answer.value.plan.video).toMatchObject({ payloadType: 34, codec: 'H263', remote: { rtpPort: 16384, rtcpPort: 16385 } });
+    expect(answer.value.plan.audio).toMatchObject({
+      payloadType: 0,
+      codec: 'PCMU',
+      remote: { address: '192.0.2.1', rtpPort: 16386, rtcpPort: 16387 },
+      direction: 'sendrecv',
+    });
+    expect(answer.value.plan.video).toMatchObject({
+      payloadType: 34,
+      codec: 'H263',
+      remote: { rtpPort: 16384, rtcpPort: 16385 },
+    });
     const plan = planFromAnswer(answer.value.sdp, A);
-    expect(plan).toMatchObject({ ok: true, value: { audio: { remote: { address: '192.0.2.2', rtpPort: 16486 } }, video: { remote: { rtpPort: 16484 } } } });
+    expect(plan).toMatchObject({
+      ok: true,
+      value: { audio: { remote: { address: '192.0.2.2', rtpPort: 16486 } }, video: { remote: { rtpPort: 16484 } } },
+    });
   });
 
   it('should answer each direction per RFC 3264 §6.1 and read it back on the offerer side', () => {
@@ -98,7 +119,10 @@ describe('SDP offer/answer (RFC 3264)', () => {
       expect(plan.value.audio!.direction).toBe(offered);
       expect(plan.value.video!.direction).toBe(offered);
       // Read without what we offered, the careless answer would have widened it.
-      if (offered !== 'sendrecv') expect(planFromAnswer(careless, A).ok && planFromAnswer(careless, A)).toMatchObject({ value: { audio: { direction: 'sendrecv' } } });
+      if (offered !== 'sendrecv')
+        expect(planFromAnswer(careless, A).ok && planFromAnswer(careless, A)).toMatchObject({
+          value: { audio: { direction: 'sendrecv' } },
+        });
     }
   });
 
@@ -107,14 +131,25 @@ describe('SDP offer/answer (RFC 3264)', () => {
     expect(answer.ok).toBe(true);
     if (!answer.ok) return;
     expect(sdpProblems(answer.value.sdp)).toEqual([]);
-    expect(answer.value.plan.audio).toMatchObject({ payloadType: 0, codec: 'PCMU', remote: { address: '192.0.2.7', rtpPort: 16402, rtcpPort: 16402 } });
+    expect(answer.value.plan.audio).toMatchObject({
+      payloadType: 0,
+      codec: 'PCMU',
+      remote: { address: '192.0.2.7', rtpPort: 16402, rtcpPort: 16402 },
+    });
     // Its video RTCP port comes from iChat's own a=RTCP:AUDIO 16402 VIDEO 16402, not RTP + 1.
-    expect(answer.value.plan.video).toMatchObject({ payloadType: 34, codec: 'H263', fmtp: 'imagesize 0', remote: { address: '192.0.2.7', rtpPort: 16402, rtcpPort: 16402 } });
+    expect(answer.value.plan.video).toMatchObject({
+      payloadType: 34,
+      codec: 'H263',
+      fmtp: 'imagesize 0',
+      remote: { address: '192.0.2.7', rtpPort: 16402, rtcpPort: 16402 },
+    });
     const mLines = answer.value.sdp.split('\r\n').filter((l) => l.startsWith('m='));
     expect(mLines).toEqual(['m=audio 16486 RTP/AVP 0', 'm=video 16484 RTP/AVP 34']);
     // Nothing of Apple's own comes back, and the plan reads back on the iChat side.
     expect(answer.value.sdp).not.toMatch(/FLS|hwi|multipoint|iChatEncryption|rtpID|RTCP:|X-AAC_ELD|H264/);
-    expect(planFromAnswer(answer.value.sdp, { address: '192.0.2.7', audioPort: 16402, videoPort: 16402 })).toMatchObject({
+    expect(
+      planFromAnswer(answer.value.sdp, { address: '192.0.2.7', audioPort: 16402, videoPort: 16402 }),
+    ).toMatchObject({
       ok: true,
       value: { audio: { payloadType: 0 }, video: { payloadType: 34, codec: 'H263' } },
     });
@@ -130,13 +165,33 @@ describe('SDP offer/answer (RFC 3264)', () => {
   });
 
   it("should keep the offer's dynamic payload type for H263-1998 (RFC 3264 §6.1) and carry its fmtp into the plan", () => {
-    const offer = ['v=0', 'o=- 1 1 IN IP4 198.51.100.9', 's=-', 'c=IN IP4 198.51.100.9', 't=0 0', 'm=video 5004 RTP/AVP 96', 'a=rtpmap:96 h263-1998/90000', 'a=fmtp:96 QCIF=1', ''].join('\r\n');
+    const offer = [
+      'v=0',
+      'o=- 1 1 IN IP4 198.51.100.9',
+      's=-',
+      'c=IN IP4 198.51.100.9',
+      't=0 0',
+      'm=video 5004 RTP/AVP 96',
+      'a=rtpmap:96 h263-1998/90000',
+      'a=fmtp:96 QCIF=1',
+      '',
+    ].join('\r\n');
     const answer = answerOffer(offer, B, both('sendrecv'), 1);
     if (!answer.ok) throw new Error(answer.error.message);
     expect(sdpProblems(answer.value.sdp)).toEqual([]);
-    expect(answer.value.sdp).toContain('m=video 16484 RTP/AVP 96\r\na=rtpmap:96 H263-1998/90000\r\na=fmtp:96 CIF=2;QCIF=2\r\n');
-    expect(answer.value.plan.video).toMatchObject({ payloadType: 96, codec: 'H263-1998', clockRate: 90000, fmtp: 'QCIF=1', remote: { rtpPort: 5004, rtcpPort: 5005 } });
-    expect(planFromAnswer(answer.value.sdp, { address: '198.51.100.9', audioPort: 5002, videoPort: 5004 })).toMatchObject({
+    expect(answer.value.sdp).toContain(
+      'm=video 16484 RTP/AVP 96\r\na=rtpmap:96 H263-1998/90000\r\na=fmtp:96 CIF=2;QCIF=2\r\n',
+    );
+    expect(answer.value.plan.video).toMatchObject({
+      payloadType: 96,
+      codec: 'H263-1998',
+      clockRate: 90000,
+      fmtp: 'QCIF=1',
+      remote: { rtpPort: 5004, rtcpPort: 5005 },
+    });
+    expect(
+      planFromAnswer(answer.value.sdp, { address: '198.51.100.9', audioPort: 5002, videoPort: 5004 }),
+    ).toMatchObject({
       ok: true,
       value: { video: { payloadType: 96, codec: 'H263-1998', fmtp: 'CIF=2;QCIF=2' } },
     });
@@ -173,7 +228,10 @@ describe('SDP offer/answer (RFC 3264)', () => {
 
   it('should return errors, never throw, on hostile input', () => {
     expect(answerOffer('', B, both('sendrecv'), 1)).toMatchObject({ ok: false, error: { code: 'SDP_MALFORMED' } });
-    expect(answerOffer('v=0\r\nm=audio\r\n', B, both('sendrecv'), 1)).toMatchObject({ ok: false, error: { code: 'SDP_MALFORMED' } });
+    expect(answerOffer('v=0\r\nm=audio\r\n', B, both('sendrecv'), 1)).toMatchObject({
+      ok: false,
+      error: { code: 'SDP_MALFORMED' },
+    });
     fc.assert(
       fc.property(fc.string({ maxLength: 500 }), fc.string({ unit: 'binary', maxLength: 300 }), (junk, binary) => {
         for (const text of [junk, `v=0\r\n${junk}`, `v=0\r\n${binary}`, `v=0\nm=audio 5 RTP/AVP ${junk}`]) {
@@ -245,29 +303,40 @@ describe('SDP offer/answer properties', () => {
     readonly ipv6: boolean;
   }
 
-  const port = fc.oneof({ weight: 1, arbitrary: fc.constant(0) }, { weight: 4, arbitrary: fc.integer({ min: 1024, max: 65534 }) });
+  const port = fc.oneof(
+    { weight: 1, arbitrary: fc.constant(0) },
+    { weight: 4, arbitrary: fc.integer({ min: 1024, max: 65534 }) },
+  );
   const direction = fc.option(fc.constantFrom(...DIRECTIONS), { nil: undefined });
 
   const rtpLine = (kind: 'audio' | 'video'): fc.Arbitrary<LineSpec> =>
     fc
       .record({
         specs: fc.uniqueArray(fc.constantFrom(...CODECS[kind]), { minLength: 1, maxLength: 5 }),
-        dynamicPts: fc.shuffledSubarray(Array.from({ length: 32 }, (_, i) => 96 + i), { minLength: 5, maxLength: 5 }),
+        dynamicPts: fc.shuffledSubarray(
+          Array.from({ length: 32 }, (_, i) => 96 + i),
+          { minLength: 5, maxLength: 5 },
+        ),
         lower: fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }),
         rtpmap: fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }),
         port,
-        protocol: fc.oneof({ weight: 6, arbitrary: fc.constant('RTP/AVP') }, { weight: 1, arbitrary: fc.constantFrom('RTP/SAVP', 'RTP/AVPF', 'UDP/TLS/RTP/SAVPF') }),
+        protocol: fc.oneof(
+          { weight: 6, arbitrary: fc.constant('RTP/AVP') },
+          { weight: 1, arbitrary: fc.constantFrom('RTP/SAVP', 'RTP/AVPF', 'UDP/TLS/RTP/SAVPF') },
+        ),
         direction,
         rtcpPort: fc.option(fc.integer({ min: 1024, max: 65535 }), { nil: undefined }),
         ipv6: fc.oneof({ weight: 8, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
       })
       .map(({ specs, dynamicPts, lower, rtpmap, ...rest }) => {
-        const listed = specs.map((spec, i): Listed => ({
-          spec,
-          pt: spec.staticPt ?? dynamicPts[i],
-          spelling: lower[i] ? spec.name.toLowerCase() : spec.name,
-          rtpmap: spec.staticPt === undefined || rtpmap[i],
-        }));
+        const listed = specs.map(
+          (spec, i): Listed => ({
+            spec,
+            pt: spec.staticPt ?? dynamicPts[i],
+            spelling: lower[i] ? spec.name.toLowerCase() : spec.name,
+            rtpmap: spec.staticPt === undefined || rtpmap[i],
+          }),
+        );
         return { type: kind, listed, formats: listed.map((l) => String(l.pt)), ...rest };
       });
 
@@ -295,7 +364,9 @@ describe('SDP offer/answer properties', () => {
       out.push(`m=${line.type} ${line.port} ${line.protocol} ${line.formats.join(' ')}`);
       if (line.ipv6) out.push('c=IN IP6 2001:db8::5');
       if (line.rtcpPort !== undefined) out.push(`a=rtcp:${line.rtcpPort}`);
-      for (const l of line.listed) if (l.rtpmap) out.push(`a=rtpmap:${l.pt} ${l.spelling}/${l.spec.rate}${l.spec.channels ? `/${l.spec.channels}` : ''}`);
+      for (const l of line.listed)
+        if (l.rtpmap)
+          out.push(`a=rtpmap:${l.pt} ${l.spelling}/${l.spec.rate}${l.spec.channels ? `/${l.spec.channels}` : ''}`);
       if (line.direction) out.push(`a=${line.direction}`);
       out.push('a=rtpID:12345');
     }
@@ -317,10 +388,21 @@ describe('SDP offer/answer properties', () => {
         const expected = lines.map((line) => {
           const chosen = line.listed.find((l) => l.spec.ours);
           const can =
-            (line.type === 'audio' || line.type === 'video') && !taken.has(line.type) && line.port !== 0 && line.protocol === 'RTP/AVP' && !line.ipv6 && chosen !== undefined;
+            (line.type === 'audio' || line.type === 'video') &&
+            !taken.has(line.type) &&
+            line.port !== 0 &&
+            line.protocol === 'RTP/AVP' &&
+            !line.ipv6 &&
+            chosen !== undefined;
           if (!can) return undefined;
           taken.add(line.type);
-          return { chosen: chosen!, direction: expectedDirection(wish[line.type as 'audio' | 'video'], line.direction ?? sessionDirection ?? 'sendrecv') };
+          return {
+            chosen: chosen!,
+            direction: expectedDirection(
+              wish[line.type as 'audio' | 'video'],
+              line.direction ?? sessionDirection ?? 'sendrecv',
+            ),
+          };
         });
         const answer = answerOffer(offer, B, wish, 3);
         if (taken.size === 0) {
@@ -353,7 +435,8 @@ describe('SDP offer/answer properties', () => {
             remote: { address: '203.0.113.5', rtpPort: line.port, rtcpPort: line.rtcpPort ?? line.port + 1 },
           });
         });
-        for (const kind of ['audio', 'video'] as const) expect(answer.value.plan[kind] !== undefined).toBe(taken.has(kind));
+        for (const kind of ['audio', 'video'] as const)
+          expect(answer.value.plan[kind] !== undefined).toBe(taken.has(kind));
       }),
       { numRuns: 1000 },
     );
@@ -367,39 +450,58 @@ describe('SDP offer/answer properties', () => {
       videoRtcpPort: fc.option(fc.integer({ min: 1024, max: 65535 }), { nil: undefined }),
       audioRtcpPort: fc.option(fc.integer({ min: 1024, max: 65535 }), { nil: undefined }),
     });
-  const directions: fc.Arbitrary<Directions> = fc.record({ audio: fc.constantFrom(...DIRECTIONS), video: fc.constantFrom(...DIRECTIONS) });
+  const directions: fc.Arbitrary<Directions> = fc.record({
+    audio: fc.constantFrom(...DIRECTIONS),
+    video: fc.constantFrom(...DIRECTIONS),
+  });
 
   it('should give consistent plans on both sides of buildOffer → answerOffer → planFromAnswer', () => {
     fc.assert(
-      fc.property(local('192.0.2.1'), local('192.0.2.2'), directions, directions, fc.nat(1000), (a, b, offered, wish, version) => {
-        const offer = buildOffer(a, offered, version);
-        expect(sdpProblems(offer)).toEqual([]);
-        const answer = answerOffer(offer, b, wish, version);
-        if (!answer.ok) throw new Error(answer.error.message);
-        expect(sdpProblems(answer.value.sdp)).toEqual([]);
-        const plan = planFromAnswer(answer.value.sdp, a);
-        if (!plan.ok) throw new Error(plan.error.message);
-        for (const kind of ['audio', 'video'] as const) {
-          const theirs = answer.value.plan[kind]!;
-          const ours = plan.value[kind]!;
-          expect(ours.codec).toBe(kind === 'audio' ? 'PCMU' : 'H263');
-          expect({ pt: ours.payloadType, codec: ours.codec, rate: ours.clockRate }).toEqual({ pt: theirs.payloadType, codec: theirs.codec, rate: theirs.clockRate });
-          expect(theirs.direction).toBe(expectedDirection(wish[kind], offered[kind]));
-          expect(ours.direction).toBe(reverseDirection(theirs.direction));
-          // Each side sends where the other listens.
-          expect(theirs.remote).toEqual({ address: a.address, ...ours.local });
-          expect(ours.remote).toEqual({ address: b.address, ...theirs.local });
-          // Neither side sends more than it offered or wished.
-          if (ours.direction === 'sendrecv' || ours.direction === 'sendonly') expect(['sendrecv', 'sendonly']).toContain(offered[kind]);
-          if (theirs.direction === 'sendrecv' || theirs.direction === 'sendonly') expect(['sendrecv', 'sendonly']).toContain(wish[kind]);
-        }
-      }),
+      fc.property(
+        local('192.0.2.1'),
+        local('192.0.2.2'),
+        directions,
+        directions,
+        fc.nat(1000),
+        (a, b, offered, wish, version) => {
+          const offer = buildOffer(a, offered, version);
+          expect(sdpProblems(offer)).toEqual([]);
+          const answer = answerOffer(offer, b, wish, version);
+          if (!answer.ok) throw new Error(answer.error.message);
+          expect(sdpProblems(answer.value.sdp)).toEqual([]);
+          const plan = planFromAnswer(answer.value.sdp, a);
+          if (!plan.ok) throw new Error(plan.error.message);
+          for (const kind of ['audio', 'video'] as const) {
+            const theirs = answer.value.plan[kind]!;
+            const ours = plan.value[kind]!;
+            expect(ours.codec).toBe(kind === 'audio' ? 'PCMU' : 'H263');
+            expect({ pt: ours.payloadType, codec: ours.codec, rate: ours.clockRate }).toEqual({
+              pt: theirs.payloadType,
+              codec: theirs.codec,
+              rate: theirs.clockRate,
+            });
+            expect(theirs.direction).toBe(expectedDirection(wish[kind], offered[kind]));
+            expect(ours.direction).toBe(reverseDirection(theirs.direction));
+            // Each side sends where the other listens.
+            expect(theirs.remote).toEqual({ address: a.address, ...ours.local });
+            expect(ours.remote).toEqual({ address: b.address, ...theirs.local });
+            // Neither side sends more than it offered or wished.
+            if (ours.direction === 'sendrecv' || ours.direction === 'sendonly')
+              expect(['sendrecv', 'sendonly']).toContain(offered[kind]);
+            if (theirs.direction === 'sendrecv' || theirs.direction === 'sendonly')
+              expect(['sendrecv', 'sendonly']).toContain(wish[kind]);
+          }
+        },
+      ),
       { numRuns: 500 },
     );
   });
 
   /** One edit to a valid description: drop, repeat or swap a line, or put random text somewhere. */
-  type Mutation = { kind: 'drop' | 'repeat' | 'truncate'; at: number } | { kind: 'swap'; at: number; with: number } | { kind: 'insert' | 'replace'; at: number; text: string };
+  type Mutation =
+    | { kind: 'drop' | 'repeat' | 'truncate'; at: number }
+    | { kind: 'swap'; at: number; with: number }
+    | { kind: 'insert' | 'replace'; at: number; text: string };
   const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     fc.record({ kind: fc.constant('drop' as const), at: fc.nat() }),
     fc.record({ kind: fc.constant('repeat' as const), at: fc.nat() }),
@@ -438,7 +540,10 @@ describe('SDP offer/answer properties', () => {
         const answer = answerOffer(mutated, B, both('sendrecv'), 1);
         expectResult(answer);
         expectResult(planFromAnswer(mutated, A));
-        if (answer.ok) expect(planFromAnswer(answer.value.sdp, { address: '203.0.113.5', audioPort: 1000, videoPort: 1002 }).ok).toBe(true);
+        if (answer.ok)
+          expect(
+            planFromAnswer(answer.value.sdp, { address: '203.0.113.5', audioPort: 1000, videoPort: 1002 }).ok,
+          ).toBe(true);
       }),
       { numRuns: 3000 },
     );

@@ -33,7 +33,9 @@ function sent(s: Side): string[] {
     .filter((r) => r.direction === 'out')
     .map((r) => {
       const first = r.text.split('\r\n')[0];
-      const label = first.startsWith('SIP/2.0') ? `${first.split(' ')[1]} ${/^CSeq:\s*\d+\s+(\w+)/im.exec(r.text)?.[1]}` : first.split(' ')[0];
+      const label = first.startsWith('SIP/2.0')
+        ? `${first.split(' ')[1]} ${/^CSeq:\s*\d+\s+(\w+)/im.exec(r.text)?.[1]}`
+        : first.split(' ')[0];
       const audio = /m=audio[\s\S]*?a=(sendrecv|sendonly|recvonly|inactive)/.exec(r.text)?.[1];
       return audio ? `${label} ${audio}` : label;
     });
@@ -48,7 +50,12 @@ describe('sipSession chart over real sip.js on loopback', () => {
   it('should call, ring, answer, mute and unmute by re-INVITE, and hang up with BYE', async () => {
     const a = await side(40000);
     const b = await side(40100);
-    cleanups.push(() => a.port.close(), () => b.port.close(), () => a.agent.stop(), () => b.agent.stop());
+    cleanups.push(
+      () => a.port.close(),
+      () => b.port.close(),
+      () => a.agent.stop(),
+      () => b.agent.stop(),
+    );
 
     const callee = createActor(sipSessionMachine.provide({ actors: { sipDialog: sipDialogLogic(b.agent) } }), {
       input: { role: 'callee', autoAnswer: true, answerDelayMs: 50 },
@@ -58,13 +65,21 @@ describe('sipSession chart over real sip.js on loopback', () => {
     });
     callee.start();
     caller.start();
-    cleanups.push(() => void caller.stop(), () => void callee.stop());
+    cleanups.push(
+      () => void caller.stop(),
+      () => void callee.stop(),
+    );
 
     const inState = (actor: AnyActorRef, state: string) => waitFor(actor, (s) => s.matches(state), { timeout: 5000 });
     await inState(caller, 'established');
     await inState(callee, 'established');
     const plan = caller.getSnapshot().context.plan!;
-    expect(plan.audio).toMatchObject({ payloadType: 0, codec: 'PCMU', direction: 'sendrecv', remote: { rtpPort: 40102, rtcpPort: 40103 } });
+    expect(plan.audio).toMatchObject({
+      payloadType: 0,
+      codec: 'PCMU',
+      direction: 'sendrecv',
+      remote: { rtpPort: 40102, rtcpPort: 40103 },
+    });
     expect(plan.video).toMatchObject({ payloadType: 34, codec: 'H263', remote: { rtpPort: 40100, rtcpPort: 40101 } });
 
     caller.send({ type: 'MUTE' });
@@ -83,20 +98,37 @@ describe('sipSession chart over real sip.js on loopback', () => {
     expect(callee.getSnapshot().output).toEqual({ reason: 'remoteHangup' });
 
     expect(sent(a)).toEqual(['INVITE sendrecv', 'ACK', 'INVITE sendonly', 'ACK', 'INVITE sendrecv', 'ACK', 'BYE']);
-    expect(sent(b)).toEqual(['100 INVITE', '180 INVITE', '200 INVITE sendrecv', '200 INVITE recvonly', '200 INVITE sendrecv', '200 BYE']);
+    expect(sent(b)).toEqual([
+      '100 INVITE',
+      '180 INVITE',
+      '200 INVITE sendrecv',
+      '200 INVITE recvonly',
+      '200 INVITE sendrecv',
+      '200 BYE',
+    ]);
   });
 
   it('should CANCEL a call hung up while ringing, and the callee should see it cancelled', async () => {
     const a = await side(40200);
     const b = await side(40300);
-    cleanups.push(() => a.port.close(), () => b.port.close(), () => a.agent.stop(), () => b.agent.stop());
-    const callee = createActor(sipSessionMachine.provide({ actors: { sipDialog: sipDialogLogic(b.agent) } }), { input: { role: 'callee' } });
+    cleanups.push(
+      () => a.port.close(),
+      () => b.port.close(),
+      () => a.agent.stop(),
+      () => b.agent.stop(),
+    );
+    const callee = createActor(sipSessionMachine.provide({ actors: { sipDialog: sipDialogLogic(b.agent) } }), {
+      input: { role: 'callee' },
+    });
     const caller = createActor(sipSessionMachine.provide({ actors: { sipDialog: sipDialogLogic(a.agent) } }), {
       input: { role: 'caller', target: `sip:avchat@${HOST}:${b.port.port}` },
     });
     callee.start();
     caller.start();
-    cleanups.push(() => void caller.stop(), () => void callee.stop());
+    cleanups.push(
+      () => void caller.stop(),
+      () => void callee.stop(),
+    );
     await waitFor(caller, (s) => s.matches({ outgoing: 'ringing' }), { timeout: 5000 });
     caller.send({ type: 'HANGUP' });
     await waitFor(caller, (s) => s.status === 'done', { timeout: 5000 });
@@ -110,7 +142,12 @@ describe('sipSession chart over real sip.js on loopback', () => {
   it('should answer a second INVITE with 486 Busy Here while nobody waits for calls', async () => {
     const a = await side(40400);
     const b = await side(40500);
-    cleanups.push(() => a.port.close(), () => b.port.close(), () => a.agent.stop(), () => b.agent.stop());
+    cleanups.push(
+      () => a.port.close(),
+      () => b.port.close(),
+      () => a.agent.stop(),
+      () => b.agent.stop(),
+    );
     const caller = createActor(sipSessionMachine.provide({ actors: { sipDialog: sipDialogLogic(a.agent) } }), {
       input: { role: 'caller', target: `sip:avchat@${HOST}:${b.port.port}` },
     });

@@ -16,7 +16,16 @@ import { headerIn, settle, statusOf } from './wire.ts';
  */
 
 const HOST = '127.0.0.1';
-const OFFER = ['v=0', `o=- 1 1 IN IP4 ${HOST}`, 's=-', `c=IN IP4 ${HOST}`, 't=0 0', 'm=audio 40000 RTP/AVP 0', 'm=video 40002 RTP/AVP 34', ''].join('\r\n');
+const OFFER = [
+  'v=0',
+  `o=- 1 1 IN IP4 ${HOST}`,
+  's=-',
+  `c=IN IP4 ${HOST}`,
+  't=0 0',
+  'm=audio 40000 RTP/AVP 0',
+  'm=video 40002 RTP/AVP 34',
+  '',
+].join('\r\n');
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -26,8 +35,15 @@ afterEach(async () => {
 /** A real agent taking every call offered, and a raw peer socket. */
 async function setup() {
   const port = await openUdpPort({ port: 0, address: HOST });
-  const agent = await createSipUserAgent({ sip: signallingChannels(port).sip, address: HOST, media: { address: HOST, videoPort: 43100, audioPort: 43102 } });
-  cleanups.push(() => port.close(), () => agent.stop());
+  const agent = await createSipUserAgent({
+    sip: signallingChannels(port).sip,
+    address: HOST,
+    media: { address: HOST, videoPort: 43100, audioPort: 43102 },
+  });
+  cleanups.push(
+    () => port.close(),
+    () => agent.stop(),
+  );
   const invitations: Invitation[] = [];
   const wait = () => {
     const sub = agent.nextInvitation().subscribe((i) => {
@@ -50,7 +66,15 @@ async function setup() {
 function request(
   method: string,
   port: number,
-  o: { branch?: string | null; sentBy?: string; callId: string; cseq?: number; fromTag?: string | null; toTag?: string; body?: string },
+  o: {
+    branch?: string | null;
+    sentBy?: string;
+    callId: string;
+    cseq?: number;
+    fromTag?: string | null;
+    toTag?: string;
+    body?: string;
+  },
 ): string {
   const branch = o.branch === null ? '' : `;branch=${o.branch ?? 'z9hG4bK-match-1'}`;
   return [
@@ -160,8 +184,13 @@ describe('server transaction table (RFC 3261 §17.2.3, RFC 2543 fallback)', () =
     expect(invite.matched).toBe(false);
     const sent = table.outbound(answer(486, invite.stackBranch, 'INVITE', 'ours'));
     expect(sent).toMatch(/\r\nVia: SIP\/2\.0\/UDP 127\.0\.0\.1:9;rport=9;received=127\.0\.0\.1\r\n/);
-    expect(table.inbound(read(request('ACK', 5060, { branch: null, callId: 'c', toTag: 'ours' })))).toEqual({ stackBranch: invite.stackBranch, matched: true });
-    expect(table.inbound(read(request('ACK', 5060, { branch: null, callId: 'c', toTag: 'someone-else' }))).matched).toBe(false);
+    expect(table.inbound(read(request('ACK', 5060, { branch: null, callId: 'c', toTag: 'ours' })))).toEqual({
+      stackBranch: invite.stackBranch,
+      matched: true,
+    });
+    expect(
+      table.inbound(read(request('ACK', 5060, { branch: null, callId: 'c', toTag: 'someone-else' }))).matched,
+    ).toBe(false);
 
     const accepted = new ServerTransactionTable();
     const invite2 = accepted.inbound(read(request('INVITE', 5060, { branch: null, callId: 'c' })));
@@ -175,9 +204,14 @@ describe('server transaction table (RFC 3261 §17.2.3, RFC 2543 fallback)', () =
     for (const branch of ['z9hG4bK-c1', null]) {
       const table = new ServerTransactionTable();
       const invite = table.inbound(read(request('INVITE', 5060, { branch, callId: 'c' })));
-      expect(table.inbound(read(request('CANCEL', 5060, { branch, callId: 'c' })))).toEqual({ stackBranch: invite.stackBranch, matched: true });
+      expect(table.inbound(read(request('CANCEL', 5060, { branch, callId: 'c' })))).toEqual({
+        stackBranch: invite.stackBranch,
+        matched: true,
+      });
       // A CANCEL from another sent-by cancels nothing of this INVITE's.
-      expect(table.inbound(read(request('CANCEL', 5060, { branch, callId: 'c', sentBy: `${HOST}:10` }))).stackBranch).not.toBe(invite.stackBranch);
+      expect(
+        table.inbound(read(request('CANCEL', 5060, { branch, callId: 'c', sentBy: `${HOST}:10` }))).stackBranch,
+      ).not.toBe(invite.stackBranch);
     }
   });
 

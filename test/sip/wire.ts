@@ -4,7 +4,8 @@
 export const statusOf = (text: string) => Number(/^SIP\/2\.0 (\d{3}) /.exec(text)?.[1]);
 
 /** The first value of a header, by its full name. */
-export const headerIn = (text: string, name: string) => new RegExp(`\\r\\n${name}[ \\t]*:[ \\t]*([^\\r\\n]*)`, 'i').exec(text)?.[1];
+export const headerIn = (text: string, name: string) =>
+  new RegExp(`\\r\\n${name}[ \\t]*:[ \\t]*([^\\r\\n]*)`, 'i').exec(text)?.[1];
 
 /** Wait until `test` holds or `ms` have passed (a bounded loop; no time is asserted). */
 export async function settle(test: () => boolean, ms: number): Promise<void> {

@@ -2,7 +2,13 @@ import { Subject } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openUdpPort, type Datagram, type UdpPort } from '../../src/net/udpPort.ts';
 import { stunBinding } from '../../src/stun/client.ts';
-import { encodeStunMessage, METHOD_BINDING, parseStunMessage, type StunMessage, type StunMessageInit } from '../../src/stun/message.ts';
+import {
+  encodeStunMessage,
+  METHOD_BINDING,
+  parseStunMessage,
+  type StunMessage,
+  type StunMessageInit,
+} from '../../src/stun/message.ts';
 import { counted, trackTimers } from './leakTracking.ts';
 
 const opened: UdpPort[] = [];
@@ -27,7 +33,9 @@ function requestsIn(received: Datagram[]): StunMessage[] {
 }
 
 /** A loopback STUN "server" that answers each request through `answer` (undefined: stay silent). */
-async function fakeServer(answer: (request: StunMessage, from: Datagram, index: number) => StunMessageInit | Uint8Array[] | undefined) {
+async function fakeServer(
+  answer: (request: StunMessage, from: Datagram, index: number) => StunMessageInit | Uint8Array[] | undefined,
+) {
   const port = await loopbackPort();
   const received: Datagram[] = [];
   port.datagrams$.subscribe((d) => {
@@ -57,7 +65,7 @@ describe('stunBinding against loopback sockets', () => {
       ok: false,
       error: {
         code: 'TIMEOUT',
-        message: 'no answer from the STUN server 127.0.0.1:' + silent.port.port + ' after 4 requests (0.46 s); check --stun host:port and that UDP to it is allowed',
+        message: `no answer from the STUN server 127.0.0.1:${silent.port.port} after 4 requests (0.46 s); check --stun host:port and that UDP to it is allowed`,
       },
     });
     expect(silent.received).toHaveLength(4);
@@ -96,7 +104,12 @@ describe('stunBinding against loopback sockets', () => {
   });
 
   it('should take MAPPED-ADDRESS when the server sends no XOR-MAPPED-ADDRESS', async () => {
-    const server = await fakeServer((req) => ({ class: 'success', method: METHOD_BINDING, transactionId: req.transactionId, mappedAddress: { family: 4, address: '198.51.100.7', port: 40000 } }));
+    const server = await fakeServer((req) => ({
+      class: 'success',
+      method: METHOD_BINDING,
+      transactionId: req.transactionId,
+      mappedAddress: { family: 4, address: '198.51.100.7', port: 40000 },
+    }));
     const result = await stunBinding(await loopbackPort(), server.endpoint, { rtoMs: 20 });
     expect(result).toMatchObject({ ok: true, mapped: { address: '198.51.100.7', port: 40000 } });
   });
@@ -108,12 +121,21 @@ describe('stunBinding against loopback sockets', () => {
       const id = req.transactionId;
       const answer = (init: Omit<StunMessageInit, 'method'>) => encodeStunMessage({ method: METHOD_BINDING, ...init });
       if (index === 0) {
-        const badFingerprint = answer({ class: 'success', transactionId: id, xorMappedAddress: fake, fingerprint: true });
+        const badFingerprint = answer({
+          class: 'success',
+          transactionId: id,
+          xorMappedAddress: fake,
+          fingerprint: true,
+        });
         badFingerprint[badFingerprint.length - 1] ^= 0xff;
         const otherId = id.slice();
         otherId[0] ^= 1;
         // The same answer from another port of the server's host must not count either.
-        void impostor.send(answer({ class: 'success', transactionId: id, xorMappedAddress: fake }), from.port, from.address);
+        void impostor.send(
+          answer({ class: 'success', transactionId: id, xorMappedAddress: fake }),
+          from.port,
+          from.address,
+        );
         return [
           new TextEncoder().encode('not STUN at all'),
           new Uint8Array(3),
@@ -124,7 +146,12 @@ describe('stunBinding against loopback sockets', () => {
           encodeStunMessage({ class: 'success', method: 0x003, transactionId: id, xorMappedAddress: fake }),
         ];
       }
-      return { class: 'success', method: METHOD_BINDING, transactionId: id, xorMappedAddress: { family: 4, address: from.address, port: from.port } };
+      return {
+        class: 'success',
+        method: METHOD_BINDING,
+        transactionId: id,
+        xorMappedAddress: { family: 4, address: from.address, port: from.port },
+      };
     });
     const client = await loopbackPort();
 
@@ -134,7 +161,12 @@ describe('stunBinding against loopback sockets', () => {
   });
 
   it('should report an ERROR-CODE 400 answer as STUN_ERROR', async () => {
-    const server = await fakeServer((req) => ({ class: 'error', method: METHOD_BINDING, transactionId: req.transactionId, errorCode: { code: 400, reason: 'Bad Request' } }));
+    const server = await fakeServer((req) => ({
+      class: 'error',
+      method: METHOD_BINDING,
+      transactionId: req.transactionId,
+      errorCode: { code: 400, reason: 'Bad Request' },
+    }));
     const client = counted(await loopbackPort());
     const timers = trackTimers();
 
@@ -144,23 +176,44 @@ describe('stunBinding against loopback sockets', () => {
     expect(timers.pending()).toBe(0);
     expect(result).toEqual({
       ok: false,
-      error: { code: 'STUN_ERROR', stunCode: 400, message: `the STUN server 127.0.0.1:${server.port.port} answered 400 Bad Request; check that --stun names a plain STUN server` },
+      error: {
+        code: 'STUN_ERROR',
+        stunCode: 400,
+        message: `the STUN server 127.0.0.1:${server.port.port} answered 400 Bad Request; check that --stun names a plain STUN server`,
+      },
     });
     expect(client.subscribers()).toBe(0);
   });
 
   it('should name credentials as the fix for a 401 answer', async () => {
-    const server = await fakeServer((req) => ({ class: 'error', method: METHOD_BINDING, transactionId: req.transactionId, errorCode: { code: 401, reason: 'Unauthorized' } }));
+    const server = await fakeServer((req) => ({
+      class: 'error',
+      method: METHOD_BINDING,
+      transactionId: req.transactionId,
+      errorCode: { code: 401, reason: 'Unauthorized' },
+    }));
     const result = await stunBinding(await loopbackPort(), server.endpoint, { rtoMs: 20 });
     expect(result.ok ? undefined : result.error.message).toMatch(/401 Unauthorized; it wants credentials/);
   });
 
   it('should refuse a success answer without an address, or with attributes it must understand but does not', async () => {
-    const bare = await fakeServer((req) => ({ class: 'success', method: METHOD_BINDING, transactionId: req.transactionId }));
-    expect(await stunBinding(await loopbackPort(), bare.endpoint, { rtoMs: 20 })).toMatchObject({ ok: false, error: { code: 'BAD_RESPONSE' } });
+    const bare = await fakeServer((req) => ({
+      class: 'success',
+      method: METHOD_BINDING,
+      transactionId: req.transactionId,
+    }));
+    expect(await stunBinding(await loopbackPort(), bare.endpoint, { rtoMs: 20 })).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_RESPONSE' },
+    });
 
     const withUnknown = await fakeServer((req, from) => {
-      const known = encodeStunMessage({ class: 'success', method: METHOD_BINDING, transactionId: req.transactionId, xorMappedAddress: { family: 4, address: from.address, port: from.port } });
+      const known = encodeStunMessage({
+        class: 'success',
+        method: METHOD_BINDING,
+        transactionId: req.transactionId,
+        xorMappedAddress: { family: 4, address: from.address, port: from.port },
+      });
       const bytes = new Uint8Array(known.length + 8);
       bytes.set(known);
       bytes.set([0x7f, 0x01, 0x00, 0x04, 1, 2, 3, 4], known.length);
@@ -210,7 +263,9 @@ describe('stunBinding against loopback sockets', () => {
     const result = await stunBinding(client, { address: '255.255.255.255', port: 3478 }, { rtoMs: 1000 });
     timers.restore();
     expect(result).toMatchObject({ ok: false, error: { code: 'SEND_FAILED' } });
-    expect(result.ok ? '' : result.error.message).toMatch(/could not send the STUN Binding to 255\.255\.255\.255:3478 from UDP \d+ \(.*EACCES.*\)/);
+    expect(result.ok ? '' : result.error.message).toMatch(
+      /could not send the STUN Binding to 255\.255\.255\.255:3478 from UDP \d+ \(.*EACCES.*\)/,
+    );
     expect(client.subscribers()).toBe(0);
     expect(timers.pending()).toBe(0);
   });
@@ -254,7 +309,11 @@ describe('stunBinding against loopback sockets', () => {
       changedAddress: { family: 4, address: '127.0.0.2', port: 3479 },
     }));
     const result = await stunBinding(await loopbackPort(), server.endpoint, { rtoMs: 20 });
-    expect(result).toMatchObject({ ok: true, responseOrigin: { address: '127.0.0.1', port: 3478 }, otherAddress: { address: '127.0.0.2', port: 3479 } });
+    expect(result).toMatchObject({
+      ok: true,
+      responseOrigin: { address: '127.0.0.1', port: 3478 },
+      otherAddress: { address: '127.0.0.2', port: 3479 },
+    });
   });
 
   it('should send CHANGE-REQUEST and take the answer from the other port it asked for (RFC 5780 Table 1)', async () => {
@@ -264,7 +323,12 @@ describe('stunBinding against loopback sockets', () => {
       seen.push(req);
       // Change port: answer from Da:Cp, our second socket.
       void alternate.send(
-        encodeStunMessage({ class: 'success', method: METHOD_BINDING, transactionId: req.transactionId, xorMappedAddress: { family: 4, address: from.address, port: from.port } }),
+        encodeStunMessage({
+          class: 'success',
+          method: METHOD_BINDING,
+          transactionId: req.transactionId,
+          xorMappedAddress: { family: 4, address: from.address, port: from.port },
+        }),
         from.port,
         from.address,
       );
@@ -272,10 +336,18 @@ describe('stunBinding against loopback sockets', () => {
     });
     const client = counted(await loopbackPort());
 
-    const result = await stunBinding(client, server.endpoint, { rtoMs: 20, changeRequest: { changeIp: false, changePort: true } });
+    const result = await stunBinding(client, server.endpoint, {
+      rtoMs: 20,
+      changeRequest: { changeIp: false, changePort: true },
+    });
 
     expect(seen[0]?.changeRequest).toEqual({ changeIp: false, changePort: true });
-    expect(result).toMatchObject({ ok: true, mapped: { address: '127.0.0.1', port: client.port }, from: { address: '127.0.0.1', port: alternate.port }, requests: 1 });
+    expect(result).toMatchObject({
+      ok: true,
+      mapped: { address: '127.0.0.1', port: client.port },
+      from: { address: '127.0.0.1', port: alternate.port },
+      requests: 1,
+    });
     expect(client.subscribers()).toBe(0);
   });
 
@@ -284,21 +356,37 @@ describe('stunBinding against loopback sockets', () => {
     const seen: StunMessage[] = [];
     const server = await fakeServer((req, from, index) => {
       seen.push(req);
-      const answer = encodeStunMessage({ class: 'success', method: METHOD_BINDING, transactionId: req.transactionId, xorMappedAddress: { family: 4, address: from.address, port: from.port } });
+      const answer = encodeStunMessage({
+        class: 'success',
+        method: METHOD_BINDING,
+        transactionId: req.transactionId,
+        xorMappedAddress: { family: 4, address: from.address, port: from.port },
+      });
       if (index === 0) {
         void impostor.send(answer, from.port, from.address);
         return undefined;
       }
       return [answer];
     });
-    const result = await stunBinding(await loopbackPort(), server.endpoint, { rtoMs: 20, changeRequest: { changeIp: false, changePort: false } });
+    const result = await stunBinding(await loopbackPort(), server.endpoint, {
+      rtoMs: 20,
+      changeRequest: { changeIp: false, changePort: false },
+    });
     expect(seen[0]?.changeRequest).toBeUndefined();
     expect(result).toMatchObject({ ok: true, from: server.endpoint, requests: 2 });
   });
 
   it('should name RFC 5780 and the fix when a CHANGE-REQUEST gets 420', async () => {
-    const server = await fakeServer((req) => ({ class: 'error', method: METHOD_BINDING, transactionId: req.transactionId, errorCode: { code: 420, reason: 'Unknown Attribute' } }));
-    const result = await stunBinding(await loopbackPort(), server.endpoint, { rtoMs: 20, changeRequest: { changeIp: true, changePort: true } });
+    const server = await fakeServer((req) => ({
+      class: 'error',
+      method: METHOD_BINDING,
+      transactionId: req.transactionId,
+      errorCode: { code: 420, reason: 'Unknown Attribute' },
+    }));
+    const result = await stunBinding(await loopbackPort(), server.endpoint, {
+      rtoMs: 20,
+      changeRequest: { changeIp: true, changePort: true },
+    });
     expect(result).toEqual({
       ok: false,
       error: {
@@ -311,8 +399,14 @@ describe('stunBinding against loopback sockets', () => {
 
   it('should refuse a server that is not an IPv4 address and port, without sending', async () => {
     const client = await loopbackPort();
-    expect(await stunBinding(client, { address: 'stun.example.org', port: 3478 })).toMatchObject({ ok: false, error: { code: 'BAD_SERVER' } });
-    expect(await stunBinding(client, { address: '127.0.0.1', port: 0 })).toMatchObject({ ok: false, error: { code: 'BAD_SERVER' } });
+    expect(await stunBinding(client, { address: 'stun.example.org', port: 3478 })).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_SERVER' },
+    });
+    expect(await stunBinding(client, { address: '127.0.0.1', port: 0 })).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_SERVER' },
+    });
   });
 });
 
@@ -351,7 +445,11 @@ describe('stunBinding retransmission schedule (RFC 8489 §6.2.1, simulated time)
     await vi.advanceTimersByTimeAsync(1);
     expect(result).toEqual({
       ok: false,
-      error: { code: 'TIMEOUT', message: 'no answer from the STUN server 192.0.2.1:3478 after 7 requests (39.5 s); check --stun host:port and that UDP to it is allowed' },
+      error: {
+        code: 'TIMEOUT',
+        message:
+          'no answer from the STUN server 192.0.2.1:3478 after 7 requests (39.5 s); check --stun host:port and that UDP to it is allowed',
+      },
     });
     expect(vi.getTimerCount()).toBe(0);
   });
@@ -360,7 +458,11 @@ describe('stunBinding retransmission schedule (RFC 8489 §6.2.1, simulated time)
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: 0 });
     const { port, sentAt } = recordingPort();
     let result: Awaited<ReturnType<typeof stunBinding>> | undefined;
-    void stunBinding(port, { address: '192.0.2.1', port: 3478 }, { rtoMs: 100, maxRequests: 3, finalWaitFactor: 2 }).then((r) => (result = r));
+    void stunBinding(
+      port,
+      { address: '192.0.2.1', port: 3478 },
+      { rtoMs: 100, maxRequests: 3, finalWaitFactor: 2 },
+    ).then((r) => (result = r));
 
     await vi.advanceTimersByTimeAsync(499);
     expect(sentAt).toEqual([0, 100, 300]);

@@ -3,13 +3,20 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openUdpPort, type UdpPort } from '../../src/net/udpPort.ts';
 import { stunBinding } from '../../src/stun/client.ts';
-import { encodeBindingRequest, parseStunMessage, unknownRequiredAttributes, type StunMessage } from '../../src/stun/message.ts';
+import {
+  encodeBindingRequest,
+  parseStunMessage,
+  unknownRequiredAttributes,
+  type StunMessage,
+} from '../../src/stun/message.ts';
 import { startCoturn, type Coturn } from './coturnPeers.ts';
 
 // coturn (Debian package `coturn`) as a real STUN server on loopback, started in the foreground.
 const hasTurnserver = spawnSync('turnserver', ['--version'], { stdio: 'ignore' }).error === undefined;
 if (!hasTurnserver) {
-  console.warn('test/stun/coturn.test.ts skipped: turnserver (coturn) is not installed; install it with `apt-get install -y --no-install-recommends coturn`');
+  console.warn(
+    'test/stun/coturn.test.ts skipped: turnserver (coturn) is not installed; install it with `apt-get install -y --no-install-recommends coturn`',
+  );
 }
 
 async function freeUdpPort(): Promise<number> {
@@ -20,20 +27,31 @@ async function freeUdpPort(): Promise<number> {
 }
 
 /** Send one raw Binding request from `port` and return the first STUN answer from the server, if any comes within `ms`. */
-async function rawBinding(port: UdpPort, server: { address: string; port: number }, ms: number): Promise<StunMessage | undefined> {
+async function rawBinding(
+  port: UdpPort,
+  server: { address: string; port: number },
+  ms: number,
+): Promise<StunMessage | undefined> {
   const transactionId = new Uint8Array(randomBytes(12));
   return new Promise((resolve) => {
     const timer = setTimeout(() => done(undefined), ms);
     const subscription = port.datagrams$.subscribe((d) => {
       const parsed = parseStunMessage(d.data);
-      if (d.port === server.port && parsed.ok && Buffer.from(parsed.value.transactionId).equals(Buffer.from(transactionId))) done(parsed.value);
+      if (
+        d.port === server.port &&
+        parsed.ok &&
+        Buffer.from(parsed.value.transactionId).equals(Buffer.from(transactionId))
+      )
+        done(parsed.value);
     });
     function done(m: StunMessage | undefined) {
       clearTimeout(timer);
       subscription.unsubscribe();
       resolve(m);
     }
-    port.send(encodeBindingRequest(transactionId, { fingerprint: true }), server.port, server.address).catch(() => done(undefined));
+    port
+      .send(encodeBindingRequest(transactionId, { fingerprint: true }), server.port, server.address)
+      .catch(() => done(undefined));
   });
 }
 
@@ -92,7 +110,9 @@ describe.skipIf(!hasTurnserver)('stunBinding against coturn (turnserver --stun-o
     const port = await loopbackPort();
     const ours = await stunBinding(port, server, { rtoMs: 100 });
     const theirs = await new Promise<string>((resolve) => {
-      const child = spawn('turnutils_stunclient', ['-p', String(server.port), server.address], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('turnutils_stunclient', ['-p', String(server.port), server.address], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let text = '';
       child.stdout.on('data', (b: Buffer) => (text += b.toString()));
       child.stderr.on('data', (b: Buffer) => (text += b.toString()));

@@ -8,7 +8,13 @@
  * never answer, so everything, hairpinning tests included, stays on loopback.
  */
 import { openUdpPort, type Datagram, type UdpPort } from '../../src/net/udpPort.ts';
-import { encodeStunMessage, METHOD_BINDING, parseStunMessage, type StunAddress, type StunChangeRequest } from '../../src/stun/message.ts';
+import {
+  encodeStunMessage,
+  METHOD_BINDING,
+  parseStunMessage,
+  type StunAddress,
+  type StunChangeRequest,
+} from '../../src/stun/message.ts';
 
 /** RFC 4787 behaviours of the simulated NAT; `none` mapping means the server sees the client's real address. */
 export interface SimulatedNat {
@@ -63,7 +69,9 @@ async function portOnBoth(): Promise<[UdpPort, UdpPort]> {
 export async function fakeRfc5780Server(nat: SimulatedNat, quirks: FakeServerQuirks = {}) {
   const [a1p1, a2p1] = await portOnBoth();
   const [a1p2, a2p2] = await portOnBoth();
-  const publicPorts = await Promise.all(Array.from({ length: PUBLIC_PORTS }, () => openUdpPort({ port: 0, address: PUBLIC_IP, purpose: 'simulated NAT' })));
+  const publicPorts = await Promise.all(
+    Array.from({ length: PUBLIC_PORTS }, () => openUdpPort({ port: 0, address: PUBLIC_IP, purpose: 'simulated NAT' })),
+  );
   const p1 = a1p1.port;
   const p2 = a1p2.port;
   const sockets = new Map<string, UdpPort>([
@@ -80,7 +88,11 @@ export async function fakeRfc5780Server(nat: SimulatedNat, quirks: FakeServerQui
 
   const publicPort = (client: number, to: { address: string; port: number }): number => {
     const key =
-      nat.mapping === 'endpointIndependent' ? `${client}` : nat.mapping === 'addressDependent' ? `${client}>${to.address}` : `${client}>${to.address}:${to.port}`;
+      nat.mapping === 'endpointIndependent'
+        ? `${client}`
+        : nat.mapping === 'addressDependent'
+          ? `${client}>${to.address}`
+          : `${client}>${to.address}:${to.port}`;
     let port = mappings.get(key);
     if (port === undefined) {
       port = publicPorts[mappings.size]?.port;
@@ -103,7 +115,13 @@ export async function fakeRfc5780Server(nat: SimulatedNat, quirks: FakeServerQui
     const request = parsed.value;
     const to = { address: at.address, port: at.port };
     const id = Buffer.from(request.transactionId).toString('hex');
-    seen.push({ at: performance.now(), from: { address: d.address, port: d.port }, to, transactionId: id, ...(request.changeRequest && { changeRequest: request.changeRequest }) });
+    seen.push({
+      at: performance.now(),
+      from: { address: d.address, port: d.port },
+      to,
+      transactionId: id,
+      ...(request.changeRequest && { changeRequest: request.changeRequest }),
+    });
     const client = d.port;
     if (!sentTo.has(client)) sentTo.set(client, new Set());
     sentTo.get(client)?.add(`${to.address}:${to.port}`);
@@ -114,7 +132,12 @@ export async function fakeRfc5780Server(nat: SimulatedNat, quirks: FakeServerQui
     const cp = to.port === p1 ? p2 : p1;
     if (change && (change.changeIp || change.changePort) && quirks.refuseChange) {
       void at.send(
-        encodeStunMessage({ class: 'error', method: METHOD_BINDING, transactionId: request.transactionId, errorCode: { code: 420, reason: 'Unknown Attribute' } }),
+        encodeStunMessage({
+          class: 'error',
+          method: METHOD_BINDING,
+          transactionId: request.transactionId,
+          errorCode: { code: 420, reason: 'Unknown Attribute' },
+        }),
         d.port,
         d.address,
       );
@@ -125,7 +148,9 @@ export async function fakeRfc5780Server(nat: SimulatedNat, quirks: FakeServerQui
       ? to
       : { address: change?.changeIp ? ca : to.address, port: change?.changePort ? cp : to.port };
     const mapped: StunAddress =
-      nat.mapping === 'none' ? { family: 4, address: d.address, port: d.port } : { family: 4, address: PUBLIC_IP, port: publicPort(client, to) };
+      nat.mapping === 'none'
+        ? { family: 4, address: d.address, port: d.port }
+        : { family: 4, address: PUBLIC_IP, port: publicPort(client, to) };
     const lost = answersLost.get(id) ?? 0;
     if (lost < (quirks.loseFirstAnswers ?? 0)) {
       answersLost.set(id, lost + 1);

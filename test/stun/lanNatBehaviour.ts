@@ -8,10 +8,16 @@ import { spawnSync } from 'node:child_process';
 import { openUdpPort } from '../../src/net/udpPort.ts';
 import { discoverNatBehaviour, type NatBehaviourResult } from '../../src/stun/natBehaviour.ts';
 
-async function main(namespace: string, serverIp: string, serverPort: number, rtoMs: number): Promise<NatBehaviourResult> {
+async function main(
+  namespace: string,
+  serverIp: string,
+  serverPort: number,
+  rtoMs: number,
+): Promise<NatBehaviourResult> {
   // Only ever talk to the test's own topology, never from the host.
   const here = spawnSync('ip', ['netns', 'identify', String(process.pid)], { encoding: 'utf8' }).stdout.trim();
-  if (here !== namespace) throw new Error(`lanNatBehaviour.ts runs only inside netns ${namespace} (here: ${here || 'the host'})`);
+  if (here !== namespace)
+    throw new Error(`lanNatBehaviour.ts runs only inside netns ${namespace} (here: ${here || 'the host'})`);
   const port = await openUdpPort({ port: 0, address: '0.0.0.0', purpose: 'NAT behaviour discovery' });
   try {
     return await discoverNatBehaviour(port, { address: serverIp, port: serverPort }, { rtoMs, hairpinning: true });

@@ -49,7 +49,9 @@ export function trackTimers() {
     started++;
     return handle;
   }) as typeof setTimeout);
-  const clear = vi.spyOn(globalThis, 'clearTimeout').mockImplementation(((handle?: Parameters<typeof clearTimeout>[0]) => {
+  const clear = vi.spyOn(globalThis, 'clearTimeout').mockImplementation(((
+    handle?: Parameters<typeof clearTimeout>[0],
+  ) => {
     live.delete(handle);
     realClear(handle);
   }) as typeof clearTimeout);

@@ -69,7 +69,11 @@ describe('STUN message codec (RFC 8489, RFC 5769 vectors)', () => {
 
   it('should decode the RFC 5769 §2.3 IPv6 response', () => {
     const parsed = parseStunMessage(RFC5769_IPV6_RESPONSE);
-    expect(parsed.ok && parsed.value.xorMappedAddress).toEqual({ family: 6, address: '2001:db8:1234:5678:11:2233:4455:6677', port: 32853 });
+    expect(parsed.ok && parsed.value.xorMappedAddress).toEqual({
+      family: 6,
+      address: '2001:db8:1234:5678:11:2233:4455:6677',
+      port: 32853,
+    });
     expect(parsed.ok && parsed.value.software).toBe('test vector');
     expect(parsed.ok && parsed.value.fingerprintOk).toBe(true);
   });
@@ -89,8 +93,14 @@ describe('STUN message codec (RFC 8489, RFC 5769 vectors)', () => {
   });
 
   it('should refuse truncated, non-STUN and inconsistent input with the matching code', () => {
-    expect(parseStunMessage(RFC5769_IPV4_RESPONSE.subarray(0, 19))).toMatchObject({ ok: false, error: { code: 'TOO_SHORT' } });
-    expect(parseStunMessage(RFC5769_IPV4_RESPONSE.subarray(0, 60))).toMatchObject({ ok: false, error: { code: 'BAD_LENGTH' } });
+    expect(parseStunMessage(RFC5769_IPV4_RESPONSE.subarray(0, 19))).toMatchObject({
+      ok: false,
+      error: { code: 'TOO_SHORT' },
+    });
+    expect(parseStunMessage(RFC5769_IPV4_RESPONSE.subarray(0, 60))).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_LENGTH' },
+    });
     const noCookie = RFC5769_IPV4_RESPONSE.slice();
     noCookie[4] = 0;
     expect(parseStunMessage(noCookie)).toMatchObject({ ok: false, error: { code: 'NOT_STUN' } });
@@ -100,7 +110,12 @@ describe('STUN message codec (RFC 8489, RFC 5769 vectors)', () => {
     const overlong = RFC5769_IPV4_RESPONSE.slice();
     overlong[23] = 0xff; // SOFTWARE claims 255 bytes
     expect(parseStunMessage(overlong)).toMatchObject({ ok: false, error: { code: 'BAD_ATTRIBUTE' } });
-    const badFamily = encodeStunMessage({ class: 'success', method: METHOD_BINDING, transactionId: RFC5769_TRANSACTION_ID, xorMappedAddress: { family: 4, address: '10.0.0.1', port: 1 } });
+    const badFamily = encodeStunMessage({
+      class: 'success',
+      method: METHOD_BINDING,
+      transactionId: RFC5769_TRANSACTION_ID,
+      xorMappedAddress: { family: 4, address: '10.0.0.1', port: 1 },
+    });
     badFamily[25] = 0x03;
     expect(parseStunMessage(badFamily)).toMatchObject({ ok: false, error: { code: 'BAD_ATTRIBUTE' } });
   });
@@ -118,13 +133,23 @@ describe('STUN message codec (RFC 8489, RFC 5769 vectors)', () => {
     const bytes = encodeBindingRequest(RFC5769_TRANSACTION_ID, { software: 'avchat', fingerprint: true });
     const crc = (crc32(bytes.subarray(0, 32)) ^ 0x5354554e) >>> 0;
     expect(Buffer.from(bytes).toString('hex')).toBe(
-      '00010014' + '2112a442' + 'b7e7a701bc34d686fa87dfae' + '80220006' + '617663686174' + '0000' + '80280004' + crc.toString(16).padStart(8, '0'),
+      `000100142112a442b7e7a701bc34d686fa87dfae80220006617663686174000080280004${crc.toString(16).padStart(8, '0')}`,
     );
     expect(parseStunMessage(bytes)).toEqual({
       ok: true,
-      value: { class: 'request', method: 1, transactionId: RFC5769_TRANSACTION_ID, software: 'avchat', messageIntegrity: false, fingerprintOk: true, unknownAttributes: [] },
+      value: {
+        class: 'request',
+        method: 1,
+        transactionId: RFC5769_TRANSACTION_ID,
+        software: 'avchat',
+        messageIntegrity: false,
+        fingerprintOk: true,
+        unknownAttributes: [],
+      },
     });
-    expect(Buffer.from(encodeBindingRequest(RFC5769_TRANSACTION_ID)).toString('hex')).toBe('000100002112a442b7e7a701bc34d686fa87dfae');
+    expect(Buffer.from(encodeBindingRequest(RFC5769_TRANSACTION_ID)).toString('hex')).toBe(
+      '000100002112a442b7e7a701bc34d686fa87dfae',
+    );
   });
 
   it('should write IPv6 addresses as RFC 5952 says', () => {
@@ -156,12 +181,13 @@ function withAttributes(type: number, attributes: Array<[number, Uint8Array]>): 
 
 describe('STUN message codec: RFC 5780 NAT behaviour discovery attributes', () => {
   it('should write CHANGE-REQUEST as type 0x0003, 4 bytes, bit A = change IP (0x04), bit B = change port (0x02)', () => {
-    const request = (changeRequest: StunChangeRequest) => Buffer.from(encodeBindingRequest(RFC5769_TRANSACTION_ID, { changeRequest })).toString('hex');
+    const request = (changeRequest: StunChangeRequest) =>
+      Buffer.from(encodeBindingRequest(RFC5769_TRANSACTION_ID, { changeRequest })).toString('hex');
     const header = '00010008' + '2112a442' + 'b7e7a701bc34d686fa87dfae';
-    expect(request({ changeIp: true, changePort: true })).toBe(header + '00030004' + '00000006');
-    expect(request({ changeIp: true, changePort: false })).toBe(header + '00030004' + '00000004');
-    expect(request({ changeIp: false, changePort: true })).toBe(header + '00030004' + '00000002');
-    expect(request({ changeIp: false, changePort: false })).toBe(header + '00030004' + '00000000');
+    expect(request({ changeIp: true, changePort: true })).toBe(`${header}0003000400000006`);
+    expect(request({ changeIp: true, changePort: false })).toBe(`${header}0003000400000004`);
+    expect(request({ changeIp: false, changePort: true })).toBe(`${header}0003000400000002`);
+    expect(request({ changeIp: false, changePort: false })).toBe(`${header}0003000400000000`);
   });
 
   it('should read CHANGE-REQUEST flags and ignore the bits RFC 5780 leaves at zero', () => {
@@ -228,12 +254,18 @@ describe('STUN message codec: RFC 5780 NAT behaviour discovery attributes', () =
         ok: false,
         error: { code: 'BAD_ATTRIBUTE', message: `${name} is not an IPv4 (8 bytes) or IPv6 (20 bytes) address` },
       });
-      expect(parseStunMessage(withAttributes(0x0101, [[type, hex('0001 0d96 7f0000')]]))).toMatchObject({ ok: false, error: { code: 'BAD_ATTRIBUTE' } });
+      expect(parseStunMessage(withAttributes(0x0101, [[type, hex('0001 0d96 7f0000')]]))).toMatchObject({
+        ok: false,
+        error: { code: 'BAD_ATTRIBUTE' },
+      });
     }
   });
 
   it('should never throw on random values of the RFC 5780 and RFC 3489 attributes', () => {
-    const attribute = fc.tuple(fc.constantFrom(0x0003, 0x0004, 0x0005, 0x802b, 0x802c, 0x0001, 0x0020), fc.uint8Array({ maxLength: 24 }));
+    const attribute = fc.tuple(
+      fc.constantFrom(0x0003, 0x0004, 0x0005, 0x802b, 0x802c, 0x0001, 0x0020),
+      fc.uint8Array({ maxLength: 24 }),
+    );
     fc.assert(
       fc.property(fc.array(attribute, { maxLength: 6 }), (attributes) => {
         const result = parseStunMessage(withAttributes(0x0101, attributes));
@@ -256,7 +288,11 @@ describe('STUN message codec (properties)', () => {
   });
 
   it('should never throw on STUN-shaped bytes (right cookie and length, random attributes)', () => {
-    const shaped = fc.tuple(fc.integer({ min: 0, max: 0x3fff }), fc.uint8Array({ minLength: 12, maxLength: 12 }), fc.uint8Array({ maxLength: 30 }).map((a) => a.subarray(0, a.length & ~3)));
+    const shaped = fc.tuple(
+      fc.integer({ min: 0, max: 0x3fff }),
+      fc.uint8Array({ minLength: 12, maxLength: 12 }),
+      fc.uint8Array({ maxLength: 30 }).map((a) => a.subarray(0, a.length & ~3)),
+    );
     fc.assert(
       fc.property(shaped, ([type, id, body]) => {
         const bytes = new Uint8Array(20 + body.length);
@@ -279,7 +315,10 @@ describe('STUN message codec (properties)', () => {
     fc.record({ family: fc.constant(4 as const), address: ipv4, port: fc.integer({ min: 0, max: 0xffff }) }),
     fc.record({ family: fc.constant(6 as const), address: ipv6, port: fc.integer({ min: 0, max: 0xffff }) }),
   );
-  const changeRequest: fc.Arbitrary<StunChangeRequest> = fc.record({ changeIp: fc.boolean(), changePort: fc.boolean() });
+  const changeRequest: fc.Arbitrary<StunChangeRequest> = fc.record({
+    changeIp: fc.boolean(),
+    changePort: fc.boolean(),
+  });
   const message: fc.Arbitrary<StunMessageInit> = fc.record(
     {
       class: fc.constantFrom<StunClass>('request', 'indication', 'success', 'error'),
@@ -293,7 +332,10 @@ describe('STUN message codec (properties)', () => {
       otherAddress: address,
       sourceAddress: address,
       changedAddress: address,
-      errorCode: fc.record({ code: fc.integer({ min: 300, max: 699 }), reason: fc.string({ unit: 'grapheme', maxLength: 40 }) }),
+      errorCode: fc.record({
+        code: fc.integer({ min: 300, max: 699 }),
+        reason: fc.string({ unit: 'grapheme', maxLength: 40 }),
+      }),
       fingerprint: fc.boolean(),
     },
     { requiredKeys: ['class', 'method', 'transactionId', 'fingerprint'] },

@@ -1,7 +1,18 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openUdpPort, type UdpPort } from '../../src/net/udpPort.ts';
-import { discoverNatBehaviour, type NatBehaviourOptions, type NatBehaviourResult } from '../../src/stun/natBehaviour.ts';
-import { ALTERNATE_IP, fakeRfc5780Server, PRIMARY_IP, PUBLIC_IP, type FakeServerQuirks, type SimulatedNat } from './fakeRfc5780Server.ts';
+import {
+  discoverNatBehaviour,
+  type NatBehaviourOptions,
+  type NatBehaviourResult,
+} from '../../src/stun/natBehaviour.ts';
+import {
+  ALTERNATE_IP,
+  fakeRfc5780Server,
+  PRIMARY_IP,
+  PUBLIC_IP,
+  type FakeServerQuirks,
+  type SimulatedNat,
+} from './fakeRfc5780Server.ts';
 import { counted, trackTimers } from './leakTracking.ts';
 
 // Short RTO, few requests: fast, yet every unanswered test still sends all Rc requests.
@@ -44,7 +55,10 @@ describe('discoverNatBehaviour against a fake RFC 5780 server with a simulated N
 
         const result = await discoverNatBehaviour(port, fake.primary, FAST);
 
-        expect(result).toMatchObject({ ok: true, value: { mapping, filtering, mappedAddress: { address: PUBLIC_IP }, otherAddress: fake.alternate } });
+        expect(result).toMatchObject({
+          ok: true,
+          value: { mapping, filtering, mappedAddress: { address: PUBLIC_IP }, otherAddress: fake.alternate },
+        });
         // RFC 5780 §4.3: test III only when test II differs; §4.4: test III only when test II got no answer.
         expect(testNames(result)).toEqual([
           'mappingI',
@@ -57,18 +71,31 @@ describe('discoverNatBehaviour against a fake RFC 5780 server with a simulated N
         const tests = result.ok ? result.value.tests : [];
         // The mapping tests all go out from the caller's port, to A1:P1, A2:P1, A2:P2.
         expect(tests.filter((t) => t.test.startsWith('mapping')).map((t) => [t.localPort, t.to])).toEqual(
-          [fake.primary, { address: ALTERNATE_IP, port: fake.primary.port }, fake.alternate].slice(0, mapping === 'endpointIndependent' ? 2 : 3).map((to) => [port.port, to]),
+          [fake.primary, { address: ALTERNATE_IP, port: fake.primary.port }, fake.alternate]
+            .slice(0, mapping === 'endpointIndependent' ? 2 : 3)
+            .map((to) => [port.port, to]),
         );
         // The filtering tests go out from another port, which never talks to the alternate address (RFC 5780 §3.2).
         const filteringPort = tests.find((t) => t.test === 'filteringI')?.localPort;
         expect(filteringPort).not.toBe(port.port);
         expect(filteringPort).toBeGreaterThanOrEqual(49152);
-        expect(fake.seen.filter((r) => r.from.port === filteringPort).every((r) => r.to.address === PRIMARY_IP && r.to.port === fake.primary.port)).toBe(true);
+        expect(
+          fake.seen
+            .filter((r) => r.from.port === filteringPort)
+            .every((r) => r.to.address === PRIMARY_IP && r.to.port === fake.primary.port),
+        ).toBe(true);
         // An unanswered filtering test is "filtered" only after all Rc requests.
         for (const t of tests.filter((t) => t.outcome === 'noAnswer')) {
           expect(t.requests).toBe(5);
           expect(t.elapsedMs).toBeGreaterThanOrEqual(UNANSWERED_MS - 5);
-          expect(fake.seen.filter((r) => r.from.port === t.localPort && r.changeRequest?.changePort && r.changeRequest.changeIp === (t.test === 'filteringII'))).toHaveLength(5);
+          expect(
+            fake.seen.filter(
+              (r) =>
+                r.from.port === t.localPort &&
+                r.changeRequest?.changePort &&
+                r.changeRequest.changeIp === (t.test === 'filteringII'),
+            ),
+          ).toHaveLength(5);
         }
       });
     }
@@ -78,7 +105,14 @@ describe('discoverNatBehaviour against a fake RFC 5780 server with a simulated N
     const fake = await server({ mapping: 'none', filtering: 'endpointIndependent' });
     const port = await clientPort();
     const result = await discoverNatBehaviour(port, fake.primary, FAST);
-    expect(result).toMatchObject({ ok: true, value: { mapping: 'noNat', filtering: 'endpointIndependent', mappedAddress: { address: PRIMARY_IP, port: port.port } } });
+    expect(result).toMatchObject({
+      ok: true,
+      value: {
+        mapping: 'noNat',
+        filtering: 'endpointIndependent',
+        mappedAddress: { address: PRIMARY_IP, port: port.port },
+      },
+    });
     expect(testNames(result)).toEqual(['mappingI', 'filteringI', 'filteringII']);
   });
 
@@ -86,13 +120,22 @@ describe('discoverNatBehaviour against a fake RFC 5780 server with a simulated N
     const fake = await server({ mapping: 'none', filtering: 'endpointIndependent' });
     const port = await openUdpPort({ port: 0, address: '0.0.0.0' });
     cleanups.push(() => port.close());
-    expect(await discoverNatBehaviour(port, fake.primary, FAST)).toMatchObject({ ok: true, value: { mapping: 'noNat' } });
+    expect(await discoverNatBehaviour(port, fake.primary, FAST)).toMatchObject({
+      ok: true,
+      value: { mapping: 'noNat' },
+    });
   });
 
   it('should not read lost answers as filtering: retransmissions recover them', async () => {
-    const fake = await server({ mapping: 'endpointIndependent', filtering: 'endpointIndependent' }, { loseFirstAnswers: 3 });
+    const fake = await server(
+      { mapping: 'endpointIndependent', filtering: 'endpointIndependent' },
+      { loseFirstAnswers: 3 },
+    );
     const result = await discoverNatBehaviour(await clientPort(), fake.primary, FAST);
-    expect(result).toMatchObject({ ok: true, value: { mapping: 'endpointIndependent', filtering: 'endpointIndependent' } });
+    expect(result).toMatchObject({
+      ok: true,
+      value: { mapping: 'endpointIndependent', filtering: 'endpointIndependent' },
+    });
     expect((result.ok ? result.value.tests : []).map((t) => t.requests)).toEqual([4, 4, 4, 4]);
   });
 
@@ -100,13 +143,22 @@ describe('discoverNatBehaviour against a fake RFC 5780 server with a simulated N
     const open = await server({ mapping: 'none', filtering: 'endpointIndependent' });
     const direct = await discoverNatBehaviour(await clientPort(), open.primary, { ...FAST, hairpinning: true });
     expect(direct).toMatchObject({ ok: true, value: { hairpinning: true } });
-    expect(direct.ok && direct.value.tests.at(-1)).toMatchObject({ test: 'hairpinning', outcome: 'answered', requests: 1 });
+    expect(direct.ok && direct.value.tests.at(-1)).toMatchObject({
+      test: 'hairpinning',
+      outcome: 'answered',
+      requests: 1,
+    });
 
     const natted = await server({ mapping: 'endpointIndependent', filtering: 'endpointIndependent' });
     const result = await discoverNatBehaviour(await clientPort(), natted.primary, { ...FAST, hairpinning: true });
     expect(result).toMatchObject({ ok: true, value: { hairpinning: false } });
     const mappedAddress = result.ok ? result.value.mappedAddress : undefined;
-    expect(result.ok && result.value.tests.at(-1)).toMatchObject({ test: 'hairpinning', outcome: 'noAnswer', requests: 5, to: mappedAddress });
+    expect(result.ok && result.value.tests.at(-1)).toMatchObject({
+      test: 'hairpinning',
+      outcome: 'noAnswer',
+      requests: 5,
+      to: mappedAddress,
+    });
   });
 
   it('should start tests no faster than ten a second by default (RFC 5780 §5)', async () => {
@@ -121,7 +173,10 @@ describe('discoverNatBehaviour against a fake RFC 5780 server with a simulated N
           return port.send(data, toPort, toAddress);
         },
       });
-    const result = await discoverNatBehaviour(recording(await clientPort()), fake.primary, { rtoMs: 50, filteringPort: recording(await clientPort()) });
+    const result = await discoverNatBehaviour(recording(await clientPort()), fake.primary, {
+      rtoMs: 50,
+      filteringPort: recording(await clientPort()),
+    });
     expect(result.ok).toBe(true);
     const starts = [...firstSent.values()];
     expect(starts).toHaveLength(4);
@@ -147,11 +202,17 @@ describe('discoverNatBehaviour: servers that cannot tell, and failures as values
   it('should report NO_RFC5780 when the server refuses CHANGE-REQUEST with 420', async () => {
     const fake = await server(open, { refuseChange: true });
     const result = await discoverNatBehaviour(await clientPort(), fake.primary, FAST);
-    expect(result).toMatchObject({ ok: false, error: { code: 'NO_RFC5780', message: expect.stringContaining('refused CHANGE-REQUEST with 420') } });
+    expect(result).toMatchObject({
+      ok: false,
+      error: { code: 'NO_RFC5780', message: expect.stringContaining('refused CHANGE-REQUEST with 420') },
+    });
   });
 
   it('should report CHANGE_IGNORED, not endpoint-independent filtering, when the server answers a CHANGE-REQUEST from its primary address', async () => {
-    const fake = await server({ mapping: 'endpointIndependent', filtering: 'addressAndPortDependent' }, { ignoreChange: true });
+    const fake = await server(
+      { mapping: 'endpointIndependent', filtering: 'addressAndPortDependent' },
+      { ignoreChange: true },
+    );
     const result = await discoverNatBehaviour(await clientPort(), fake.primary, FAST);
     expect(result).toMatchObject({ ok: false, error: { code: 'CHANGE_IGNORED' } });
     expect(result.ok ? '' : result.error.message).toContain(
@@ -162,18 +223,30 @@ describe('discoverNatBehaviour: servers that cannot tell, and failures as values
   it('should report ALTERNATE_UNREACHABLE when the alternate address stays silent', async () => {
     const fake = await server(open, { silentAddress: ALTERNATE_IP });
     const result = await discoverNatBehaviour(await clientPort(), fake.primary, FAST);
-    expect(result).toMatchObject({ ok: false, error: { code: 'ALTERNATE_UNREACHABLE', message: expect.stringContaining(`alternate address ${ALTERNATE_IP}:${fake.primary.port}`) } });
+    expect(result).toMatchObject({
+      ok: false,
+      error: {
+        code: 'ALTERNATE_UNREACHABLE',
+        message: expect.stringContaining(`alternate address ${ALTERNATE_IP}:${fake.primary.port}`),
+      },
+    });
     expect(testNames(result)).toEqual(['mappingI', 'mappingII']);
   });
 
   it('should report NO_UDP when the server does not answer at all', async () => {
     const silent = await clientPort();
     const result = await discoverNatBehaviour(await clientPort(), { address: silent.address, port: silent.port }, FAST);
-    expect(result).toMatchObject({ ok: false, error: { code: 'NO_UDP', message: expect.stringContaining('after 5 requests') } });
+    expect(result).toMatchObject({
+      ok: false,
+      error: { code: 'NO_UDP', message: expect.stringContaining('after 5 requests') },
+    });
   });
 
   it('should pass on a bad server address without sending', async () => {
-    expect(await discoverNatBehaviour(await clientPort(), { address: 'stun.example.org', port: 3478 })).toMatchObject({ ok: false, error: { code: 'BAD_SERVER' } });
+    expect(await discoverNatBehaviour(await clientPort(), { address: 'stun.example.org', port: 3478 })).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_SERVER' },
+    });
   });
 
   it('should leave no timer, subscription or port behind, done or stopped half-way', async () => {
@@ -181,7 +254,12 @@ describe('discoverNatBehaviour: servers that cannot tell, and failures as values
     const port = counted(await clientPort());
     const filteringPort = counted(await clientPort());
     const timers = trackTimers();
-    const done = await discoverNatBehaviour(port, fake.primary, { ...FAST, paceMs: 20, filteringPort, hairpinning: true });
+    const done = await discoverNatBehaviour(port, fake.primary, {
+      ...FAST,
+      paceMs: 20,
+      filteringPort,
+      hairpinning: true,
+    });
     expect(done).toMatchObject({ ok: true, value: { filtering: 'addressAndPortDependent', hairpinning: false } });
     expect(timers.pending()).toBe(0);
     expect(port.subscribers()).toBe(0);

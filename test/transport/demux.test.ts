@@ -33,26 +33,47 @@ function collect(datagrams$: { subscribe(next: (d: Datagram) => void): { unsubsc
 describe('classifying a datagram by its first bytes (RFC 7983 §7, RFC 5761 §4)', () => {
   it('should put every first byte of a media port in the RFC 7983 range it belongs to', () => {
     const expected = (b: number) =>
-      b <= 3 ? 'probe' : b >= 16 && b <= 19 ? 'zrtp' : b >= 20 && b <= 63 ? 'dtls' : b >= 64 && b <= 79 ? 'turn' : b >= 128 && b <= 191 ? 'rtp' : 'other';
-    for (let b = 0; b < 256; b += 1) expect(classifyMedia(Uint8Array.of(b, 0, 0, 0)), `first byte ${b}`).toBe(expected(b));
+      b <= 3
+        ? 'probe'
+        : b >= 16 && b <= 19
+          ? 'zrtp'
+          : b >= 20 && b <= 63
+            ? 'dtls'
+            : b >= 64 && b <= 79
+              ? 'turn'
+              : b >= 128 && b <= 191
+                ? 'rtp'
+                : 'other';
+    for (let b = 0; b < 256; b += 1)
+      expect(classifyMedia(Uint8Array.of(b, 0, 0, 0)), `first byte ${b}`).toBe(expected(b));
   });
 
   it('should tell RTCP from RTP by the second byte: packet types 192–223 are RTCP, marker + payload type anything else RTP', () => {
     for (let second = 0; second < 256; second += 1) {
-      expect(classifyMedia(Uint8Array.of(0x80, second)), `second byte ${second}`).toBe(second >= 192 && second <= 223 ? 'rtcp' : 'rtp');
+      expect(classifyMedia(Uint8Array.of(0x80, second)), `second byte ${second}`).toBe(
+        second >= 192 && second <= 223 ? 'rtcp' : 'rtp',
+      );
     }
     // SR (200), RR (201), SDES (202), BYE (203), APP (204): RFC 3550's types; PCMU (0) and H.263 (34) with and without the marker.
     for (const type of [200, 201, 202, 203, 204]) expect(classifyMedia(Uint8Array.of(0x81, type))).toBe('rtcp');
-    for (const second of [0, 34, 0x80, 0x80 | 34, 96, 0x80 | 96]) expect(classifyMedia(Uint8Array.of(0x80, second))).toBe('rtp');
+    for (const second of [0, 34, 0x80, 0x80 | 34, 96, 0x80 | 96])
+      expect(classifyMedia(Uint8Array.of(0x80, second))).toBe('rtp');
   });
 
   it('should read SIP requests (any token character first, RFC 4475 §3.1.1.2) and responses as SIP, and a zero first byte as a probe answer', () => {
-    for (const text of ['INVITE sip:b@x SIP/2.0', 'SIP/2.0 200 OK', '!interesting-Method sip:x SIP/2.0', '%foo sip:x SIP/2.0', 'OPTIONS sip:x SIP/2.0']) {
+    for (const text of [
+      'INVITE sip:b@x SIP/2.0',
+      'SIP/2.0 200 OK',
+      '!interesting-Method sip:x SIP/2.0',
+      '%foo sip:x SIP/2.0',
+      'OPTIONS sip:x SIP/2.0',
+    ]) {
       expect(classifySignalling(Buffer.from(text)), text).toBe('sip');
     }
     expect(classifySignalling(Uint8Array.of(0, 1, 0, 0))).toBe('probe');
     expect(classifySignalling(Uint8Array.of(1, 1, 0, 0))).toBe('probe');
-    for (const b of [0x80, 0x16, 0x0d, 0x20, 0xff]) expect(classifySignalling(Uint8Array.of(b, 0)), `first byte ${b}`).toBe('other');
+    for (const b of [0x80, 0x16, 0x0d, 0x20, 0xff])
+      expect(classifySignalling(Uint8Array.of(b, 0)), `first byte ${b}`).toBe('other');
     expect(classifySignalling(new Uint8Array(0))).toBe('other');
     expect(classifyMedia(new Uint8Array(0))).toBe('other');
   });

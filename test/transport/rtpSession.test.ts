@@ -5,7 +5,13 @@ import { openUdpPort, type UdpPort } from '../../src/net/udpPort.ts';
 import { buildReport } from '../../src/rtcp/reports.ts';
 import { parseRtp, serializeRtp } from '../../src/rtp/packet.ts';
 import { mediaChannels, type MediaChannels } from '../../src/transport/demux.ts';
-import { RtpSession, type ReceivedRtcp, type ReceivedRtp, type RtpProtection, type SsrcChange } from '../../src/transport/rtpSession.ts';
+import {
+  RtpSession,
+  type ReceivedRtcp,
+  type ReceivedRtp,
+  type RtpProtection,
+  type SsrcChange,
+} from '../../src/transport/rtpSession.ts';
 
 /**
  * One stream's RTP session on real sockets on loopback: what it sends (SSRC, sequence, sender
@@ -27,7 +33,15 @@ async function socket(): Promise<UdpPort> {
 }
 
 function audioPlan(remote: { rtpPort: number; rtcpPort: number }): StreamPlan {
-  return { kind: 'audio', payloadType: 0, codec: 'PCMU', clockRate: 8000, local: { rtpPort: 0, rtcpPort: 0 }, remote: { address: HOST, ...remote }, direction: 'sendrecv' };
+  return {
+    kind: 'audio',
+    payloadType: 0,
+    codec: 'PCMU',
+    clockRate: 8000,
+    local: { rtpPort: 0, rtcpPort: 0 },
+    remote: { address: HOST, ...remote },
+    direction: 'sendrecv',
+  };
 }
 
 /** A session on two fresh ports (or one, multiplexed), with what it takes collected. */
@@ -37,11 +51,23 @@ async function session(opts: { muxed?: boolean; protection?: RtpProtection; ssrc
   const rtp: MediaChannels = mediaChannels(rtpPort);
   const rtcp = opts.muxed ? rtp : mediaChannels(rtcpPort);
   const bus = new MediaBus();
-  const s = new RtpSession({ kind: 'audio', rtp, rtcp, bus, names: { rtp: 'audioRtp', rtcp: 'audioRtcp' }, ssrc: opts.ssrc ?? 0x1111, protection: opts.protection });
+  const s = new RtpSession({
+    kind: 'audio',
+    rtp,
+    rtcp,
+    bus,
+    names: { rtp: 'audioRtp', rtcp: 'audioRtcp' },
+    ssrc: opts.ssrc ?? 0x1111,
+    protection: opts.protection,
+  });
   const received: ReceivedRtp[] = [];
   const reports: ReceivedRtcp[] = [];
   const changes: SsrcChange[] = [];
-  const subs = [s.received$.subscribe((r) => received.push(r)), s.reports$.subscribe((r) => reports.push(r)), s.ssrcChanges$.subscribe((c) => changes.push(c))];
+  const subs = [
+    s.received$.subscribe((r) => received.push(r)),
+    s.reports$.subscribe((r) => reports.push(r)),
+    s.ssrcChanges$.subscribe((c) => changes.push(c)),
+  ];
   cleanups.push(() => {
     for (const sub of subs) sub.unsubscribe();
     s.close();
@@ -54,7 +80,16 @@ const until = async (done: () => boolean) => {
 };
 
 const pcmu = (seq: number, ssrc: number) =>
-  serializeRtp({ marker: false, payloadType: 0, sequenceNumber: seq, timestamp: seq * 160, ssrc, csrcs: [], payload: new Uint8Array(160).fill(seq & 0xff), paddingLength: 0 });
+  serializeRtp({
+    marker: false,
+    payloadType: 0,
+    sequenceNumber: seq,
+    timestamp: seq * 160,
+    ssrc,
+    csrcs: [],
+    payload: new Uint8Array(160).fill(seq & 0xff),
+    paddingLength: 0,
+  });
 
 /** A toy protection for the hooks (XOR with one byte after the 12-byte RTP / 8-byte RTCP header; not SRTP): it changes the wire and can refuse a packet. */
 function xorProtection(key: number, refuse?: (packet: Uint8Array) => boolean): RtpProtection & { refused: number } {
@@ -89,7 +124,13 @@ describe('RTP session (RFC 3550 §3) on real sockets', () => {
     const sub = a.session.sent$.subscribe((s) => sent.push(s.sequence));
     cleanups.push(() => sub.unsubscribe());
     a.session.plan(audioPlan({ rtpPort: peer.port, rtcpPort: peer.port }));
-    for (let i = 0; i < 5; i += 1) await a.session.sendRtp({ payloadType: 0, marker: i === 0, timestamp: 1000 + i * 160, payload: new Uint8Array(160) });
+    for (let i = 0; i < 5; i += 1)
+      await a.session.sendRtp({
+        payloadType: 0,
+        marker: i === 0,
+        timestamp: 1000 + i * 160,
+        payload: new Uint8Array(160),
+      });
     await until(() => wire.length === 5);
     expect(wire).toEqual(sent);
     for (let i = 1; i < 5; i += 1) expect(wire[i]).toBe((wire[i - 1]! + 1) & 0xffff);
@@ -112,7 +153,7 @@ describe('RTP session (RFC 3550 §3) on real sockets', () => {
     expect(a.bus.stats.audioRtp.value.packetsSent).toBe(0);
   });
 
-  it('should take the peer\'s RTP and RTCP, and count as dropped what is not its kind on each port: RTCP, DTLS and junk on the RTP port, RTP on the RTCP port, a wrong payload type', async () => {
+  it("should take the peer's RTP and RTCP, and count as dropped what is not its kind on each port: RTCP, DTLS and junk on the RTP port, RTP on the RTCP port, a wrong payload type", async () => {
     const a = await session();
     const peerRtp = await socket();
     const peerRtcp = await socket();
@@ -124,13 +165,36 @@ describe('RTP session (RFC 3550 §3) on real sockets', () => {
     await peerRtp.send(report, a.rtpPort.port, HOST);
     await peerRtp.send(Uint8Array.of(22, 0xfe, 0xfd, 0, 0), a.rtpPort.port, HOST);
     await peerRtp.send(Uint8Array.of(0xff, 0xc9, 0, 0), a.rtpPort.port, HOST);
-    await peerRtp.send(serializeRtp({ marker: false, payloadType: 8, sequenceNumber: 2, timestamp: 0, ssrc: 0x2222, csrcs: [], payload: new Uint8Array(4), paddingLength: 0 }), a.rtpPort.port, HOST);
+    await peerRtp.send(
+      serializeRtp({
+        marker: false,
+        payloadType: 8,
+        sequenceNumber: 2,
+        timestamp: 0,
+        ssrc: 0x2222,
+        csrcs: [],
+        payload: new Uint8Array(4),
+        paddingLength: 0,
+      }),
+      a.rtpPort.port,
+      HOST,
+    );
     await peerRtcp.send(pcmu(3, 0x2222), a.rtcpPort.port, HOST);
     await until(() => a.bus.stats.audioRtp.value.dropped === 4 && a.bus.stats.audioRtcp.value.dropped === 1);
     expect(a.received.map((r) => r.packet.sequenceNumber)).toEqual([1]);
     expect(a.reports.map((r) => r.reports.reporters)).toEqual([[0x2222]]);
-    expect(a.bus.stats.audioRtp.value).toMatchObject({ packetsReceived: 1, dropped: 4, droppedForeign: 0, source: { address: HOST, port: peerRtp.port } });
-    expect(a.bus.stats.audioRtcp.value).toMatchObject({ packetsReceived: 1, dropped: 1, droppedForeign: 0, source: { address: HOST, port: peerRtcp.port } });
+    expect(a.bus.stats.audioRtp.value).toMatchObject({
+      packetsReceived: 1,
+      dropped: 4,
+      droppedForeign: 0,
+      source: { address: HOST, port: peerRtp.port },
+    });
+    expect(a.bus.stats.audioRtcp.value).toMatchObject({
+      packetsReceived: 1,
+      dropped: 1,
+      droppedForeign: 0,
+      source: { address: HOST, port: peerRtcp.port },
+    });
     expect([...a.session.reception.keys()]).toEqual([0x2222]);
   });
 
@@ -139,7 +203,11 @@ describe('RTP session (RFC 3550 §3) on real sockets', () => {
     const peer = await socket();
     a.session.plan(audioPlan({ rtpPort: peer.port, rtcpPort: peer.port }));
     await peer.send(pcmu(1, 0x2222), a.rtpPort.port, HOST);
-    await peer.send(buildReport({ ssrc: 0x2222, cname: 'peer@127.0.0.1', nowMs: Date.now(), blocks: [] }), a.rtpPort.port, HOST);
+    await peer.send(
+      buildReport({ ssrc: 0x2222, cname: 'peer@127.0.0.1', nowMs: Date.now(), blocks: [] }),
+      a.rtpPort.port,
+      HOST,
+    );
     await peer.send(pcmu(2, 0x2222), a.rtpPort.port, HOST);
     await until(() => a.received.length === 2 && a.reports.length === 1);
     expect(a.received).toHaveLength(2);
@@ -158,7 +226,8 @@ describe('RTP session (RFC 3550 §3) on real sockets', () => {
     a.session.plan(audioPlan({ rtpPort: b.rtpPort.port, rtcpPort: b.rtcpPort.port }));
     b.session.plan(audioPlan({ rtpPort: a.rtpPort.port, rtcpPort: a.rtcpPort.port }));
     const payload = new Uint8Array(160).map((_, i) => i);
-    for (let i = 0; i < 5; i += 1) await a.session.sendRtp({ payloadType: 0, marker: false, timestamp: i * 160, payload });
+    for (let i = 0; i < 5; i += 1)
+      await a.session.sendRtp({ payloadType: 0, marker: false, timestamp: i * 160, payload });
     a.session.sendRtcp(buildReport({ ssrc: 0xa, cname: 'a@127.0.0.1', nowMs: Date.now(), blocks: [] }));
     await until(() => b.received.length === 4 && b.reports.length === 1);
     // On the wire the payload is not what was sent; after unprotect it is.
@@ -181,7 +250,8 @@ describe('RTP session (RFC 3550 §3) on real sockets', () => {
     });
     cleanups.push(() => tap.unsubscribe());
     a.session.plan(audioPlan({ rtpPort: peer.port, rtcpPort: peer.port }));
-    for (let i = 0; i < 3; i += 1) await a.session.sendRtp({ payloadType: 0, marker: false, timestamp: i * 160, payload: new Uint8Array(160) });
+    for (let i = 0; i < 3; i += 1)
+      await a.session.sendRtp({ payloadType: 0, marker: false, timestamp: i * 160, payload: new Uint8Array(160) });
     await peer.send(pcmu(1, 0x1111), a.rtpPort.port, HOST);
     await until(() => a.changes.length === 1);
     expect(a.changes[0]).toMatchObject({ previous: 0x1111, sender: { packets: 3, octets: 480 } });

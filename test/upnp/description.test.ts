@@ -58,7 +58,10 @@ describe('device description parser (parseDeviceDescription)', () => {
   it('should refuse a control URL on another host than the one that described itself', () => {
     const viaBase = IGD_V1.replace('http://192.168.1.1:5000/', 'http://203.0.113.9/');
     expect(codeOf(parseDeviceDescription(viaBase, 'http://192.168.1.1:5000/rootDesc.xml'))).toBe('BAD_DESCRIPTION');
-    const absolute = IGD_V2.replace('<controlURL>/ctl/IPConn</controlURL>', '<controlURL>http://203.0.113.9/ctl</controlURL>');
+    const absolute = IGD_V2.replace(
+      '<controlURL>/ctl/IPConn</controlURL>',
+      '<controlURL>http://203.0.113.9/ctl</controlURL>',
+    );
     expect(codeOf(parseDeviceDescription(absolute, 'http://192.168.1.1/rootDesc.xml'))).toBe('BAD_DESCRIPTION');
   });
 
@@ -76,8 +79,16 @@ describe('device description parser (parseDeviceDescription)', () => {
     ['an HTML page', '<html><body>Login</body></html>', 'BAD_DESCRIPTION'],
     ['a root without device', '<root><specVersion/></root>', 'BAD_DESCRIPTION'],
     ['a service without controlURL', IGD_V2.replace('<controlURL>/ctl/IPConn</controlURL>', ''), 'BAD_DESCRIPTION'],
-    ['a javascript: controlURL', IGD_V2.replace('<controlURL>/ctl/IPConn</controlURL>', '<controlURL>javascript:alert(1)</controlURL>'), 'BAD_DESCRIPTION'],
-    ['a DOCTYPE with entities', '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><root><device>&b;</device></root>', 'BAD_DESCRIPTION'],
+    [
+      'a javascript: controlURL',
+      IGD_V2.replace('<controlURL>/ctl/IPConn</controlURL>', '<controlURL>javascript:alert(1)</controlURL>'),
+      'BAD_DESCRIPTION',
+    ],
+    [
+      'a DOCTYPE with entities',
+      '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><root><device>&b;</device></root>',
+      'BAD_DESCRIPTION',
+    ],
     ['hostile nesting', `${'<device>'.repeat(5000)}${'</device>'.repeat(5000)}`, 'BAD_DESCRIPTION'],
     ['no devices at all', '<root><device><deviceType>x</deviceType></device></root>', 'NO_WAN_SERVICE'],
   ])('should answer an error value, not throw, for %s', (_name, xml, code) => {
@@ -89,11 +100,31 @@ describe('device description parser (parseDeviceDescription)', () => {
   });
 
   it('should never throw, whatever the text', () => {
-    const pieces = ['<root>', '</root>', '<device>', '</device>', '<serviceList>', '<service>', '</service>', '<controlURL>', '</controlURL>', '<![CDATA[', ']]>', '&amp;', '&', '<', 'x'];
+    const pieces = [
+      '<root>',
+      '</root>',
+      '<device>',
+      '</device>',
+      '<serviceList>',
+      '<service>',
+      '</service>',
+      '<controlURL>',
+      '</controlURL>',
+      '<![CDATA[',
+      ']]>',
+      '&amp;',
+      '&',
+      '<',
+      'x',
+    ];
     fc.assert(
-      fc.property(fc.array(fc.constantFrom(...pieces), { maxLength: 40 }), fc.string({ maxLength: 40 }), (parts, tail) => {
-        parseDeviceDescription(parts.join('') + tail, 'http://192.168.1.1/rootDesc.xml');
-      }),
+      fc.property(
+        fc.array(fc.constantFrom(...pieces), { maxLength: 40 }),
+        fc.string({ maxLength: 40 }),
+        (parts, tail) => {
+          parseDeviceDescription(parts.join('') + tail, 'http://192.168.1.1/rootDesc.xml');
+        },
+      ),
     );
   });
 });

@@ -61,7 +61,10 @@ export interface FakeGateway {
  * Start an HTTP gateway on 127.0.0.1: GET /desc.xml serves `description` (with `{{BASE}}` replaced
  * by http://127.0.0.1:port), POST /ctl answers from the action table.
  */
-export async function startFakeGateway(description: string, answers: Record<string, ActionReply> = {}): Promise<FakeGateway> {
+export async function startFakeGateway(
+  description: string,
+  answers: Record<string, ActionReply> = {},
+): Promise<FakeGateway> {
   const table = new Map(Object.entries(answers));
   const seen: SeenAction[] = [];
   let descriptionFetches = 0;
@@ -121,7 +124,9 @@ export interface FakeSsdp {
  * Listen for M-SEARCH on 127.0.0.1 and answer each with `reply(request, sender)` (undefined: stay
  * silent). Unicast only: nothing here joins a multicast group.
  */
-export async function startFakeSsdp(reply: (request: string, from: RemoteInfo) => string | undefined): Promise<FakeSsdp> {
+export async function startFakeSsdp(
+  reply: (request: string, from: RemoteInfo) => string | undefined,
+): Promise<FakeSsdp> {
   const socket: Socket = createSocket('udp4');
   const requests: string[] = [];
   socket.on('message', (data, rinfo) => {

@@ -20,7 +20,13 @@ export interface LanReport {
   readonly phase: 'map' | 'unmap';
   readonly ports: readonly number[];
   readonly discoveryMs: number;
-  readonly open: UpnpResult<{ location: string; serviceType: string; deviceType: string; controlUrl: string; internalClient: string }>;
+  readonly open: UpnpResult<{
+    location: string;
+    serviceType: string;
+    deviceType: string;
+    controlUrl: string;
+    internalClient: string;
+  }>;
   readonly externalIp?: UpnpResult<string>;
   readonly added?: UpnpResult<PortMappingRequest>[];
   readonly entries?: UpnpResult<PortMappingEntryInfo>[];
@@ -34,7 +40,8 @@ export interface LanReport {
 async function main(phase: string, namespace: string, localAddress: string): Promise<LanReport> {
   // This script searches by SSDP multicast: it must never run outside the test's own namespace.
   const here = spawnSync('ip', ['netns', 'identify', String(process.pid)], { encoding: 'utf8' }).stdout.trim();
-  if (here !== namespace) throw new Error(`lanClient.ts runs only inside netns ${namespace} (here: ${here || 'the host'})`);
+  if (here !== namespace)
+    throw new Error(`lanClient.ts runs only inside netns ${namespace} (here: ${here || 'the host'})`);
   if (phase !== 'map' && phase !== 'unmap') throw new Error(`phase must be map or unmap, got ${phase}`);
 
   const started = performance.now();
@@ -55,7 +62,15 @@ async function main(phase: string, namespace: string, localAddress: string): Pro
     const externalIp = await client.getExternalIPAddress();
     const added = [];
     for (const port of CALL_PORTS) {
-      added.push(await client.addPortMapping({ externalPort: port, internalPort: port, protocol: 'UDP', description: `avchat ${port}`, leaseSeconds: 3600 }));
+      added.push(
+        await client.addPortMapping({
+          externalPort: port,
+          internalPort: port,
+          protocol: 'UDP',
+          description: `avchat ${port}`,
+          leaseSeconds: 3600,
+        }),
+      );
     }
     const entries = [];
     for (const key of keys) entries.push(await client.getSpecificPortMappingEntry(key));

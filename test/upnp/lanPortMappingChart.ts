@@ -20,7 +20,8 @@ const CALL_PORTS = [5060, 16384, 16385, 16386, 16387];
 const [namespace, localAddress, natPmpGateway] = process.argv.slice(2);
 // It searches by SSDP multicast: it must never run outside the test's own namespace.
 const here = spawnSync('ip', ['netns', 'identify', String(process.pid)], { encoding: 'utf8' }).stdout.trim();
-if (!namespace || here !== namespace) throw new Error(`lanPortMappingChart.ts runs only inside netns ${namespace} (here: ${here || 'the host'})`);
+if (!namespace || here !== namespace)
+  throw new Error(`lanPortMappingChart.ts runs only inside netns ${namespace} (here: ${here || 'the host'})`);
 
 const ledger = process.env.AVCHAT_STATE_DIR ? openMappingLedger() : undefined;
 const actors = portMappingActors({ target: SSDP_MULTICAST, localAddress, timeoutMs: 2000, natPmpGateway }, { ledger });
@@ -29,12 +30,24 @@ const actor = createActor(portMappingMachine.provide({ actors }), {
   input: { ports: CALL_PORTS, leaseSeconds: Number(process.env.AVCHAT_TEST_LEASE_SECONDS ?? 3600) },
 });
 actor.start();
-const settled = await waitFor(actor, (s) => s.matches('mapped') || s.matches('noGateway') || s.matches('failed'), { timeout: 10_000 });
-console.log(JSON.stringify({ state: settled.value, gateway: settled.context.gateway, mappings: settled.context.mappings, notes: settled.context.notes, problem: settled.context.problem }));
+const settled = await waitFor(actor, (s) => s.matches('mapped') || s.matches('noGateway') || s.matches('failed'), {
+  timeout: 10_000,
+});
+console.log(
+  JSON.stringify({
+    state: settled.value,
+    gateway: settled.context.gateway,
+    mappings: settled.context.mappings,
+    notes: settled.context.notes,
+    problem: settled.context.problem,
+  }),
+);
 
 const lines = createInterface({ input: process.stdin });
 for await (const line of lines) if (line.trim() === 'release') break;
 lines.close();
 actor.send({ type: 'RELEASE' });
 const released = await waitFor(actor, (s) => s.status === 'done', { timeout: 10_000 });
-console.log(JSON.stringify({ state: released.value, mappings: released.context.mappings, problem: released.context.problem }));
+console.log(
+  JSON.stringify({ state: released.value, mappings: released.context.mappings, problem: released.context.problem }),
+);

@@ -26,7 +26,13 @@ const answerBody = (a: ReturnType<typeof soapOk>) => (a === 'hang' ? '' : a.body
 
 describe('SOAP envelope (buildSoapRequest)', () => {
   it('should put the action in the service namespace with its arguments in order', () => {
-    expect(buildSoapRequest(WANIP2, 'DeletePortMapping', [['NewRemoteHost', ''], ['NewExternalPort', '5060'], ['NewProtocol', 'UDP']])).toBe(
+    expect(
+      buildSoapRequest(WANIP2, 'DeletePortMapping', [
+        ['NewRemoteHost', ''],
+        ['NewExternalPort', '5060'],
+        ['NewProtocol', 'UDP'],
+      ]),
+    ).toBe(
       '<?xml version="1.0" encoding="utf-8"?>\r\n' +
         '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" s:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/">' +
         `<s:Body><u:DeletePortMapping xmlns:u="${WANIP2}"><NewRemoteHost></NewRemoteHost><NewExternalPort>5060</NewExternalPort>` +
@@ -43,7 +49,12 @@ describe('SOAP envelope (buildSoapRequest)', () => {
 
 describe('SOAP answer parser (parseSoapResponse)', () => {
   it('should read out arguments', () => {
-    expect(parseSoapResponse(answerBody(soapOk(WANIP2, 'GetExternalIPAddress', { NewExternalIPAddress: '11.0.0.1' })), 'GetExternalIPAddress')).toEqual({
+    expect(
+      parseSoapResponse(
+        answerBody(soapOk(WANIP2, 'GetExternalIPAddress', { NewExternalIPAddress: '11.0.0.1' })),
+        'GetExternalIPAddress',
+      ),
+    ).toEqual({
       ok: true,
       value: { NewExternalIPAddress: '11.0.0.1' },
     });
@@ -59,7 +70,10 @@ describe('SOAP answer parser (parseSoapResponse)', () => {
       '<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"><SOAP-ENV:Body>' +
       `<m:GetExternalIPAddressResponse xmlns:m="${WANIP2}"><NewExternalIPAddress>11.0.0.1</NewExternalIPAddress></m:GetExternalIPAddressResponse>` +
       '</SOAP-ENV:Body></SOAP-ENV:Envelope>';
-    expect(parseSoapResponse(body, 'GetExternalIPAddress')).toEqual({ ok: true, value: { NewExternalIPAddress: '11.0.0.1' } });
+    expect(parseSoapResponse(body, 'GetExternalIPAddress')).toEqual({
+      ok: true,
+      value: { NewExternalIPAddress: '11.0.0.1' },
+    });
   });
 
   it.each([
@@ -70,29 +84,71 @@ describe('SOAP answer parser (parseSoapResponse)', () => {
   ])('should surface UPnP error %i %s with its code, description and a fix', (errorCode, errorDescription, message) => {
     const fault = soapFault(errorCode, errorDescription);
     const parsed = parseSoapResponse(answerBody(fault), 'AddPortMapping', 500);
-    expect(parsed).toMatchObject({ ok: false, error: { code: 'UPNP_ERROR', action: 'AddPortMapping', errorCode, errorDescription } });
+    expect(parsed).toMatchObject({
+      ok: false,
+      error: { code: 'UPNP_ERROR', action: 'AddPortMapping', errorCode, errorDescription },
+    });
     expect(!parsed.ok && parsed.error.message).toMatch(message);
   });
 
   it.each([
-    ['a fault without UPnPError', '<s:Envelope xmlns:s="x"><s:Body><s:Fault><faultstring>Client</faultstring></s:Fault></s:Body></s:Envelope>', 500, 'BAD_SOAP_RESPONSE'],
-    ['a fault with a non-numeric code', answerBody(soapFault(718, 'x')).replace('<errorCode>718', '<errorCode>7x8'), 500, 'BAD_SOAP_RESPONSE'],
+    [
+      'a fault without UPnPError',
+      '<s:Envelope xmlns:s="x"><s:Body><s:Fault><faultstring>Client</faultstring></s:Fault></s:Body></s:Envelope>',
+      500,
+      'BAD_SOAP_RESPONSE',
+    ],
+    [
+      'a fault with a non-numeric code',
+      answerBody(soapFault(718, 'x')).replace('<errorCode>718', '<errorCode>7x8'),
+      500,
+      'BAD_SOAP_RESPONSE',
+    ],
     ['an HTML error page', '<html><body>Internal error</body></html>', 500, 'HTTP_STATUS'],
-    ['a 200 with the wrong response element', answerBody(soapOk(WANIP2, 'DeletePortMapping')), 200, 'BAD_SOAP_RESPONSE'],
+    [
+      'a 200 with the wrong response element',
+      answerBody(soapOk(WANIP2, 'DeletePortMapping')),
+      200,
+      'BAD_SOAP_RESPONSE',
+    ],
     ['a 200 that is not XML', 'OK', 200, 'BAD_SOAP_RESPONSE'],
     ['a truncated 200', answerBody(soapOk(WANIP2, 'AddPortMapping')).slice(0, 80), 200, 'BAD_SOAP_RESPONSE'],
-    ['a DOCTYPE', '<!DOCTYPE x [<!ENTITY a "b">]><s:Envelope><s:Body>&a;</s:Body></s:Envelope>', 200, 'BAD_SOAP_RESPONSE'],
+    [
+      'a DOCTYPE',
+      '<!DOCTYPE x [<!ENTITY a "b">]><s:Envelope><s:Body>&a;</s:Body></s:Envelope>',
+      200,
+      'BAD_SOAP_RESPONSE',
+    ],
   ])('should answer an error value, not throw, for %s', (_name, body, status, code) => {
     const parsed = parseSoapResponse(body, 'AddPortMapping', status);
     expect(!parsed.ok && parsed.error.code).toBe(code);
   });
 
   it('should never throw, whatever the text', () => {
-    const pieces = ['<s:Envelope>', '</s:Envelope>', '<s:Body>', '</s:Body>', '<s:Fault>', '<detail>', '<UPnPError>', '<errorCode>', '</errorCode>', '718', '<u:AddPortMappingResponse>', '/>', '<', '&'];
+    const pieces = [
+      '<s:Envelope>',
+      '</s:Envelope>',
+      '<s:Body>',
+      '</s:Body>',
+      '<s:Fault>',
+      '<detail>',
+      '<UPnPError>',
+      '<errorCode>',
+      '</errorCode>',
+      '718',
+      '<u:AddPortMappingResponse>',
+      '/>',
+      '<',
+      '&',
+    ];
     fc.assert(
-      fc.property(fc.array(fc.constantFrom(...pieces), { maxLength: 30 }), fc.integer({ min: 100, max: 599 }), (parts, status) => {
-        parseSoapResponse(parts.join(''), 'AddPortMapping', status);
-      }),
+      fc.property(
+        fc.array(fc.constantFrom(...pieces), { maxLength: 30 }),
+        fc.integer({ min: 100, max: 599 }),
+        (parts, status) => {
+          parseSoapResponse(parts.join(''), 'AddPortMapping', status);
+        },
+      ),
     );
   });
 });
@@ -120,13 +176,22 @@ describe('SOAP actions against a scripted gateway', () => {
 
   it('should surface 718 and 725 from AddPortMapping', async () => {
     gateway.answer('AddPortMapping', soapFault(718, 'ConflictInMappingEntry'));
-    expect(await addPortMapping(service, MAPPING)).toMatchObject({ ok: false, error: { code: 'UPNP_ERROR', errorCode: 718, errorDescription: 'ConflictInMappingEntry' } });
+    expect(await addPortMapping(service, MAPPING)).toMatchObject({
+      ok: false,
+      error: { code: 'UPNP_ERROR', errorCode: 718, errorDescription: 'ConflictInMappingEntry' },
+    });
     gateway.answer('AddPortMapping', soapFault(725, 'OnlyPermanentLeasesSupported'));
-    expect(await addPortMapping(service, MAPPING)).toMatchObject({ ok: false, error: { code: 'UPNP_ERROR', errorCode: 725 } });
+    expect(await addPortMapping(service, MAPPING)).toMatchObject({
+      ok: false,
+      error: { code: 'UPNP_ERROR', errorCode: 725 },
+    });
   });
 
   it('should read the external address, and answer NO_EXTERNAL_ADDRESS for an empty one', async () => {
-    gateway.answer('GetExternalIPAddress', soapOk(WANIP2, 'GetExternalIPAddress', { NewExternalIPAddress: '11.0.0.1' }));
+    gateway.answer(
+      'GetExternalIPAddress',
+      soapOk(WANIP2, 'GetExternalIPAddress', { NewExternalIPAddress: '11.0.0.1' }),
+    );
     expect(await getExternalIPAddress(service)).toEqual({ ok: true, value: '11.0.0.1' });
     gateway.answer('GetExternalIPAddress', soapOk(WANIP2, 'GetExternalIPAddress', { NewExternalIPAddress: '' }));
     expect(await getExternalIPAddress(service)).toMatchObject({ ok: false, error: { code: 'NO_EXTERNAL_ADDRESS' } });
@@ -145,10 +210,24 @@ describe('SOAP actions against a scripted gateway', () => {
     );
     expect(await getSpecificPortMappingEntry(service, { externalPort: 5060, protocol: 'UDP' })).toEqual({
       ok: true,
-      value: { externalPort: 5060, protocol: 'UDP', internalPort: 5060, internalClient: '192.168.1.20', enabled: true, description: 'avchat SIP', leaseSeconds: 3599 },
+      value: {
+        externalPort: 5060,
+        protocol: 'UDP',
+        internalPort: 5060,
+        internalClient: '192.168.1.20',
+        enabled: true,
+        description: 'avchat SIP',
+        leaseSeconds: 3599,
+      },
     });
-    gateway.answer('GetSpecificPortMappingEntry', soapOk(WANIP2, 'GetSpecificPortMappingEntry', { NewInternalPort: 'lots', NewInternalClient: 'me' }));
-    expect(await getSpecificPortMappingEntry(service, { externalPort: 5060, protocol: 'UDP' })).toMatchObject({ ok: false, error: { code: 'BAD_SOAP_RESPONSE' } });
+    gateway.answer(
+      'GetSpecificPortMappingEntry',
+      soapOk(WANIP2, 'GetSpecificPortMappingEntry', { NewInternalPort: 'lots', NewInternalClient: 'me' }),
+    );
+    expect(await getSpecificPortMappingEntry(service, { externalPort: 5060, protocol: 'UDP' })).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_SOAP_RESPONSE' },
+    });
     gateway.answer('GetSpecificPortMappingEntry', soapFault(714, 'NoSuchEntryInArray'));
     expect(await getSpecificPortMappingEntry(service, { externalPort: 5060, protocol: 'UDP' })).toMatchObject({
       ok: false,
@@ -158,15 +237,23 @@ describe('SOAP actions against a scripted gateway', () => {
 
   it('should delete a mapping, and surface 714 for one that is gone', async () => {
     gateway.answer('DeletePortMapping', soapOk(WANIP2, 'DeletePortMapping'));
-    expect(await deletePortMapping(service, { externalPort: 5060, protocol: 'UDP' })).toEqual({ ok: true, value: undefined });
+    expect(await deletePortMapping(service, { externalPort: 5060, protocol: 'UDP' })).toEqual({
+      ok: true,
+      value: undefined,
+    });
     gateway.answer('DeletePortMapping', soapFault(714, 'NoSuchEntryInArray'));
-    expect(await deletePortMapping(service, { externalPort: 5060, protocol: 'UDP' })).toMatchObject({ ok: false, error: { errorCode: 714 } });
+    expect(await deletePortMapping(service, { externalPort: 5060, protocol: 'UDP' })).toMatchObject({
+      ok: false,
+      error: { errorCode: 714 },
+    });
   });
 
   it('should answer TIMEOUT when the gateway accepts the request and never answers', async () => {
     gateway.answer('DeletePortMapping', 'hang');
     const started = performance.now();
-    expect(await deletePortMapping(service, { externalPort: 5060, protocol: 'UDP' }, { timeoutMs: 300 })).toMatchObject({ ok: false, error: { code: 'TIMEOUT' } });
+    expect(await deletePortMapping(service, { externalPort: 5060, protocol: 'UDP' }, { timeoutMs: 300 })).toMatchObject(
+      { ok: false, error: { code: 'TIMEOUT' } },
+    );
     expect(performance.now() - started).toBeLessThan(1500);
   });
 

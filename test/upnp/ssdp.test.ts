@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildMSearch, discoverGateway, IGD_SEARCH_TARGETS, isGatewaySearchTarget, parseSearchResponse, SEARCH_ROUNDS } from '../../src/upnp/ssdp.ts';
+import {
+  buildMSearch,
+  discoverGateway,
+  IGD_SEARCH_TARGETS,
+  isGatewaySearchTarget,
+  parseSearchResponse,
+  SEARCH_ROUNDS,
+} from '../../src/upnp/ssdp.ts';
 import { searchTargetOf, ssdpAnswer, startFakeSsdp, type FakeSsdp } from './fakeGateway.ts';
 
 const IGD2 = 'urn:schemas-upnp-org:device:InternetGatewayDevice:2';
@@ -31,7 +38,9 @@ describe('SSDP search response parser', () => {
   });
 
   it('should keep the first of repeated LOCATION headers', () => {
-    const parsed = parseSearchResponse(`HTTP/1.1 200 OK\r\nLOCATION: http://10.0.0.1/a.xml\r\nLOCATION: http://6.6.6.6/b.xml\r\nST: ${IGD2}\r\n\r\n`);
+    const parsed = parseSearchResponse(
+      `HTTP/1.1 200 OK\r\nLOCATION: http://10.0.0.1/a.xml\r\nLOCATION: http://6.6.6.6/b.xml\r\nST: ${IGD2}\r\n\r\n`,
+    );
     expect(parsed.ok && parsed.value.location).toBe('http://10.0.0.1/a.xml');
   });
 
@@ -60,9 +69,14 @@ describe('SSDP search response parser', () => {
       }),
     );
     fc.assert(
-      fc.property(fc.array(fc.constantFrom('HTTP/1.1 200 OK', 'LOCATION:', 'ST:', 'http://', ':', '\r\n', '\n', ' ', IGD2, 'x'), { maxLength: 30 }), (parts) => {
-        parseSearchResponse(parts.join(''));
-      }),
+      fc.property(
+        fc.array(fc.constantFrom('HTTP/1.1 200 OK', 'LOCATION:', 'ST:', 'http://', ':', '\r\n', '\n', ' ', IGD2, 'x'), {
+          maxLength: 30,
+        }),
+        (parts) => {
+          parseSearchResponse(parts.join(''));
+        },
+      ),
     );
   });
 
@@ -99,7 +113,9 @@ describe('gateway discovery (discoverGateway)', () => {
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.error.code).toBe('NO_GATEWAY');
-    expect(result.error.message).toMatch(/^no UPnP gateway answered within 1500 ms; enable UPnP IGD on the router or forward/);
+    expect(result.error.message).toMatch(
+      /^no UPnP gateway answered within 1500 ms; enable UPnP IGD on the router or forward/,
+    );
     expect(elapsed).toBeGreaterThanOrEqual(1490);
     expect(elapsed).toBeLessThan(2500);
     expect(await udpHandles()).toBe(before);
@@ -124,7 +140,12 @@ describe('gateway discovery (discoverGateway)', () => {
     expect(performance.now() - started).toBeLessThan(500);
     expect(result).toEqual({
       ok: true,
-      value: { location: 'http://127.0.0.1:5431/desc.xml', st: IGD2, server: 'Debian/12 UPnP/1.1 MiniUPnPd/2.3.1', from: { address: '127.0.0.1', port: ssdp.port } },
+      value: {
+        location: 'http://127.0.0.1:5431/desc.xml',
+        st: IGD2,
+        server: 'Debian/12 UPnP/1.1 MiniUPnPd/2.3.1',
+        from: { address: '127.0.0.1', port: ssdp.port },
+      },
     });
     expect(await udpHandles()).toBe(before);
   });
@@ -146,12 +167,18 @@ describe('gateway discovery (discoverGateway)', () => {
     const result = await discoverGateway({ target: { address: '127.0.0.1', port: 1900 }, signal: controller.signal });
     expect(performance.now() - started).toBeLessThan(1000);
     expect(result.ok === false && result.error.code).toBe('ABORTED');
-    expect(await discoverGateway({ target: { address: '127.0.0.1', port: 1900 }, signal: AbortSignal.abort() })).toMatchObject({ ok: false, error: { code: 'ABORTED' } });
+    expect(
+      await discoverGateway({ target: { address: '127.0.0.1', port: 1900 }, signal: AbortSignal.abort() }),
+    ).toMatchObject({ ok: false, error: { code: 'ABORTED' } });
   });
 
   it('should answer SSDP_SOCKET when the local address is not this host', async () => {
     // 192.0.2.1 (TEST-NET-1) is on no interface here; bind fails before anything is sent.
-    const result = await discoverGateway({ target: { address: '127.0.0.1', port: 1900 }, localAddress: '192.0.2.1', timeoutMs: 300 });
+    const result = await discoverGateway({
+      target: { address: '127.0.0.1', port: 1900 },
+      localAddress: '192.0.2.1',
+      timeoutMs: 300,
+    });
     expect(result.ok === false && result.error.code).toBe('SSDP_SOCKET');
   });
 

@@ -1,6 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CallRole } from '../../machines/types.ts';
-import { HOMES, callInput, simulatedCallMachine, startPhone, statePaths, type Phone, type PhoneView } from '../../web/callPanel/phone.ts';
+import {
+  HOMES,
+  callInput,
+  simulatedCallMachine,
+  startPhone,
+  statePaths,
+  type Phone,
+  type PhoneView,
+} from '../../web/callPanel/phone.ts';
 import { simulatedLine } from '../../web/callPanel/simulatedLine.ts';
 
 /**
@@ -46,7 +54,10 @@ describe('call panel phones (call charts with simulated actors, no page)', () =>
   it('should flatten state values to dotted paths', () => {
     expect(statePaths('ended')).toEqual(['ended']);
     expect(statePaths({ session: { active: 'muted' } })).toEqual(['session.active.muted']);
-    expect(statePaths({ established: { local: 'unmuted', remote: 'peerMuted' } })).toEqual(['established.local.unmuted', 'established.remote.peerMuted']);
+    expect(statePaths({ established: { local: 'unmuted', remote: 'peerMuted' } })).toEqual([
+      'established.local.unmuted',
+      'established.remote.peerMuted',
+    ]);
   });
 
   it('should call, answer, mute, unmute and hang up, with every button enabled only when it does something', async () => {
@@ -61,19 +72,35 @@ describe('call panel phones (call charts with simulated actors, no page)', () =>
     view = await until(caller, inState('session.active.established'), 'established');
     expect(view.session).toBe('established.local.unmuted established.remote.peerUnmuted');
     expect(view.can).toMatchObject({ mute: true, unmute: false, hangup: true });
-    await until(callee, (v) => v.state === 'session.active.established' && v.audioSend === 'sending', 'established, sending audio');
+    await until(
+      callee,
+      (v) => v.state === 'session.active.established' && v.audioSend === 'sending',
+      'established, sending audio',
+    );
     // The simulated ports bring the peer's packets: every receive side is receiving, none stalled.
-    view = await until(caller, (v) => Object.values(v.media).every((s) => s.includes('receive.receiving')), 'media from the peer on all four ports');
+    view = await until(
+      caller,
+      (v) => Object.values(v.media).every((s) => s.includes('receive.receiving')),
+      'media from the peer on all four ports',
+    );
 
     caller.send({ type: 'MUTE' });
     view = await until(caller, inState('session.active.muted'), 'muted');
     expect(view.can).toMatchObject({ mute: false, unmute: true });
     // Mute offers a=sendonly: the callee answers recvonly and its audio port stops sending.
-    view = await until(callee, (v) => v.state === 'session.active.peerMuted' && v.audioSend === 'paused', 'peer muted, audio paused');
+    view = await until(
+      callee,
+      (v) => v.state === 'session.active.peerMuted' && v.audioSend === 'paused',
+      'peer muted, audio paused',
+    );
 
     caller.send({ type: 'UNMUTE' });
     await until(caller, inState('session.active.established'), 'established again');
-    await until(callee, (v) => v.state === 'session.active.established' && v.audioSend === 'sending', 'established again, sending audio');
+    await until(
+      callee,
+      (v) => v.state === 'session.active.established' && v.audioSend === 'sending',
+      'established again, sending audio',
+    );
 
     caller.send({ type: 'HANGUP' });
     view = await until(caller, inState('ended'), 'ended');
@@ -87,8 +114,14 @@ describe('call panel phones (call charts with simulated actors, no page)', () =>
     const { caller, callee } = phones();
     await until(callee, inState('session.signalling.incoming'), 'incoming');
     callee.send({ type: 'REJECT' });
-    expect(await until(callee, inState('ended'), 'ended')).toMatchObject({ session: 'terminated', outcome: 'rejected 603' });
-    expect(await until(caller, inState('ended'), 'ended')).toMatchObject({ session: 'terminated', outcome: 'rejected 603' });
+    expect(await until(callee, inState('ended'), 'ended')).toMatchObject({
+      session: 'terminated',
+      outcome: 'rejected 603',
+    });
+    expect(await until(caller, inState('ended'), 'ended')).toMatchObject({
+      session: 'terminated',
+      outcome: 'rejected 603',
+    });
   });
 
   it('should end both sides as cancelled when the caller hangs up while it rings', async () => {

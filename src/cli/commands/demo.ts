@@ -19,43 +19,63 @@ export function addDemoCommand(program: Command): void {
     .option('--duration <s>', 'how long the call runs', parseSeconds, DEMO_DEFAULTS.durationS)
     .option('--record <dir>', 'write what each side received into this folder')
     .option('--sip-port <n>', "the caller's SIP port (the callee uses +2)", parsePort, DEMO_DEFAULTS.caller.sipPort)
-    .option('--media-port <n>', "the caller's first media port (the callee uses +100)", parseMediaPort, DEMO_DEFAULTS.caller.mediaPort)
+    .option(
+      '--media-port <n>',
+      "the caller's first media port (the callee uses +100)",
+      parseMediaPort,
+      DEMO_DEFAULTS.caller.mediaPort,
+    )
     .option('--reflector-port <n>', 'port of the embedded reflector', parsePort, DEMO_DEFAULTS.reflectorPort)
     .option('--json', 'log one JSON object per line')
     .addOption(inspectOption())
     .addOption(inspectPortOption())
-    .action(async (opts: { duration: number; record?: string; sipPort: number; mediaPort: number; reflectorPort: number; json?: boolean; inspect?: InspectorKind; inspectPort: number }) => {
-      const log = createLogger({ json: opts.json });
-      if (!(await recordDirReady(opts.record))) return;
-      const controller = new AbortController();
-      const off = onInterrupt(() => controller.abort());
-      let inspection: LiveInspection | undefined;
-      try {
-        inspection = await startInspection(opts.inspect, opts.inspectPort, log);
-        const inspect = inspection && { caller: await inspection.inspector('caller'), callee: await inspection.inspector('callee') };
-        const result = await runDemo({
-          ...DEMO_DEFAULTS,
-          durationS: opts.duration,
-          recordDir: opts.record,
-          reflectorPort: opts.reflectorPort,
-          caller: { sipPort: opts.sipPort, mediaPort: opts.mediaPort },
-          callee: { sipPort: opts.sipPort + 2, mediaPort: opts.mediaPort + 100 },
-          onStateChange: logStateChange(log),
-          inspect,
-          onCall: inspection && ((name, call) => inspection!.watchCall(name, call)),
-          onWire: (endpoint, record) =>
-            log.debug({ endpoint, direction: record.direction, peer: record.peer }, record.text.split('\r\n')[0]),
-          onProblem: (endpoint, problem) => log.warn({ endpoint, ...problem }, `${endpoint}: ${problemText(problem)}`),
-          onStep: (message) => log.info(message),
-          signal: controller.signal,
-        });
-        printSummary('caller', result.stats.caller, log, opts.json);
-        printSummary('callee', result.stats.callee, log, opts.json);
-        if (opts.record) log.info(`recordings in ${opts.record}`);
-        log.info({ liveFfmpegChildren: liveChildren() }, 'all sockets closed');
-      } finally {
-        off();
-        await inspection?.close();
-      }
-    });
+    .action(
+      async (opts: {
+        duration: number;
+        record?: string;
+        sipPort: number;
+        mediaPort: number;
+        reflectorPort: number;
+        json?: boolean;
+        inspect?: InspectorKind;
+        inspectPort: number;
+      }) => {
+        const log = createLogger({ json: opts.json });
+        if (!(await recordDirReady(opts.record))) return;
+        const controller = new AbortController();
+        const off = onInterrupt(() => controller.abort());
+        let inspection: LiveInspection | undefined;
+        try {
+          inspection = await startInspection(opts.inspect, opts.inspectPort, log);
+          const inspect = inspection && {
+            caller: await inspection.inspector('caller'),
+            callee: await inspection.inspector('callee'),
+          };
+          const result = await runDemo({
+            ...DEMO_DEFAULTS,
+            durationS: opts.duration,
+            recordDir: opts.record,
+            reflectorPort: opts.reflectorPort,
+            caller: { sipPort: opts.sipPort, mediaPort: opts.mediaPort },
+            callee: { sipPort: opts.sipPort + 2, mediaPort: opts.mediaPort + 100 },
+            onStateChange: logStateChange(log),
+            inspect,
+            onCall: inspection && ((name, call) => inspection!.watchCall(name, call)),
+            onWire: (endpoint, record) =>
+              log.debug({ endpoint, direction: record.direction, peer: record.peer }, record.text.split('\r\n')[0]),
+            onProblem: (endpoint, problem) =>
+              log.warn({ endpoint, ...problem }, `${endpoint}: ${problemText(problem)}`),
+            onStep: (message) => log.info(message),
+            signal: controller.signal,
+          });
+          printSummary('caller', result.stats.caller, log, opts.json);
+          printSummary('callee', result.stats.callee, log, opts.json);
+          if (opts.record) log.info(`recordings in ${opts.record}`);
+          log.info({ liveFfmpegChildren: liveChildren() }, 'all sockets closed');
+        } finally {
+          off();
+          await inspection?.close();
+        }
+      },
+    );
 }

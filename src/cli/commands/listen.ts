@@ -43,7 +43,10 @@ export function addListenCommand(program: Command): void {
     });
     try {
       while (!stopping) {
-        const call = endpoint.answerNext({ autoAnswer: opts.autoAnswer, durationMs: opts.duration ? opts.duration * 1000 : undefined });
+        const call = endpoint.answerNext({
+          autoAnswer: opts.autoAnswer,
+          durationMs: opts.duration ? opts.duration * 1000 : undefined,
+        });
         current = call;
         inspection?.watchCall('local', call);
         if (!opts.autoAnswer) askBeforeAnswering(call);

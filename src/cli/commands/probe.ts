@@ -13,21 +13,37 @@ import { formatNatProbeReport } from '../probeReport.ts';
 export function addProbeCommand(program: Command): void {
   program
     .command('probe')
-    .description('report the NAT between this host and the internet: the public address of each call port, the NAT behaviour (RFC 4787/5780), UPnP and NAT-PMP on the router, and whether direct calls can work')
+    .description(
+      'report the NAT between this host and the internet: the public address of each call port, the NAT behaviour (RFC 4787/5780), UPnP and NAT-PMP on the router, and whether direct calls can work',
+    )
     .option('--reflector <host:port>', 'Snatmap reflector (default port 5678)', (v) => parseHostPort(v, 5678))
-    .option('--reflector-alternate <host:port|off>', "the reflector's second address (default: its port + 1)", (v) => (v === 'off' ? ('off' as const) : parseHostPort(v, 5679)))
-    .option('--stun <host:port>', 'STUN server (default port 3478); with two addresses (RFC 5780) it also tells the filtering', (v) => parseHostPort(v, 3478))
+    .option('--reflector-alternate <host:port|off>', "the reflector's second address (default: its port + 1)", (v) =>
+      v === 'off' ? ('off' as const) : parseHostPort(v, 5679),
+    )
+    .option(
+      '--stun <host:port>',
+      'STUN server (default port 3478); with two addresses (RFC 5780) it also tells the filtering',
+      (v) => parseHostPort(v, 3478),
+    )
     .addOption(
-      new Option('--upnp <off|multicast|host:port>', 'where to look for a UPnP IGD: off, SSDP multicast, or a unicast SSDP target')
+      new Option(
+        '--upnp <off|multicast|host:port>',
+        'where to look for a UPnP IGD: off, SSDP multicast, or a unicast SSDP target',
+      )
         .argParser(parseUpnp)
         .default(parseUpnp('multicast'), 'multicast'),
     )
     .option('--natpmp <ip|off>', 'NAT-PMP gateway to ask (default: the default gateway)')
-    .option('--stun-rto <ms>', 'STUN retransmission time-out (RFC 8489: 500 ms; less on a LAN makes the filtering tests quicker)', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 10 || n > 10_000) throw new InvalidArgumentError('must be a whole number of milliseconds from 10 to 10000');
-      return n;
-    })
+    .option(
+      '--stun-rto <ms>',
+      'STUN retransmission time-out (RFC 8489: 500 ms; less on a LAN makes the filtering tests quicker)',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 10 || n > 10_000)
+          throw new InvalidArgumentError('must be a whole number of milliseconds from 10 to 10000');
+        return n;
+      },
+    )
     .option('--sip-port <n>', 'UDP port for SIP', parsePort, 5060)
     .option('--media-port <n>', 'first of the four media ports', parseMediaPort, 16384)
     .option('--bind <ip>', 'local address to probe from (default: the one toward the servers)')
@@ -46,7 +62,12 @@ export function addProbeCommand(program: Command): void {
         json?: boolean;
       }) => {
         const reflector = opts.reflector && (await resolved(opts.reflector, '--reflector'));
-        const alternate = alternateOf(reflector, opts.reflectorAlternate === 'off' || !opts.reflectorAlternate ? opts.reflectorAlternate : await resolved(opts.reflectorAlternate, '--reflector-alternate'));
+        const alternate = alternateOf(
+          reflector,
+          opts.reflectorAlternate === 'off' || !opts.reflectorAlternate
+            ? opts.reflectorAlternate
+            : await resolved(opts.reflectorAlternate, '--reflector-alternate'),
+        );
         const stun = opts.stun && (await resolved(opts.stun, '--stun'));
         const toward = reflector?.address ?? stun?.address;
         const bind = opts.bind ?? (toward ? await addressToward(toward) : firstExternalAddress());

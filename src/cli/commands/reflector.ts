@@ -10,14 +10,23 @@ export function addReflectorCommand(program: Command): void {
     .command('reflector')
     .description('run a Snatmap reflector: tells each client the public address it was seen from')
     .option('--port <n>', 'UDP port', parsePort, 5678)
-    .option('--alternate-port <n|off>', 'a second UDP port, for clients to tell a symmetric NAT (default: --port + 1)', (v) => (v === 'off' ? ('off' as const) : parsePort(v)))
+    .option(
+      '--alternate-port <n|off>',
+      'a second UDP port, for clients to tell a symmetric NAT (default: --port + 1)',
+      (v) => (v === 'off' ? ('off' as const) : parsePort(v)),
+    )
     .option('--bind <ip>', 'local address to bind', '0.0.0.0')
     .option('--json', 'log one JSON object per line')
     .action(async (opts: { port: number; alternatePort?: number | 'off'; bind: string; json?: boolean }) => {
       const log = createLogger({ json: opts.json });
-      const alternatePort = opts.alternatePort === 'off' ? undefined : (opts.alternatePort ?? (opts.port === 65535 ? 65534 : opts.port + 1));
+      const alternatePort =
+        opts.alternatePort === 'off'
+          ? undefined
+          : (opts.alternatePort ?? (opts.port === 65535 ? 65534 : opts.port + 1));
       const reflector = await startReflector({ port: opts.port, address: opts.bind, alternatePort });
-      log.info(`reflector listening on ${reflector.address}:${reflector.port}${reflector.alternatePort ? ` and ${reflector.alternatePort}` : ''}; Ctrl-C to stop`);
+      log.info(
+        `reflector listening on ${reflector.address}:${reflector.port}${reflector.alternatePort ? ` and ${reflector.alternatePort}` : ''}; Ctrl-C to stop`,
+      );
       await new Promise<void>((resolve) => {
         const off = onInterrupt(() => {
           off();

@@ -8,7 +8,6 @@
 //   details.actor[data-endpoint][data-machine][data-root][data-active][data-status][data-highlighted]
 //   .history li[data-state]         every state an actor went through, in order
 //   .stats tr[data-port][data-points], canvas[data-metric][data-points]
-'use strict';
 
 (() => {
   const PORTS = ['videoRtp', 'videoRtcp', 'audioRtp', 'audioRtcp'];
@@ -35,7 +34,13 @@
 
   const mermaid = window.mermaid;
   if (mermaid) {
-    mermaid.initialize({ startOnLoad: false, securityLevel: 'strict', theme: 'neutral', maxTextSize: 1_000_000, maxEdges: 5000 });
+    mermaid.initialize({
+      startOnLoad: false,
+      securityLevel: 'strict',
+      theme: 'neutral',
+      maxTextSize: 1_000_000,
+      maxEdges: 5000,
+    });
   }
 
   const h = (tag, attrs = {}, ...children) => {
@@ -79,9 +84,17 @@
     callsEl.querySelector('.empty')?.remove();
     const actorsEl = h('div', { class: 'actors' });
     const stats = statsView(endpoint, rootId);
-    const el = h('section', { class: 'call', 'data-endpoint': endpoint, 'data-root': rootId, 'data-status': 'active' }, h('h2', { text: `${endpoint} — call ${rootId}` }), actorsEl, stats.el);
+    const el = h(
+      'section',
+      { class: 'call', 'data-endpoint': endpoint, 'data-root': rootId, 'data-status': 'active' },
+      h('h2', { text: `${endpoint} — call ${rootId}` }),
+      actorsEl,
+      stats.el,
+    );
     // Endpoints in the order they showed up; an endpoint's newest call first (listen answers one after another).
-    const sameEndpoint = [...callsEl.querySelectorAll('section.call')].find((c) => c.getAttribute('data-endpoint') === endpoint);
+    const sameEndpoint = [...callsEl.querySelectorAll('section.call')].find(
+      (c) => c.getAttribute('data-endpoint') === endpoint,
+    );
     if (sameEndpoint) sameEndpoint.before(el);
     else callsEl.append(el);
     call = { el, actorsEl, stats };
@@ -118,12 +131,42 @@
     const historyEl = h('ol', { class: 'history' });
     const el = h(
       'details',
-      { class: 'actor', 'data-endpoint': endpoint, 'data-machine': machine, 'data-name': message.name, 'data-session': message.sessionId, 'data-root': rootId, 'data-active': '', 'data-status': 'active', 'data-highlighted': '' },
-      h('summary', {}, h('span', { class: 'name', text: message.name }), parentName ? h('span', { class: 'parent', text: ` in ${parentName}` }) : null, ' ', stateEl),
+      {
+        class: 'actor',
+        'data-endpoint': endpoint,
+        'data-machine': machine,
+        'data-name': message.name,
+        'data-session': message.sessionId,
+        'data-root': rootId,
+        'data-active': '',
+        'data-status': 'active',
+        'data-highlighted': '',
+      },
+      h(
+        'summary',
+        {},
+        h('span', { class: 'name', text: message.name }),
+        parentName ? h('span', { class: 'parent', text: ` in ${parentName}` }) : null,
+        ' ',
+        stateEl,
+      ),
       diagramEl,
       historyEl,
     );
-    const actor = { key, machine, diagram, el, stateEl, diagramEl, historyEl, active: '', activeIds: new Set(), leafIds: new Set(), nodes: undefined, rendering: false };
+    const actor = {
+      key,
+      machine,
+      diagram,
+      el,
+      stateEl,
+      diagramEl,
+      historyEl,
+      active: '',
+      activeIds: new Set(),
+      leafIds: new Set(),
+      nodes: undefined,
+      rendering: false,
+    };
     actors.set(key, actor);
     call.actorsEl.append(el);
     el.addEventListener('toggle', () => {
@@ -225,7 +268,9 @@
     actor.stateEl.textContent = leaves.join(', ');
     if (active !== actor.active) {
       actor.active = active;
-      actor.historyEl.append(h('li', { 'data-state': active, title: clock(message.createdAt), text: leaves.join(', ') }));
+      actor.historyEl.append(
+        h('li', { 'data-state': active, title: clock(message.createdAt), text: leaves.join(', ') }),
+      );
     }
     if (actor.el.open && !actor.rendering) renderDiagram(actor);
     highlight(actor);
@@ -237,7 +282,7 @@
     const endpoint = message.endpoint ?? '';
     const type = message.event?.type ?? '?';
     const target = names.get(keyOf(endpoint, message.sessionId)) ?? message.sessionId;
-    const source = message.sourceId ? names.get(keyOf(endpoint, message.sourceId)) ?? message.sourceId : undefined;
+    const source = message.sourceId ? (names.get(keyOf(endpoint, message.sourceId)) ?? message.sourceId) : undefined;
     const li = h(
       'li',
       { 'data-endpoint': endpoint, 'data-event': type, class: isQuiet(type) ? 'quiet' : undefined },
@@ -250,7 +295,9 @@
     while (eventsEl.childElementCount > MAX_EVENTS) eventsEl.lastElementChild.remove();
   }
 
-  document.getElementById('quiet').addEventListener('change', (e) => eventsEl.classList.toggle('show-quiet', !e.target.checked));
+  document
+    .getElementById('quiet')
+    .addEventListener('change', (e) => eventsEl.classList.toggle('show-quiet', !e.target.checked));
 
   // ---- media stats -------------------------------------------------------------------------------
 
@@ -269,13 +316,28 @@
       body.append(row);
       rows[port] = { row, cells };
     }
-    const head = h('thead', {}, h('tr', {}, ...['port', 'local', 'sent', 'received', 'sent/s', 'recv/s', 'loss %', 'jitter ms', 'RTT ms'].map((t) => h('th', { text: t }))));
+    const head = h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ...['port', 'local', 'sent', 'received', 'sent/s', 'recv/s', 'loss %', 'jitter ms', 'RTT ms'].map((t) =>
+          h('th', { text: t }),
+        ),
+      ),
+    );
     const canvases = {};
     const figures = METRICS.map(({ key, caption }) => {
       canvases[key] = h('canvas', { 'data-metric': key, 'data-points': 0, width: 360, height: 140 });
       return h('figure', {}, h('figcaption', { text: caption }), canvases[key]);
     });
-    const el = h('div', { class: 'stats', 'data-endpoint': endpoint, 'data-root': rootId }, h('table', {}, head, body), h('div', { class: 'charts' }, ...figures));
+    const el = h(
+      'div',
+      { class: 'stats', 'data-endpoint': endpoint, 'data-root': rootId },
+      h('table', {}, head, body),
+      h('div', { class: 'charts' }, ...figures),
+    );
     const series = Object.fromEntries(PORTS.map((p) => [p, []]));
     return { el, rows, canvases, series, last: undefined };
   }
@@ -378,7 +440,8 @@
         diagrams = message.diagrams ?? {};
         // The charts shown open are drawn before the call needs them.
         if (mermaid) for (const machine of OPEN_CHARTS) if (diagrams[machine]) chartTemplate(machine);
-        if (message.mermaidMissing || window.avchatMermaidMissing) notice(message.mermaidMissing ?? window.avchatMermaidMissing);
+        if (message.mermaidMissing || window.avchatMermaidMissing)
+          notice(message.mermaidMissing ?? window.avchatMermaidMissing);
         return;
       case '@xstate.actor':
         return addActor(message);

@@ -12,7 +12,8 @@ export class G711Framer {
     const merged = concatBytes(this.pending, chunk);
     const frames: Uint8Array[] = [];
     let at = 0;
-    for (; at + G711_FRAME_BYTES <= merged.length; at += G711_FRAME_BYTES) frames.push(merged.slice(at, at + G711_FRAME_BYTES));
+    for (; at + G711_FRAME_BYTES <= merged.length; at += G711_FRAME_BYTES)
+      frames.push(merged.slice(at, at + G711_FRAME_BYTES));
     this.pending = merged.slice(at);
     return frames;
   }

@@ -79,7 +79,9 @@ export interface H263Error {
 }
 
 /** A value or why not. */
-export type H263Result<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: H263Error };
+export type H263Result<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: H263Error };
 
 /** True at a byte-aligned start code: 16 zero bits then a one. */
 function startCodeAt(bytes: Uint8Array, i: number): boolean {
@@ -93,8 +95,10 @@ export function pictureStartAt(bytes: Uint8Array, i: number): boolean {
 
 /** Read the picture header at the start of a picture. */
 export function parsePictureHeader(picture: Uint8Array): H263Result<PictureHeader> {
-  if (picture.length < 5) return { ok: false, error: { code: 'H263_TRUNCATED', message: 'a picture header needs 5 bytes' } };
-  if (!pictureStartAt(picture, 0)) return { ok: false, error: { code: 'H263_NOT_A_PICTURE', message: 'no picture start code' } };
+  if (picture.length < 5)
+    return { ok: false, error: { code: 'H263_TRUNCATED', message: 'a picture header needs 5 bytes' } };
+  if (!pictureStartAt(picture, 0))
+    return { ok: false, error: { code: 'H263_NOT_A_PICTURE', message: 'no picture start code' } };
   const tr = ((picture[2] & 0x03) << 6) | (picture[3] >> 2);
   // PTYPE bit 1 sits at bit 30 of the picture; bits 6–8 (source format) at 35–37, bit 9 (coding type) at 38.
   const b4 = picture[4];
@@ -106,7 +110,7 @@ export function parsePictureHeader(picture: Uint8Array): H263Result<PictureHeade
       sourceFormat: (b4 >> 2) & 0x07,
       inter: ((b4 >> 1) & 1) === 1,
       unrestrictedMotionVectors: (b4 & 1) === 1,
-      syntaxArithmeticCoding: (b5 >> 7) === 1,
+      syntaxArithmeticCoding: b5 >> 7 === 1,
       advancedPrediction: ((b5 >> 6) & 1) === 1,
     },
   };
@@ -143,7 +147,8 @@ export class H263Splitter {
 /** The offsets where a picture may be cut: 0 and every byte-aligned GOB start code. */
 export function segmentStarts(picture: Uint8Array): number[] {
   const starts = [0];
-  for (let i = 1; i + 2 < picture.length; i += 1) if (startCodeAt(picture, i) && !pictureStartAt(picture, i)) starts.push(i);
+  for (let i = 1; i + 2 < picture.length; i += 1)
+    if (startCodeAt(picture, i) && !pictureStartAt(picture, i)) starts.push(i);
   return starts;
 }
 
@@ -151,7 +156,11 @@ export function segmentStarts(picture: Uint8Array): number[] {
 export function rfc2190ModeAHeader(h: PictureHeader): Uint8Array {
   return Uint8Array.of(
     0, // F=0, P=0, SBIT=0, EBIT=0: we cut only at byte-aligned start codes
-    ((h.sourceFormat & 7) << 5) | (h.inter ? 0x10 : 0) | (h.unrestrictedMotionVectors ? 0x08 : 0) | (h.syntaxArithmeticCoding ? 0x04 : 0) | (h.advancedPrediction ? 0x02 : 0),
+    ((h.sourceFormat & 7) << 5) |
+      (h.inter ? 0x10 : 0) |
+      (h.unrestrictedMotionVectors ? 0x08 : 0) |
+      (h.syntaxArithmeticCoding ? 0x04 : 0) |
+      (h.advancedPrediction ? 0x02 : 0),
     0, // R, DBQ, TRB: no PB-frames
     h.temporalReference & 0xff,
   );
@@ -188,12 +197,14 @@ export function packetizeRfc2190ModeA(picture: Uint8Array, maxPayload = 1200): U
 
 /** Read an RFC 2190 payload header (any mode) and the H.263 data after it. */
 export function parseRfc2190(payload: Uint8Array): H263Result<{ header: Rfc2190Header; data: Uint8Array }> {
-  if (payload.length < 4) return { ok: false, error: { code: 'H263_TRUNCATED', message: 'an RFC 2190 header needs 4 bytes' } };
+  if (payload.length < 4)
+    return { ok: false, error: { code: 'H263_TRUNCATED', message: 'an RFC 2190 header needs 4 bytes' } };
   const f = payload[0] >> 7;
   const p = (payload[0] >> 6) & 1;
   const mode = f === 0 ? 'A' : p === 0 ? 'B' : 'C';
   const size = mode === 'A' ? 4 : mode === 'B' ? 8 : 12;
-  if (payload.length < size) return { ok: false, error: { code: 'H263_TRUNCATED', message: `a mode ${mode} header needs ${size} bytes` } };
+  if (payload.length < size)
+    return { ok: false, error: { code: 'H263_TRUNCATED', message: `a mode ${mode} header needs ${size} bytes` } };
   const src = payload[1] >> 5;
   const inter = mode === 'A' ? ((payload[1] >> 4) & 1) === 1 : ((payload[4] >> 7) & 1) === 1;
   const base = { mode, sbit: (payload[0] >> 3) & 7, ebit: payload[0] & 7, src, inter } as const;
@@ -212,9 +223,18 @@ export function parseRfc2190(payload: Uint8Array): H263Result<{ header: Rfc2190H
 }
 
 /** Write a mode B header: bits to ignore at either end, the picture's flags, where decoding starts. */
-export function rfc2190ModeBHeader(h: PictureHeader, sbit: number, ebit: number, mb: Rfc2190MacroblockFields): Uint8Array {
+export function rfc2190ModeBHeader(
+  h: PictureHeader,
+  sbit: number,
+  ebit: number,
+  mb: Rfc2190MacroblockFields,
+): Uint8Array {
   const mv = (v: number) => v & 0x7f;
-  const flags = (h.inter ? 8 : 0) | (h.unrestrictedMotionVectors ? 4 : 0) | (h.syntaxArithmeticCoding ? 2 : 0) | (h.advancedPrediction ? 1 : 0);
+  const flags =
+    (h.inter ? 8 : 0) |
+    (h.unrestrictedMotionVectors ? 4 : 0) |
+    (h.syntaxArithmeticCoding ? 2 : 0) |
+    (h.advancedPrediction ? 1 : 0);
   return Uint8Array.of(
     0x80 | ((sbit & 7) << 3) | (ebit & 7), // F=1, P=0
     ((h.sourceFormat & 7) << 5) | (mb.quant & 0x1f),
@@ -236,7 +256,15 @@ function modeAPrefix(prefix: Uint8Array, ebit: number): Uint8Array {
 
 /** A mode B header for a payload that starts at this macroblock. */
 function modeBPrefix(h: PictureHeader, sbit: number, ebit: number, mb: MacroblockStart): Uint8Array {
-  return rfc2190ModeBHeader(h, sbit, ebit, { quant: mb.quant, gobn: mb.gob, mba: mb.mba, hmv1: mb.hmv, vmv1: mb.vmv, hmv2: 0, vmv2: 0 });
+  return rfc2190ModeBHeader(h, sbit, ebit, {
+    quant: mb.quant,
+    gobn: mb.gob,
+    mba: mb.mba,
+    hmv1: mb.hmv,
+    vmv1: mb.vmv,
+    hmv2: 0,
+    vmv2: 0,
+  });
 }
 
 /**
@@ -256,7 +284,11 @@ export function packetizeRfc2190(picture: Uint8Array, maxPayload = 1200): Uint8A
   const starts = [...segmentStarts(picture), picture.length];
   // The macroblock parse must agree with the byte-aligned start codes it is split between.
   const gobBits = starts.slice(1, -1).map((s) => s * 8);
-  if (gobBits.length !== layout.value.gobHeaderBits.length || gobBits.some((b, i) => b !== layout.value.gobHeaderBits[i])) return modeA;
+  if (
+    gobBits.length !== layout.value.gobHeaderBits.length ||
+    gobBits.some((b, i) => b !== layout.value.gobHeaderBits[i])
+  )
+    return modeA;
   if (layout.value.endBit > picture.length * 8) return modeA;
 
   const prefixA = rfc2190ModeAHeader(header.value);

@@ -38,10 +38,15 @@ export interface MacroblockError {
 }
 
 /** A value or why not. */
-export type MacroblockResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: MacroblockError };
+export type MacroblockResult<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: MacroblockError };
 
 /** Macroblocks per row and rows per GOB, by source format (1 sub-QCIF … 5 16CIF). */
-const FORMATS: ReadonlyMap<number, { readonly mbWidth: number; readonly mbHeight: number; readonly rowsPerGob: number }> = new Map([
+const FORMATS: ReadonlyMap<
+  number,
+  { readonly mbWidth: number; readonly mbHeight: number; readonly rowsPerGob: number }
+> = new Map([
   [1, { mbWidth: 8, mbHeight: 6, rowsPerGob: 1 }],
   [2, { mbWidth: 11, mbHeight: 9, rowsPerGob: 1 }],
   [3, { mbWidth: 22, mbHeight: 18, rowsPerGob: 1 }],
@@ -67,50 +72,219 @@ function vlc(codes: ReadonlyArray<readonly [code: number, length: number]>): Vlc
 }
 
 /** MCBPC for I pictures (Table 7): 0–3 INTRA with CBPC, 4–7 INTRA+Q, 8 stuffing. */
-const INTRA_MCBPC = vlc([[1, 1], [1, 3], [2, 3], [3, 3], [1, 4], [1, 6], [2, 6], [3, 6], [1, 9]]);
+const INTRA_MCBPC = vlc([
+  [1, 1],
+  [1, 3],
+  [2, 3],
+  [3, 3],
+  [1, 4],
+  [1, 6],
+  [2, 6],
+  [3, 6],
+  [1, 9],
+]);
 const INTRA_STUFFING = 8;
 /** MCBPC for P pictures (Table 8), indexed as ffmpeg does: +4 INTRA, +8 with DQUANT, +16 INTER4V; 20 is stuffing. */
 const INTER_MCBPC = vlc([
-  [1, 1], [3, 4], [2, 4], [5, 6],
-  [3, 5], [4, 8], [3, 8], [3, 7],
-  [3, 3], [7, 7], [6, 7], [5, 9],
-  [4, 6], [4, 9], [3, 9], [2, 9],
-  [2, 3], [5, 7], [4, 7], [5, 8],
-  [1, 9], [0, 0], [0, 0], [0, 0],
-  [2, 11], [12, 13], [14, 13], [15, 13],
+  [1, 1],
+  [3, 4],
+  [2, 4],
+  [5, 6],
+  [3, 5],
+  [4, 8],
+  [3, 8],
+  [3, 7],
+  [3, 3],
+  [7, 7],
+  [6, 7],
+  [5, 9],
+  [4, 6],
+  [4, 9],
+  [3, 9],
+  [2, 9],
+  [2, 3],
+  [5, 7],
+  [4, 7],
+  [5, 8],
+  [1, 9],
+  [0, 0],
+  [0, 0],
+  [0, 0],
+  [2, 11],
+  [12, 13],
+  [14, 13],
+  [15, 13],
 ]);
 const INTER_STUFFING = 20;
 /** CBPY (Table 12), as for INTRA macroblocks. */
-const CBPY = vlc([[3, 4], [5, 5], [4, 5], [9, 4], [3, 5], [7, 4], [2, 6], [11, 4], [2, 5], [3, 6], [5, 4], [10, 4], [4, 4], [8, 4], [6, 4], [3, 2]]);
+const CBPY = vlc([
+  [3, 4],
+  [5, 5],
+  [4, 5],
+  [9, 4],
+  [3, 5],
+  [7, 4],
+  [2, 6],
+  [11, 4],
+  [2, 5],
+  [3, 6],
+  [5, 4],
+  [10, 4],
+  [4, 4],
+  [8, 4],
+  [6, 4],
+  [3, 2],
+]);
 /** MVD magnitude in half pixels (Table 14); a sign bit follows every non-zero one. */
 const MVD = vlc([
-  [1, 1], [1, 2], [1, 3], [1, 4], [3, 6], [5, 7], [4, 7], [3, 7], [11, 9], [10, 9], [9, 9], [17, 10],
-  [16, 10], [15, 10], [14, 10], [13, 10], [12, 10], [11, 10], [10, 10], [9, 10], [8, 10], [7, 10], [6, 10], [5, 10],
-  [4, 10], [7, 11], [6, 11], [5, 11], [4, 11], [3, 11], [2, 11], [3, 12], [2, 12],
+  [1, 1],
+  [1, 2],
+  [1, 3],
+  [1, 4],
+  [3, 6],
+  [5, 7],
+  [4, 7],
+  [3, 7],
+  [11, 9],
+  [10, 9],
+  [9, 9],
+  [17, 10],
+  [16, 10],
+  [15, 10],
+  [14, 10],
+  [13, 10],
+  [12, 10],
+  [11, 10],
+  [10, 10],
+  [9, 10],
+  [8, 10],
+  [7, 10],
+  [6, 10],
+  [5, 10],
+  [4, 10],
+  [7, 11],
+  [6, 11],
+  [5, 11],
+  [4, 11],
+  [3, 11],
+  [2, 11],
+  [3, 12],
+  [2, 12],
 ]);
 /** TCOEF (Table 13): 102 (LAST, RUN, LEVEL) events, then ESCAPE; events from 58 on have LAST=1. */
 const TCOEF = vlc([
-  [0x2, 2], [0xf, 4], [0x15, 6], [0x17, 7], [0x1f, 8], [0x25, 9], [0x24, 9], [0x21, 10],
-  [0x20, 10], [0x7, 11], [0x6, 11], [0x20, 11], [0x6, 3], [0x14, 6], [0x1e, 8], [0xf, 10],
-  [0x21, 11], [0x50, 12], [0xe, 4], [0x1d, 8], [0xe, 10], [0x51, 12], [0xd, 5], [0x23, 9],
-  [0xd, 10], [0xc, 5], [0x22, 9], [0x52, 12], [0xb, 5], [0xc, 10], [0x53, 12], [0x13, 6],
-  [0xb, 10], [0x54, 12], [0x12, 6], [0xa, 10], [0x11, 6], [0x9, 10], [0x10, 6], [0x8, 10],
-  [0x16, 7], [0x55, 12], [0x15, 7], [0x14, 7], [0x1c, 8], [0x1b, 8], [0x21, 9], [0x20, 9],
-  [0x1f, 9], [0x1e, 9], [0x1d, 9], [0x1c, 9], [0x1b, 9], [0x1a, 9], [0x22, 11], [0x23, 11],
-  [0x56, 12], [0x57, 12], [0x7, 4], [0x19, 9], [0x5, 11], [0xf, 6], [0x4, 11], [0xe, 6],
-  [0xd, 6], [0xc, 6], [0x13, 7], [0x12, 7], [0x11, 7], [0x10, 7], [0x1a, 8], [0x19, 8],
-  [0x18, 8], [0x17, 8], [0x16, 8], [0x15, 8], [0x14, 8], [0x13, 8], [0x18, 9], [0x17, 9],
-  [0x16, 9], [0x15, 9], [0x14, 9], [0x13, 9], [0x12, 9], [0x11, 9], [0x7, 10], [0x6, 10],
-  [0x5, 10], [0x4, 10], [0x24, 11], [0x25, 11], [0x26, 11], [0x27, 11], [0x58, 12], [0x59, 12],
-  [0x5a, 12], [0x5b, 12], [0x5c, 12], [0x5d, 12], [0x5e, 12], [0x5f, 12], [0x3, 7],
+  [0x2, 2],
+  [0xf, 4],
+  [0x15, 6],
+  [0x17, 7],
+  [0x1f, 8],
+  [0x25, 9],
+  [0x24, 9],
+  [0x21, 10],
+  [0x20, 10],
+  [0x7, 11],
+  [0x6, 11],
+  [0x20, 11],
+  [0x6, 3],
+  [0x14, 6],
+  [0x1e, 8],
+  [0xf, 10],
+  [0x21, 11],
+  [0x50, 12],
+  [0xe, 4],
+  [0x1d, 8],
+  [0xe, 10],
+  [0x51, 12],
+  [0xd, 5],
+  [0x23, 9],
+  [0xd, 10],
+  [0xc, 5],
+  [0x22, 9],
+  [0x52, 12],
+  [0xb, 5],
+  [0xc, 10],
+  [0x53, 12],
+  [0x13, 6],
+  [0xb, 10],
+  [0x54, 12],
+  [0x12, 6],
+  [0xa, 10],
+  [0x11, 6],
+  [0x9, 10],
+  [0x10, 6],
+  [0x8, 10],
+  [0x16, 7],
+  [0x55, 12],
+  [0x15, 7],
+  [0x14, 7],
+  [0x1c, 8],
+  [0x1b, 8],
+  [0x21, 9],
+  [0x20, 9],
+  [0x1f, 9],
+  [0x1e, 9],
+  [0x1d, 9],
+  [0x1c, 9],
+  [0x1b, 9],
+  [0x1a, 9],
+  [0x22, 11],
+  [0x23, 11],
+  [0x56, 12],
+  [0x57, 12],
+  [0x7, 4],
+  [0x19, 9],
+  [0x5, 11],
+  [0xf, 6],
+  [0x4, 11],
+  [0xe, 6],
+  [0xd, 6],
+  [0xc, 6],
+  [0x13, 7],
+  [0x12, 7],
+  [0x11, 7],
+  [0x10, 7],
+  [0x1a, 8],
+  [0x19, 8],
+  [0x18, 8],
+  [0x17, 8],
+  [0x16, 8],
+  [0x15, 8],
+  [0x14, 8],
+  [0x13, 8],
+  [0x18, 9],
+  [0x17, 9],
+  [0x16, 9],
+  [0x15, 9],
+  [0x14, 9],
+  [0x13, 9],
+  [0x12, 9],
+  [0x11, 9],
+  [0x7, 10],
+  [0x6, 10],
+  [0x5, 10],
+  [0x4, 10],
+  [0x24, 11],
+  [0x25, 11],
+  [0x26, 11],
+  [0x27, 11],
+  [0x58, 12],
+  [0x59, 12],
+  [0x5a, 12],
+  [0x5b, 12],
+  [0x5c, 12],
+  [0x5d, 12],
+  [0x5e, 12],
+  [0x5f, 12],
+  [0x3, 7],
 ]);
 const TCOEF_ESCAPE = 102;
 const TCOEF_FIRST_LAST = 58;
 /** RUN of each TCOEF event (Table 13). */
 const TCOEF_RUN = [
-  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6, 7, 7, 8, 8, 9, 9,
-  10, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-  11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6, 7, 7, 8, 8, 9,
+  9, 10, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+  11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39,
+  40,
 ];
 /** DQUANT (Table 11). */
 const DQUANT = [-1, -2, 1, 2];
@@ -149,8 +323,14 @@ class BitReader {
   }
 }
 
-const invalid = (message: string): MacroblockResult<never> => ({ ok: false, error: { code: 'H263_MB_INVALID', message } });
-const unsupported = (message: string): MacroblockResult<never> => ({ ok: false, error: { code: 'H263_MB_UNSUPPORTED', message } });
+const invalid = (message: string): MacroblockResult<never> => ({
+  ok: false,
+  error: { code: 'H263_MB_INVALID', message },
+});
+const unsupported = (message: string): MacroblockResult<never> => ({
+  ok: false,
+  error: { code: 'H263_MB_UNSUPPORTED', message },
+});
 
 const median = (a: number, b: number, c: number): number => a + b + c - Math.min(a, b, c) - Math.max(a, b, c);
 
@@ -214,7 +394,10 @@ export function parseMacroblocks(picture: Uint8Array): MacroblockResult<Macroblo
   let quant = r.read(5);
   if (quant <= 0) return invalid('PQUANT must be 1–31');
   const cpm = r.read(1);
-  if (cpm !== 0) return cpm < 0 ? invalid('the picture header is truncated') : unsupported('continuous presence (CPM, Annex C) is on');
+  if (cpm !== 0)
+    return cpm < 0
+      ? invalid('the picture header is truncated')
+      : unsupported('continuous presence (CPM, Annex C) is on');
   for (let spare = 0; ; spare += 1) {
     const pei = r.read(1);
     if (pei < 0 || spare > 64) return invalid('the picture header is truncated');
@@ -305,7 +488,8 @@ export function parseMacroblocks(picture: Uint8Array): MacroblockResult<Macroblo
       mvy[n] = y1;
     }
     for (let block = 0; block < 6; block += 1) {
-      if (!skipBlock(r, intra, (cbp & (32 >> block)) !== 0)) return invalid(`block ${block} of macroblock ${n} is not valid`);
+      if (!skipBlock(r, intra, (cbp & (32 >> block)) !== 0))
+        return invalid(`block ${block} of macroblock ${n} is not valid`);
     }
   }
   return { ok: true, value: { macroblocks, gobHeaderBits, endBit: r.bit } };

@@ -46,7 +46,9 @@ export function h263PayloadStartsPicture(format: H263PayloadFormat, payload: Uin
     return parsed.ok && parsed.value.header.p && parsed.value.data.length > 0 && (parsed.value.data[0] & 0xfc) === 0x80;
   }
   const parsed = parseRfc2190(payload);
-  return parsed.ok && parsed.value.header.sbit === 0 && parsed.value.data.length >= 3 && pictureStartAt(parsed.value.data, 0);
+  return (
+    parsed.ok && parsed.value.header.sbit === 0 && parsed.value.data.length >= 3 && pictureStartAt(parsed.value.data, 0)
+  );
 }
 
 /** What we send: picture size and rate. */
@@ -79,7 +81,8 @@ export function h263SendFormat(format: H263PayloadFormat, fmtp: string | undefin
     const [name, value] = parameter.split('=').map((s) => s.trim());
     const size = SIZES.get(name.toUpperCase());
     const mpi = Number(value);
-    if (size && Number.isInteger(mpi) && mpi >= 1 && mpi <= 32) return { size, fps: mpi <= 2 ? DEFAULT_FPS : Math.max(1, Math.floor(30 / mpi)) };
+    if (size && Number.isInteger(mpi) && mpi >= 1 && mpi <= 32)
+      return { size, fps: mpi <= 2 ? DEFAULT_FPS : Math.max(1, Math.floor(30 / mpi)) };
   }
   return { size: format === 'rfc2190' ? 'cif' : 'qcif', fps: DEFAULT_FPS };
 }

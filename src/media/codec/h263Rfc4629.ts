@@ -40,7 +40,14 @@ const MAX_PLEN = 63;
 /** Write a payload header (with its VRC byte and extra picture header, if any). */
 export function serializeRfc4629Header(header: Rfc4629Header): H263Result<Uint8Array> {
   const plen = header.extraPictureHeader.length;
-  if (plen > MAX_PLEN) return { ok: false, error: { code: 'H263_BAD_HEADER', message: `an extra picture header holds at most ${MAX_PLEN} bytes, not ${plen}` } };
+  if (plen > MAX_PLEN)
+    return {
+      ok: false,
+      error: {
+        code: 'H263_BAD_HEADER',
+        message: `an extra picture header holds at most ${MAX_PLEN} bytes, not ${plen}`,
+      },
+    };
   const hasVrc = header.vrc !== undefined;
   const word = (header.p ? 0x0400 : 0) | (hasVrc ? 0x0200 : 0) | (plen << 3) | (header.pebit & 7);
   const out = new Uint8Array(FIXED_HEADER + (hasVrc ? 1 : 0) + plen);
@@ -56,12 +63,17 @@ export function serializeRfc4629Header(header: Rfc4629Header): H263Result<Uint8A
  * zero bytes the sender left out: {@link Rfc4629Depacketizer} puts them back.
  */
 export function parseRfc4629(payload: Uint8Array): H263Result<{ header: Rfc4629Header; data: Uint8Array }> {
-  if (payload.length < FIXED_HEADER) return { ok: false, error: { code: 'H263_TRUNCATED', message: 'an RFC 4629 payload header needs 2 bytes' } };
+  if (payload.length < FIXED_HEADER)
+    return { ok: false, error: { code: 'H263_TRUNCATED', message: 'an RFC 4629 payload header needs 2 bytes' } };
   const word = (payload[0] << 8) | payload[1];
   const hasVrc = (word & 0x0200) !== 0;
   const plen = (word >> 3) & 0x3f;
   const size = FIXED_HEADER + (hasVrc ? 1 : 0) + plen;
-  if (payload.length < size) return { ok: false, error: { code: 'H263_TRUNCATED', message: `this RFC 4629 payload header needs ${size} bytes` } };
+  if (payload.length < size)
+    return {
+      ok: false,
+      error: { code: 'H263_TRUNCATED', message: `this RFC 4629 payload header needs ${size} bytes` },
+    };
   return {
     ok: true,
     value: {
@@ -108,7 +120,8 @@ export function packetizeRfc4629(picture: Uint8Array, maxPayload = 1200): Uint8A
       // One segment bigger than a payload: its start with P=1, the rest in follow-on payloads.
       const room = max - FIXED_HEADER;
       payloads.push(payloadOf(picture, true, from + 2, from + 2 + room));
-      for (let at = from + 2 + room; at < starts[end]; at += room) payloads.push(payloadOf(picture, false, at, Math.min(at + room, starts[end])));
+      for (let at = from + 2 + room; at < starts[end]; at += room)
+        payloads.push(payloadOf(picture, false, at, Math.min(at + room, starts[end])));
     }
     k = end;
   }

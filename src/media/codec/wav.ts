@@ -2,7 +2,12 @@
  * A WAV header for G.711 data (WAVE_FORMAT_MULAW = 7, WAVE_FORMAT_ALAW = 6). Non-PCM formats carry
  * an 18-byte fmt chunk (with cbSize) and a fact chunk with the sample count; 58 bytes in all.
  */
-export function wavHeader(opts: { format: 'mulaw' | 'alaw'; sampleRate: number; channels: number; dataBytes: number }): Uint8Array {
+export function wavHeader(opts: {
+  format: 'mulaw' | 'alaw';
+  sampleRate: number;
+  channels: number;
+  dataBytes: number;
+}): Uint8Array {
   const bytes = new Uint8Array(58);
   const view = new DataView(bytes.buffer);
   const ascii = (at: number, text: string) => [...text].forEach((c, i) => (bytes[at + i] = c.charCodeAt(0)));

@@ -13,4 +13,6 @@ export type FfmpegError =
   | { readonly code: 'PROBE_FAILED'; readonly message: string };
 
 /** A value or the {@link FfmpegError} that stopped it: failures are values, not throws. */
-export type FfmpegResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: FfmpegError };
+export type FfmpegResult<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: FfmpegError };

@@ -120,10 +120,16 @@ const VERSION_TIMEOUT_MS = 5000;
 /** The version if `path -version` runs and exits 0, else why not. */
 function askVersion(path: string): { readonly version: string } | { readonly reason: string } {
   if (!existsSync(path)) return { reason: `no file at ${path}` };
-  const run = spawnSync(path, ['-version'], { encoding: 'utf8', timeout: VERSION_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = spawnSync(path, ['-version'], {
+    encoding: 'utf8',
+    timeout: VERSION_TIMEOUT_MS,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   if (run.error) {
     const code = (run.error as NodeJS.ErrnoException).code;
-    return { reason: code === 'ETIMEDOUT' ? `${path} -version timed out` : `${path} -version failed: ${run.error.message}` };
+    return {
+      reason: code === 'ETIMEDOUT' ? `${path} -version timed out` : `${path} -version failed: ${run.error.message}`,
+    };
   }
   if (run.status !== 0) return { reason: `${path} -version exited with ${run.status ?? run.signal}` };
   return { version: /^\S+ version (\S+)/.exec(run.stdout)?.[1] ?? 'unknown' };
@@ -138,7 +144,7 @@ function locate<Origin extends string>(
   candidates: readonly Candidate<Origin>[],
 ): FfmpegResult<LocatedBinary<Origin>> {
   // Only the variables the candidates read can change the answer; the packages are fixed for the process's life.
-  const key = candidates.map((c) => (c.variable === undefined ? '' : env[c.variable] ?? '')).join('\0');
+  const key = candidates.map((c) => (c.variable === undefined ? '' : (env[c.variable] ?? ''))).join('\0');
   let cache = caches.get(candidates);
   if (!cache) caches.set(candidates, (cache = new Map()));
   const cached = cache.get(key) as FfmpegResult<LocatedBinary<Origin>> | undefined;

@@ -26,10 +26,15 @@ const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 
 function run(path: string, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(path, args, { encoding: 'utf8', timeout: PROBE_TIMEOUT_MS, maxBuffer: MAX_OUTPUT_BYTES }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
-      resolve({ code, stdout, stderr: stderr || (err?.message ?? '') });
-    });
+    execFile(
+      path,
+      args,
+      { encoding: 'utf8', timeout: PROBE_TIMEOUT_MS, maxBuffer: MAX_OUTPUT_BYTES },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
+        resolve({ code, stdout, stderr: stderr || (err?.message ?? '') });
+      },
+    );
   });
 }
 
@@ -37,7 +42,10 @@ function failed(tool: string, file: string, stderr: string): FfmpegResult<never>
   const said = stderr.trim().split('\n').at(-1) || 'no output';
   return {
     ok: false,
-    error: { code: 'PROBE_FAILED', message: `${tool} could not decode ${file} (${said}); check that the file was written completely and closed` },
+    error: {
+      code: 'PROBE_FAILED',
+      message: `${tool} could not decode ${file} (${said}); check that the file was written completely and closed`,
+    },
   };
 }
 

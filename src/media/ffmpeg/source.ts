@@ -25,24 +25,36 @@ function duration(durationS: number | undefined): string[] {
  * pictures can be split at GOB boundaries for RFC 2190 / RFC 4629; `-g` puts an intra picture
  * every two seconds so a receiver that lost one recovers soon.
  */
-export function testPatternVideo(options: {
-  readonly fps?: number;
-  readonly size?: H263Size;
-  readonly payloadSizeHint?: number;
-  /** Target bit rate; ffmpeg's default (200 kb/s) when absent. */
-  readonly bitrateKbps?: number;
-  readonly durationS?: number;
-} = {}): FfmpegSpec {
+export function testPatternVideo(
+  options: {
+    readonly fps?: number;
+    readonly size?: H263Size;
+    readonly payloadSizeHint?: number;
+    /** Target bit rate; ffmpeg's default (200 kb/s) when absent. */
+    readonly bitrateKbps?: number;
+    readonly durationS?: number;
+  } = {},
+): FfmpegSpec {
   const { fps = 15, size = 'cif', payloadSizeHint = 1000, bitrateKbps, durationS } = options;
   return {
     args: [
       ...COMMON,
       '-re',
-      '-f', 'lavfi', '-i', `testsrc=size=${size}:rate=${fps}`,
+      '-f',
+      'lavfi',
+      '-i',
+      `testsrc=size=${size}:rate=${fps}`,
       ...duration(durationS),
-      '-c:v', 'h263', '-ps', String(payloadSizeHint), '-g', String(fps * 2),
+      '-c:v',
+      'h263',
+      '-ps',
+      String(payloadSizeHint),
+      '-g',
+      String(fps * 2),
       ...(bitrateKbps === undefined ? [] : ['-b:v', `${bitrateKbps}k`]),
-      '-f', 'h263', '-',
+      '-f',
+      'h263',
+      '-',
     ],
   };
 }
@@ -52,22 +64,34 @@ export function testPatternVideo(options: {
  * chunk per generated frame, so `packetMs` (default 20, RTP's usual G.711 packet) sets how often
  * bytes arrive: 160 bytes every 20 ms rather than the filter's default 1024 samples every 128 ms.
  */
-export function toneAudio(options: {
-  readonly frequency?: number;
-  readonly codec?: 'pcm_mulaw' | 'pcm_alaw';
-  readonly packetMs?: number;
-  readonly durationS?: number;
-} = {}): FfmpegSpec {
+export function toneAudio(
+  options: {
+    readonly frequency?: number;
+    readonly codec?: 'pcm_mulaw' | 'pcm_alaw';
+    readonly packetMs?: number;
+    readonly durationS?: number;
+  } = {},
+): FfmpegSpec {
   const { frequency = 440, codec = 'pcm_mulaw', packetMs = 20, durationS } = options;
   const samplesPerFrame = (8000 * packetMs) / 1000;
   return {
     args: [
       ...COMMON,
       '-re',
-      '-f', 'lavfi', '-i', `sine=frequency=${frequency}:sample_rate=8000:samples_per_frame=${samplesPerFrame}`,
+      '-f',
+      'lavfi',
+      '-i',
+      `sine=frequency=${frequency}:sample_rate=8000:samples_per_frame=${samplesPerFrame}`,
       ...duration(durationS),
-      '-ar', '8000', '-ac', '1', '-c:a', codec,
-      '-f', codec === 'pcm_alaw' ? 'alaw' : 'mulaw', '-',
+      '-ar',
+      '8000',
+      '-ac',
+      '1',
+      '-c:a',
+      codec,
+      '-f',
+      codec === 'pcm_alaw' ? 'alaw' : 'mulaw',
+      '-',
     ],
   };
 }
@@ -105,7 +129,11 @@ function stop(child: ChildProcess): void {
 }
 
 function exited(path: string, exitCode: number | null, signal: NodeJS.Signals | null, stderrText: string): FfmpegError {
-  const stderr = stderrText.split(/\r?\n/).filter((line) => line.trim() !== '').slice(-STDERR_LINES).join('\n');
+  const stderr = stderrText
+    .split(/\r?\n/)
+    .filter((line) => line.trim() !== '')
+    .slice(-STDERR_LINES)
+    .join('\n');
   const how = exitCode === null ? `was killed by ${signal}` : `exited with code ${exitCode}`;
   const said = stderr === '' ? 'nothing on stderr' : stderr.split('\n').at(-1);
   return {

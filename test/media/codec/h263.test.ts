@@ -5,7 +5,15 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { G711Framer } from '../../../src/media/codec/g711.ts';
-import { H263Depacketizer, H263Splitter, packetizeRfc2190ModeA, parsePictureHeader, parseRfc2190, rfc2190ModeAHeader, segmentStarts } from '../../../src/media/codec/h263.ts';
+import {
+  H263Depacketizer,
+  H263Splitter,
+  packetizeRfc2190ModeA,
+  parsePictureHeader,
+  parseRfc2190,
+  rfc2190ModeAHeader,
+  segmentStarts,
+} from '../../../src/media/codec/h263.ts';
 import { wavHeader } from '../../../src/media/codec/wav.ts';
 import { locateFfmpeg } from '../../../src/media/ffmpeg/locate.ts';
 import { probeMediaFile } from '../../../src/media/ffmpeg/probe.ts';
@@ -18,7 +26,25 @@ let stream: Uint8Array;
 
 beforeAll(() => {
   const file = join(dir, 'in.h263');
-  execFileSync(ffmpeg, ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=cif:rate=15', '-t', '2', '-c:v', 'h263', '-ps', '1000', '-g', '30', '-f', 'h263', file]);
+  execFileSync(ffmpeg, [
+    '-v',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc=size=cif:rate=15',
+    '-t',
+    '2',
+    '-c:v',
+    'h263',
+    '-ps',
+    '1000',
+    '-g',
+    '30',
+    '-f',
+    'h263',
+    file,
+  ]);
   stream = new Uint8Array(readFileSync(file));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -107,7 +133,9 @@ describe('H.263 over RTP (RFC 2190 mode A) with a real ffmpeg stream', () => {
         expect(parsed.value.header).toEqual({ mode: 'A', sbit: 0, ebit: 0, src: h.sourceFormat, inter: h.inter });
         expect([...parsed.value.data]).toEqual([...data]);
         // The other picture-header bits and TR are where RFC 2190 §5.1 puts them.
-        expect(header[1] & 0x0e).toBe((h.unrestrictedMotionVectors ? 8 : 0) | (h.syntaxArithmeticCoding ? 4 : 0) | (h.advancedPrediction ? 2 : 0));
+        expect(header[1] & 0x0e).toBe(
+          (h.unrestrictedMotionVectors ? 8 : 0) | (h.syntaxArithmeticCoding ? 4 : 0) | (h.advancedPrediction ? 2 : 0),
+        );
         expect(header[3]).toBe(h.temporalReference);
       }),
       { numRuns: 1000 },
@@ -145,9 +173,30 @@ describe('G.711 framing and WAV', () => {
 
   it('should write a WAV header that ffprobe reads as pcm_mulaw and pcm_alaw at 8 kHz', async () => {
     for (const format of ['mulaw', 'alaw'] as const) {
-      const raw = execFileSync(ffmpeg, ['-v', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=8000', '-t', '1', '-ar', '8000', '-ac', '1', '-c:a', `pcm_${format}`, '-f', format, '-']);
+      const raw = execFileSync(ffmpeg, [
+        '-v',
+        'error',
+        '-f',
+        'lavfi',
+        '-i',
+        'sine=frequency=440:sample_rate=8000',
+        '-t',
+        '1',
+        '-ar',
+        '8000',
+        '-ac',
+        '1',
+        '-c:a',
+        `pcm_${format}`,
+        '-f',
+        format,
+        '-',
+      ]);
       const file = join(dir, `tone-${format}.wav`);
-      writeFileSync(file, Buffer.concat([wavHeader({ format, sampleRate: 8000, channels: 1, dataBytes: raw.length }), raw]));
+      writeFileSync(
+        file,
+        Buffer.concat([wavHeader({ format, sampleRate: 8000, channels: 1, dataBytes: raw.length }), raw]),
+      );
       const info = await probeMediaFile(file);
       expect(info).toMatchObject({ ok: true, value: { codec: `pcm_${format}` } });
       expect(spawnSync(ffmpeg, ['-v', 'error', '-i', file, '-f', 'null', '-']).status).toBe(0);

@@ -7,7 +7,13 @@ import { filter } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { H263Splitter, segmentStarts } from '../../../src/media/codec/h263.ts';
 import { h263PayloadFormat, h263SendFormat, packetizeH263 } from '../../../src/media/codec/h263PayloadFormat.ts';
-import { packetizeRfc4629, parseRfc4629, Rfc4629Depacketizer, serializeRfc4629Header, type Rfc4629Header } from '../../../src/media/codec/h263Rfc4629.ts';
+import {
+  packetizeRfc4629,
+  parseRfc4629,
+  Rfc4629Depacketizer,
+  serializeRfc4629Header,
+  type Rfc4629Header,
+} from '../../../src/media/codec/h263Rfc4629.ts';
 import { locateFfmpeg } from '../../../src/media/ffmpeg/locate.ts';
 import { probeMediaFile } from '../../../src/media/ffmpeg/probe.ts';
 import { h263Recorder } from '../../../src/media/recorder.ts';
@@ -24,7 +30,25 @@ let pictures: Uint8Array[];
 
 beforeAll(() => {
   const file = join(dir, 'in.h263');
-  execFileSync(ffmpeg, ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=cif:rate=15', '-t', '2', '-c:v', 'h263', '-ps', '1000', '-g', '30', '-f', 'h263', file]);
+  execFileSync(ffmpeg, [
+    '-v',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc=size=cif:rate=15',
+    '-t',
+    '2',
+    '-c:v',
+    'h263',
+    '-ps',
+    '1000',
+    '-g',
+    '30',
+    '-f',
+    'h263',
+    file,
+  ]);
   stream = new Uint8Array(readFileSync(file));
   const splitter = new H263Splitter();
   pictures = [];
@@ -57,22 +81,55 @@ const picture: fc.Arbitrary<Uint8Array> = fc
   .record({
     header: fc.uint8Array({ minLength: 0, maxLength: 40 }).map((b) => b.map((x) => x || 1)),
     tr: fc.integer({ min: 0, max: 3 }),
-    gobs: fc.array(fc.record({ group: fc.integer({ min: 1, max: 31 }), low: fc.integer({ min: 0, max: 3 }), body: fc.uint8Array({ maxLength: 300 }).map((b) => b.map((x) => x || 0xff)) }), { maxLength: 12 }),
+    gobs: fc.array(
+      fc.record({
+        group: fc.integer({ min: 1, max: 31 }),
+        low: fc.integer({ min: 0, max: 3 }),
+        body: fc.uint8Array({ maxLength: 300 }).map((b) => b.map((x) => x || 0xff)),
+      }),
+      { maxLength: 12 },
+    ),
   })
-  .map(({ header, tr, gobs }) => Uint8Array.from([0, 0, 0x80 | tr, ...header, ...gobs.flatMap((g) => [0, 0, 0x80 | (g.group << 2) | g.low, ...g.body])]));
+  .map(({ header, tr, gobs }) =>
+    Uint8Array.from([
+      0,
+      0,
+      0x80 | tr,
+      ...header,
+      ...gobs.flatMap((g) => [0, 0, 0x80 | (g.group << 2) | g.low, ...g.body]),
+    ]),
+  );
 
 const header: fc.Arbitrary<Rfc4629Header> = fc
-  .record({ p: fc.boolean(), vrc: fc.option(fc.integer({ min: 0, max: 255 }), { nil: undefined }), extra: fc.uint8Array({ maxLength: 63 }), pebit: fc.integer({ min: 0, max: 7 }) })
-  .map(({ p, vrc, extra, pebit }) => ({ p, ...(vrc === undefined ? {} : { vrc }), extraPictureHeader: extra, pebit: extra.length === 0 ? 0 : pebit }));
+  .record({
+    p: fc.boolean(),
+    vrc: fc.option(fc.integer({ min: 0, max: 255 }), { nil: undefined }),
+    extra: fc.uint8Array({ maxLength: 63 }),
+    pebit: fc.integer({ min: 0, max: 7 }),
+  })
+  .map(({ p, vrc, extra, pebit }) => ({
+    p,
+    ...(vrc === undefined ? {} : { vrc }),
+    extraPictureHeader: extra,
+    pebit: extra.length === 0 ? 0 : pebit,
+  }));
 
 describe('RFC 4629 payload header (§5.1)', () => {
   it('should set P as bit 5 of the first byte, and V, PLEN and PEBIT after it', () => {
-    expect(serializeRfc4629Header({ p: true, extraPictureHeader: new Uint8Array(0), pebit: 0 })).toEqual({ ok: true, value: Uint8Array.of(0x04, 0x00) });
-    expect(serializeRfc4629Header({ p: false, vrc: 0xab, extraPictureHeader: Uint8Array.of(0x80, 0x02, 0x0c), pebit: 3 })).toEqual({
+    expect(serializeRfc4629Header({ p: true, extraPictureHeader: new Uint8Array(0), pebit: 0 })).toEqual({
+      ok: true,
+      value: Uint8Array.of(0x04, 0x00),
+    });
+    expect(
+      serializeRfc4629Header({ p: false, vrc: 0xab, extraPictureHeader: Uint8Array.of(0x80, 0x02, 0x0c), pebit: 3 }),
+    ).toEqual({
       ok: true,
       value: Uint8Array.of(0x02, (3 << 3) | 3, 0xab, 0x80, 0x02, 0x0c),
     });
-    expect(serializeRfc4629Header({ p: true, extraPictureHeader: new Uint8Array(64), pebit: 0 })).toMatchObject({ ok: false, error: { code: 'H263_BAD_HEADER' } });
+    expect(serializeRfc4629Header({ p: true, extraPictureHeader: new Uint8Array(64), pebit: 0 })).toMatchObject({
+      ok: false,
+      error: { code: 'H263_BAD_HEADER' },
+    });
   });
 
   it('should read back what it writes, and ignore the reserved bits', () => {
@@ -105,7 +162,10 @@ describe('RFC 4629 payload header (§5.1)', () => {
     );
     expect(parseRfc4629(Uint8Array.of(0x04))).toMatchObject({ ok: false, error: { code: 'H263_TRUNCATED' } });
     expect(parseRfc4629(Uint8Array.of(0x02, 0x00))).toMatchObject({ ok: false, error: { code: 'H263_TRUNCATED' } });
-    expect(parseRfc4629(Uint8Array.of(0x00, 0x10, 0x80))).toMatchObject({ ok: false, error: { code: 'H263_TRUNCATED' } });
+    expect(parseRfc4629(Uint8Array.of(0x00, 0x10, 0x80))).toMatchObject({
+      ok: false,
+      error: { code: 'H263_TRUNCATED' },
+    });
   });
 });
 
@@ -123,7 +183,12 @@ describe('RFC 4629 packetization (§6)', () => {
             const parsed = parseRfc4629(payload);
             if (!parsed.ok) throw new Error(parsed.error.message);
             const { header: h, data } = parsed.value;
-            expect({ vrc: h.vrc, plen: h.extraPictureHeader.length, pebit: h.pebit, rr: payload[0] >> 3 }).toEqual({ vrc: undefined, plen: 0, pebit: 0, rr: 0 });
+            expect({ vrc: h.vrc, plen: h.extraPictureHeader.length, pebit: h.pebit, rr: payload[0] >> 3 }).toEqual({
+              vrc: undefined,
+              plen: 0,
+              pebit: 0,
+              rr: 0,
+            });
             expect(h.p).toBe(starts.has(at));
             if (i === 0) expect(h.p).toBe(true);
             // With P set, the two zero bytes of the start code are left out: the data begins with its third byte.
@@ -139,17 +204,21 @@ describe('RFC 4629 packetization (§6)', () => {
 
   it('should never throw on hostile bytes, and drop follow-on payloads that come without their start', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.uint8Array({ maxLength: 60 }), fc.boolean(), fc.nat(3))), fc.integer({ min: -5, max: 100 }), (packets, max) => {
-        const depacketizer = new Rfc4629Depacketizer();
-        for (const [bytes, marker, ts] of packets) {
-          const done = depacketizer.push(bytes, marker, ts);
-          // Whatever comes out began with a P=1 payload, so with two zero bytes put back.
-          if (done) expect([done[0], done[1]]).toEqual([0, 0]);
-          packetizeRfc4629(bytes, max);
-          parseRfc4629(bytes);
-        }
-        depacketizer.flush();
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.uint8Array({ maxLength: 60 }), fc.boolean(), fc.nat(3))),
+        fc.integer({ min: -5, max: 100 }),
+        (packets, max) => {
+          const depacketizer = new Rfc4629Depacketizer();
+          for (const [bytes, marker, ts] of packets) {
+            const done = depacketizer.push(bytes, marker, ts);
+            // Whatever comes out began with a P=1 payload, so with two zero bytes put back.
+            if (done) expect([done[0], done[1]]).toEqual([0, 0]);
+            packetizeRfc4629(bytes, max);
+            parseRfc4629(bytes);
+          }
+          depacketizer.flush();
+        },
+      ),
       { numRuns: 2000 },
     );
     const depacketizer = new Rfc4629Depacketizer();
@@ -158,11 +227,18 @@ describe('RFC 4629 packetization (§6)', () => {
     // A new timestamp completes the picture whose marked packet was lost.
     expect(depacketizer.push(Uint8Array.of(0x04, 0x00, 0x80, 0x06), false, 3)).toEqual(Uint8Array.of(0, 0, 0x80, 0x02));
     // The VRC byte and the extra picture header are not part of the bitstream.
-    expect(depacketizer.push(Uint8Array.of(0x02, 0x08, 0xee, 0x80, 0x33), true, 3)).toEqual(Uint8Array.of(0, 0, 0x80, 0x06, 0x33));
+    expect(depacketizer.push(Uint8Array.of(0x02, 0x08, 0xee, 0x80, 0x33), true, 3)).toEqual(
+      Uint8Array.of(0, 0, 0x80, 0x06, 0x33),
+    );
   });
 
   it('should choose the payload format and the send size from the negotiated codec and its fmtp', () => {
-    expect(['H263', 'h263-1998', 'H263-2000', 'H264'].map(h263PayloadFormat)).toEqual(['rfc2190', 'rfc4629', 'rfc4629', undefined]);
+    expect(['H263', 'h263-1998', 'H263-2000', 'H264'].map(h263PayloadFormat)).toEqual([
+      'rfc2190',
+      'rfc4629',
+      'rfc4629',
+      undefined,
+    ]);
     expect(h263SendFormat('rfc2190', 'imagesize 0')).toEqual({ size: 'cif', fps: 15 });
     expect(h263SendFormat('rfc2190', undefined)).toEqual({ size: 'cif', fps: 15 });
     expect(h263SendFormat('rfc4629', undefined)).toEqual({ size: 'qcif', fps: 15 });
@@ -225,11 +301,36 @@ describe('H.263 over RFC 4629 with a real ffmpeg stream', () => {
     // ffmpeg sends its RTCP sender reports to the same port: keep the RTP.
     const sub = port.datagrams$.pipe(filter((d) => !isRtcp(d.data))).subscribe((d) => {
       const rtp = parseRtp(d.data);
-      if (rtp.ok) received.push({ seq: rtp.value.sequenceNumber, marker: rtp.value.marker, ts: rtp.value.timestamp, pt: rtp.value.payloadType, payload: rtp.value.payload.slice() });
+      if (rtp.ok)
+        received.push({
+          seq: rtp.value.sequenceNumber,
+          marker: rtp.value.marker,
+          ts: rtp.value.timestamp,
+          pt: rtp.value.payloadType,
+          payload: rtp.value.payload.slice(),
+        });
     });
     const input = join(dir, 'in.h263');
     const code = await new Promise<number | null>((resolve) => {
-      const child = spawn(ffmpeg, ['-v', 'error', '-nostdin', '-re', '-framerate', '15', '-i', input, '-c:v', 'copy', '-f', 'rtp', `udp://127.0.0.1:${port.port}?pkt_size=512`], { stdio: 'ignore' });
+      const child = spawn(
+        ffmpeg,
+        [
+          '-v',
+          'error',
+          '-nostdin',
+          '-re',
+          '-framerate',
+          '15',
+          '-i',
+          input,
+          '-c:v',
+          'copy',
+          '-f',
+          'rtp',
+          `udp://127.0.0.1:${port.port}?pkt_size=512`,
+        ],
+        { stdio: 'ignore' },
+      );
       child.on('exit', resolve);
     });
     await new Promise((r) => setTimeout(r, 200));
@@ -250,11 +351,39 @@ describe('H.263 over RFC 4629 with a real ffmpeg stream', () => {
   it("should send RFC 4629 that ffmpeg's own depacketizer (an SDP with H263-1998 on PT 96) turns back into the same stream", async () => {
     const rtpPort = 19410;
     const sdp = join(dir, 'h263-1998.sdp');
-    writeFileSync(sdp, ['v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', `m=video ${rtpPort} RTP/AVP 96`, 'a=rtpmap:96 H263-1998/90000', ''].join('\r\n'));
+    writeFileSync(
+      sdp,
+      [
+        'v=0',
+        'o=- 0 0 IN IP4 127.0.0.1',
+        's=-',
+        'c=IN IP4 127.0.0.1',
+        't=0 0',
+        `m=video ${rtpPort} RTP/AVP 96`,
+        'a=rtpmap:96 H263-1998/90000',
+        '',
+      ].join('\r\n'),
+    );
     const output = join(dir, 'from-ffmpeg.h263');
     const child = spawn(
       ffmpeg,
-      ['-v', 'error', '-nostdin', '-protocol_whitelist', 'file,udp,rtp', '-i', sdp, '-c:v', 'copy', '-frames:v', '30', '-f', 'h263', '-y', output],
+      [
+        '-v',
+        'error',
+        '-nostdin',
+        '-protocol_whitelist',
+        'file,udp,rtp',
+        '-i',
+        sdp,
+        '-c:v',
+        'copy',
+        '-frames:v',
+        '30',
+        '-f',
+        'h263',
+        '-y',
+        output,
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let stderr = '';
@@ -272,7 +401,16 @@ describe('H.263 over RFC 4629 with a real ffmpeg stream', () => {
         for (const [n, pic] of pictures.entries()) {
           const payloads = packetizeRfc4629(pic, 400);
           for (const [i, payload] of payloads.entries()) {
-            const packet = serializeRtp({ marker: i === payloads.length - 1, payloadType: 96, sequenceNumber: seq++ & 0xffff, timestamp: (round * 30 + n) * 6000, ssrc: 0x1234, csrcs: [], payload, paddingLength: 0 });
+            const packet = serializeRtp({
+              marker: i === payloads.length - 1,
+              payloadType: 96,
+              sequenceNumber: seq++ & 0xffff,
+              timestamp: (round * 30 + n) * 6000,
+              ssrc: 0x1234,
+              csrcs: [],
+              payload,
+              paddingLength: 0,
+            });
             await sender.send(packet, rtpPort, '127.0.0.1');
           }
           await new Promise((r) => setTimeout(r, 5));
@@ -291,5 +429,7 @@ describe('H.263 over RFC 4629 with a real ffmpeg stream', () => {
 /** Whether some socket on this host is bound to this UDP port (Linux: /proc/net/udp lists local ports in hex). */
 function udpPortBound(port: number): boolean {
   const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  return readFileSync('/proc/net/udp', 'utf8').split('\n').some((line) => line.trim().split(/\s+/)[1]?.endsWith(hex));
+  return readFileSync('/proc/net/udp', 'utf8')
+    .split('\n')
+    .some((line) => line.trim().split(/\s+/)[1]?.endsWith(hex));
 }

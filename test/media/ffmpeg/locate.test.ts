@@ -3,7 +3,13 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FFMPEG_CANDIDATES, locateFfmpeg, locateFfprobe, type Candidate, type FfmpegOrigin } from '../../../src/media/ffmpeg/locate.ts';
+import {
+  FFMPEG_CANDIDATES,
+  locateFfmpeg,
+  locateFfprobe,
+  type Candidate,
+  type FfmpegOrigin,
+} from '../../../src/media/ffmpeg/locate.ts';
 
 const require = createRequire(import.meta.url);
 const installerPath = (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
@@ -19,14 +25,23 @@ const dir = mkdtempSync(join(tmpdir(), 'avchat-locate-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('locating ffmpeg (locateFfmpeg)', () => {
-  it.skipIf(staticHasBinary)('should find the @ffmpeg-installer binary when FFMPEG_PATH is unset and ffmpeg-static has no binary', () => {
-    const found = locateFfmpeg({ PATH: process.env.PATH });
-    expect(found).toEqual({ ok: true, value: { path: installerPath, source: '@ffmpeg-installer/ffmpeg', version: expect.any(String) } });
-    if (found.ok) expect(found.value.version).not.toBe('unknown');
-  });
+  it.skipIf(staticHasBinary)(
+    'should find the @ffmpeg-installer binary when FFMPEG_PATH is unset and ffmpeg-static has no binary',
+    () => {
+      const found = locateFfmpeg({ PATH: process.env.PATH });
+      expect(found).toEqual({
+        ok: true,
+        value: { path: installerPath, source: '@ffmpeg-installer/ffmpeg', version: expect.any(String) },
+      });
+      if (found.ok) expect(found.value.version).not.toBe('unknown');
+    },
+  );
 
   it('should prefer FFMPEG_PATH when it names a working ffmpeg', () => {
-    expect(locateFfmpeg({ FFMPEG_PATH: installerPath, PATH: '' })).toMatchObject({ ok: true, value: { source: 'FFMPEG_PATH', path: installerPath } });
+    expect(locateFfmpeg({ FFMPEG_PATH: installerPath, PATH: '' })).toMatchObject({
+      ok: true,
+      value: { source: 'FFMPEG_PATH', path: installerPath },
+    });
   });
 
   it('should fall through a FFMPEG_PATH that names no file', () => {
@@ -46,7 +61,9 @@ describe('locating ffmpeg (locateFfmpeg)', () => {
     const broken = join(dir, 'ffmpeg');
     writeFileSync(broken, '#!/bin/sh\nexit 3\n');
     chmodSync(broken, 0o755);
-    const candidates = FFMPEG_CANDIDATES.map((c) => (c.source === 'FFMPEG_PATH' || c.source === 'PATH' ? c : fakeAbsentPackage(c.source)));
+    const candidates = FFMPEG_CANDIDATES.map((c) =>
+      c.source === 'FFMPEG_PATH' || c.source === 'PATH' ? c : fakeAbsentPackage(c.source),
+    );
 
     const found = locateFfmpeg({ FFMPEG_PATH: '/nonexistent/ffmpeg', PATH: dir }, candidates);
 
@@ -61,12 +78,15 @@ describe('locating ffmpeg (locateFfmpeg)', () => {
   });
 
   it('should report FFMPEG_PATH unset, the real ffmpeg-static reason and an empty PATH', () => {
-    const candidates = FFMPEG_CANDIDATES.map((c) => (c.source === '@ffmpeg-installer/ffmpeg' ? fakeAbsentPackage(c.source) : c));
+    const candidates = FFMPEG_CANDIDATES.map((c) =>
+      c.source === '@ffmpeg-installer/ffmpeg' ? fakeAbsentPackage(c.source) : c,
+    );
     const found = locateFfmpeg({ PATH: '' }, candidates);
     expect(found.ok).toBe(false);
     if (found.ok) return;
     expect(found.error.message).toContain('FFMPEG_PATH (unset)');
-    if (!staticHasBinary) expect(found.error.message).toContain('ffmpeg-static (no binary: its install needs internet)');
+    if (!staticHasBinary)
+      expect(found.error.message).toContain('ffmpeg-static (no binary: its install needs internet)');
     expect(found.error.message).toContain('PATH (PATH is empty)');
   });
 });
@@ -80,6 +100,8 @@ describe('locating ffprobe (locateFfprobe)', () => {
       return;
     }
     expect(found.error.code).toBe('FFPROBE_NOT_FOUND');
-    expect(found.error.message).toMatch(/^no working ffprobe: tried FFPROBE_PATH \(no file at \/nonexistent\/ffprobe\), @ffprobe-installer\/ffprobe \(not installed\), PATH \(PATH is empty\); install Debian's ffmpeg/);
+    expect(found.error.message).toMatch(
+      /^no working ffprobe: tried FFPROBE_PATH \(no file at \/nonexistent\/ffprobe\), @ffprobe-installer\/ffprobe \(not installed\), PATH \(PATH is empty\); install Debian's ffmpeg/,
+    );
   });
 });

@@ -20,7 +20,9 @@ let garbage: string;
 /** Run the located ffmpeg to make a test file. */
 function make(args: string[]): void {
   if (!ffmpeg.ok) throw new Error(ffmpeg.error.message);
-  const run = spawnSync(ffmpeg.value.path, ['-hide_banner', '-nostdin', '-v', 'error', '-y', ...args], { encoding: 'utf8' });
+  const run = spawnSync(ffmpeg.value.path, ['-hide_banner', '-nostdin', '-v', 'error', '-y', ...args], {
+    encoding: 'utf8',
+  });
   if (run.status !== 0) throw new Error(run.stderr);
 }
 
@@ -29,8 +31,36 @@ beforeAll(() => {
   video = join(dir, 'pattern.h263');
   audio = join(dir, 'tone.wav');
   garbage = join(dir, 'garbage.wav');
-  make(['-f', 'lavfi', '-i', 'testsrc=size=cif:rate=15', '-t', '1', '-c:v', 'h263', '-ps', '1000', '-f', 'h263', video]);
-  make(['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=8000', '-t', '1', '-ar', '8000', '-ac', '1', '-c:a', 'pcm_mulaw', audio]);
+  make([
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc=size=cif:rate=15',
+    '-t',
+    '1',
+    '-c:v',
+    'h263',
+    '-ps',
+    '1000',
+    '-f',
+    'h263',
+    video,
+  ]);
+  make([
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=440:sample_rate=8000',
+    '-t',
+    '1',
+    '-ar',
+    '8000',
+    '-ac',
+    '1',
+    '-c:a',
+    'pcm_mulaw',
+    audio,
+  ]);
   writeFileSync(garbage, 'RIFF, but not really');
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -42,17 +72,26 @@ describe('checking media files (probeMediaFile)', () => {
     });
 
     it('should report G.711 in WAV with its rate and duration', async () => {
-      expect(await probeMediaFile(audio, ffmpegOnly)).toEqual({ ok: true, value: { codec: 'pcm_mulaw', sampleRate: 8000, durationS: 1 } });
+      expect(await probeMediaFile(audio, ffmpegOnly)).toEqual({
+        ok: true,
+        value: { codec: 'pcm_mulaw', sampleRate: 8000, durationS: 1 },
+      });
     });
 
     it('should say PROBE_FAILED for a file that does not decode', async () => {
       const probed = await probeMediaFile(garbage, ffmpegOnly);
-      expect(probed).toMatchObject({ ok: false, error: { code: 'PROBE_FAILED', message: expect.stringContaining('check that the file was written completely') } });
+      expect(probed).toMatchObject({
+        ok: false,
+        error: { code: 'PROBE_FAILED', message: expect.stringContaining('check that the file was written completely') },
+      });
     });
 
     it('should say FFMPEG_NOT_FOUND when neither binary is there', async () => {
       const notFound: FfmpegError = { code: 'FFMPEG_NOT_FOUND', message: 'none (fake)' };
-      expect(await probeMediaFile(video, { ...ffmpegOnly, ffmpeg: () => ({ ok: false, error: notFound }) })).toEqual({ ok: false, error: notFound });
+      expect(await probeMediaFile(video, { ...ffmpegOnly, ffmpeg: () => ({ ok: false, error: notFound }) })).toEqual({
+        ok: false,
+        error: notFound,
+      });
     });
   });
 
@@ -62,7 +101,10 @@ describe('checking media files (probeMediaFile)', () => {
     });
 
     it('should report G.711 in WAV with its rate and duration', async () => {
-      expect(await probeMediaFile(audio)).toMatchObject({ ok: true, value: { codec: 'pcm_mulaw', sampleRate: 8000, durationS: 1 } });
+      expect(await probeMediaFile(audio)).toMatchObject({
+        ok: true,
+        value: { codec: 'pcm_mulaw', sampleRate: 8000, durationS: 1 },
+      });
     });
 
     it('should say PROBE_FAILED for a file that does not decode', async () => {

@@ -1,7 +1,13 @@
 import { firstValueFrom, lastValueFrom, takeUntil, timer, toArray, type Observable } from 'rxjs';
 import { describe, expect, it, vi } from 'vitest';
 import type { FfmpegError } from '../../../src/media/ffmpeg/ffmpegError.ts';
-import { ffmpegSource, liveChildPids, liveChildren, testPatternVideo, toneAudio } from '../../../src/media/ffmpeg/source.ts';
+import {
+  ffmpegSource,
+  liveChildPids,
+  liveChildren,
+  testPatternVideo,
+  toneAudio,
+} from '../../../src/media/ffmpeg/source.ts';
 
 /** All bytes a source emits within `ms`, as one array. */
 async function bytesFor(source: Observable<Uint8Array>, ms: number): Promise<Uint8Array> {
@@ -93,7 +99,25 @@ describe('ffmpeg as camera and microphone (ffmpegSource)', () => {
 
   it('should error with FFMPEG_EXITED and stderr when ffmpeg rejects its arguments', async () => {
     // testsrc's default 320x240 is not an H.263 size: the encoder refuses to open.
-    const error = await errorOf(ffmpegSource({ args: ['-hide_banner', '-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'testsrc', '-c:v', 'h263', '-f', 'h263', '-'] }));
+    const error = await errorOf(
+      ffmpegSource({
+        args: [
+          '-hide_banner',
+          '-nostdin',
+          '-v',
+          'error',
+          '-f',
+          'lavfi',
+          '-i',
+          'testsrc',
+          '-c:v',
+          'h263',
+          '-f',
+          'h263',
+          '-',
+        ],
+      }),
+    );
     expect(error).toMatchObject({ code: 'FFMPEG_EXITED', exitCode: 1, signal: null });
     if (error.code !== 'FFMPEG_EXITED') return;
     expect(error.stderr).toContain('320x240 is not valid');
@@ -110,7 +134,10 @@ describe('ffmpeg as camera and microphone (ffmpegSource)', () => {
 
   it('should error with FFMPEG_NOT_FOUND when the binary vanished after it was located', async () => {
     const error = await errorOf(
-      ffmpegSource(testPatternVideo(), () => ({ ok: true, value: { path: '/nonexistent/ffmpeg', source: 'FFMPEG_PATH', version: 'gone' } })),
+      ffmpegSource(testPatternVideo(), () => ({
+        ok: true,
+        value: { path: '/nonexistent/ffmpeg', source: 'FFMPEG_PATH', version: 'gone' },
+      })),
     );
     expect(error).toMatchObject({ code: 'FFMPEG_NOT_FOUND', message: expect.stringContaining('/nonexistent/ffmpeg') });
     expect(liveChildren()).toBe(0);
