@@ -13,7 +13,7 @@ import type {
   CallOutcome,
   CallRole,
   Direction,
-  Endpoint,
+  TransportAddress,
   GatewayInfo,
   MediaPlan,
   PortMappingEntry,
@@ -28,9 +28,9 @@ export interface CallInput {
   /** Answer by itself (callee). */
   readonly autoAnswer?: boolean;
   /** The Snatmap reflector; none skips the NAT probe. */
-  readonly reflector?: Endpoint;
+  readonly reflector?: TransportAddress;
   /** A second address of the reflector, to tell a symmetric NAT (see natProbe). */
-  readonly alternateReflector?: Endpoint;
+  readonly alternateReflector?: TransportAddress;
   /** Local UDP ports to map on the home router: SIP and the four media ports. */
   readonly ports: readonly number[];
   /** The address we advertise; the NAT probe compares what the reflector saw with it. */

@@ -16,17 +16,17 @@ import {
   type ProbeAnswer,
   type ProbeAttemptInput,
 } from './portProbe.ts';
-import type { Endpoint, NatReport, PortProbe, Problem } from './types.ts';
+import type { TransportAddress, NatReport, PortProbe, Problem } from './types.ts';
 
 /** What the NAT probe is given. */
 export interface NatProbeInput {
   /** The Snatmap reflector to ask; none means the probe is skipped. */
-  readonly reflector?: Endpoint;
+  readonly reflector?: TransportAddress;
   /**
    * A second address of the reflector (our reflector also answers on its port + 1): the first call
    * port asks it too, and a different public port in its answer means a symmetric NAT. None: no check.
    */
-  readonly alternateReflector?: Endpoint;
+  readonly alternateReflector?: TransportAddress;
   /** The call ports to probe, each from its own socket; none means the probe is skipped. */
   readonly ports?: readonly number[];
   /** The address we advertise: ports seen from it, unchanged, mean there is no NAT. */
@@ -50,8 +50,8 @@ export interface NatProbeOutput {
 type PortProbeDoneEvent = { type: `xstate.done.actor.probe-${number}`; output: PortProbe };
 
 interface NatProbeContext {
-  readonly reflector?: Endpoint;
-  readonly alternate?: Endpoint;
+  readonly reflector?: TransportAddress;
+  readonly alternate?: TransportAddress;
   /** The answer of the second reflector address to the first port (the mapping check), once in. */
   readonly mappingCheck?: PortProbe;
   readonly ports: readonly number[];
@@ -298,7 +298,7 @@ export const natProbeMachine = setup({
       type: 'final',
       entry: assign({
         problem: ({ context }) => {
-          const seen = (r: PortProbe | undefined, at: Endpoint) =>
+          const seen = (r: PortProbe | undefined, at: TransportAddress) =>
             r?.ok ? `${at.address}:${at.port} saw ${r.external.address}:${r.external.port}` : '';
           return {
             code: 'NAT_SYMMETRIC',

@@ -1,4 +1,4 @@
-import type { Endpoint, MappingBehaviour, PortProbe } from './types.ts';
+import type { TransportAddress, MappingBehaviour, PortProbe } from './types.ts';
 
 /** A port the reflector answered, with the public address it saw. */
 export type AnsweredProbe = Extract<PortProbe, { ok: true }>;
@@ -20,8 +20,8 @@ export function isDestinationDependent(mapping: MappingBehaviour | undefined): b
 export function mappingOf(
   primary: PortProbe | undefined,
   check: PortProbe | undefined,
-  reflector: Endpoint,
-  alternate: Endpoint,
+  reflector: TransportAddress,
+  alternate: TransportAddress,
 ): MappingBehaviour {
   if (!primary?.ok || !check?.ok) return 'unknown';
   if (primary.external.address === check.external.address && primary.external.port === check.external.port)

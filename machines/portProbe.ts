@@ -1,11 +1,11 @@
 import { assign, enqueueActions, fromPromise, setup } from 'xstate';
-import type { Endpoint, PortProbe, Problem } from './types.ts';
+import type { TransportAddress, PortProbe, Problem } from './types.ts';
 
 /** What one call port's probe is given. */
 export interface PortProbeInput {
   /** The call port to probe from (its own socket, so the NAT mapping opened is the call's). */
   readonly localPort: number;
-  readonly reflector: Endpoint;
+  readonly reflector: TransportAddress;
   /** Requests before giving up; default 4. */
   readonly attempts?: number;
   /** Wait this long for the first answer, doubling for each retransmission; default 250 ms. */
@@ -20,13 +20,13 @@ export type ProbePurpose = 'address' | 'mapping';
 /** What one attempt is given: send one request from `localPort` to the reflector. */
 export interface ProbeAttemptInput {
   readonly localPort: number;
-  readonly reflector: Endpoint;
+  readonly reflector: TransportAddress;
 }
 
 /** What an answered attempt resolves with; the I/O actor measures the round trip, the chart has no clock. */
 export interface ProbeAnswer {
   /** The public address and port the reflector saw the request from. */
-  readonly external: Endpoint;
+  readonly external: TransportAddress;
   readonly rttMs: number;
 }
 
@@ -35,7 +35,7 @@ export type PortProbeParentEvent = { type: 'PROBE.RESULT'; result: PortProbe; pu
 
 interface PortProbeContext {
   readonly localPort: number;
-  readonly reflector: Endpoint;
+  readonly reflector: TransportAddress;
   readonly purpose: ProbePurpose;
   readonly attempts: number;
   /** The attempt in flight, from 1. */

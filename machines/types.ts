@@ -12,8 +12,11 @@ export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 /** Media kinds a call carries. */
 export type MediaKind = 'audio' | 'video';
 
-/** A transport address. */
-export interface Endpoint {
+/**
+ * A transport address: an IP address and a UDP port. (Where a user typed it, `address` may still be
+ * a host name until the CLI looks it up; nothing taken from a peer's message ever is one.)
+ */
+export interface TransportAddress {
   readonly address: string;
   readonly port: number;
 }
@@ -55,7 +58,7 @@ export type PortProbe =
   | {
       readonly localPort: number;
       readonly ok: true;
-      readonly external: Endpoint;
+      readonly external: TransportAddress;
       readonly rttMs: number;
       readonly attempts: number;
     }

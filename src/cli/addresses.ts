@@ -1,9 +1,10 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import type { Endpoint as HostPort } from '../../machines/types.ts';
+import type { TransportAddress } from '../../machines/types.ts';
 import { readDefaultGateway } from '../net/defaultGateway.ts';
 import { localAddressToward } from '../net/localAddress.ts';
 import type { UpnpOptions } from '../portmap/portMappingActors.ts';
+import { addressOfSipUri, formatSipUri, parseSipUri } from '../sip/sipUri.ts';
 
 /** With SSDP multicast, the NAT-PMP fallback asks the default gateway (RFC 6886 §3), read from the routing table. */
 export async function withNatPmpGateway(upnp: UpnpOptions | 'off'): Promise<UpnpOptions | 'off'> {
@@ -23,14 +24,14 @@ export async function addressToward(host: string): Promise<string> {
  * transport never looks a name up (a name in a peer's headers is a stranger's), so the INVITE names the address.
  */
 export async function resolvedTarget(uri: string): Promise<string> {
-  const m = /^(sips?:(?:[^@]*@)?)([^:;?>[\]]+)(.*)$/i.exec(uri);
-  if (!m || isIP(m[2]) !== 0) return uri;
-  const { address } = await resolved({ address: m[2], port: 5060 }, 'call');
-  return `${m[1]}${address}${m[3]}`;
+  const parsed = parseSipUri(uri);
+  if (!parsed.ok || parsed.value.hostKind !== 'name') return uri;
+  const { address } = await resolved(addressOfSipUri(parsed.value), 'call');
+  return formatSipUri({ ...parsed.value, host: address, hostKind: 'ipv4' });
 }
 
 /** A host:port with its host name looked up (IPv4): the probes speak to addresses. */
-export async function resolved(endpoint: HostPort, option: string): Promise<HostPort> {
+export async function resolved(endpoint: TransportAddress, option: string): Promise<TransportAddress> {
   if (isIP(endpoint.address) === 4) return endpoint;
   try {
     const { address } = await lookup(endpoint.address, { family: 4 });

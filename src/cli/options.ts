@@ -1,8 +1,10 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import type { Endpoint as HostPort } from '../../machines/types.ts';
+import type { TransportAddress } from '../../machines/types.ts';
 import { inspectOption, inspectPortOption, type InspectorKind } from '../inspect/inspectorKind.ts';
 import type { UpnpOptions } from '../portmap/portMappingActors.ts';
+import { formatHostPort, parseHostPort as readHostPort } from '../net/hostPort.ts';
 import { parseCallerPolicy, type CallerPolicy } from '../sip/callerPolicy.ts';
+import { formatSipUri, parseSipUri } from '../sip/sipUri.ts';
 
 /** A UDP port number (1–65535), as an option value. */
 export function parsePort(value: string): number {
@@ -26,18 +28,22 @@ export function parseSeconds(value: string): number {
   return n;
 }
 
-/** Parse `host:port` (default port given). */
-export function parseHostPort(value: string, defaultPort: number): HostPort {
-  const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(value.trim());
-  if (!m?.[1]) throw new InvalidArgumentError(`"${value}" is not host[:port]`);
-  return { address: m[1], port: m[2] ? parsePort(m[2]) : defaultPort };
+/** Parse `host[:port]` (default port given; an IPv6 address with a port in brackets), as an option value. */
+export function parseHostPort(value: string, defaultPort: number): TransportAddress {
+  const parsed = readHostPort(value, defaultPort);
+  if (!parsed.ok) throw new InvalidArgumentError(parsed.error.message);
+  return parsed.value;
 }
 
-/** `host`, `host:port`, or a `sip:` URI → a SIP URI for the INVITE. */
+/** `host`, `host:port`, or a `sip:`/`sips:` URI → a SIP URI for the INVITE. */
 export function targetUri(target: string): string {
-  if (/^sips?:/i.test(target)) return target;
-  const { address, port } = parseHostPort(target, 5060);
-  return `sip:avchat@${address}:${port}`;
+  if (/^sips?:/i.test(target)) {
+    const uri = parseSipUri(target);
+    if (!uri.ok) throw new InvalidArgumentError(uri.error.message);
+    return formatSipUri(uri.value);
+  }
+  const address = parseHostPort(target, 5060);
+  return `sip:avchat@${formatHostPort(address)}`;
 }
 
 /** `--upnp off|multicast|host:port` as the port mapping to try. */
@@ -51,9 +57,9 @@ export function parseUpnp(value: string): UpnpOptions | 'off' {
 
 /** The reflector's second address: as given, none when off, else the reflector's port + 1. */
 export function alternateOf(
-  reflector: HostPort | undefined,
-  given: HostPort | 'off' | undefined,
-): HostPort | undefined {
+  reflector: TransportAddress | undefined,
+  given: TransportAddress | 'off' | undefined,
+): TransportAddress | undefined {
   if (!reflector || given === 'off') return undefined;
   return given ?? { address: reflector.address, port: reflector.port === 65535 ? 65534 : reflector.port + 1 };
 }
@@ -62,7 +68,7 @@ export function alternateOf(
 export function callerPolicyOf(entries: readonly string[] | undefined): CallerPolicy {
   const parsed = parseCallerPolicy(entries);
   if (!parsed.ok) throw new InvalidArgumentError(parsed.error.message);
-  return parsed.policy;
+  return parsed.value;
 }
 
 /** One `--allow` entry, checked now so that a bad one is a usage error; collected into a list. */
@@ -76,8 +82,8 @@ export function collectAllow(value: string, previous: string[] = []): string[] {
 export interface CommonOptions {
   sipPort: number;
   mediaPort: number;
-  reflector?: HostPort;
-  reflectorAlternate?: HostPort | 'off';
+  reflector?: TransportAddress;
+  reflectorAlternate?: TransportAddress | 'off';
   duration?: number;
   record?: string;
   rtcpInterval?: number;

@@ -4,7 +4,7 @@ import { mediaMachine } from '../../machines/media.ts';
 import { natProbeMachine, type NatProbeOutput } from '../../machines/natProbe.ts';
 import { portMappingMachine } from '../../machines/portMapping.ts';
 import { sipSessionMachine } from '../../machines/sipSession.ts';
-import type { CallOutcome, Endpoint as HostPort } from '../../machines/types.ts';
+import type { CallOutcome, TransportAddress } from '../../machines/types.ts';
 import { createMediaPortActors, createRtpSessions, type MediaOptions } from '../media/mediaPorts.ts';
 import { MediaBus } from '../media/mediaBus.ts';
 import { RecorderSet } from '../media/recorder.ts';
@@ -30,9 +30,9 @@ export interface EndpointOptions {
   /** First of the four media ports. */
   readonly mediaPort: number;
   /** The Snatmap reflector; none skips the NAT probe. */
-  readonly reflector?: HostPort;
+  readonly reflector?: TransportAddress;
   /** A second address of the reflector (ours: its port + 1), to tell a symmetric NAT; none skips that check. */
-  readonly alternateReflector?: HostPort;
+  readonly alternateReflector?: TransportAddress;
   /** UPnP discovery; 'off' skips it. */
   readonly upnp: UpnpOptions | 'off';
   /**
@@ -127,7 +127,7 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
       onTimeout: (t) =>
         options.onProblem?.({
           code: `SIP_TIMER_${t.timer}`,
-          message: `${t.what} to ${t.destination.host}:${t.destination.port} went unanswered after ${t.retransmissions} retransmissions (RFC 3261 Timer ${t.timer}); the peer may be gone or a firewall drops SIP`,
+          message: `${t.what} to ${t.destination.address}:${t.destination.port} went unanswered after ${t.retransmissions} retransmissions (RFC 3261 Timer ${t.timer}); the peer may be gone or a firewall drops SIP`,
         }),
     });
   } catch (err) {

@@ -1,4 +1,5 @@
 import type { MediaKind, MediaPlan, StreamPlan } from '../../machines/types.ts';
+import type { Result } from '../../machines/result.ts';
 
 /** Why no SDP file could be written for a plan. */
 export interface SdpFileError {
@@ -7,9 +8,7 @@ export interface SdpFileError {
 }
 
 /** The result of {@link sdpFileOf}. */
-export type SdpFileResult =
-  | { readonly ok: true; readonly value: string }
-  | { readonly ok: false; readonly error: SdpFileError };
+export type SdpFileResult = Result<string, SdpFileError>;
 
 function sends(stream: StreamPlan | undefined): stream is StreamPlan {
   return stream?.direction === 'sendrecv' || stream?.direction === 'sendonly';

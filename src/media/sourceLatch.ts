@@ -1,3 +1,4 @@
+import type { TransportAddress } from '../../machines/types.ts';
 /**
  * Which transport address a media port takes packets from and sends to: symmetric RTP (RFC 4961)
  * with latching (RFC 7362), as deployed endpoints do it behind NATs.
@@ -18,12 +19,6 @@
 /** What a packet's source is: the one just latched onto, the latched peer, or anyone else. */
 export type SourceVerdict = 'latched' | 'peer' | 'foreign';
 
-/** A transport address. */
-export interface MediaSource {
-  readonly address: string;
-  readonly port: number;
-}
-
 /** How long after the plan names a peer a source other than its advertised address may latch. */
 export const LATCH_WINDOW_MS = 5000;
 
@@ -35,24 +30,24 @@ function plainAddress(address: string): string {
 
 /** The latch of one media port (see the module comment); plain state, no I/O, the clock given. */
 export class SourceLatch {
-  private expected: MediaSource | undefined;
-  private latched: MediaSource | undefined;
+  private expected: TransportAddress | undefined;
+  private latched: TransportAddress | undefined;
   private windowStartMs = 0;
 
   constructor(private readonly windowMs: number = LATCH_WINDOW_MS) {}
 
   /** The address:port the latch holds, if any. */
-  get source(): MediaSource | undefined {
+  get source(): TransportAddress | undefined {
     return this.latched;
   }
 
   /** Where our packets go: the latched source, else the advertised address (none without a plan). */
-  get destination(): MediaSource | undefined {
+  get destination(): TransportAddress | undefined {
     return this.latched ?? this.expected;
   }
 
   /** The peer's advertised address and port from the plan (none: nothing is accepted); a change forgets the latch and opens a new window. */
-  expect(peer: MediaSource | undefined, nowMs: number): void {
+  expect(peer: TransportAddress | undefined, nowMs: number): void {
     const next = peer ? { address: plainAddress(peer.address), port: peer.port } : undefined;
     if (next?.address === this.expected?.address && next?.port === this.expected?.port) return;
     this.expected = next;

@@ -1,3 +1,4 @@
+import type { Result } from '../../machines/result.ts';
 /**
  * NAT-PMP wire format (RFC 6886 §3): requests go to the gateway's UDP port 5351, every field is in
  * network byte order, version is 0, and a response's opcode is the request's plus 128.
@@ -52,9 +53,6 @@ export type NatPmpParseError =
       readonly opcode: number;
       readonly resultCode: number;
     };
-
-/** A value or the error that stopped it. */
-export type Parsed<T, E> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: E };
 
 /*
  * External address response (RFC 6886 §3.2), 12 bytes:
@@ -201,7 +199,7 @@ const RESULT_MEANINGS: Record<NatPmpResultName, string> = {
   UNKNOWN_RESULT: 'the gateway answered with a result code RFC 6886 does not define',
 };
 
-function truncated(size: number, needed: number, what: string): Parsed<never, NatPmpParseError> {
+function truncated(size: number, needed: number, what: string): Result<never, NatPmpParseError> {
   return {
     ok: false,
     error: { code: 'TRUNCATED', message: `a NAT-PMP ${what} needs ${needed} bytes, got ${size}; ignore it` },
@@ -213,7 +211,7 @@ function truncated(size: number, needed: number, what: string): Parsed<never, Na
  * after it (§3.5), carrying the opcode so a client can tell which request it answers; error
  * responses need only version, opcode, result code and epoch (8 bytes). Never throws.
  */
-export function parseNatPmpResponse(bytes: Uint8Array): Parsed<NatPmpResponse, NatPmpParseError> {
+export function parseNatPmpResponse(bytes: Uint8Array): Result<NatPmpResponse, NatPmpParseError> {
   if (bytes.byteLength < 4) return truncated(bytes.byteLength, 4, 'response');
   const v = view(bytes);
   const version = v.getUint8(0);

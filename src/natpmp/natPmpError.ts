@@ -1,4 +1,5 @@
 import type { NatPmpResultName } from './codec.ts';
+import type { Result } from '../../machines/result.ts';
 
 /** What went wrong asking a NAT-PMP gateway, by kind; each error's message names the fix. */
 export type NatPmpErrorCode =
@@ -22,9 +23,7 @@ export interface NatPmpError {
 }
 
 /** A value or the {@link NatPmpError} that stopped it: failures are values, not throws. */
-export type NatPmpResult<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: NatPmpError };
+export type NatPmpResult<T> = Result<T, NatPmpError>;
 
 /** A failed {@link NatPmpResult}. */
 export function natPmpFail<T>(code: NatPmpErrorCode, message: string): NatPmpResult<T> {

@@ -1,5 +1,6 @@
 import { createSocket } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
+import { ok, type Result } from '../../machines/result.ts';
 
 /** Why no local address could be found toward a host. */
 export interface NoRoute {
@@ -16,11 +17,11 @@ export interface NoRoute {
 export function localAddressToward(
   host: string,
   opts: { readonly localAddress?: string } = {},
-): Promise<{ ok: true; value: string } | { ok: false; error: NoRoute }> {
+): Promise<Result<string, NoRoute>> {
   return new Promise((resolve) => {
     const socket = createSocket('udp4');
     let settled = false;
-    const finish = (result: { ok: true; value: string } | { ok: false; error: NoRoute }) => {
+    const finish = (result: Result<string, NoRoute>) => {
       if (settled) return;
       settled = true;
       socket.close(() => resolve(result));
@@ -35,7 +36,7 @@ export function localAddressToward(
     const connect = () =>
       socket.connect(1900, host, () => {
         try {
-          finish({ ok: true, value: socket.address().address });
+          finish(ok(socket.address().address));
         } catch (err) {
           noRoute(`cannot read the local address toward ${host} (${(err as Error).message}); name the local address`);
         }

@@ -1,4 +1,5 @@
 import type { PcpResultName } from './codec.ts';
+import type { Result } from '../../machines/result.ts';
 
 /** What went wrong asking a PCP server, by kind; each error's message names the fix. */
 export type PcpErrorCode =
@@ -29,7 +30,7 @@ export interface PcpError {
 }
 
 /** A value or the {@link PcpError} that stopped it: failures are values, not throws. */
-export type PcpResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: PcpError };
+export type PcpResult<T> = Result<T, PcpError>;
 
 /** A failed {@link PcpResult}. */
 export function pcpFail<T>(code: PcpErrorCode, message: string): PcpResult<T> {

@@ -1,5 +1,5 @@
 import { judgeCallability, type Callability, type FilteringBehaviour } from '../../machines/callability.ts';
-import type { Endpoint, MappingBehaviour, NatReport, Problem } from '../../machines/types.ts';
+import type { TransportAddress, MappingBehaviour, NatReport, Problem } from '../../machines/types.ts';
 import { openCallPorts } from '../endpoint/callPorts.ts';
 import { externalAddress as natPmpExternalAddress } from '../natpmp/client.ts';
 import { probeReflector } from '../reflector/client.ts';
@@ -14,12 +14,12 @@ export interface NatReportOptions {
   readonly sipPort: number;
   readonly mediaPort: number;
   /** A Snatmap reflector, and its second address for the mapping check (none: no check). */
-  readonly reflector?: Endpoint;
-  readonly alternateReflector?: Endpoint;
+  readonly reflector?: TransportAddress;
+  readonly alternateReflector?: TransportAddress;
   /** A STUN server: a Binding from every call port, and the RFC 5780 behaviour tests when it can. */
-  readonly stun?: Endpoint;
+  readonly stun?: TransportAddress;
   /** Where to search for a UPnP IGD (SSDP multicast group or a unicast address); none: not asked. */
-  readonly upnp?: { readonly target: Endpoint; readonly localAddress?: string; readonly timeoutMs: number };
+  readonly upnp?: { readonly target: TransportAddress; readonly localAddress?: string; readonly timeoutMs: number };
   /** The NAT-PMP gateway to ask (normally the default gateway); none: not asked. */
   readonly natPmpGateway?: string;
   /** STUN retransmission timeout; default 500 ms (RFC 8489). Tests on a LAN use less. */
@@ -30,21 +30,25 @@ export interface NatReportOptions {
 /** One call port: what the reflector and the STUN server saw it as. */
 export interface PortReport {
   readonly localPort: number;
-  readonly reflector?: { readonly external: Endpoint } | { readonly error: Problem };
-  readonly stun?: { readonly external: Endpoint } | { readonly error: Problem };
+  readonly reflector?: { readonly external: TransportAddress } | { readonly error: Problem };
+  readonly stun?: { readonly external: TransportAddress } | { readonly error: Problem };
 }
 
 /** The whole NAT report. */
 export interface NatProbeReport {
   readonly localAddress: string;
   readonly ports: readonly PortReport[];
-  readonly reflector?: { readonly server: Endpoint; readonly verdict: string; readonly mapping?: MappingBehaviour };
+  readonly reflector?: {
+    readonly server: TransportAddress;
+    readonly verdict: string;
+    readonly mapping?: MappingBehaviour;
+  };
   readonly stun?: {
-    readonly server: Endpoint;
+    readonly server: TransportAddress;
     readonly behaviour?: {
       readonly mapping: NatBehaviour['mapping'];
       readonly filtering: NatBehaviour['filtering'];
-      readonly otherAddress: Endpoint;
+      readonly otherAddress: TransportAddress;
     };
     readonly problem?: Problem;
   };
@@ -130,7 +134,7 @@ export async function probeNat(opts: NatReportOptions): Promise<NatProbeReport> 
         localPort: p.port,
         ...(r ? { reflector: r.ok ? { external: r.external } : { error: r.error } } : {}),
         ...(s
-          ? { stun: s.ok ? { external: s.mapped } : { error: { code: s.error.code, message: s.error.message } } }
+          ? { stun: s.ok ? { external: s.value.mapped } : { error: { code: s.error.code, message: s.error.message } } }
           : {}),
       };
     });

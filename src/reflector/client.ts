@@ -4,7 +4,7 @@ import { createActor, fromPromise } from 'xstate';
 import { natProbeMachine } from '../../machines/natProbe.ts';
 import { verdictOf } from '../../machines/natVerdict.ts';
 import type { ProbeAnswer, ProbeAttemptInput } from '../../machines/portProbe.ts';
-import type { Endpoint, NatReport, Problem } from '../../machines/types.ts';
+import type { TransportAddress, NatReport, Problem } from '../../machines/types.ts';
 import type { UdpChannel } from '../net/udpPort.ts';
 import { decodeResponse, encodeRequest, SNATMAP_MESSAGE_BYTES } from './codec.ts';
 
@@ -16,7 +16,7 @@ export interface ProbeOptions {
   readonly ports: readonly UdpChannel[];
   readonly reflector: { readonly address: string; readonly port: number };
   /** A second reflector address (ours answers on its port + 1): the first port asks it too, to tell a symmetric NAT. */
-  readonly alternate?: Endpoint;
+  readonly alternate?: TransportAddress;
   /** Requests per port before giving up; default 4. */
   readonly attempts?: number;
   /** Wait for the first answer this long, doubling for each retransmission; default 250 ms. */
@@ -40,7 +40,11 @@ function problemOf(error: unknown, code: string): Problem {
  * long to wait and aborts through `signal` (rejects with PROBE_ABORTED). Rejects with a Problem
  * when the request cannot be sent or the port closes. Nothing outlives the returned promise.
  */
-export function probeAttempt(port: UdpChannel, reflector: Endpoint, signal?: AbortSignal): Promise<ProbeAnswer> {
+export function probeAttempt(
+  port: UdpChannel,
+  reflector: TransportAddress,
+  signal?: AbortSignal,
+): Promise<ProbeAnswer> {
   const nonce = randomInt(0, 0x80000000);
   const request = encodeRequest({ nonce, address: port.address, port: port.port });
   return new Promise<ProbeAnswer>((resolve, reject) => {

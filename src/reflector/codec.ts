@@ -1,3 +1,4 @@
+import type { Result } from '../../machines/result.ts';
 /**
  * The Snatmap wire format (Apple's NAT reflector, UDP 5678), as read from AVConference's snatmap.c.
  * Both messages are exactly 16 bytes, big-endian:
@@ -41,9 +42,7 @@ export interface SnatmapError {
 }
 
 /** A decoded message or why not. */
-export type SnatmapResult =
-  | { readonly ok: true; readonly value: SnatmapAddress }
-  | { readonly ok: false; readonly error: SnatmapError };
+export type SnatmapResult = Result<SnatmapAddress, SnatmapError>;
 
 function fail(code: SnatmapError['code'], message: string): SnatmapResult {
   return { ok: false, error: { code, message } };

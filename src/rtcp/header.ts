@@ -1,3 +1,4 @@
+import type { Result } from '../../machines/result.ts';
 /**
  * The common RTCP header (RFC 3550 §6.4.1):
  *
@@ -20,9 +21,7 @@ export interface RtcpError {
 }
 
 /** A parsed value or why not. */
-export type RtcpResult<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: RtcpError };
+export type RtcpResult<T> = Result<T, RtcpError>;
 
 /** Shorthand for an error result. */
 export function rtcpError<T>(code: RtcpError['code'], message: string): RtcpResult<T> {

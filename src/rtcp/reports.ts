@@ -1,3 +1,4 @@
+import { fail, ok, type Result } from '../../machines/result.ts';
 import { parseCompound, serializeCompound, type RtcpPacket } from './compound.ts';
 import { ntpFromUnixMs, ntpMiddle32 } from './ntp.ts';
 import type { ReportBlock } from './reportBlock.ts';
@@ -40,29 +41,28 @@ export function buildReport(report: OutgoingReport, byeReason?: string): Uint8Ar
 }
 
 /** What a received compound datagram told us. */
-export type IncomingReports =
-  | { readonly ok: false }
-  | {
-      readonly ok: true;
-      readonly senderReports: ReadonlyArray<{ readonly ssrc: number; readonly ntpMiddle32: number }>;
-      readonly receiverReports: number;
-      readonly byes: number;
-      /** The SSRCs the compound's SRs and RRs report from (its senders). */
-      readonly reporters: readonly number[];
-      /** Packets in the compound that could not be read (the rest still count). */
-      readonly badPackets: number;
-      /** Report blocks (from SRs and RRs) about the given SSRC. */
-      blocksAbout(ssrc: number): readonly ReportBlock[];
-    };
+export type IncomingReports = Result<ReadReports, { readonly code: 'NOT_RTCP'; readonly message: string }>;
 
-/** Read a received RTCP datagram; not RTCP at all (nothing readable) is `{ ok: false }`. */
+/** The reports of one compound. */
+export interface ReadReports {
+  readonly senderReports: ReadonlyArray<{ readonly ssrc: number; readonly ntpMiddle32: number }>;
+  readonly receiverReports: number;
+  readonly byes: number;
+  /** The SSRCs the compound's SRs and RRs report from (its senders). */
+  readonly reporters: readonly number[];
+  /** Packets in the compound that could not be read (the rest still count). */
+  readonly badPackets: number;
+  /** Report blocks (from SRs and RRs) about the given SSRC. */
+  blocksAbout(ssrc: number): readonly ReportBlock[];
+}
+
+/** Read a received RTCP datagram; not RTCP at all (no packet of it readable) is a `NOT_RTCP` error. */
 export function readReports(bytes: Uint8Array): IncomingReports {
   const { packets } = parseCompound(bytes);
   const good = packets.flatMap((p) => (p.ok ? [p.value] : []));
-  if (good.length === 0) return { ok: false };
+  if (good.length === 0) return fail('NOT_RTCP', `none of its ${packets.length} RTCP packets could be read`);
   const blocks = good.flatMap((p) => (p.type === 'sr' || p.type === 'rr' ? p.reports : []));
-  return {
-    ok: true,
+  return ok({
     senderReports: good.flatMap((p) =>
       p.type === 'sr'
         ? [{ ssrc: p.ssrc, ntpMiddle32: ntpMiddle32({ seconds: p.ntpSeconds, fraction: p.ntpFraction }) }]
@@ -73,5 +73,5 @@ export function readReports(bytes: Uint8Array): IncomingReports {
     reporters: good.flatMap((p) => (p.type === 'sr' || p.type === 'rr' ? [p.ssrc] : [])),
     badPackets: packets.length - good.length,
     blocksAbout: (ssrc) => blocks.filter((b) => b.ssrc === ssrc),
-  };
+  });
 }

@@ -1,3 +1,4 @@
+import type { Result } from '../../machines/result.ts';
 /**
  * RTP fixed header (RFC 3550 §5.1):
  *
@@ -47,9 +48,7 @@ export interface RtpError {
 }
 
 /** A parsed packet or why not. */
-export type RtpResult =
-  | { readonly ok: true; readonly value: RtpPacket }
-  | { readonly ok: false; readonly error: RtpError };
+export type RtpResult = Result<RtpPacket, RtpError>;
 
 const HEADER = 12;
 

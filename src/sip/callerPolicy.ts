@@ -12,7 +12,9 @@
  */
 
 import { BlockList, isIP } from 'node:net';
-import type { HostPort } from './routing.ts';
+import type { TransportAddress } from '../../machines/types.ts';
+import { fail, ok, type Result } from '../../machines/result.ts';
+import { decodedUser, parseSipUri, sipUriOfAddress } from './sipUri.ts';
 
 /** One allowed source: an address block, and a From user when the entry was a URI with one. */
 export interface AllowedCaller {
@@ -41,17 +43,17 @@ export const PRIVATE_NETWORKS = [
 ] as const;
 
 /** The result of {@link parseCallerPolicy}. */
-export type CallerPolicyResult =
-  | { readonly ok: true; readonly policy: CallerPolicy }
-  | { readonly ok: false; readonly error: { readonly code: 'BAD_ALLOW'; readonly message: string } };
+export type CallerPolicyResult = Result<CallerPolicy, { readonly code: 'BAD_ALLOW'; readonly message: string }>;
 
 function parseEntry(text: string): AllowedCaller | string {
   const entry = text.trim();
-  const uri = /^sips?:(?:([^@;?>]+)@)?(\[[^\]]+\]|[^:;?>]+)(?::\d{1,5})?(?:[;?].*)?$/i.exec(entry);
-  const [address, prefixText] = uri ? [uri[2].replace(/^\[|\]$/g, ''), undefined] : entry.split('/');
+  const isUri = /^sips?:/i.test(entry);
+  const uri = isUri ? parseSipUri(entry) : undefined;
+  if (uri && !uri.ok) return uri.error.message;
+  const [address, prefixText] = uri?.ok ? [uri.value.host, undefined] : entry.split('/');
   const family = isIP(address ?? '');
   if (family !== 4 && family !== 6)
-    return uri
+    return isUri
       ? "the URI's host must be an IP address (a name could change under us)"
       : 'not an IP address, a CIDR block, a sip: URI or "any"';
   const max = family === 4 ? 32 : 128;
@@ -60,12 +62,8 @@ function parseEntry(text: string): AllowedCaller | string {
   if (prefix > max) return `the prefix length must be 0–${max}`;
   const block = new BlockList();
   block.addSubnet(address!, prefix, family === 4 ? 'ipv4' : 'ipv6');
-  let user: string | undefined;
-  try {
-    user = uri?.[1] === undefined ? undefined : decodeURIComponent(uri[1]);
-  } catch {
-    return "the URI's user part has a bad %-escape";
-  }
+  // Decoded the way the From header's user is (decodedUser), so both sides of the comparison agree.
+  const user = uri?.ok ? decodedUser(uri.value) : undefined;
   return { family, block, text: entry, ...(user === undefined ? {} : { user }) };
 }
 
@@ -75,15 +73,14 @@ function parseEntry(text: string): AllowedCaller | string {
  */
 export function parseCallerPolicy(entries: readonly string[] | undefined): CallerPolicyResult {
   const list = entries && entries.length > 0 ? entries : PRIVATE_NETWORKS;
-  if (list.some((e) => e.trim().toLowerCase() === 'any')) return { ok: true, policy: { any: true } };
+  if (list.some((e) => e.trim().toLowerCase() === 'any')) return ok({ any: true });
   const allowed: AllowedCaller[] = [];
   for (const text of list) {
     const parsed = parseEntry(text);
-    if (typeof parsed === 'string')
-      return { ok: false, error: { code: 'BAD_ALLOW', message: `--allow ${JSON.stringify(text)}: ${parsed}` } };
+    if (typeof parsed === 'string') return fail('BAD_ALLOW', `--allow ${JSON.stringify(text)}: ${parsed}`);
     allowed.push(parsed);
   }
-  return { ok: true, policy: { any: false, allowed } };
+  return ok({ any: false, allowed });
 }
 
 function inBlock(address: string, caller: AllowedCaller): boolean {
@@ -93,22 +90,12 @@ function inBlock(address: string, caller: AllowedCaller): boolean {
   return family === caller.family && caller.block.check(text, family === 4 ? 'ipv4' : 'ipv6');
 }
 
-/** The user part of a From header value's URI, if any. */
-function fromUser(from: string | undefined): string | undefined {
-  const user = from ? /sips?:([^@;?>]+)@/i.exec(from)?.[1] : undefined;
-  if (user === undefined) return undefined;
-  try {
-    return decodeURIComponent(user);
-  } catch {
-    return user;
-  }
-}
-
 /** Whether a new call from `source`, with this From header, may ring. */
-export function admits(policy: CallerPolicy, source: HostPort, from: string | undefined): boolean {
+export function admits(policy: CallerPolicy, source: TransportAddress, from: string | undefined): boolean {
   if (policy.any) return true;
   return policy.allowed.some(
-    (block) => inBlock(source.host, block) && (block.user === undefined || block.user === fromUser(from)),
+    (block) =>
+      inBlock(source.address, block) && (block.user === undefined || block.user === decodedUser(sipUriOfAddress(from))),
   );
 }
 

@@ -6,16 +6,24 @@
  * reads them first. Pure functions over header values (folded lines already joined); they never throw.
  */
 
+import { err, type Err, type Result } from '../../machines/result.ts';
+
 /** RFC 3261 §25.1 token characters. */
 export const TOKEN_CHARS = "A-Za-z0-9.!%*_+`'~-";
 const TOKEN = new RegExp(`^[${TOKEN_CHARS}]+$`);
 /** LWS after folding is spaces and tabs. */
 const WS = /^[ \t]*/;
 
-/** A checked header value, or why it is not one. */
-export type Checked<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
+/** Why a header value is not one: the message names the header and what is wrong with it. */
+export interface HeaderError {
+  readonly code: 'BAD_HEADER';
+  readonly message: string;
+}
 
-const fail = (reason: string) => ({ ok: false as const, reason });
+/** A checked header value, or why it is not one. */
+export type Checked<T> = Result<T, HeaderError>;
+
+const fail = (message: string): Err<HeaderError> => err({ code: 'BAD_HEADER', message });
 
 /**
  * Split a header value at top-level commas: not inside a quoted string (with its quoted-pairs) or
@@ -81,7 +89,7 @@ export interface ViaParm {
 /** Read a Via header value (one or more via-parms, any LWS the grammar allows). */
 export function parseVia(value: string): Checked<ViaParm[]> {
   const parms = splitTopLevel(value, ',');
-  if (!parms.ok) return fail(`malformed Via header (${parms.reason})`);
+  if (!parms.ok) return fail(`malformed Via header (${parms.error.message})`);
   const out: ViaParm[] = [];
   for (const parm of parms.value) {
     const [head, ...params] = parm.split(';');
@@ -161,7 +169,7 @@ export function parseAddress(value: string, what: string): Checked<Address> {
   }
   if (!ABSOLUTE_URI.test(uri)) return fail(`malformed ${what} URI`);
   const params = splitTopLevel(rest, ';');
-  if (!params.ok) return fail(`${what} ${params.reason}`);
+  if (!params.ok) return fail(`${what} ${params.error.message}`);
   const [before, ...list] = params.value;
   if (before.trim() !== '') return fail(`malformed ${what} header`);
   const checked = checkParams(list, what);
@@ -176,7 +184,7 @@ export function parseAddress(value: string, what: string): Checked<Address> {
 export function parseContact(value: string): Checked<Address[] | '*'> {
   if (value.trim() === '*') return { ok: true, value: '*' };
   const parts = splitTopLevel(value, ',');
-  if (!parts.ok) return fail(`Contact has an ${parts.reason}`);
+  if (!parts.ok) return fail(`Contact has an ${parts.error.message}`);
   const out: Address[] = [];
   for (const part of parts.value) {
     const address = parseAddress(part, 'Contact');

@@ -1,6 +1,7 @@
 import { admits, type CallerPolicy } from './callerPolicy.ts';
 import { headerOf, statelessResponse, tagOf, type SipMessageText } from './messageCheck.ts';
-import { hostPortOfUri, type HostPort } from './routing.ts';
+import type { TransportAddress } from '../../machines/types.ts';
+import { addressOfSipUri, decodedUser, parseSipUri, sipUriOfAddress } from './sipUri.ts';
 
 /**
  * What avchat answers itself, before sip.js sees a request:
@@ -87,17 +88,16 @@ function acceptsSdp(message: SipMessageText): boolean {
 }
 
 function userOf(uri: string | undefined): string | undefined {
-  return uri ? /^sips?:([^@;?>]+)@/i.exec(uri.trim())?.[1] : undefined;
+  const parsed = uri ? parseSipUri(uri) : undefined;
+  return parsed?.ok ? decodedUser(parsed.value) : undefined;
 }
 
-const keyOf = (address: HostPort) => `${address.host.toLowerCase()}|${address.port}`;
+const keyOf = (address: TransportAddress) => `${address.address.toLowerCase()}|${address.port}`;
 
 /** The Contact's address, when it names an IP literal (a name is never looked up: see routing.ts). */
-function contactAddress(message: SipMessageText): HostPort | undefined {
-  const contact = headerOf(message, 'contact');
-  const uri = contact ? (/<([^>]*)>/.exec(contact)?.[1] ?? contact.split(/[;,]/)[0]) : undefined;
-  const address = uri ? hostPortOfUri(uri) : undefined;
-  return address && /^[\d.]+$|:/.test(address.host) ? address : undefined;
+function contactAddress(message: SipMessageText): TransportAddress | undefined {
+  const uri = sipUriOfAddress(headerOf(message, 'contact'));
+  return uri && uri.hostKind !== 'name' ? addressOfSipUri(uri) : undefined;
 }
 
 /** Decides, per request, whether sip.js gets it or avchat answers it itself. */
@@ -108,7 +108,7 @@ export class InboundScreen {
   constructor(private readonly state: ScreenState) {}
 
   /** Note a message we send: an initial INVITE makes its destination the call's peer. */
-  noteOutgoing(message: SipMessageText, destination: HostPort): void {
+  noteOutgoing(message: SipMessageText, destination: TransportAddress): void {
     if (message.kind === 'request' && message.method === 'INVITE' && !tagOf(headerOf(message, 'to')))
       this.remember(message, destination, false);
   }
@@ -117,24 +117,24 @@ export class InboundScreen {
    * Note a response that arrived from `source`: for a call we placed, a response from the host we
    * called teaches the port it signals from, and its Contact (the address its requests may come from).
    */
-  noteResponse(message: SipMessageText, source: HostPort): void {
+  noteResponse(message: SipMessageText, source: TransportAddress): void {
     const peer = this.peers.get(headerOf(message, 'call-id') ?? '');
-    if (!peer || peer.host !== source.host.toLowerCase()) return;
+    if (!peer || peer.host !== source.address.toLowerCase()) return;
     this.learn(peer, source);
     const contact = message.status !== undefined && message.status < 300 ? contactAddress(message) : undefined;
     if (contact) this.learn(peer, contact);
   }
 
   /** The signalling address a call's peer was first seen at, if the call is known. */
-  peerOf(callId: string): HostPort | undefined {
+  peerOf(callId: string): TransportAddress | undefined {
     const first = this.peers.get(callId)?.addresses.values().next().value;
     if (!first) return undefined;
     const at = first.lastIndexOf('|');
-    return { host: first.slice(0, at), port: Number(first.slice(at + 1)) };
+    return { address: first.slice(0, at), port: Number(first.slice(at + 1)) };
   }
 
   /** Screen a request that arrived from `source`; responses always pass. */
-  screen(message: SipMessageText, source: HostPort): ScreenVerdict {
+  screen(message: SipMessageText, source: TransportAddress): ScreenVerdict {
     if (message.kind !== 'request') return PASS;
     const inDialog = Boolean(tagOf(headerOf(message, 'to'))) || message.method === 'CANCEL' || message.method === 'ACK';
     const callId = headerOf(message, 'call-id') ?? '';
@@ -155,7 +155,7 @@ export class InboundScreen {
         return refuse(
           403,
           'Forbidden (not the peer of this call)',
-          `${message.method} for a call with ${this.describe(peer)} came from ${source.host}:${source.port}`,
+          `${message.method} for a call with ${this.describe(peer)} came from ${source.address}:${source.port}`,
         );
       }
     } else if (this.state.callers && !admits(this.state.callers, source, headerOf(message, 'from'))) {
@@ -163,7 +163,7 @@ export class InboundScreen {
       return refuse(
         403,
         'Forbidden (caller not allowed)',
-        `${message.method} from ${source.host}:${source.port}, which --allow does not admit`,
+        `${message.method} from ${source.address}:${source.port}, which --allow does not admit`,
       );
     }
     if (!(ALLOWED_METHODS as readonly string[]).includes(message.method)) {
@@ -248,15 +248,15 @@ export class InboundScreen {
     return [...peer.addresses].map((a) => a.replace('|', ':')).join(' or ');
   }
 
-  private learn(peer: { readonly addresses: Set<string> }, address: HostPort): void {
+  private learn(peer: { readonly addresses: Set<string> }, address: TransportAddress): void {
     if (peer.addresses.size < ADDRESSES_PER_CALL) peer.addresses.add(keyOf(address));
   }
 
-  private remember(message: SipMessageText, address: HostPort, theirs: boolean): void {
+  private remember(message: SipMessageText, address: TransportAddress, theirs: boolean): void {
     const callId = headerOf(message, 'call-id');
     // First sight only: a stranger re-using a live Call-ID in a new INVITE must not become its peer.
     if (!callId || this.peers.has(callId)) return;
-    const peer = { host: address.host.toLowerCase(), addresses: new Set([keyOf(address)]) };
+    const peer = { host: address.address.toLowerCase(), addresses: new Set([keyOf(address)]) };
     // An incoming INVITE's Contact is where the peer takes requests, and so where it may send them from.
     if (theirs) {
       const contact = contactAddress(message);

@@ -5,7 +5,8 @@
  * Pure functions over text: they return values, never throw.
  */
 
-import { hostPortOfUri } from './routing.ts';
+import { err, ok, type Result } from '../../machines/result.ts';
+import { sipUriAddress } from './sipUri.ts';
 import { isSipDate, parseAddress, parseContact, parseVia, TOKEN_CHARS } from './headerSyntax.ts';
 import { headerOf, readSipText } from './sipText.ts';
 
@@ -35,16 +36,16 @@ export interface SipMessageProblem {
   readonly code: 'SIP_MALFORMED' | 'SIP_TOO_LARGE';
   /** 400 Bad Request, 416 Unsupported URI Scheme, 505 Version Not Supported or 513 Message Too Large (RFC 3261 §21.4.1, §21.4.16, §21.5.7, §21.5.11). */
   readonly status: 400 | 416 | 505 | 513;
-  /** The reason, short enough for a reason phrase. */
-  readonly reason: string;
+  /** The cause, short enough for a reason phrase. */
+  readonly message: string;
   /** Whether the datagram was a request (it is answered) or a response (it is dropped). */
   readonly kind: 'request' | 'response' | 'unknown';
+  /** What could be read of it despite the fault: enough, for a request, to carry the 400 back. */
+  readonly partial?: SipMessageText;
 }
 
 /** The result of {@link checkSipMessage}. */
-export type SipCheckResult =
-  | { readonly ok: true; readonly message: SipMessageText }
-  | { readonly ok: false; readonly problem: SipMessageProblem; readonly partial?: SipMessageText };
+export type SipCheckResult = Result<SipMessageText, SipMessageProblem>;
 
 /** The `tag` parameter of a From or To header value. */
 export function tagOf(value: string | undefined): string | undefined {
@@ -62,10 +63,11 @@ export function topBranchOf(message: Pick<SipMessageText, 'headers'>): string | 
 
 function problem(
   kind: SipMessageProblem['kind'],
-  reason: string,
+  message: string,
   status: SipMessageProblem['status'] = 400,
+  partial?: SipMessageText,
 ): SipMessageProblem {
-  return { code: status === 513 ? 'SIP_TOO_LARGE' : 'SIP_MALFORMED', status, reason, kind };
+  return { code: status === 513 ? 'SIP_TOO_LARGE' : 'SIP_MALFORMED', status, message, kind, partial };
 }
 
 /** RFC 3261 §25.1 token characters: a method is any token, not only one that begins with a letter. */
@@ -107,7 +109,7 @@ const MAX_UINT32 = 2 ** 32 - 1;
 export function checkSipMessage(text: string, limits: { maxBytes?: number; maxHeaders?: number } = {}): SipCheckResult {
   const maxBytes = limits.maxBytes ?? MAX_SIP_MESSAGE_BYTES;
   const maxHeaders = limits.maxHeaders ?? MAX_SIP_HEADERS;
-  if (typeof text !== 'string' || text.length === 0) return { ok: false, problem: problem('unknown', 'empty message') };
+  if (typeof text !== 'string' || text.length === 0) return err(problem('unknown', 'empty message'));
   const { startLine, headers, headerLineCount, unreadable: unreadableLine, body, hasEnd } = readSipText(text);
   const request = REQUEST_LINE.exec(startLine);
   const status = STATUS_LINE.exec(startLine);
@@ -115,7 +117,7 @@ export function checkSipMessage(text: string, limits: { maxBytes?: number; maxHe
   const requestLike = responseLike ? null : REQUEST_LIKE.exec(startLine);
   const kind: SipMessageProblem['kind'] =
     request || requestLike ? 'request' : status || responseLike ? 'response' : 'unknown';
-  if (kind === 'unknown') return { ok: false, problem: problem(kind, 'not a SIP start line') };
+  if (kind === 'unknown') return err(problem(kind, 'not a SIP start line'));
 
   // An unreadable line was skipped so that the rest can still carry a 400 back; the first one is the cause.
   const unreadable =
@@ -130,11 +132,7 @@ export function checkSipMessage(text: string, limits: { maxBytes?: number; maxHe
           body,
         }
       : { kind: 'response', method: '', status: status ? Number(status[1]) : 0, headers, body };
-  const fail = (reason: string, code: SipMessageProblem['status'] = 400) => ({
-    ok: false as const,
-    problem: problem(kind, reason, code),
-    partial,
-  });
+  const fail = (reason: string, code: SipMessageProblem['status'] = 400) => err(problem(kind, reason, code, partial));
   // Too large is still read (a UDP datagram is at most 64 KiB), so that the 513 can be sent back.
   if (Buffer.byteLength(text, 'utf8') > maxBytes) return fail(`message larger than ${maxBytes} bytes`, 513);
   if (headerLineCount > maxHeaders) return fail(`more than ${maxHeaders} header lines`, 513);
@@ -157,15 +155,15 @@ export function checkSipMessage(text: string, limits: { maxBytes?: number; maxHe
   }
   for (const [, via] of headers.filter(([n]) => n === 'via')) {
     const parsed = parseVia(via);
-    if (!parsed.ok) return fail(parsed.reason);
+    if (!parsed.ok) return fail(parsed.error.message);
   }
   for (const name of ['from', 'to'] as const) {
     const address = parseAddress(headerOf(partial, name)!, headerName(name));
-    if (!address.ok) return fail(address.reason);
+    if (!address.ok) return fail(address.error.message);
   }
   for (const [, contact] of headers.filter(([n]) => n === 'contact')) {
     const parsed = parseContact(contact);
-    if (!parsed.ok) return fail(parsed.reason);
+    if (!parsed.ok) return fail(parsed.error.message);
   }
   const date = headerOf(partial, 'date');
   if (date !== undefined && !isSipDate(date)) return fail('Date header is not an RFC 1123 date in GMT');
@@ -189,7 +187,7 @@ export function checkSipMessage(text: string, limits: { maxBytes?: number; maxHe
     // RFC 3261 §19.1.1 (Table 1): a Request-URI has no headers component (RFC 4475 §3.1.2.11).
     // A '?' in the user part is a character of the user (RFC 4475 §3.1.1.2); after the host it starts headers.
     if (request[2].slice(request[2].lastIndexOf('@') + 1).includes('?')) return fail('Request-URI has escaped headers');
-    if (!hostPortOfUri(request[2])) return fail('Request-URI has no host');
+    if (!sipUriAddress(request[2])) return fail('Request-URI has no host');
   }
   const lengthText = headerOf(partial, 'content-length');
   if (lengthText !== undefined) {
@@ -199,7 +197,7 @@ export function checkSipMessage(text: string, limits: { maxBytes?: number; maxHe
       return fail('body shorter than its Content-Length (truncated datagram)');
   }
   const message: SipMessageText = request ? partial : { ...partial, method: cseq[2] };
-  return { ok: true, message };
+  return ok(message);
 }
 
 /** Whether a request that failed the check can be answered at all: a response needs its Via (where it goes, what it answers) and CSeq (RFC 3261 §8.2.6.2). */

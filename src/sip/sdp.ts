@@ -1,5 +1,6 @@
 import { parse, write, type MediaDescription, type SessionDescription } from 'sdp-transform';
 import type { Direction, MediaKind, MediaPlan, StreamPlan } from '../../machines/types.ts';
+import type { Result } from '../../machines/result.ts';
 
 export type { Direction, MediaKind, MediaPlan, StreamPlan };
 
@@ -32,7 +33,7 @@ export interface SdpError {
 }
 
 /** The result of an SDP function. */
-export type SdpResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: SdpError };
+export type SdpResult<T> = Result<T, SdpError>;
 
 /** A codec we do, with the payload type we offer it on and the format parameters we receive it with. */
 interface SupportedCodec {

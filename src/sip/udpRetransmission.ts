@@ -1,5 +1,5 @@
 import { headerOf, topBranchOf, type SipMessageText } from './messageCheck.ts';
-import type { HostPort } from './routing.ts';
+import type { TransportAddress } from '../../machines/types.ts';
 
 /**
  * The RFC 3261 §17 retransmission timers sip.js 0.21 leaves out over UDP (FIXMEs in its
@@ -55,7 +55,7 @@ export interface RetransmissionRecord {
   /** 1 for the first retransmission. */
   readonly count: number;
   readonly text: string;
-  readonly destination: HostPort;
+  readonly destination: TransportAddress;
 }
 
 /** A transaction whose timer ran out (B, F or H) without the message that would stop it. */
@@ -63,14 +63,14 @@ export interface RetransmissionTimeout {
   readonly timer: 'B' | 'F' | 'H';
   /** What was being retransmitted, e.g. `INVITE` or `486 INVITE`. */
   readonly what: string;
-  readonly destination: HostPort;
+  readonly destination: TransportAddress;
   readonly retransmissions: number;
 }
 
 /** What a {@link UdpRetransmitter} needs. */
 export interface UdpRetransmitterDeps {
   /** Put the text on the wire again. */
-  send(text: string, destination: HostPort): void;
+  send(text: string, destination: TransportAddress): void;
   readonly timers?: SipTimerValues;
   onRetransmit?(record: RetransmissionRecord): void;
   onTimeout?(timeout: RetransmissionTimeout): void;
@@ -80,7 +80,7 @@ interface Running {
   readonly timer: RetransmissionTimer;
   readonly what: string;
   readonly text: string;
-  readonly destination: HostPort;
+  readonly destination: TransportAddress;
   readonly startedAt: number;
   interval: number;
   count: number;
@@ -120,7 +120,7 @@ export class UdpRetransmitter {
   }
 
   /** A message left: start the timer that covers it, unless one already runs (sip.js re-sending a final response). */
-  sent(message: SipMessageText, text: string, destination: HostPort): void {
+  sent(message: SipMessageText, text: string, destination: TransportAddress): void {
     const transaction = transactionOf(message);
     if (message.kind === 'request') {
       if (message.method === 'ACK') return;

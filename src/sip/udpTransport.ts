@@ -13,7 +13,8 @@ import {
 } from './messageCheck.ts';
 import { ServerTransactionTable } from './serverTransactions.ts';
 import { stackText } from './stackText.ts';
-import { routeOf, stampReceived, type HostPort } from './routing.ts';
+import type { TransportAddress } from '../../machines/types.ts';
+import { routeOf, stampReceived } from './routing.ts';
 import {
   UdpRetransmitter,
   type RetransmissionTimeout,
@@ -24,7 +25,7 @@ import {
 /** One SIP message as it crossed the socket, for logs and for tests that check the wire. */
 export interface SipWireRecord {
   readonly direction: 'in' | 'out';
-  readonly peer: { readonly host: string; readonly port: number };
+  readonly peer: TransportAddress;
   readonly text: string;
   /** Set on a retransmission: the RFC 3261 timer that sent it again (A, E or G). */
   readonly retransmission?: RetransmissionTimer;
@@ -90,10 +91,10 @@ export class UdpTransport implements Transport {
     this.retransmitter = new UdpRetransmitter({
       timers: options.timers,
       send: (text, destination) => {
-        this.options.sip.send(Buffer.from(text, 'utf8'), destination.port, destination.host).catch((err: Error) => {
+        this.options.sip.send(Buffer.from(text, 'utf8'), destination.port, destination.address).catch((err: Error) => {
           this.options.onError?.({
             code: 'SIP_SEND_FAILED',
-            message: `retransmission to ${destination.host}:${destination.port} failed: ${err.message}`,
+            message: `retransmission to ${destination.address}:${destination.port} failed: ${err.message}`,
           });
         });
       },
@@ -123,25 +124,25 @@ export class UdpTransport implements Transport {
     if (this._state === TransportState.Connected) return Promise.resolve();
     this.subscription = this.options.sip.messages$.subscribe((datagram) => {
       const raw = datagram.text;
-      const source = { host: datagram.address, port: datagram.port };
+      const source = { address: datagram.address, port: datagram.port };
       this.options.onWire?.({ direction: 'in', peer: source, text: raw });
       const checked = checkSipMessage(raw);
       if (!checked.ok) {
-        this.refuse(checked.problem, checked.partial, source);
+        this.refuse(checked.error, source);
         return;
       }
-      this.retransmitter.received(checked.message);
-      if (checked.message.kind === 'response') this.options.screen?.noteResponse(checked.message, source);
-      const verdict = this.options.screen?.screen(checked.message, source);
+      this.retransmitter.received(checked.value);
+      if (checked.value.kind === 'response') this.options.screen?.noteResponse(checked.value, source);
+      const verdict = this.options.screen?.screen(checked.value, source);
       if (verdict && !verdict.pass) {
         if (verdict.reply) this.sendRaw(verdict.reply, source);
         return;
       }
       const text =
-        checked.message.kind === 'request'
-          ? stackText(checked.message, {
-              topBranch: this.transactions.inbound(checked.message).stackBranch,
-              contactFromFrom: checked.message.method === 'INVITE',
+        checked.value.kind === 'request'
+          ? stackText(checked.value, {
+              topBranch: this.transactions.inbound(checked.value).stackBranch,
+              contactFromFrom: checked.value.method === 'INVITE',
             })
           : raw;
       try {
@@ -150,7 +151,7 @@ export class UdpTransport implements Transport {
         // sip.js throws on a few inputs its grammar rejects late; one datagram must never take the socket down.
         this.options.onError?.({
           code: 'SIP_REFUSED',
-          message: `SIP stack refused a message from ${source.host}:${source.port}: ${(err as Error).message}`,
+          message: `SIP stack refused a message from ${source.address}:${source.port}: ${(err as Error).message}`,
         });
       }
     });
@@ -194,22 +195,22 @@ export class UdpTransport implements Transport {
     // What we send is well formed by construction; the check reads it for the route, the timers and the screen.
     const sent = checkSipMessage(message, { maxBytes: Infinity });
     const route = routeOf(message);
-    const destination = route.ok ? this.literal(route.destination, sent.ok ? sent.message : undefined) : undefined;
+    const destination = route.ok ? this.literal(route.value.destination, sent.ok ? sent.value : undefined) : undefined;
     if (!route.ok || !destination) {
       const error = route.ok
         ? {
             code: 'SIP_UNROUTABLE',
-            message: `not sending ${route.kind === 'request' ? route.method : `a ${route.status} response`} to ${route.destination.host}: avchat does not look up host names taken from SIP headers; call the peer by its IP address`,
+            message: `not sending ${route.value.kind === 'request' ? route.value.method : `a ${route.value.status} response`} to ${route.value.destination.address}: avchat does not look up host names taken from SIP headers; call the peer by its IP address`,
           }
         : route.error;
       this.logger.warn(error.message);
       this.options.onError?.(error);
       throw new Error(error.message);
     }
-    const { host, port } = destination;
-    this.options.onWire?.({ direction: 'out', peer: { host, port }, text: message });
+    const { address, port } = destination;
+    this.options.onWire?.({ direction: 'out', peer: { address, port }, text: message });
     try {
-      await this.options.sip.send(Buffer.from(message, 'utf8'), port, host);
+      await this.options.sip.send(Buffer.from(message, 'utf8'), port, address);
     } catch (err) {
       const error = { code: 'SIP_SEND_FAILED', message: (err as Error).message };
       this.options.onError?.(error);
@@ -217,17 +218,17 @@ export class UdpTransport implements Transport {
     }
     if (!sent.ok)
       this.logger.warn(
-        `sent a message the transport cannot read back (${sent.problem.reason}); it is not retransmitted`,
+        `sent a message the transport cannot read back (${sent.error.message}); it is not retransmitted`,
       );
     else if (this._state === TransportState.Connected) {
-      this.options.screen?.noteOutgoing(sent.message, destination);
-      this.retransmitter.sent(sent.message, message, destination);
+      this.options.screen?.noteOutgoing(sent.value, destination);
+      this.retransmitter.sent(sent.value, message, destination);
     }
   }
 
   /** The destination as an IP address: as routed when it is one, else the known peer of the call, else none. */
-  private literal(destination: HostPort, message: SipMessageText | undefined): HostPort | undefined {
-    if (isIP(destination.host) !== 0) return destination;
+  private literal(destination: TransportAddress, message: SipMessageText | undefined): TransportAddress | undefined {
+    if (isIP(destination.address) !== 0) return destination;
     const callId = message && headerOf(message, 'call-id');
     return callId ? this.options.screen?.peerOf(callId) : undefined;
   }
@@ -237,10 +238,11 @@ export class UdpTransport implements Transport {
    * §21.5.7, §21.5.11) when it can be answered at all — never an ACK, and not without the Via and
    * CSeq a response must carry; a response is dropped. The log says which happened.
    */
-  private refuse(problem: SipMessageProblem, partial: SipMessageText | undefined, source: HostPort): void {
+  private refuse(problem: SipMessageProblem, source: TransportAddress): void {
+    const { partial } = problem;
     let what: string;
     if (problem.kind === 'request' && partial && answerable(partial)) {
-      const phrase = PHRASES[problem.status] ?? `Bad Request (${problem.reason})`;
+      const phrase = PHRASES[problem.status] ?? `Bad Request (${problem.message})`;
       const reply = statelessResponse(partial, problem.status, phrase, { incomplete: true });
       if (reply) this.sendRaw(reply, source);
       what = reply ? `request (answered ${problem.status})` : 'request (dropped: it cannot be answered)';
@@ -254,17 +256,17 @@ export class UdpTransport implements Transport {
     }
     this.options.onError?.({
       code: problem.code,
-      message: `malformed SIP ${what} from ${source.host}:${source.port}: ${problem.reason}`,
+      message: `malformed SIP ${what} from ${source.address}:${source.port}: ${problem.message}`,
     });
   }
 
   /** Send an answer of our own (not sip.js's) straight back to where the request came from. */
-  private sendRaw(text: string, destination: HostPort): void {
+  private sendRaw(text: string, destination: TransportAddress): void {
     this.options.onWire?.({ direction: 'out', peer: destination, text });
-    this.options.sip.send(Buffer.from(text, 'utf8'), destination.port, destination.host).catch((err: Error) => {
+    this.options.sip.send(Buffer.from(text, 'utf8'), destination.port, destination.address).catch((err: Error) => {
       this.options.onError?.({
         code: 'SIP_SEND_FAILED',
-        message: `answer to ${destination.host}:${destination.port} failed: ${err.message}`,
+        message: `answer to ${destination.address}:${destination.port} failed: ${err.message}`,
       });
     });
   }

@@ -22,7 +22,7 @@ Object.assign(Core.Timers, udpTransactionTimers());
 
 const defaultCallers = parseCallerPolicy(undefined);
 /** Loopback and private networks. */
-const DEFAULT_CALLERS: CallerPolicy = defaultCallers.ok ? defaultCallers.policy : { any: false, allowed: [] };
+const DEFAULT_CALLERS: CallerPolicy = defaultCallers.ok ? defaultCallers.value : { any: false, allowed: [] };
 
 /** Our product token in User-Agent and Server headers. */
 const PRODUCT = 'avchat/0.1';
@@ -112,7 +112,7 @@ export async function createSipUserAgent(options: SipUserAgentOptions): Promise<
         /^INVITE /.test(record.text) &&
         !/\r\n(To|t)[ \t]*:[^\r\n]*;[ \t]*tag=/i.test(record.text)
       ) {
-        usePublicView(viewForPeer(forIncoming.view, record.peer.host, forIncoming.localAddress));
+        usePublicView(viewForPeer(forIncoming.view, record.peer.address, forIncoming.localAddress));
       }
       options.onWire?.(record);
     },

@@ -10,6 +10,8 @@ import {
   type StunChangeRequest,
   type StunMessage,
 } from './message.ts';
+import { ok, type Result } from '../../machines/result.ts';
+import type { TransportAddress } from '../../machines/types.ts';
 
 /** Where the STUN server listens; `address` is an IPv4 literal (resolve host names first). */
 export interface StunServer {
@@ -35,12 +37,6 @@ export interface StunBindingOptions {
   readonly signal?: AbortSignal;
 }
 
-/** An IPv4 transport address. */
-export interface TransportAddress {
-  readonly address: string;
-  readonly port: number;
-}
-
 /** Why a Binding gave no address, with a message that names the cause and the fix. */
 export interface StunBindingError {
   readonly code: 'TIMEOUT' | 'STUN_ERROR' | 'BAD_RESPONSE' | 'SEND_FAILED' | 'PORT_CLOSED' | 'BAD_SERVER' | 'ABORTED';
@@ -49,23 +45,23 @@ export interface StunBindingError {
   readonly stunCode?: number;
 }
 
+/** What a Binding found: the public address the server saw the request come from, and more. */
+export interface StunBinding {
+  readonly mapped: TransportAddress;
+  /** Where the answer came from, as our socket saw it (differs from the server for a CHANGE-REQUEST). */
+  readonly from: TransportAddress;
+  /** OTHER-ADDRESS (RFC 5780), or RFC 3489's CHANGED-ADDRESS: the server's alternate address and port. */
+  readonly otherAddress?: TransportAddress;
+  /** RESPONSE-ORIGIN (RFC 5780), or RFC 3489's SOURCE-ADDRESS: where the server says it answered from. */
+  readonly responseOrigin?: TransportAddress;
+  /** From the first request to the answer (so it includes the waits for lost requests). */
+  readonly rttMs: number;
+  /** Requests sent before the answer came. */
+  readonly requests: number;
+}
+
 /** The public address the server saw the request come from, or why not. */
-export type StunBindingResult =
-  | {
-      readonly ok: true;
-      readonly mapped: TransportAddress;
-      /** Where the answer came from, as our socket saw it (differs from the server for a CHANGE-REQUEST). */
-      readonly from: TransportAddress;
-      /** OTHER-ADDRESS (RFC 5780), or RFC 3489's CHANGED-ADDRESS: the server's alternate address and port. */
-      readonly otherAddress?: TransportAddress;
-      /** RESPONSE-ORIGIN (RFC 5780), or RFC 3489's SOURCE-ADDRESS: where the server says it answered from. */
-      readonly responseOrigin?: TransportAddress;
-      /** From the first request to the answer (so it includes the waits for lost requests). */
-      readonly rttMs: number;
-      /** Requests sent before the answer came. */
-      readonly requests: number;
-    }
-  | { readonly ok: false; readonly error: StunBindingError };
+export type StunBindingResult = Result<StunBinding, StunBindingError>;
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
@@ -173,15 +169,14 @@ export function stunBinding(
         );
       const otherAddress = m.otherAddress ?? m.changedAddress;
       const responseOrigin = m.responseOrigin ?? m.sourceAddress;
-      return {
-        ok: true,
+      return ok({
         mapped: { address: mapped.address, port: mapped.port },
         from: { address: d.address, port: d.port },
         ...(otherAddress && { otherAddress: { address: otherAddress.address, port: otherAddress.port } }),
         ...(responseOrigin && { responseOrigin: { address: responseOrigin.address, port: responseOrigin.port } }),
         rttMs: performance.now() - progress.firstSentAt,
         requests: progress.sent,
-      };
+      });
     },
     timedOut: ({ sent }) =>
       fail(

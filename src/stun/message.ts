@@ -1,3 +1,4 @@
+import type { Result } from '../../machines/result.ts';
 /**
  * STUN messages (RFC 8489 §5, §14), as much as a Binding client needs: the header, the address
  * attributes, ERROR-CODE, SOFTWARE and FINGERPRINT, plus the NAT behaviour discovery attributes of
@@ -126,9 +127,7 @@ export interface StunParseError {
 }
 
 /** A decoded message or why not. */
-export type StunParseResult =
-  | { readonly ok: true; readonly value: StunMessage }
-  | { readonly ok: false; readonly error: StunParseError };
+export type StunParseResult = Result<StunMessage, StunParseError>;
 
 /** What {@link encodeStunMessage} writes; attributes are written in this order, FINGERPRINT last. */
 export interface StunMessageInit {

@@ -1,13 +1,7 @@
 import { networkInterfaces } from 'node:os';
 import { randomBytes, randomInt } from 'node:crypto';
 import { openUdpPort, type UdpPort } from '../net/udpPort.ts';
-import {
-  stunBinding,
-  type StunBindingError,
-  type StunBindingOptions,
-  type StunServer,
-  type TransportAddress,
-} from './client.ts';
+import { stunBinding, type StunBindingError, type StunBindingOptions, type StunServer } from './client.ts';
 import {
   encodeBindingRequest,
   METHOD_BINDING,
@@ -15,6 +9,8 @@ import {
   TRANSACTION_ID_BYTES,
   type StunChangeRequest,
 } from './message.ts';
+import type { Result } from '../../machines/result.ts';
+import type { TransportAddress } from '../../machines/types.ts';
 
 /**
  * NAT behaviour discovery in the terms of RFC 4787, by the tests of RFC 5780 §4.3 (mapping) and
@@ -114,9 +110,7 @@ export interface NatBehaviourError {
 }
 
 /** The behaviour or why not. */
-export type NatBehaviourResult =
-  | { readonly ok: true; readonly value: NatBehaviour }
-  | { readonly ok: false; readonly error: NatBehaviourError };
+export type NatBehaviourResult = Result<NatBehaviour, NatBehaviourError>;
 
 /** How to run the discovery. */
 export interface NatBehaviourOptions {
@@ -328,7 +322,7 @@ export async function discoverNatBehaviour(
     const result = await stunBinding(from, to, { ...binding, changeRequest });
     const base = { test, localPort: from.port, to, ...(changeRequest && { changeRequest }) };
     if (result.ok) {
-      const { mapped, from: source, responseOrigin, otherAddress, requests, rttMs } = result;
+      const { mapped, from: source, responseOrigin, otherAddress, requests, rttMs } = result.value;
       tests.push({
         ...base,
         outcome: 'answered',
@@ -339,7 +333,7 @@ export async function discoverNatBehaviour(
         requests,
         elapsedMs: rttMs,
       });
-      return { answer: result };
+      return { answer: result.value };
     }
     if (result.error.code === 'TIMEOUT') {
       tests.push({

@@ -5,10 +5,11 @@ import type { MediaKind, StreamPlan } from '../../machines/types.ts';
 import type { MediaBus, PortStats } from '../media/mediaBus.ts';
 import { SourceLatch } from '../media/sourceLatch.ts';
 import type { Datagram } from '../net/udpPort.ts';
-import { readReports, type IncomingReports } from '../rtcp/reports.ts';
+import { readReports, type ReadReports } from '../rtcp/reports.ts';
 import { ReceptionStats } from '../rtcp/receptionStats.ts';
 import { parseRtp, serializeRtp, type RtpPacket } from '../rtp/packet.ts';
 import type { MediaChannels } from './demux.ts';
+import { ok, type Result } from '../../machines/result.ts';
 
 /**
  * Where SRTP (RFC 3711) goes: every RTP and RTCP packet passes `protect` on its way out and
@@ -17,21 +18,17 @@ import type { MediaChannels } from './demux.ts';
  */
 export interface RtpProtection {
   protectRtp(packet: Uint8Array): Uint8Array;
-  unprotectRtp(
-    packet: Uint8Array,
-  ): { readonly ok: true; readonly value: Uint8Array } | { readonly ok: false; readonly error: string };
+  unprotectRtp(packet: Uint8Array): Result<Uint8Array>;
   protectRtcp(packet: Uint8Array): Uint8Array;
-  unprotectRtcp(
-    packet: Uint8Array,
-  ): { readonly ok: true; readonly value: Uint8Array } | { readonly ok: false; readonly error: string };
+  unprotectRtcp(packet: Uint8Array): Result<Uint8Array>;
 }
 
 /** Plain RTP and RTCP, as avchat and iChat send today. */
 export const CLEAR: RtpProtection = {
   protectRtp: (packet) => packet,
-  unprotectRtp: (packet) => ({ ok: true, value: packet }),
+  unprotectRtp: ok,
   protectRtcp: (packet) => packet,
-  unprotectRtcp: (packet) => ({ ok: true, value: packet }),
+  unprotectRtcp: ok,
 };
 
 /** One RTP packet from the peer that the session took. */
@@ -45,7 +42,7 @@ export interface ReceivedRtp {
 
 /** One RTCP compound from the peer that the session took, read. */
 export interface ReceivedRtcp {
-  readonly reports: Extract<IncomingReports, { ok: true }>;
+  readonly reports: ReadReports;
   /** When it arrived, wall clock ms (RTCP's round-trip arithmetic is in NTP time). */
   readonly arrivalMs: number;
 }
@@ -307,8 +304,9 @@ export class RtpSession {
     const name = this.opts.names.rtcp;
     const arrivalMs = Date.now();
     const clear = this.protection.unprotectRtcp(d.data);
-    const reports = clear.ok ? readReports(clear.value) : undefined;
-    if (!reports?.ok) return this.count(name, { dropped: 1 });
+    const read = clear.ok ? readReports(clear.value) : undefined;
+    if (!read?.ok) return this.count(name, { dropped: 1 });
+    const reports = read.value;
     // A source the plan did not name latches only with the SSRC our RTP side receives from, once it receives.
     const ssrcOk = this.sources.size === 0 || reports.reporters.some((r) => this.sources.has(r));
     const verdict = this.rtcpLatch.check(d.address, d.port, performance.now(), ssrcOk);

@@ -63,7 +63,7 @@ export function parseDeviceDescription(xml: string, location: string): UpnpResul
   if (!doc.ok)
     return fail(
       'BAD_DESCRIPTION',
-      `the device description at ${location} is not valid XML (${doc.reason}); this router's UPnP is unusable, map the ports by hand`,
+      `the device description at ${location} is not valid XML (${doc.error.message}); this router's UPnP is unusable, map the ports by hand`,
     );
   const root = childOf(doc.value, 'root');
   const device = root && listOf(root, 'device')[0];

@@ -139,7 +139,10 @@ export function parseSoapResponse(xml: string, action: string, status = 200): Up
     );
   }
   if (!doc.ok)
-    return fail('BAD_SOAP_RESPONSE', `the answer to ${action} is not valid XML (${doc.reason}); map the ports by hand`);
+    return fail(
+      'BAD_SOAP_RESPONSE',
+      `the answer to ${action} is not valid XML (${doc.error.message}); map the ports by hand`,
+    );
   const responseName = `${action}Response`;
   if (!body || !Object.hasOwn(body, responseName)) {
     return fail(

@@ -1,3 +1,4 @@
+import type { Result } from '../../machines/result.ts';
 /** What went wrong talking to a UPnP gateway, by kind; each error's message names the fix. */
 export type UpnpErrorCode =
   /** The caller passed a value the protocol cannot carry (a port of 0, a lease of -1, …). */
@@ -46,9 +47,7 @@ export type UpnpError =
     };
 
 /** A value or the {@link UpnpError} that stopped it: failures are values, not throws. */
-export type UpnpResult<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: UpnpError };
+export type UpnpResult<T> = Result<T, UpnpError>;
 
 /** A successful {@link UpnpResult}. */
 export function ok<T>(value: T): UpnpResult<T> {

@@ -1,12 +1,19 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { err, ok, type Err, type Result } from '../../machines/result.ts';
 
 /** A parsed XML element: child elements by local name (namespace prefixes dropped). */
 export type XmlElement = { readonly [name: string]: unknown };
 
+/** Why a text is not XML we read. */
+export interface XmlError {
+  readonly code: 'BAD_XML';
+  readonly message: string;
+}
+
 /** Parsed XML, or why it is not XML we read. */
-export type XmlParse =
-  | { readonly ok: true; readonly value: XmlElement }
-  | { readonly ok: false; readonly reason: string };
+export type XmlParse = Result<XmlElement, XmlError>;
+
+const notXml = (message: string): Err<XmlError> => err({ code: 'BAD_XML', message });
 
 // Real device descriptions nest root > device > deviceList > device > ... three or four deep;
 // the bound keeps a hostile document from exhausting the stack.
@@ -53,17 +60,17 @@ export function listOf(element: XmlElement, name: string): XmlElement[] {
 /**
  * Parse a UPnP XML document (device description or SOAP envelope). Never throws: malformed XML,
  * a DOCTYPE (UPnP documents have none, and entity expansion is a known attack) or nesting deeper
- * than real documents reach are reasons, not exceptions.
+ * than real documents reach are errors, not exceptions.
  */
 export function parseXml(text: string): XmlParse {
-  if (/<!DOCTYPE/i.test(text)) return { ok: false, reason: 'it has a DOCTYPE, which UPnP documents never have' };
+  if (/<!DOCTYPE/i.test(text)) return notXml('it has a DOCTYPE, which UPnP documents never have');
   try {
     const valid = XMLValidator.validate(text);
-    if (valid !== true) return { ok: false, reason: `${valid.err.msg} (line ${valid.err.line})` };
+    if (valid !== true) return notXml(`${valid.err.msg} (line ${valid.err.line})`);
     const value: unknown = parser.parse(text);
-    if (!isElement(value)) return { ok: false, reason: 'it has no root element' };
-    return { ok: true, value };
-  } catch (err) {
-    return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+    if (!isElement(value)) return notXml('it has no root element');
+    return ok(value);
+  } catch (thrown) {
+    return notXml(thrown instanceof Error ? thrown.message : String(thrown));
   }
 }

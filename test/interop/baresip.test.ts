@@ -60,7 +60,9 @@ async function open(sipPort: number, mediaPort: number): Promise<AvchatEndpoint>
     upnp: 'off',
     media: { rtcpMinIntervalMs: 500 },
     onWire: (record: SipWireRecord) =>
-      wire.push(`${record.direction === 'in' ? '<<' : '>>'} ${record.peer.host}:${record.peer.port}\n${record.text}`),
+      wire.push(
+        `${record.direction === 'in' ? '<<' : '>>'} ${record.peer.address}:${record.peer.port}\n${record.text}`,
+      ),
   });
   endpoints.add(endpoint);
   return endpoint;

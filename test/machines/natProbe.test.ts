@@ -3,7 +3,7 @@ import { createActor, fromPromise, SimulatedClock, toPromise, type InspectionEve
 import { natProbeMachine, type NatProbeInput } from '../../machines/natProbe.ts';
 import { verdictOf } from '../../machines/natVerdict.ts';
 import { portProbeMachine, type ProbeAnswer, type ProbeAttemptInput } from '../../machines/portProbe.ts';
-import type { Endpoint } from '../../machines/types.ts';
+import type { TransportAddress } from '../../machines/types.ts';
 import { flush, simulatedReflector, type PortBehaviour } from './simulatedReflector.ts';
 
 /**
@@ -281,15 +281,15 @@ describe('NAT probe chart (simulated reflector, simulated clock)', () => {
 describe('NAT probe chart: the mapping check against a second reflector address', () => {
   const ALTERNATE = { address: REFLECTOR.address, port: REFLECTOR.port + 1 };
   /** A NAT as a function of the destination: the public port a call port is seen from by each reflector address. */
-  const nat = (publicPort: (localPort: number, reflector: Endpoint) => number | undefined) =>
+  const nat = (publicPort: (localPort: number, reflector: TransportAddress) => number | undefined) =>
     fromPromise<ProbeAnswer, ProbeAttemptInput>(async ({ input }) => {
       const port = publicPort(input.localPort, input.reflector);
       if (port === undefined) return new Promise<never>(() => {});
       return { external: { address: '198.51.100.7', port }, rttMs: 1 };
     });
   const run = async (
-    publicPort: (localPort: number, reflector: Endpoint) => number | undefined,
-    alternate: Endpoint = ALTERNATE,
+    publicPort: (localPort: number, reflector: TransportAddress) => number | undefined,
+    alternate: TransportAddress = ALTERNATE,
   ) => {
     const actor = createActor(natProbeMachine.provide({ actors: { probeAttempt: nat(publicPort) } }), {
       input: {

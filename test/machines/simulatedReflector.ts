@@ -1,6 +1,6 @@
 import { fromPromise, type SimulatedClock } from 'xstate';
 import type { ProbeAnswer, ProbeAttemptInput } from '../../machines/portProbe.ts';
-import type { Endpoint } from '../../machines/types.ts';
+import type { TransportAddress } from '../../machines/types.ts';
 
 /**
  * A simulated Snatmap reflector for the NAT probe charts: a `probeAttempt` actor on a
@@ -11,7 +11,12 @@ import type { Endpoint } from '../../machines/types.ts';
 /** How the simulated reflector treats one call port. */
 export type PortBehaviour =
   /** Answer attempt `atAttempt` (from 1), `afterMs` after it was sent, from `external`. */
-  | { readonly kind: 'answer'; readonly atAttempt: number; readonly afterMs: number; readonly external: Endpoint }
+  | {
+      readonly kind: 'answer';
+      readonly atAttempt: number;
+      readonly afterMs: number;
+      readonly external: TransportAddress;
+    }
   /** Never answer. */
   | { readonly kind: 'silent' }
   /** Fail to send attempt `atAttempt` (the attempts before it go unanswered). */

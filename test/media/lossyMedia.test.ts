@@ -166,7 +166,7 @@ describe('media under a lossy path (5 % of RTP dropped, RTCP intact)', () => {
           const reports = readReports(d.data);
           if (!reports.ok) return;
           for (const stream of relay.streams().filter((s) => s.from === side)) {
-            heard[side].push(...reports.blocksAbout(stream.ssrc));
+            heard[side].push(...reports.value.blocksAbout(stream.ssrc));
           }
         });
         cleanups.push(() => sub.unsubscribe());

@@ -267,7 +267,8 @@ export async function runPath(
     const taps = (['video', 'audio'] as const).map((kind) =>
       b!.ports.media[`${kind}Rtcp`].datagrams$.subscribe((d) => {
         const reports = readReports(d.data);
-        if (reports.ok && d.port === A_PORTS.mediaPort + (kind === 'video' ? 1 : 3)) rtcpByes[kind] += reports.byes;
+        if (reports.ok && d.port === A_PORTS.mediaPort + (kind === 'video' ? 1 : 3))
+          rtcpByes[kind] += reports.value.byes;
       }),
     );
     closers.push(async () => {

@@ -12,7 +12,7 @@ import { mediaMachine } from '../../machines/media.ts';
 import { natProbeMachine } from '../../machines/natProbe.ts';
 import { portMappingMachine } from '../../machines/portMapping.ts';
 import { sipSessionMachine } from '../../machines/sipSession.ts';
-import type { Endpoint } from '../../machines/types.ts';
+import type { TransportAddress } from '../../machines/types.ts';
 import { openEndpoint } from '../../src/endpoint/endpoint.ts';
 import { CoverageRecorder } from '../model/chartCoverage.ts';
 
@@ -21,10 +21,10 @@ interface HomeCallerOptions {
   readonly address: string;
   readonly target: string;
   /** The reflector to probe the NAT with; none: no probe, so A advertises its private address (a naive peer behind a NAT). */
-  readonly reflector?: Endpoint;
-  readonly alternateReflector?: Endpoint;
+  readonly reflector?: TransportAddress;
+  readonly alternateReflector?: TransportAddress;
   /** The router's SSDP address (unicast search), or none for no UPnP. */
-  readonly upnp?: Endpoint;
+  readonly upnp?: TransportAddress;
   readonly durationMs: number;
 }
 
@@ -59,7 +59,7 @@ const endpoint = await openEndpoint({
   onWire: (record) => {
     if (record.direction === 'out') wire.push(record.text);
     else if (/^SIP\/2\.0 200[\s\S]*CSeq: \d+ INVITE/i.test(record.text)) answers.push(record.text);
-    trace.push(`${record.direction} ${record.peer.host}:${record.peer.port} ${record.text.split('\r\n')[0]}`);
+    trace.push(`${record.direction} ${record.peer.address}:${record.peer.port} ${record.text.split('\r\n')[0]}`);
   },
   onProblem: (p) => problems.push(`${p.code}: ${p.message}`),
   inspect: coverage.inspect,

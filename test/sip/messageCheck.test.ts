@@ -19,7 +19,7 @@ const invite = [
 
 const reason = (text: string) => {
   const r = checkSipMessage(text);
-  return r.ok ? 'ok' : `${r.problem.status} ${r.problem.kind}: ${r.problem.reason}`;
+  return r.ok ? 'ok' : `${r.error.status} ${r.error.kind}: ${r.error.message}`;
 };
 
 describe('SIP message check (RFC 3261 §7, §8.1.1, §18.3)', () => {
@@ -31,7 +31,7 @@ describe('SIP message check (RFC 3261 §7, §8.1.1, §18.3)', () => {
     const r = checkSipMessage(odd);
     expect(r.ok).toBe(true);
     // Methods are case-sensitive (RFC 3261 §7.1): kept as sent.
-    if (r.ok) expect(r.message.method).toBe(method);
+    if (r.ok) expect(r.value.method).toBe(method);
     expect(reason(invite.replace('INVITE sip:', 'invite sip:'))).toBe(
       '400 request: CSeq method INVITE does not match invite',
     );
@@ -45,11 +45,11 @@ describe('SIP message check (RFC 3261 §7, §8.1.1, §18.3)', () => {
     const r = checkSipMessage(folded);
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.message).toMatchObject({ kind: 'request', method: 'INVITE', requestUri: 'sip:avchat@192.0.2.9:5062' });
-    expect(headerOf(r.message, 'to')).toBe('<sip:avchat@192.0.2.9:5062>');
-    expect(headerOf(r.message, 'call-id')).toBe('a84b4c76e66710');
-    expect(tagOf(headerOf(r.message, 'from'))).toBe('1928301774');
-    expect(topBranchOf(r.message)).toBe('z9hG4bK776asdhds');
+    expect(r.value).toMatchObject({ kind: 'request', method: 'INVITE', requestUri: 'sip:avchat@192.0.2.9:5062' });
+    expect(headerOf(r.value, 'to')).toBe('<sip:avchat@192.0.2.9:5062>');
+    expect(headerOf(r.value, 'call-id')).toBe('a84b4c76e66710');
+    expect(tagOf(headerOf(r.value, 'from'))).toBe('1928301774');
+    expect(topBranchOf(r.value)).toBe('z9hG4bK776asdhds');
   });
 
   it('should take a response and give it its CSeq method', () => {
@@ -57,7 +57,7 @@ describe('SIP message check (RFC 3261 §7, §8.1.1, §18.3)', () => {
       'SIP/2.0 486 Busy Here\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n';
     expect(checkSipMessage(response)).toMatchObject({
       ok: true,
-      message: { kind: 'response', status: 486, method: 'INVITE' },
+      value: { kind: 'response', status: 486, method: 'INVITE' },
     });
   });
 
@@ -98,7 +98,7 @@ describe('SIP message check (RFC 3261 §7, §8.1.1, §18.3)', () => {
     const r = checkSipMessage(invite.replace('Max-Forwards: 70', 'Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKproxy'));
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    const text = statelessResponse(r.message, 400, 'Bad Request (x\r\ny)', { toTag: 't1' })!;
+    const text = statelessResponse(r.value, 400, 'Bad Request (x\r\ny)', { toTag: 't1' })!;
     expect(text.split('\r\n').slice(0, 7)).toEqual([
       'SIP/2.0 400 Bad Request (x y)',
       'Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds;rport',
@@ -108,7 +108,7 @@ describe('SIP message check (RFC 3261 §7, §8.1.1, §18.3)', () => {
       'Call-ID: a84b4c76e66710',
       'CSeq: 314159 INVITE',
     ]);
-    expect(checkSipMessage(text)).toMatchObject({ ok: true, message: { kind: 'response', status: 400 } });
+    expect(checkSipMessage(text)).toMatchObject({ ok: true, value: { kind: 'response', status: 400 } });
   });
 
   it('should never throw, on any text and on any mutation of a valid message', () => {
@@ -116,7 +116,7 @@ describe('SIP message check (RFC 3261 §7, §8.1.1, §18.3)', () => {
       fc.property(fc.string({ unit: 'binary', maxLength: 600 }), (text) => {
         const r = checkSipMessage(text);
         expect(typeof r.ok).toBe('boolean');
-        if (!r.ok && r.partial) statelessResponse(r.partial, 400, r.problem.reason);
+        if (!r.ok && r.error.partial) statelessResponse(r.error.partial, 400, r.error.message);
       }),
       { numRuns: 2000 },
     );
@@ -124,8 +124,8 @@ describe('SIP message check (RFC 3261 §7, §8.1.1, §18.3)', () => {
       fc.property(fc.nat(invite.length), fc.nat(invite.length), fc.string({ maxLength: 12 }), (at, cut, insert) => {
         const mutated = invite.slice(0, at) + insert + invite.slice(Math.min(invite.length, at + (cut % 20)));
         const r = checkSipMessage(mutated);
-        if (r.ok) statelessResponse(r.message, 200, 'OK');
-        else if (r.partial) statelessResponse(r.partial, r.problem.status, r.problem.reason);
+        if (r.ok) statelessResponse(r.value, 200, 'OK');
+        else if (r.error.partial) statelessResponse(r.error.partial, r.error.status, r.error.message);
       }),
       { numRuns: 3000 },
     );

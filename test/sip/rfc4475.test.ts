@@ -226,9 +226,18 @@ async function agentFor(user: string | undefined) {
   return { port, problems, rang, socket, replies };
 }
 
-/** The user part of a message's Request-URI, raw (undefined for a response or a URI without one). */
+/**
+ * The user a message's Request-URI names, %-escapes decoded as a user would type it in --user
+ * (undefined for a response or a URI without one).
+ */
 function requestUser(bytes: Buffer): string | undefined {
-  return /^\S+ sips?:([^@\s]+)@\S+ SIP\//.exec(bytes.toString('utf8').split('\r\n')[0])?.[1];
+  const raw = /^\S+ sips?:([^@\s]+)@\S+ SIP\//.exec(bytes.toString('utf8').split('\r\n')[0])?.[1];
+  if (raw === undefined) return undefined;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
 }
 
 describe('RFC 4475 torture messages over real UDP', () => {

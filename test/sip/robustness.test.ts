@@ -308,7 +308,7 @@ describe('SIP robustness and OPTIONS over real sockets', () => {
   it('should let only the callers --allow admits ring; strangers get 403 and nothing rings', async () => {
     const b = await side(
       42200,
-      (parseCallerPolicy(['127.0.0.1', 'sip:alice@127.0.0.2']) as { ok: true; policy: CallerPolicy }).policy,
+      (parseCallerPolicy(['127.0.0.1', 'sip:alice@127.0.0.2']) as { ok: true; value: CallerPolicy }).value,
     );
     const callee = session(b, { role: 'callee' });
     const bob = await stranger('127.0.0.2');
@@ -358,7 +358,7 @@ describe('SIP robustness and OPTIONS over real sockets', () => {
     expect(
       b.wire
         .filter((r) => r.direction === 'out')
-        .every((r) => r.peer.host === HOST && r.peer.port === x.socket.address().port),
+        .every((r) => r.peer.address === HOST && r.peer.port === x.socket.address().port),
     ).toBe(true);
     // A call out to a name is refused by the transport with the cause (the CLI looks the user's own target up first).
     const a = await side(42400);

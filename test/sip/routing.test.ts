@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { hostPortOfUri, parseTopVia, routeOf, stampReceived } from '../../src/sip/routing.ts';
+import { parseTopVia, routeOf, stampReceived } from '../../src/sip/routing.ts';
+import { sipUriAddress as hostPortOfUri } from '../../src/sip/sipUri.ts';
 
 const invite = [
   'INVITE sip:avchat@192.0.2.9:5062 SIP/2.0',
@@ -19,45 +20,41 @@ describe('SIP routing (RFC 3261 §18, RFC 3581)', () => {
   it('should send a request to the Request-URI host and port', () => {
     expect(routeOf(invite)).toEqual({
       ok: true,
-      kind: 'request',
-      method: 'INVITE',
-      destination: { host: '192.0.2.9', port: 5062 },
+      value: { kind: 'request', method: 'INVITE', destination: { address: '192.0.2.9', port: 5062 } },
     });
   });
 
   it('should prefer the first Route over the Request-URI', () => {
     const routed = invite.replace('Content-Length', 'Route: <sip:198.51.100.4:5099;lr>, <sip:other>\r\nContent-Length');
-    expect(routeOf(routed)).toMatchObject({ destination: { host: '198.51.100.4', port: 5099 } });
+    expect(routeOf(routed)).toMatchObject({ value: { destination: { address: '198.51.100.4', port: 5099 } } });
   });
 
   it('should send a response to received/rport of the top Via, else its sent-by (default 5060)', () => {
     const response = (via: string) => `SIP/2.0 200 OK\r\nVia: ${via}\r\nCSeq: 1 INVITE\r\n\r\n`;
     expect(routeOf(response('SIP/2.0/UDP 192.0.2.1;branch=z;received=203.0.113.5;rport=40001'))).toMatchObject({
-      kind: 'response',
-      status: 200,
-      destination: { host: '203.0.113.5', port: 40001 },
+      value: { kind: 'response', status: 200, destination: { address: '203.0.113.5', port: 40001 } },
     });
     expect(routeOf(response('SIP/2.0/UDP 192.0.2.1:5072;branch=z'))).toMatchObject({
-      destination: { host: '192.0.2.1', port: 5072 },
+      value: { destination: { address: '192.0.2.1', port: 5072 } },
     });
     expect(routeOf(response('SIP/2.0/UDP 192.0.2.1;branch=z'))).toMatchObject({
-      destination: { host: '192.0.2.1', port: 5060 },
+      value: { destination: { address: '192.0.2.1', port: 5060 } },
     });
   });
 
   it('should stamp received and rport on the top Via of a request only', () => {
-    const stamped = stampReceived(invite, { host: '127.0.0.1', port: 40500 });
+    const stamped = stampReceived(invite, { address: '127.0.0.1', port: 40500 });
     const via = parseTopVia(/\r\nVia: ([^\r\n]*)/.exec(stamped)![1]);
-    expect(via).toEqual({ sentBy: { host: '192.0.2.1', port: 5060 }, received: '127.0.0.1', rport: 40500 });
+    expect(via).toEqual({ sentBy: { address: '192.0.2.1', port: 5060 }, received: '127.0.0.1', rport: 40500 });
     expect(stamped).toContain('v: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bKother');
     const response = 'SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 1.2.3.4\r\n\r\n';
-    expect(stampReceived(response, { host: '127.0.0.1', port: 1 })).toBe(response);
+    expect(stampReceived(response, { address: '127.0.0.1', port: 1 })).toBe(response);
   });
 
   it('should read host and port from SIP URIs, IPv6 included', () => {
-    expect(hostPortOfUri('sip:avchat@127.0.0.1:5062;transport=udp')).toEqual({ host: '127.0.0.1', port: 5062 });
-    expect(hostPortOfUri('<sip:[2001:db8::1]:5070>')).toEqual({ host: '2001:db8::1', port: 5070 });
-    expect(hostPortOfUri('sip:example.org')).toEqual({ host: 'example.org', port: 5060 });
+    expect(hostPortOfUri('sip:avchat@127.0.0.1:5062;transport=udp')).toEqual({ address: '127.0.0.1', port: 5062 });
+    expect(hostPortOfUri('<sip:[2001:db8::1]:5070>')).toEqual({ address: '2001:db8::1', port: 5070 });
+    expect(hostPortOfUri('sip:example.org')).toEqual({ address: 'example.org', port: 5060 });
     expect(hostPortOfUri('tel:+123')).toBeUndefined();
   });
 
@@ -73,7 +70,7 @@ describe('SIP routing (RFC 3261 §18, RFC 3581)', () => {
         routeOf(junk);
         routeOf(`SIP/2.0 200 OK\r\nVia: ${via}\r\n\r\n${junk}`);
         routeOf(`INVITE ${via} SIP/2.0\r\n${junk}`);
-        stampReceived(`INVITE sip:a@b SIP/2.0\r\nVia: ${via}\r\n${junk}`, { host: '127.0.0.1', port: 1 });
+        stampReceived(`INVITE sip:a@b SIP/2.0\r\nVia: ${via}\r\n${junk}`, { address: '127.0.0.1', port: 1 });
       }),
       { numRuns: 2000 },
     );

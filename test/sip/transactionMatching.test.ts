@@ -172,8 +172,8 @@ describe('server transaction matching (RFC 3261 §17.2.3) over real UDP', () => 
 describe('server transaction table (RFC 3261 §17.2.3, RFC 2543 fallback)', () => {
   const read = (text: string): SipMessageText => {
     const r = checkSipMessage(text);
-    if (!r.ok) throw new Error(r.problem.reason);
-    return r.message;
+    if (!r.ok) throw new Error(r.error.message);
+    return r.value;
   };
   const answer = (status: number, stackBranch: string, method: string, toTag: string) =>
     `SIP/2.0 ${status} X\r\nVia: SIP/2.0/UDP ${HOST}:9;branch=${stackBranch};rport=9;received=${HOST}\r\nFrom: <sip:peer@${HOST}>;tag=f1\r\nTo: <sip:avchat@${HOST}:5060>;tag=${toTag}\r\nCall-ID: c\r\nCSeq: 1 ${method}\r\nContent-Length: 0\r\n\r\n`;

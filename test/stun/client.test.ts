@@ -96,7 +96,10 @@ describe('stunBinding against loopback sockets', () => {
     const result = await stunBinding(client, server.endpoint, { rtoMs: 20 });
     timers.restore();
 
-    expect(result).toMatchObject({ ok: true, mapped: { address: '127.0.0.1', port: client.port }, requests: 1 });
+    expect(result).toMatchObject({
+      ok: true,
+      value: { mapped: { address: '127.0.0.1', port: client.port }, requests: 1 },
+    });
     expect(client.subscribers()).toBe(0);
     expect(timers.pending()).toBe(0);
     await wait(80);
@@ -111,7 +114,7 @@ describe('stunBinding against loopback sockets', () => {
       mappedAddress: { family: 4, address: '198.51.100.7', port: 40000 },
     }));
     const result = await stunBinding(await loopbackPort(), server.endpoint, { rtoMs: 20 });
-    expect(result).toMatchObject({ ok: true, mapped: { address: '198.51.100.7', port: 40000 } });
+    expect(result).toMatchObject({ ok: true, value: { mapped: { address: '198.51.100.7', port: 40000 } } });
   });
 
   it('should ignore hostile datagrams and keep retransmitting until the real answer comes', async () => {
@@ -157,7 +160,10 @@ describe('stunBinding against loopback sockets', () => {
 
     const result = await stunBinding(client, server.endpoint, { rtoMs: 50 });
 
-    expect(result).toMatchObject({ ok: true, mapped: { address: '127.0.0.1', port: client.port }, requests: 2 });
+    expect(result).toMatchObject({
+      ok: true,
+      value: { mapped: { address: '127.0.0.1', port: client.port }, requests: 2 },
+    });
   });
 
   it('should report an ERROR-CODE 400 answer as STUN_ERROR', async () => {
@@ -293,9 +299,11 @@ describe('stunBinding against loopback sockets', () => {
     const result = await stunBinding(await loopbackPort(), server.endpoint, { rtoMs: 20 });
     expect(result).toMatchObject({
       ok: true,
-      from: server.endpoint,
-      responseOrigin: server.endpoint,
-      otherAddress: { address: '127.0.0.2', port: 3579 },
+      value: {
+        from: server.endpoint,
+        responseOrigin: server.endpoint,
+        otherAddress: { address: '127.0.0.2', port: 3579 },
+      },
     });
   });
 
@@ -311,8 +319,10 @@ describe('stunBinding against loopback sockets', () => {
     const result = await stunBinding(await loopbackPort(), server.endpoint, { rtoMs: 20 });
     expect(result).toMatchObject({
       ok: true,
-      responseOrigin: { address: '127.0.0.1', port: 3478 },
-      otherAddress: { address: '127.0.0.2', port: 3479 },
+      value: {
+        responseOrigin: { address: '127.0.0.1', port: 3478 },
+        otherAddress: { address: '127.0.0.2', port: 3479 },
+      },
     });
   });
 
@@ -344,9 +354,11 @@ describe('stunBinding against loopback sockets', () => {
     expect(seen[0]?.changeRequest).toEqual({ changeIp: false, changePort: true });
     expect(result).toMatchObject({
       ok: true,
-      mapped: { address: '127.0.0.1', port: client.port },
-      from: { address: '127.0.0.1', port: alternate.port },
-      requests: 1,
+      value: {
+        mapped: { address: '127.0.0.1', port: client.port },
+        from: { address: '127.0.0.1', port: alternate.port },
+        requests: 1,
+      },
     });
     expect(client.subscribers()).toBe(0);
   });
@@ -373,7 +385,7 @@ describe('stunBinding against loopback sockets', () => {
       changeRequest: { changeIp: false, changePort: false },
     });
     expect(seen[0]?.changeRequest).toBeUndefined();
-    expect(result).toMatchObject({ ok: true, from: server.endpoint, requests: 2 });
+    expect(result).toMatchObject({ ok: true, value: { from: server.endpoint, requests: 2 } });
   });
 
   it('should name RFC 5780 and the fix when a CHANGE-REQUEST gets 420', async () => {

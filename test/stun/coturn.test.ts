@@ -88,7 +88,10 @@ describe.skipIf(!hasTurnserver)('stunBinding against coturn (turnserver --stun-o
   it('should learn the mapped address 127.0.0.1:<our port> with default retransmission settings', async () => {
     const port = await loopbackPort();
     const result = await stunBinding(port, server);
-    expect(result).toMatchObject({ ok: true, mapped: { address: '127.0.0.1', port: port.port }, requests: 1 });
+    expect(result).toMatchObject({
+      ok: true,
+      value: { mapped: { address: '127.0.0.1', port: port.port }, requests: 1 },
+    });
   });
 
   it('should get an answer whose attributes our codec reads: XOR-MAPPED-ADDRESS, MAPPED-ADDRESS, SOFTWARE, FINGERPRINT', async () => {
@@ -125,7 +128,7 @@ describe.skipIf(!hasTurnserver)('stunBinding against coturn (turnserver --stun-o
     });
     const reflexive = /UDP reflexive addr: ([\d.]+):(\d+)/.exec(theirs);
     expect(reflexive, `turnutils_stunclient printed:\n${theirs}`).not.toBeNull();
-    expect(ours.ok && ours.mapped.address).toBe(reflexive?.[1]);
+    expect(ours.ok && ours.value.mapped.address).toBe(reflexive?.[1]);
     expect(Number(reflexive?.[2])).toBeGreaterThan(0);
   });
 });

@@ -68,24 +68,28 @@ describe.skipIf(SKIP !== undefined)(
       const plain = await stunBinding(port, PRIMARY, LAN);
       expect(plain).toMatchObject({
         ok: true,
-        from: PRIMARY,
-        responseOrigin: PRIMARY,
-        otherAddress: ALTERNATE,
-        mapped: { address: '127.0.0.1', port: port.port },
+        value: {
+          from: PRIMARY,
+          responseOrigin: PRIMARY,
+          otherAddress: ALTERNATE,
+          mapped: { address: '127.0.0.1', port: port.port },
+        },
       });
       const both = await stunBinding(port, PRIMARY, { ...LAN, changeRequest: { changeIp: true, changePort: true } });
-      expect(both).toMatchObject({ ok: true, from: ALTERNATE, responseOrigin: ALTERNATE });
+      expect(both).toMatchObject({ ok: true, value: { from: ALTERNATE, responseOrigin: ALTERNATE } });
       const portOnly = await stunBinding(port, PRIMARY, {
         ...LAN,
         changeRequest: { changeIp: false, changePort: true },
       });
       expect(portOnly).toMatchObject({
         ok: true,
-        from: { address: PRIMARY.address, port: ALTERNATE.port },
-        responseOrigin: { address: PRIMARY.address, port: ALTERNATE.port },
+        value: {
+          from: { address: PRIMARY.address, port: ALTERNATE.port },
+          responseOrigin: { address: PRIMARY.address, port: ALTERNATE.port },
+        },
       });
       const ipOnly = await stunBinding(port, PRIMARY, { ...LAN, changeRequest: { changeIp: true, changePort: false } });
-      expect(ipOnly).toMatchObject({ ok: true, from: { address: ALTERNATE.address, port: PRIMARY.port } });
+      expect(ipOnly).toMatchObject({ ok: true, value: { from: { address: ALTERNATE.address, port: PRIMARY.port } } });
     });
 
     it('should find no NAT and endpoint-independent filtering, as turnutils_natdiscovery does', async () => {
@@ -195,8 +199,10 @@ describe.skipIf(STUND_SKIP !== undefined)(
       expect(raw?.responseOrigin).toBeUndefined();
       expect(await stunBinding(port, STUND_PRIMARY, LAN)).toMatchObject({
         ok: true,
-        otherAddress: STUND_ALTERNATE,
-        responseOrigin: STUND_PRIMARY,
+        value: {
+          otherAddress: STUND_ALTERNATE,
+          responseOrigin: STUND_PRIMARY,
+        },
       });
       const portOnly = await stunBinding(port, STUND_PRIMARY, {
         ...LAN,
@@ -204,7 +210,9 @@ describe.skipIf(STUND_SKIP !== undefined)(
       });
       expect(portOnly).toMatchObject({
         ok: true,
-        from: { address: STUND_PRIMARY.address, port: STUND_ALTERNATE.port },
+        value: {
+          from: { address: STUND_PRIMARY.address, port: STUND_ALTERNATE.port },
+        },
       });
     });
 

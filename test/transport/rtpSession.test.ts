@@ -100,7 +100,7 @@ function xorProtection(key: number, refuse?: (packet: Uint8Array) => boolean): R
     unprotectRtp: (p: Uint8Array) => {
       if (refuse?.(p)) {
         self.refused += 1;
-        return { ok: false as const, error: 'authentication failed' };
+        return { ok: false as const, error: { code: 'AUTH_FAILED', message: 'authentication failed' } };
       }
       return { ok: true as const, value: xor(p, 12) };
     },

@@ -7,6 +7,7 @@ import { onInterrupt } from '../interrupt.ts';
 import { createLogger } from '../log.ts';
 import { recordDirReady } from '../recordDir.ts';
 import { addCommonOptions, targetUri, type CommonOptions } from '../options.ts';
+import { parseSipUri } from '../../sip/sipUri.ts';
 
 /** `avchat call <target>`: call another endpoint and run the call until --duration or Ctrl-C. */
 export function addCallCommand(program: Command): void {
@@ -19,7 +20,8 @@ export function addCallCommand(program: Command): void {
     const log = createLogger({ json: opts.json });
     if (!(await recordDirReady(opts.record))) return;
     const uri = await resolvedTarget(targetUri(target));
-    const host = /^sips?:(?:[^@]*@)?\[?([^\]:;>]+)/i.exec(uri)?.[1] ?? '127.0.0.1';
+    const parsed = parseSipUri(uri);
+    const host = parsed.ok ? parsed.value.host : '127.0.0.1';
     const inspection = await startInspection(opts.inspect, opts.inspectPort, log);
     try {
       const endpoint = await openFromOptions('local', opts, log, host, await inspection?.inspector('local'));

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { Endpoint as HostPort } from '../../../machines/types.ts';
+import type { TransportAddress } from '../../../machines/types.ts';
 import { readDefaultGateway } from '../../net/defaultGateway.ts';
 import { firstExternalAddress } from '../../net/localAddress.ts';
 import type { UpnpOptions } from '../../portmap/portMappingActors.ts';
@@ -50,9 +50,9 @@ export function addProbeCommand(program: Command): void {
     .option('--json', 'print the report as one JSON object')
     .action(
       async (opts: {
-        reflector?: HostPort;
-        reflectorAlternate?: HostPort | 'off';
-        stun?: HostPort;
+        reflector?: TransportAddress;
+        reflectorAlternate?: TransportAddress | 'off';
+        stun?: TransportAddress;
         upnp: UpnpOptions | 'off';
         natpmp?: string;
         stunRto?: number;

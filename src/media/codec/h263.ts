@@ -1,5 +1,6 @@
 import { concatBytes } from './bytes.ts';
 import { parseMacroblocks, type MacroblockStart } from './h263Macroblocks.ts';
+import type { Result } from '../../../machines/result.ts';
 
 /**
  * H.263 for RTP (RFC 2190, what iChat offered as static payload type 34).
@@ -79,9 +80,7 @@ export interface H263Error {
 }
 
 /** A value or why not. */
-export type H263Result<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: H263Error };
+export type H263Result<T> = Result<T, H263Error>;
 
 /** True at a byte-aligned start code: 16 zero bits then a one. */
 function startCodeAt(bytes: Uint8Array, i: number): boolean {

@@ -1,3 +1,4 @@
+import type { Result } from '../../../machines/result.ts';
 /**
  * The macroblock layer of a baseline H.263 picture (ITU-T H.263 §5.1–5.4, no annexes), read only
  * as far as RFC 2190 mode B needs: where each macroblock starts (to the bit), the quantizer in
@@ -38,9 +39,7 @@ export interface MacroblockError {
 }
 
 /** A value or why not. */
-export type MacroblockResult<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: MacroblockError };
+export type MacroblockResult<T> = Result<T, MacroblockError>;
 
 /** Macroblocks per row and rows per GOB, by source format (1 sub-QCIF … 5 16CIF). */
 const FORMATS: ReadonlyMap<

@@ -1,3 +1,4 @@
+import type { Result } from '../../../machines/result.ts';
 /** Why ffmpeg (or ffprobe) could not do what was asked; each message names the fix. */
 export type FfmpegError =
   | { readonly code: 'FFMPEG_NOT_FOUND' | 'FFPROBE_NOT_FOUND'; readonly message: string }
@@ -13,6 +14,4 @@ export type FfmpegError =
   | { readonly code: 'PROBE_FAILED'; readonly message: string };
 
 /** A value or the {@link FfmpegError} that stopped it: failures are values, not throws. */
-export type FfmpegResult<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: FfmpegError };
+export type FfmpegResult<T> = Result<T, FfmpegError>;
