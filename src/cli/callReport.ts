@@ -29,6 +29,8 @@ export async function finishCall(
 ): Promise<CallOutcome> {
   const outcome = await call.done;
   log.info({ outcome }, describeOutcome(outcome));
+  const recordings = await call.recordings();
+  if (recordings.length > 0) log.info({ recordings }, `recorded ${recordings.join(', ')}`);
   printSummary(endpoint.name, call.bus.snapshot(), log, json);
   return outcome;
 }

@@ -68,6 +68,8 @@ export interface CallHandle {
   readonly bus: MediaBus;
   /** Resolves with the outcome once the call reached its final state, cleanup ran and its recordings are closed. */
   readonly done: Promise<CallOutcome>;
+  /** The files this call recorded into (with `--record`), once they are open; complete when `done` resolves. */
+  recordings(): Promise<string[]>;
   send(event: CallUserEvent): void;
 }
 
@@ -181,7 +183,13 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
       });
     }
     actor.start();
-    const handle: CallHandle = { actor, bus, done, send: (event) => actor.send(event) };
+    const handle: CallHandle = {
+      actor,
+      bus,
+      done,
+      recordings: () => recorders.paths(),
+      send: (event) => actor.send(event),
+    };
     running.add(handle);
     void done.finally(() => running.delete(handle)).catch(() => {});
     return handle;

@@ -1,5 +1,4 @@
 import { randomInt } from 'node:crypto';
-import { join } from 'node:path';
 import { concatMap, from, map, Observable } from 'rxjs';
 import type { MediaPortName } from '../../machines/media.ts';
 import type { MediaKind, StreamPlan } from '../../machines/types.ts';
@@ -23,12 +22,13 @@ import {
   type OnRecordingProblem,
   type WavRecorder,
 } from './recorder.ts';
+import { RecordingFiles, type RecordingFile } from './recordingFiles.ts';
 import { rtcpPortLogic } from './rtcpPortActor.ts';
 import { rtpPortLogic, type RtpPayload, type StreamCodec } from './rtpPortActor.ts';
 
 /** Media settings of an endpoint. */
 export interface MediaOptions {
-  /** Write what is received here: `<name>-video.h263` and `<name>-audio.wav`. */
+  /** Write what is received here: `<name>-video.h263` and `<name>-audio.wav`, `<name>-2-…` for the next call. */
   readonly recordDir?: string;
   /** RTCP minimum report interval (RFC 3550 §6.2 recommends 5 s; the demo uses less). */
   readonly rtcpMinIntervalMs?: number;
@@ -38,29 +38,43 @@ export interface MediaOptions {
 const MAX_PAYLOAD = 1200;
 
 /**
+ * One stream's recording: opened when the stream is first planned (before its first packet, whether
+ * or not we send on it), in the format of the stream each payload came on.
+ */
+function streamRecording<R extends H263Recorder | WavRecorder>(
+  path: (() => Promise<string>) | undefined,
+  recorders: RecorderSet,
+  create: (path: Promise<string>, stream: StreamPlan) => R,
+) {
+  let recorder: R | undefined;
+  return {
+    open(stream: StreamPlan): R | undefined {
+      if (path) recorder ??= recorders.add(create(path(), stream));
+      return recorder;
+    },
+    close: async () => recorder?.close(),
+  };
+}
+
+/**
  * H.263 test pattern from ffmpeg, split into pictures and packetized in the negotiated payload
  * format (RFC 2190 mode A for `H263`, RFC 4629 for `H263-1998`/`H263-2000`) at a picture size and
  * rate the peer's format parameters allow; received video is recorded in the format it came in,
  * whole pictures only (one that lost its first packets is known by its missing picture start code).
- * The recording is opened when the stream is planned with us sending (the usual case); a receive-only
- * stream opens it on its first picture, without waiting for the file either way.
  */
 function videoCodec(
-  recordPath: string | undefined,
+  recordPath: (() => Promise<string>) | undefined,
   recorders: RecorderSet,
   onProblem: OnRecordingProblem | undefined,
 ): StreamCodec {
-  let recorder: H263Recorder | undefined;
-  const recording = (stream: StreamPlan) => {
-    const format = h263PayloadFormat(stream.codec) ?? 'rfc2190';
-    recorder ??= recorders.add(h263Recorder(recordPath!, format, onProblem));
-    return { recorder, format };
-  };
+  const formatOf = (stream: StreamPlan) => h263PayloadFormat(stream.codec) ?? 'rfc2190';
+  const recording = streamRecording(recordPath, recorders, (path, stream) =>
+    h263Recorder(path, formatOf(stream), onProblem),
+  );
   return {
     payloads: (stream: StreamPlan) =>
       new Observable<RtpPayload>((subscriber) => {
-        if (recordPath) recording(stream);
-        const format = h263PayloadFormat(stream.codec) ?? 'rfc2190';
+        const format = formatOf(stream);
         const { size, fps } = h263SendFormat(format, stream.fmtp);
         const splitter = new H263Splitter();
         const toPayloads = (pictures: Iterable<Uint8Array>) =>
@@ -72,33 +86,29 @@ function videoCodec(
           .pipe(concatMap((chunk) => from(toPayloads(splitter.push(chunk)))))
           .subscribe(subscriber);
       }),
+    openRecording: (stream) => void recording.open(stream),
     record(payload, marker, timestamp, stream) {
-      if (!recordPath) return;
-      const { recorder, format } = recording(stream);
-      recorder.setFormat(format);
-      recorder.write(payload, marker, timestamp);
+      const recorder = recording.open(stream);
+      recorder?.setFormat(formatOf(stream));
+      recorder?.write(payload, marker, timestamp);
     },
-    startsPicture: (payload, stream) => h263PayloadStartsPicture(h263PayloadFormat(stream.codec) ?? 'rfc2190', payload),
-    closeRecording: async () => recorder?.close(),
+    startsPicture: (payload, stream) => h263PayloadStartsPicture(formatOf(stream), payload),
+    closeRecording: recording.close,
   };
 }
 
-/**
- * A G.711 tone from ffmpeg in 20 ms frames (160 bytes at 8 kHz); received audio is recorded as WAV,
- * opened as {@link videoCodec} opens its recording.
- */
+/** A G.711 tone from ffmpeg in 20 ms frames (160 bytes at 8 kHz); received audio is recorded as WAV. */
 function audioCodec(
-  recordPath: string | undefined,
+  recordPath: (() => Promise<string>) | undefined,
   recorders: RecorderSet,
   onProblem: OnRecordingProblem | undefined,
 ): StreamCodec {
-  let recorder: WavRecorder | undefined;
   const lawOf = (stream: StreamPlan) => (stream.codec === 'PCMA' ? 'alaw' : 'mulaw');
-  const recording = (stream: StreamPlan) =>
-    (recorder ??= recorders.add(wavRecorder(recordPath!, lawOf(stream), onProblem)));
+  const recording = streamRecording(recordPath, recorders, (path, stream) =>
+    wavRecorder(path, lawOf(stream), onProblem),
+  );
   return {
     payloads: (stream: StreamPlan) => {
-      if (recordPath) recording(stream);
       const format = lawOf(stream);
       const framer = new G711Framer();
       let first = true;
@@ -112,13 +122,13 @@ function audioCodec(
         }),
       );
     },
+    openRecording: (stream) => void recording.open(stream),
     record(payload, _marker, _timestamp, stream) {
-      if (!recordPath) return;
-      const recorder = recording(stream);
-      recorder.setFormat(lawOf(stream));
-      recorder.write(payload, false, 0);
+      const recorder = recording.open(stream);
+      recorder?.setFormat(lawOf(stream));
+      recorder?.write(payload, false, 0);
     },
-    closeRecording: async () => recorder?.close(),
+    closeRecording: recording.close,
   };
 }
 
@@ -158,27 +168,25 @@ export function createMediaPortActors(opts: {
   onProblem?: (problem: { code: string; message: string }) => void;
   /** Collects the call's recorders, so that its end can wait until their files are closed. */
   recorders?: RecorderSet;
+  /** Where this call's recordings go; by default the first free `<name>[-n]-…` in `options.recordDir`. */
+  recordings?: RecordingFiles;
 }) {
   const { sessions, bus, options, name } = opts;
   const recorders = opts.recorders ?? new RecorderSet();
-  const record = (file: string) => (options.recordDir ? join(options.recordDir, `${name}-${file}`) : undefined);
+  const files = opts.recordings ?? (options.recordDir ? new RecordingFiles(options.recordDir, name) : undefined);
   const cname = `avchat-${name}@${sessions.video.localAddress}`;
+  const rtpPort = (port: MediaPortName, session: RtpSession, codec: typeof videoCodec, file: RecordingFile) =>
+    rtpPortLogic({
+      name: port,
+      session,
+      bus,
+      codec: codec(files && (() => files.path(file)), recorders, opts.onProblem),
+      onProblem: opts.onProblem,
+    });
   return {
-    videoRtp: rtpPortLogic({
-      name: 'videoRtp',
-      session: sessions.video,
-      bus,
-      codec: videoCodec(record('video.h263'), recorders, opts.onProblem),
-      onProblem: opts.onProblem,
-    }),
+    videoRtp: rtpPort('videoRtp', sessions.video, videoCodec, 'video.h263'),
     videoRtcp: rtcpPortLogic({ name: 'videoRtcp', session: sessions.video, bus, cname }),
-    audioRtp: rtpPortLogic({
-      name: 'audioRtp',
-      session: sessions.audio,
-      bus,
-      codec: audioCodec(record('audio.wav'), recorders, opts.onProblem),
-      onProblem: opts.onProblem,
-    }),
+    audioRtp: rtpPort('audioRtp', sessions.audio, audioCodec, 'audio.wav'),
     audioRtcp: rtcpPortLogic({ name: 'audioRtcp', session: sessions.audio, bus, cname }),
   };
 }

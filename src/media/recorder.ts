@@ -14,6 +14,8 @@ export interface Recorder {
   write(payload: Uint8Array, marker: boolean, timestamp: number): void;
   /** Write what is queued, finish the file and close it; resolves when it is closed (at once the second time). */
   close(): Promise<void>;
+  /** The file written, once it is open; undefined when it could not be opened. */
+  readonly path: Promise<string | undefined>;
 }
 
 /** A {@link Recorder} of H.263 whose payload format can change with a renegotiation. */
@@ -30,26 +32,37 @@ export interface WavRecorder extends Recorder {
 /** Told once when a recording fails; the call goes on, the rest of that recording is dropped. */
 export type OnRecordingProblem = (problem: RecordingProblem) => void;
 
+/** A recording's path: known now, or chosen asynchronously (see recordingFiles.ts). */
+export type RecordingPath = string | Promise<string>;
+
 /**
  * A file opened now (asynchronously) and written in order through one queue: each write waits for the
- * one before, so the receive path only appends to the queue. After a failure the rest is dropped and
- * `onProblem` is told once, naming the file and the cause.
+ * one before, so the receive path only appends to the queue. It is created, never overwritten: a file
+ * already there is a failure. After a failure the rest is dropped and `onProblem` is told once, naming
+ * the file and the cause.
  */
-function queuedFile(path: string, first: Uint8Array | undefined, onProblem: OnRecordingProblem | undefined) {
+function queuedFile(where: RecordingPath, first: Uint8Array | undefined, onProblem: OnRecordingProblem | undefined) {
   let failed = false;
+  let named: string | undefined;
   const fail = (doing: string) => (err: unknown) => {
     if (failed) return;
     failed = true;
     const e = err as NodeJS.ErrnoException;
+    const fix = e.code === 'EEXIST' ? 'it is already there and is kept' : 'check the --record folder';
     onProblem?.({
       code: 'RECORDING_FAILED',
-      message: `cannot ${doing} ${path} (${e.code ?? e.message}); the call goes on without recording it, check the --record folder`,
+      message: `cannot ${doing} ${named ?? 'a recording'} (${e.code ?? e.message}); the call goes on without recording it, ${fix}`,
     });
   };
-  const opened: Promise<FileHandle | undefined> = open(path, 'w').catch((err) => {
-    fail('open')(err);
-    return undefined;
-  });
+  const opened: Promise<FileHandle | undefined> = Promise.resolve(where)
+    .then((path) => {
+      named = path;
+      return open(path, 'wx');
+    })
+    .catch((err) => {
+      fail('open')(err);
+      return undefined;
+    });
   let queue: Promise<unknown> = opened;
   const enqueue = (step: (file: FileHandle) => Promise<unknown>, doing: string) => {
     queue = queue.then(async () => {
@@ -59,6 +72,7 @@ function queuedFile(path: string, first: Uint8Array | undefined, onProblem: OnRe
   };
   if (first) enqueue((file) => file.write(first), 'write');
   return {
+    path: opened.then((file) => (file ? named : undefined)),
     append(bytes: Uint8Array) {
       if (!failed) enqueue((file) => file.write(bytes), 'write');
     },
@@ -83,7 +97,7 @@ function queuedFile(path: string, first: Uint8Array | undefined, onProblem: OnRe
  * picture is reassembled. The file is opened at once, before the first packet.
  */
 export function h263Recorder(
-  path: string,
+  path: RecordingPath,
   format: H263PayloadFormat = 'rfc2190',
   onProblem?: OnRecordingProblem,
 ): H263Recorder {
@@ -95,6 +109,7 @@ export function h263Recorder(
     if (picture && picture.length > 0) file.append(picture);
   };
   return {
+    path: file.path,
     write(payload, marker, timestamp) {
       if (!closing) put(depacketizer.push(payload, marker, timestamp));
     },
@@ -118,13 +133,18 @@ export function h263Recorder(
  * Received G.711 written as a WAV file (WAVE_FORMAT_MULAW / ALAW). The file is opened at once, before
  * the first packet, with a header for no data; closing rewrites the header with the sizes and the law.
  */
-export function wavRecorder(path: string, format: 'mulaw' | 'alaw', onProblem?: OnRecordingProblem): WavRecorder {
+export function wavRecorder(
+  path: RecordingPath,
+  format: 'mulaw' | 'alaw',
+  onProblem?: OnRecordingProblem,
+): WavRecorder {
   let law = format;
   let dataBytes = 0;
   const header = () => wavHeader({ format: law, sampleRate: 8000, channels: 1, dataBytes });
   const file = queuedFile(path, header(), onProblem);
   let closing: Promise<void> | undefined;
   return {
+    path: file.path,
     write(payload) {
       if (closing) return;
       file.append(payload);
@@ -156,5 +176,11 @@ export class RecorderSet {
   /** Close every recorder (those already closing are waited for); resolves when all are closed. */
   async closeAll(): Promise<void> {
     await Promise.all(this.#recorders.map((r) => r.close()));
+  }
+
+  /** The files the recorders wrote (those that could be opened), in the order they were added. */
+  async paths(): Promise<string[]> {
+    const paths = await Promise.all(this.#recorders.map((r) => r.path));
+    return paths.filter((p): p is string => p !== undefined);
   }
 }

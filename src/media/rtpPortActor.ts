@@ -23,6 +23,8 @@ export interface RtpPayload {
 export interface StreamCodec {
   /** Start capturing and packetizing; unsubscribing stops the capture (and its ffmpeg child). */
   payloads(stream: StreamPlan): Observable<RtpPayload>;
+  /** The stream is planned: open its recording now, before the first packet (again: nothing more). */
+  openRecording?(stream: StreamPlan): void;
   /**
    * Take one received RTP packet's payload for recording, with the stream it came on (its codec says
    * how to read it). Packets come in sequence order; video comes in whole pictures only.
@@ -170,6 +172,7 @@ export function rtpPortLogic(deps: RtpPortDeps) {
       if (receiveKey(next) !== receiveKey(stream)) drain(next?.clockRate);
       session.plan(next);
       stream = next;
+      if (next) codec.openRecording?.(next);
       if (!changed) return;
       sending?.unsubscribe();
       sending = undefined;

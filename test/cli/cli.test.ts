@@ -212,7 +212,7 @@ describe('avchat CLI', () => {
     }
   });
 
-  it('should create missing --record folders for call and listen and leave finished recordings there', async () => {
+  it('should create missing --record folders for call and listen, and give each call its own recordings', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'avchat-cli-'));
     const dirs = { listener: join(dir, 'listener', 'deep'), caller: join(dir, 'caller', 'deep') };
     const common = ['--bind', '127.0.0.1', '--json'];
@@ -222,7 +222,6 @@ describe('avchat CLI', () => {
         BIN,
         'listen',
         '--auto-answer',
-        '--once',
         '--sip-port',
         '5322',
         '--media-port',
@@ -231,18 +230,15 @@ describe('avchat CLI', () => {
         dirs.listener,
         ...common,
       ],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let listenerOut = '';
     listener.stdout.setEncoding('utf8').on('data', (t: string) => (listenerOut += t));
-    const exits: Promise<number | null>[] = [new Promise((resolve) => listener.once('exit', resolve))];
-    let caller: ChildProcess | undefined;
-    try {
-      for (let i = 0; i < 150 && !listenerOut.includes('session.signalling.starting'); i += 1)
-        await new Promise((r) => setTimeout(r, 100));
-      caller = spawn(
+    const listenerExit = new Promise<number | null>((resolve) => listener.once('exit', resolve));
+    const callers: ChildProcess[] = [];
+    /** One `avchat call` into the caller's folder; resolves with its exit code and stderr. */
+    const call = async () => {
+      const caller = spawn(
         process.execPath,
         [
           BIN,
@@ -258,26 +254,52 @@ describe('avchat CLI', () => {
           dirs.caller,
           ...common,
         ],
-        {
-          stdio: ['ignore', 'ignore', 'pipe'],
-        },
+        { stdio: ['ignore', 'pipe', 'pipe'] },
       );
-      let callerErr = '';
-      caller.stderr!.setEncoding('utf8').on('data', (t: string) => (callerErr += t));
-      exits.push(new Promise((resolve) => caller!.once('exit', resolve)));
-      expect(await Promise.all(exits)).toEqual([0, 0]);
-      expect(callerErr).toBe('');
+      callers.push(caller);
+      let out = '';
+      let err = '';
+      caller.stdout!.setEncoding('utf8').on('data', (t: string) => (out += t));
+      caller.stderr!.setEncoding('utf8').on('data', (t: string) => (err += t));
+      const code = await new Promise<number | null>((resolve) => caller.once('exit', resolve));
+      return { code, out, err };
+    };
+    const recordedLines = (out: string) =>
+      out
+        .split('\n')
+        .filter((l) => l.includes('"recordings"'))
+        .map((l) => JSON.parse(l).recordings as string[]);
+    try {
+      for (let i = 0; i < 150 && !listenerOut.includes('session.signalling.starting'); i += 1)
+        await new Promise((r) => setTimeout(r, 100));
+      // Two calls, one after the other: the second neither overwrites the first's files nor fails.
+      const first = await call();
+      const second = await call();
+      expect([first.code, second.code, first.err, second.err]).toEqual([0, 0, '', '']);
+      const files = (prefix: string) => [`${prefix}-video.h263`, `${prefix}-audio.wav`];
+      expect(recordedLines(first.out)).toEqual([files('local').map((f) => join(dirs.caller, f))]);
+      expect(recordedLines(second.out)).toEqual([files('local-2').map((f) => join(dirs.caller, f))]);
+      for (let i = 0; i < 50 && recordedLines(listenerOut).length < 2; i += 1)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(recordedLines(listenerOut)).toEqual([
+        files('local').map((f) => join(dirs.listener, f)),
+        files('local-2').map((f) => join(dirs.listener, f)),
+      ]);
+      listener.kill('SIGINT');
+      expect(await listenerExit).toBe(0);
       for (const side of [dirs.listener, dirs.caller]) {
-        expect(statSync(join(side, 'local-video.h263')).size).toBeGreaterThan(0);
-        const wav = readFileSync(join(side, 'local-audio.wav'));
-        // The sizes in the header were fixed up when the recording was closed.
-        expect(wav.length).toBeGreaterThan(58 + 8000);
-        expect(wav.readUInt32LE(4)).toBe(wav.length - 8);
-        expect(wav.readUInt32LE(54)).toBe(wav.length - 58);
+        for (const prefix of ['local', 'local-2']) {
+          expect(statSync(join(side, `${prefix}-video.h263`)).size).toBeGreaterThan(0);
+          const wav = readFileSync(join(side, `${prefix}-audio.wav`));
+          // The sizes in the header were fixed up when the recording was closed.
+          expect(wav.length).toBeGreaterThan(58 + 8000);
+          expect(wav.readUInt32LE(4)).toBe(wav.length - 8);
+          expect(wav.readUInt32LE(54)).toBe(wav.length - 58);
+        }
       }
     } finally {
-      for (const child of [listener, caller]) if (child && child.exitCode === null) child.kill('SIGKILL');
+      for (const child of [listener, ...callers]) if (child.exitCode === null) child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 30_000);
+  }, 45_000);
 });

@@ -1,8 +1,9 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { h263Recorder, RecorderSet, wavRecorder, type RecordingProblem } from '../../src/media/recorder.ts';
+import { RecordingFiles } from '../../src/media/recordingFiles.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'avchat-recorder-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -74,5 +75,56 @@ describe('recorders (recorder.ts)', () => {
         message: `cannot open ${join(dir, 'missing', 'video.h263')} (ENOENT); the call goes on without recording it, check the --record folder`,
       },
     ]);
+  });
+
+  it('should never overwrite a file that is there: it is kept, and the problem says so', async () => {
+    const problems: RecordingProblem[] = [];
+    const path = join(dir, 'kept-audio.wav');
+    writeFileSync(path, 'earlier call');
+    const recorders = new RecorderSet();
+    recorders.add(wavRecorder(path, 'mulaw', (p) => problems.push(p))).write(new Uint8Array(160), false, 0);
+    await recorders.closeAll();
+    expect(readFileSync(path, 'utf8')).toBe('earlier call');
+    expect(await recorders.paths()).toEqual([]);
+    expect(problems).toEqual([
+      {
+        code: 'RECORDING_FAILED',
+        message: `cannot open ${path} (EEXIST); the call goes on without recording it, it is already there and is kept`,
+      },
+    ]);
+  });
+});
+
+describe('recording names per call (recordingFiles.ts)', () => {
+  it('should give each call the first free <name>[-n] prefix, the same for both its files', async () => {
+    const folder = mkdtempSync(join(dir, 'calls-'));
+    const first = new RecordingFiles(folder, 'local');
+    expect(await first.path('video.h263')).toBe(join(folder, 'local-video.h263'));
+    expect(await first.path('audio.wav')).toBe(join(folder, 'local-audio.wav'));
+    // Two calls at once before either created a file: still two prefixes.
+    const [a, b] = [new RecordingFiles(folder, 'local'), new RecordingFiles(folder, 'local')];
+    const [pa, pb] = await Promise.all([a.path('audio.wav'), b.path('audio.wav')]);
+    expect([pa, pb]).toEqual([join(folder, 'local-2-audio.wav'), join(folder, 'local-3-audio.wav')]);
+  });
+
+  it('should skip a prefix any of whose files an earlier run left, and read an absent folder as empty', async () => {
+    const folder = mkdtempSync(join(dir, 'runs-'));
+    writeFileSync(join(folder, 'peer-audio.wav'), '');
+    writeFileSync(join(folder, 'peer-2-video.h263'), '');
+    writeFileSync(join(folder, 'peer-3.txt'), '');
+    expect(await new RecordingFiles(folder, 'peer').path('video.h263')).toBe(join(folder, 'peer-3-video.h263'));
+    const absent = join(folder, 'not-yet');
+    expect(await new RecordingFiles(absent, 'peer').path('audio.wav')).toBe(join(absent, 'peer-audio.wav'));
+  });
+
+  it('should report the files a call wrote, chosen when the first recorder opened', async () => {
+    const folder = mkdtempSync(join(dir, 'report-'));
+    const files = new RecordingFiles(folder, 'x');
+    const recorders = new RecorderSet();
+    recorders.add(h263Recorder(files.path('video.h263')));
+    recorders.add(wavRecorder(files.path('audio.wav'), 'alaw'));
+    await recorders.closeAll();
+    expect(await recorders.paths()).toEqual([join(folder, 'x-video.h263'), join(folder, 'x-audio.wav')]);
+    expect(statSync(join(folder, 'x-audio.wav')).size).toBe(58);
   });
 });

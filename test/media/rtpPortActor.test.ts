@@ -1,3 +1,6 @@
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import type { StreamPlan } from '../../machines/types.ts';
@@ -83,5 +86,42 @@ describe('audio RTP port actor with the real ffmpeg tone', () => {
     // Stopping the actor killed its ffmpeg (SIGTERM, SIGKILL after 1 s at worst).
     for (let i = 0; i < 30 && liveChildren() > 0; i += 1) await settle(100);
     expect(liveChildren()).toBe(0);
+  });
+
+  it('should open the recording when a receive-only stream is planned, before its first packet', async () => {
+    const ports: CallPorts = await openCallPorts({ address: HOST, sipPort: 0, mediaPort: 18384 });
+    open.push(ports);
+    const dir = mkdtempSync(join(tmpdir(), 'avchat-recvonly-'));
+    try {
+      const bus = new MediaBus();
+      const actors = createMediaPortActors({
+        sessions: createRtpSessions({ channels: ports.channels.media, bus }),
+        bus,
+        options: { recordDir: dir },
+        name: 'held',
+      });
+      const video = {
+        ...audioTo(19000, 'recvonly'),
+        kind: 'video' as const,
+        payloadType: 34,
+        codec: 'H263',
+        clockRate: 90000,
+      };
+      const actor = createActor(actors.audioRtp, { input: { kind: 'audio', stream: audioTo(19000, 'recvonly') } });
+      const videoActor = createActor(actors.videoRtp, { input: { kind: 'video', stream: video } });
+      actor.start();
+      videoActor.start();
+      const wav = join(dir, 'held-audio.wav');
+      const ready = () => existsSync(wav) && statSync(wav).size > 0 && existsSync(join(dir, 'held-video.h263'));
+      for (let i = 0; i < 50 && !ready(); i += 1) await settle(20);
+      // Nothing was sent to us and nothing was sent by us: the files are there, the WAV with its header.
+      expect(statSync(wav).size).toBe(58);
+      expect(statSync(join(dir, 'held-video.h263')).size).toBe(0);
+      expect(liveChildren()).toBe(0);
+      actor.stop();
+      videoActor.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

