@@ -46,46 +46,38 @@ export function parseTopVia(
   };
 }
 
-/** Decide where a message we are about to send goes. */
-export function routeOf(text: string): RoutingInfo {
-  const message = readSipText(text);
-  const { startLine } = message;
-  const status = /^SIP\/2\.0\s+(\d{3})\b/.exec(startLine);
-  if (status) {
+/** The parts of a message routing reads: what {@link checkSipMessage} gives (`SipMessageText`) has them. */
+export interface RoutableMessage {
+  readonly kind: 'request' | 'response';
+  readonly method: string;
+  readonly requestUri?: string;
+  readonly status?: number;
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+}
+
+/** Decide where a message we are about to send goes, from the message as already read. */
+export function routeOfMessage(message: RoutableMessage): RoutingInfo {
+  if (message.kind === 'response') {
     const via = headerOf(message, 'via');
     const parsed = via ? parseTopVia(via) : undefined;
     if (!parsed) return unroutable('response has no usable Via header');
     // RFC 3581 §4: answer to the source the request came from when received/rport are present.
     const address = parsed.received ?? parsed.sentBy.address;
     const port = parsed.rport ?? parsed.sentBy.port;
-    return ok({ kind: 'response', status: Number(status[1]), destination: { address, port } });
+    return ok({ kind: 'response', status: message.status ?? 0, destination: { address, port } });
   }
-  const request = /^([A-Z]+)\s+(\S+)\s+SIP\/2\.0$/i.exec(startLine.trim());
-  if (!request) return unroutable(`not a SIP start line: ${JSON.stringify(startLine.slice(0, 60))}`);
   const route = headerOf(message, 'route');
-  const target = route ? sipUriAddress(route.split(',')[0]) : sipUriAddress(request[2]);
-  if (!target) return unroutable(`cannot find a host in ${route ? 'Route' : 'Request-URI'} of ${request[1]}`);
-  return ok({ kind: 'request', method: request[1].toUpperCase(), destination: target });
+  const target = route ? sipUriAddress(route.split(',')[0]) : sipUriAddress(message.requestUri ?? '');
+  if (!target) return unroutable(`cannot find a host in ${route ? 'Route' : 'Request-URI'} of ${message.method}`);
+  return ok({ kind: 'request', method: message.method.toUpperCase(), destination: target });
 }
 
-/**
- * Stamp the top Via of an incoming request with `received` and `rport` (RFC 3261 §18.2.1, RFC 3581),
- * so that responses go back to where the request really came from. Responses pass through unchanged.
- */
-export function stampReceived(text: string, source: TransportAddress): string {
-  if (/^SIP\/2\.0\s/.test(text)) return text;
-  const end = text.indexOf('\r\n\r\n');
-  const head = end >= 0 ? text.slice(0, end) : text;
-  const m = /\r\n(Via|v)[ \t]*:[ \t]*([^\r\n]*)/i.exec(head);
-  if (!m) return text;
-  const [firstVia, ...rest] = m[2].split(',');
-  let stamped = firstVia.replace(/;\s*received=[^;,\s]*/i, '');
-  stamped = /;\s*rport(=\d*)?/i.test(stamped)
-    ? stamped.replace(/;\s*rport(=\d*)?/i, `;rport=${source.port}`)
-    : `${stamped};rport=${source.port}`;
-  stamped = `${stamped};received=${source.address}`;
-  const value = [stamped, ...rest].join(',');
-  const start = m.index + 2;
-  const lineEnd = start + m[0].length - 2;
-  return `${text.slice(0, start)}${m[1]}: ${value}${text.slice(lineEnd)}`;
+/** Decide where a message we are about to send goes, from its text (when it could not be checked). */
+export function routeOf(text: string): RoutingInfo {
+  const { startLine, headers } = readSipText(text);
+  const status = /^SIP\/2\.0\s+(\d{3})\b/.exec(startLine);
+  if (status) return routeOfMessage({ kind: 'response', method: '', status: Number(status[1]), headers });
+  const request = /^([A-Z]+)\s+(\S+)\s+SIP\/2\.0$/i.exec(startLine.trim());
+  if (!request) return unroutable(`not a SIP start line: ${JSON.stringify(startLine.slice(0, 60))}`);
+  return routeOfMessage({ kind: 'request', method: request[1], requestUri: request[2], headers });
 }

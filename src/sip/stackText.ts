@@ -8,7 +8,8 @@
  * Pure functions; they never throw.
  */
 
-import { parseAddress, parseVia, renderVia } from './headerSyntax.ts';
+import type { TransportAddress } from '../../machines/types.ts';
+import { parseAddress, parseVia, renderVia, type ViaParm } from './headerSyntax.ts';
 import { headerOf, type SipMessageText } from './messageCheck.ts';
 
 const NAMES: Readonly<Record<string, string>> = {
@@ -40,6 +41,28 @@ export interface StackTextOptions {
    * with 400. The transport still sends within the call only to the peer's signalling address.
    */
   readonly contactFromFrom?: boolean;
+  /**
+   * Where the request came from: stamped on the top Via as `received` and `rport` (RFC 3261 §18.2.1,
+   * RFC 3581 §4, replacing any the peer wrote), so that sip.js's responses, which copy the Via, go
+   * back to where the request really came from.
+   */
+  readonly received?: TransportAddress;
+}
+
+/** The top Via with our branch and the request's source in it, as the options ask. */
+function stampedTopVia(via: ViaParm, { topBranch, received }: StackTextOptions): ViaParm {
+  const replaced = new Set([
+    ...(topBranch === undefined ? [] : ['branch']),
+    ...(received ? ['received', 'rport'] : []),
+  ]);
+  return {
+    ...via,
+    params: [
+      ...via.params.filter(([n]) => !replaced.has(n.toLowerCase())),
+      ...(topBranch === undefined ? [] : [['branch', topBranch] as const]),
+      ...(received ? [['rport', String(received.port)] as const, ['received', received.address] as const] : []),
+    ],
+  };
 }
 
 /** A request as text for sip.js (see the module comment); responses reach sip.js as they came. */
@@ -52,14 +75,7 @@ export function stackText(message: SipMessageText, options: StackTextOptions = {
     if (name === 'via') {
       const parsed = parseVia(value);
       if (parsed.ok) {
-        if (topVia && options.topBranch !== undefined) {
-          const [first, ...rest] = parsed.value;
-          const params = [
-            ...first.params.filter(([n]) => n.toLowerCase() !== 'branch'),
-            ['branch', options.topBranch] as const,
-          ];
-          parsed.value.splice(0, parsed.value.length, { ...first, params }, ...rest);
-        }
+        if (topVia) parsed.value[0] = stampedTopVia(parsed.value[0], options);
         text = renderVia(parsed.value);
       }
       topVia = false;

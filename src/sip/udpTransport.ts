@@ -14,7 +14,7 @@ import {
 import { ServerTransactionTable } from './serverTransactions.ts';
 import { stackText } from './stackText.ts';
 import type { TransportAddress } from '../../machines/types.ts';
-import { routeOf, stampReceived } from './routing.ts';
+import { routeOf, routeOfMessage } from './routing.ts';
 import {
   UdpRetransmitter,
   type RetransmissionTimeout,
@@ -143,10 +143,11 @@ export class UdpTransport implements Transport {
           ? stackText(checked.value, {
               topBranch: this.transactions.inbound(checked.value).stackBranch,
               contactFromFrom: checked.value.method === 'INVITE',
+              received: source,
             })
           : raw;
       try {
-        this.onMessage?.(stampReceived(text, source));
+        this.onMessage?.(text);
       } catch (err) {
         // sip.js throws on a few inputs its grammar rejects late; one datagram must never take the socket down.
         this.options.onError?.({
@@ -194,7 +195,7 @@ export class UdpTransport implements Transport {
     const message = /^SIP\/2\.0 /.test(text) ? this.transactions.outbound(text) : text;
     // What we send is well formed by construction; the check reads it for the route, the timers and the screen.
     const sent = checkSipMessage(message, { maxBytes: Infinity });
-    const route = routeOf(message);
+    const route = sent.ok ? routeOfMessage(sent.value) : routeOf(message);
     const destination = route.ok ? this.literal(route.value.destination, sent.ok ? sent.value : undefined) : undefined;
     if (!route.ok || !destination) {
       const error = route.ok

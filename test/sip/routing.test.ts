@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseTopVia, routeOf, stampReceived } from '../../src/sip/routing.ts';
+import { checkSipMessage } from '../../src/sip/messageCheck.ts';
+import { parseTopVia, routeOf, routeOfMessage } from '../../src/sip/routing.ts';
+import { stackText } from '../../src/sip/stackText.ts';
 import { sipUriAddress as hostPortOfUri } from '../../src/sip/sipUri.ts';
 
 const invite = [
@@ -42,13 +44,34 @@ describe('SIP routing (RFC 3261 §18, RFC 3581)', () => {
     });
   });
 
-  it('should stamp received and rport on the top Via of a request only', () => {
-    const stamped = stampReceived(invite, { address: '127.0.0.1', port: 40500 });
+  it("should stamp received and rport on the top Via of a request it hands sip.js, replacing the peer's", () => {
+    const checked = checkSipMessage(invite.replace(';rport', ';rport=1;received=6.6.6.6'));
+    expect(checked.ok).toBe(true);
+    if (!checked.ok) return;
+    const stamped = stackText(checked.value, {
+      received: { address: '127.0.0.1', port: 40500 },
+      topBranch: 'z9hG4bKours',
+    });
     const via = parseTopVia(/\r\nVia: ([^\r\n]*)/.exec(stamped)![1]);
     expect(via).toEqual({ sentBy: { address: '192.0.2.1', port: 5060 }, received: '127.0.0.1', rport: 40500 });
-    expect(stamped).toContain('v: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bKother');
-    const response = 'SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 1.2.3.4\r\n\r\n';
-    expect(stampReceived(response, { address: '127.0.0.1', port: 1 })).toBe(response);
+    expect(stamped).toContain('\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKours;rport=40500;received=127.0.0.1\r\n');
+    // Only the top Via: the next one is re-spelled, not stamped.
+    expect(stamped).toContain('\r\nVia: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bKother\r\n');
+  });
+
+  it('should route a checked message as it routes its text', () => {
+    const response = (via: string) =>
+      `SIP/2.0 180 Ringing\r\nVia: ${via}\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n`;
+    for (const text of [
+      invite,
+      invite.replace('Content-Length', 'Route: <sip:198.51.100.4:5099;lr>\r\nContent-Length'),
+      response('SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKa;received=203.0.113.5;rport=40001'),
+      response('SIP/2.0/UDP [2001:db8::1]:5072;branch=z9hG4bKa'),
+    ]) {
+      const checked = checkSipMessage(text);
+      expect(checked.ok, text).toBe(true);
+      if (checked.ok) expect(routeOfMessage(checked.value)).toEqual(routeOf(text));
+    }
   });
 
   it('should read host and port from SIP URIs, IPv6 included', () => {
@@ -70,7 +93,8 @@ describe('SIP routing (RFC 3261 §18, RFC 3581)', () => {
         routeOf(junk);
         routeOf(`SIP/2.0 200 OK\r\nVia: ${via}\r\n\r\n${junk}`);
         routeOf(`INVITE ${via} SIP/2.0\r\n${junk}`);
-        stampReceived(`INVITE sip:a@b SIP/2.0\r\nVia: ${via}\r\n${junk}`, { address: '127.0.0.1', port: 1 });
+        const checked = checkSipMessage(`INVITE sip:a@b SIP/2.0\r\nVia: ${via}\r\n${junk}`);
+        if (checked.ok) stackText(checked.value, { received: { address: '127.0.0.1', port: 1 } });
       }),
       { numRuns: 2000 },
     );
