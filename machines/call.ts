@@ -1,7 +1,7 @@
 import { assign, sendTo, setup, spawnChild } from 'xstate';
 import { mediaMachine, type MediaParentEvent } from './media.ts';
 import { natProbeMachine, type NatProbeOutput } from './natProbe.ts';
-import { hostOfSipUri, isPrivateAddress, publicViewOf } from './publicView.ts';
+import { isPrivateAddress, publicViewOf } from './publicView.ts';
 import { portMappingMachine, type PortMappingParentEvent } from './portMapping.ts';
 import {
   sipSessionMachine,
@@ -25,6 +25,11 @@ export interface CallInput {
   readonly role: CallRole;
   /** Whom to call (caller): a SIP URI. */
   readonly target?: string;
+  /**
+   * The host of {@link target} (an IP address once the endpoint has looked its name up), as the
+   * endpoint's one SIP-URI reader (src/sip/sipUri.ts) found it: the NAT check asks whether it is private.
+   */
+  readonly targetHost?: string;
   /** Answer by itself (callee). */
   readonly autoAnswer?: boolean;
   /** The Snatmap reflector; none skips the NAT probe. */
@@ -65,7 +70,7 @@ export type CallChildEvent =
   /** The port-mapping actor reached its final state: every mapping it made is gone. */
   | { type: 'xstate.done.actor.portMapping' };
 
-interface CallContext {
+export interface CallContext {
   readonly input: CallInput;
   readonly nat?: NatProbeOutput;
   readonly mappings: PortMappingEntry[];
@@ -126,7 +131,7 @@ export const callMachine = setup({
      * the call fails before the INVITE rather than after a silent one.
      */
     unreachableBehindNat: ({ context }) => {
-      const target = hostOfSipUri(context.input.target);
+      const target = context.input.targetHost;
       return (
         context.input.role === 'caller' &&
         context.nat?.report?.verdict === 'symmetric' &&

@@ -50,7 +50,7 @@ export interface MediaInput {
   readonly seed?: number;
 }
 
-interface MediaContext {
+export interface MediaContext {
   /** The random generator's state per kind (machines/random.ts): each report's interval draws from it, then it moves on. */
   readonly randomState: Record<MediaKind, number>;
   readonly plan: MediaPlan;
@@ -81,7 +81,7 @@ const portLogic = (name: MediaPortName) => fromCallback<MediaPortCommand, MediaP
 
 const kindOf = (port: MediaPortName): MediaKind => (port.startsWith('audio') ? 'audio' : 'video');
 
-type SendState = 'idle' | 'sending' | 'paused';
+export type SendState = 'idle' | 'sending' | 'paused';
 
 /** The send side of a stream: idle when declined, sending while our direction lets us, paused otherwise (mute). */
 export function sendStateOf(plan: MediaPlan, kind: MediaKind): SendState {

@@ -47,9 +47,9 @@ export interface NatProbeOutput {
 }
 
 /** A port probe reached its final state. */
-type PortProbeDoneEvent = { type: `xstate.done.actor.probe-${number}`; output: PortProbe };
+export type PortProbeDoneEvent = { type: `xstate.done.actor.probe-${number}`; output: PortProbe };
 
-interface NatProbeContext {
+export interface NatProbeContext {
   readonly reflector?: TransportAddress;
   readonly alternate?: TransportAddress;
   /** The answer of the second reflector address to the first port (the mapping check), once in. */

@@ -53,7 +53,7 @@ interface Attempt {
   readonly conflicts: readonly number[];
 }
 
-interface PortMappingContext {
+export interface PortMappingContext {
   readonly ports: readonly number[];
   readonly leaseSeconds: number;
   readonly discoveryTimeoutMs: number;

@@ -33,7 +33,7 @@ export interface ProbeAnswer {
 /** The event a port probe sends its parent (the NAT probe) when it ends. */
 export type PortProbeParentEvent = { type: 'PROBE.RESULT'; result: PortProbe; purpose: ProbePurpose };
 
-interface PortProbeContext {
+export interface PortProbeContext {
   readonly localPort: number;
   readonly reflector: TransportAddress;
   readonly purpose: ProbePurpose;

@@ -84,11 +84,6 @@ export function publicViewOf(input: PublicViewInput): PublicView | undefined {
   return { address: reflectorAddress, ports, source: 'reflector' };
 }
 
-/** The host of a `sip:` URI (`sip:user@host:port;params`), if it has one. */
-export function hostOfSipUri(uri: string | undefined): string | undefined {
-  return /^sips?:(?:[^@]*@)?(\[[^\]]+\]|[^:;>?]+)/i.exec(uri ?? '')?.[1];
-}
-
 /**
  * The view to advertise to one peer: none (our local address) when the peer is on a private network
  * as we are — the same home, where the public address would need the router to hairpin — else the

@@ -76,7 +76,7 @@ export type SipSessionParentEvent =
   /** The session reached `terminated`; its done event follows. */
   | { type: 'SESSION.ENDED'; outcome: CallOutcome };
 
-interface SipSessionContext {
+export interface SipSessionContext {
   readonly role: CallRole;
   /** The random generator's state (machines/random.ts): each back-off draws from it, then it moves on. */
   readonly randomState: number;

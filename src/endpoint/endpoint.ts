@@ -1,13 +1,15 @@
-import { createActor, toPromise, type Actor, type InspectionEvent } from 'xstate';
+import { combineLatest, filter, map, Observable, Subject, take } from 'rxjs';
+import { createActor, toPromise, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import { callMachine, type CallInput, type CallUserEvent } from '../../machines/call.ts';
-import { mediaMachine } from '../../machines/media.ts';
+import { MEDIA_PORTS, mediaMachine, type MediaPortName } from '../../machines/media.ts';
 import { natProbeMachine, type NatProbeOutput } from '../../machines/natProbe.ts';
 import { portMappingMachine } from '../../machines/portMapping.ts';
 import { sipSessionMachine } from '../../machines/sipSession.ts';
 import type { CallOutcome, TransportAddress } from '../../machines/types.ts';
 import { createMediaPortActors, createRtpSessions, type MediaOptions } from '../media/mediaPorts.ts';
-import { MediaBus } from '../media/mediaBus.ts';
+import { MediaBus, type PortStats } from '../media/mediaBus.ts';
 import { RecorderSet } from '../media/recorder.ts';
+import { parseSipUri } from '../sip/sipUri.ts';
 import { probeAttemptLogic } from '../reflector/client.ts';
 import { sipDialogLogic } from '../sip/dialogActor.ts';
 import type { SipWireRecord } from '../sip/udpTransport.ts';
@@ -17,6 +19,12 @@ import { openCallPorts, type CallPorts } from './callPorts.ts';
 import type { MappingLedger } from '../portmap/mappingLedger.ts';
 import { portMappingActors, type UpnpOptions } from '../portmap/portMappingActors.ts';
 import { removeStaleMappings, type StaleMappingsReport } from '../portmap/staleMappings.ts';
+
+/** The host of a call target, as the one SIP-URI reader finds it (undefined for no SIP URI). */
+function sipUriHost(target: string): string | undefined {
+  const uri = parseSipUri(target);
+  return uri.ok ? uri.value.host : undefined;
+}
 
 /** How to open an endpoint. */
 export interface EndpointOptions {
@@ -61,11 +69,20 @@ export interface EndpointOptions {
 /** Timings of every call of an endpoint. */
 export type CallTiming = Pick<CallInput, 'sessionTiming' | 'deadPeerTimeoutMs' | 'cleanupTimeoutMs'>;
 
+/** A call chart's snapshot: its state (`value`, `matches()`) and its context (plan, NAT report, outcome). */
+export type CallSnapshot = SnapshotFrom<typeof callMachine>;
+
 /** One running call. */
 export interface CallHandle {
   readonly actor: Actor<typeof callMachine>;
   /** Media stats of this call. */
   readonly bus: MediaBus;
+  /** Every snapshot of the call chart, the current one first; completes when the call has ended. */
+  readonly state$: Observable<CallSnapshot>;
+  /** All four media ports' stats whenever one changes, the current ones first; completes with the call. */
+  readonly stats$: Observable<Record<MediaPortName, PortStats>>;
+  /** The NAT probe's result once it has finished (or was skipped), then completes. */
+  readonly nat$: Observable<NatProbeOutput>;
   /** Resolves with the outcome once the call reached its final state, cleanup ran and its recordings are closed. */
   readonly done: Promise<CallOutcome>;
   /** The files this call recorded into (with `--record`), once they are open; complete when `done` resolves. */
@@ -80,6 +97,8 @@ export interface AvchatEndpoint {
   readonly agent: SipUserAgent;
   /** Our SIP URI. */
   readonly uri: string;
+  /** Every SIP message this endpoint sends or receives, as on the wire; completes when it is closed. */
+  readonly sipMessages$: Observable<SipWireRecord>;
   /** Call someone: a SIP URI. */
   call(target: string, opts?: { durationMs?: number }): CallHandle;
   /** Wait for the next incoming call. */
@@ -110,6 +129,7 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
     sipPort: options.sipPort,
     mediaPort: options.mediaPort,
   });
+  const sipMessages = new Subject<SipWireRecord>();
   let agent: SipUserAgent;
   try {
     agent = await createSipUserAgent({
@@ -120,7 +140,10 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
         videoPort: ports.media.videoRtp.port,
         audioPort: ports.media.audioRtp.port,
       },
-      onWire: options.onWire,
+      onWire: (record) => {
+        options.onWire?.(record);
+        sipMessages.next(record);
+      },
       onLog: (level, category, message) => {
         if (level === 'error') options.onProblem?.({ code: 'SIP_STACK', message: `${category}: ${message}` });
       },
@@ -183,10 +206,29 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
       });
     }
     actor.start();
+    const state$ = new Observable<CallSnapshot>((subscriber) => {
+      const now = actor.getSnapshot();
+      subscriber.next(now);
+      if (now.status !== 'active') return subscriber.complete();
+      const subscription = actor.subscribe(subscriber);
+      return () => subscription.unsubscribe();
+    });
     const handle: CallHandle = {
       actor,
       bus,
       done,
+      state$,
+      stats$: combineLatest(MEDIA_PORTS.map((port) => bus.stats[port])).pipe(
+        map(
+          (stats) =>
+            Object.fromEntries(MEDIA_PORTS.map((port, i) => [port, stats[i]])) as Record<MediaPortName, PortStats>,
+        ),
+      ),
+      nat$: state$.pipe(
+        map((snapshot) => snapshot.context.nat),
+        filter((nat): nat is NatProbeOutput => nat !== undefined),
+        take(1),
+      ),
       recordings: () => recorders.paths(),
       send: (event) => actor.send(event),
     };
@@ -219,10 +261,12 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
     ports,
     agent,
     uri: agent.uri,
+    sipMessages$: sipMessages.asObservable(),
     call: (target, opts) =>
       run({
         role: 'caller',
         target,
+        targetHost: sipUriHost(target),
         reflector: options.reflector,
         alternateReflector: options.alternateReflector,
         ports: localPorts,
@@ -244,6 +288,7 @@ export async function openEndpoint(options: EndpointOptions): Promise<AvchatEndp
         await hangUpAll();
         await agent.stop().catch(() => {});
         await ports.close();
+        sipMessages.complete();
       })()),
   };
 }

@@ -203,7 +203,9 @@ describe('call chart (simulated I/O actors)', () => {
 
   it('should fail fast, before any INVITE, behind a symmetric NAT with no mapping when calling a peer outside', async () => {
     const { machine, log } = simulated({ symmetric: true });
-    const actor = createActor(machine, { input: { ...SYMMETRIC_INPUT, target: 'sip:avchat@203.0.113.9:5060' } });
+    const actor = createActor(machine, {
+      input: { ...SYMMETRIC_INPUT, target: 'sip:avchat@203.0.113.9:5060', targetHost: '203.0.113.9' },
+    });
     actor.start();
     const outcome = await toPromise(actor);
     expect(actor.getSnapshot().context.nat?.report?.verdict).toBe('symmetric');
@@ -215,7 +217,9 @@ describe('call chart (simulated I/O actors)', () => {
 
   it('should still call a peer on its own private network from behind a symmetric NAT', async () => {
     const { machine, log } = simulated({ symmetric: true });
-    const actor = createActor(machine, { input: { ...SYMMETRIC_INPUT, target: 'sip:avchat@192.168.1.5' } });
+    const actor = createActor(machine, {
+      input: { ...SYMMETRIC_INPUT, target: 'sip:avchat@192.168.1.5', targetHost: '192.168.1.5' },
+    });
     actor.start();
     await flush();
     await flush();

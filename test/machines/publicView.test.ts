@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { hostOfSipUri, isPrivateAddress, publicViewOf, viewForPeer } from '../../machines/publicView.ts';
+import { isPrivateAddress, publicViewOf, viewForPeer } from '../../machines/publicView.ts';
 import type { PortMappingEntry, PortProbe } from '../../machines/types.ts';
 
 const PORTS = [5060, 16384, 16385, 16386, 16387];
@@ -41,14 +41,6 @@ describe('public view (pure)', () => {
       expect(isPrivateAddress(a)).toBe(true);
     for (const a of ['11.0.1.1', '172.32.0.1', '192.169.0.1', '100.128.0.1', '8.8.8.8', 'example.org', '::1'])
       expect(isPrivateAddress(a)).toBe(false);
-  });
-
-  it('should read the host of a SIP URI', () => {
-    expect(hostOfSipUri('sip:avchat@11.0.2.1:5060;transport=udp')).toBe('11.0.2.1');
-    expect(hostOfSipUri('sip:11.0.2.1')).toBe('11.0.2.1');
-    expect(hostOfSipUri('sips:bob@example.org')).toBe('example.org');
-    expect(hostOfSipUri('tel:123')).toBeUndefined();
-    expect(hostOfSipUri(undefined)).toBeUndefined();
   });
 
   it("should take the router's mappings first, then the reflector's ports from the same address, then the port itself", () => {
