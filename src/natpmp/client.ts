@@ -12,6 +12,7 @@ import {
   type NatPmpResponse,
   type NatPmpResultName,
 } from './codec.ts';
+import { checkGatewayPort, checkLifetime, checkPort } from '../portmap/requestChecks.ts';
 import { natPmpFail, type NatPmpResult } from './natPmpError.ts';
 
 /** RFC 6886 §3.1: "the client ... waits 250 ms" before the first retransmission. */
@@ -22,8 +23,6 @@ export const MAX_TRIES = 9;
 
 /** RFC 6886 §3.3: "The RECOMMENDED Port Mapping Lifetime is 7200 seconds (two hours)." */
 export const RECOMMENDED_LIFETIME_SECONDS = 7200;
-
-const MAX_LIFETIME_SECONDS = 0xffff_ffff;
 
 /** Options of every NAT-PMP request. */
 export interface NatPmpRequestOptions {
@@ -95,8 +94,8 @@ function checkOptions(gateway: string, opts: NatPmpRequestOptions): NatPmpResult
       `gateway must be an IPv4 address (NAT-PMP is IPv4 only), got '${gateway}'; pass the router's LAN address`,
     );
   const { gatewayPort = NATPMP_SERVER_PORT, tries = MAX_TRIES, initialTimeoutMs = INITIAL_TIMEOUT_MS } = opts;
-  if (!Number.isInteger(gatewayPort) || gatewayPort < 1 || gatewayPort > 65535)
-    return natPmpFail('BAD_ARGUMENT', `gatewayPort must be 1–65535, got ${gatewayPort}; leave it out for 5351`);
+  const badPort = checkGatewayPort(gatewayPort);
+  if (badPort) return badPort;
   if (!Number.isInteger(tries) || tries < 1)
     return natPmpFail(
       'BAD_ARGUMENT',
@@ -107,12 +106,6 @@ function checkOptions(gateway: string, opts: NatPmpRequestOptions): NatPmpResult
       'BAD_ARGUMENT',
       `initialTimeoutMs must be above 0, got ${initialTimeoutMs}; leave it out for the RFC's 250 ms`,
     );
-  return undefined;
-}
-
-function checkPort(name: string, port: number, min: number): NatPmpResult<never> | undefined {
-  if (!Number.isInteger(port) || port < min || port > 65535)
-    return natPmpFail('BAD_ARGUMENT', `${name} must be a whole number ${min}–65535, got ${port}; pass a UDP port`);
   return undefined;
 }
 
@@ -240,12 +233,7 @@ export async function mapUdp(
     checkOptions(gateway, opts) ??
     checkPort('internalPort', internalPort, 1) ??
     checkPort('externalPort', externalPort, 0) ??
-    (!Number.isInteger(lifetimeSeconds) || lifetimeSeconds < 1 || lifetimeSeconds > MAX_LIFETIME_SECONDS
-      ? natPmpFail<never>(
-          'BAD_ARGUMENT',
-          `lifetimeSeconds must be a whole number 1–${MAX_LIFETIME_SECONDS}, got ${lifetimeSeconds}; use unmapUdp to remove a mapping`,
-        )
-      : undefined);
+    checkLifetime(lifetimeSeconds);
   if (bad) return bad;
   const answered = await exchange(
     gateway,

@@ -1,4 +1,12 @@
-import type { Result } from '../../machines/result.ts';
+import { fail, type Result } from '../../machines/result.ts';
+import {
+  GATEWAY_PORT,
+  nameResult,
+  RESPONSE_BIT,
+  wireView as view,
+  type OpeningErrorCode,
+  type ResultName,
+} from '../portmap/natPmpPcpWire.ts';
 /**
  * NAT-PMP wire format (RFC 6886 §3): requests go to the gateway's UDP port 5351, every field is in
  * network byte order, version is 0, and a response's opcode is the request's plus 128.
@@ -6,7 +14,7 @@ import type { Result } from '../../machines/result.ts';
  */
 
 /** The UDP port a NAT-PMP gateway listens on (RFC 6886 §3.1). */
-export const NATPMP_SERVER_PORT = 5351;
+export const NATPMP_SERVER_PORT = GATEWAY_PORT;
 
 /** The only NAT-PMP version (RFC 6886 §3). */
 export const NATPMP_VERSION = 0;
@@ -15,7 +23,7 @@ export const NATPMP_VERSION = 0;
 export const OPCODE = { externalAddress: 0, mapUdp: 1, mapTcp: 2 } as const;
 
 /** Set in the opcode of every response (RFC 6886 §3.2: "the opcode ... plus 128"). */
-export const RESPONSE_BIT = 128;
+export { RESPONSE_BIT };
 
 /** The transport protocol of a mapping. */
 export type NatPmpProtocol = 'UDP' | 'TCP';
@@ -30,16 +38,15 @@ export const RESULT_CODE_NAMES = {
 } as const;
 
 /** A gateway's refusal, named after its result code; `UNKNOWN_RESULT` for codes past 5. */
-export type NatPmpResultName = (typeof RESULT_CODE_NAMES)[keyof typeof RESULT_CODE_NAMES] | 'UNKNOWN_RESULT';
+export type NatPmpResultName = ResultName<typeof RESULT_CODE_NAMES>;
 
-/** Why bytes are not a usable NAT-PMP response. */
+/**
+ * Why bytes are not a usable NAT-PMP response: TRUNCATED, shorter than its opcode and result code
+ * require; BAD_VERSION, a version other than 0 (a PCP server answers with version 2);
+ * NOT_A_RESPONSE, the opcode lacks the response bit.
+ */
 export type NatPmpWireErrorCode =
-  /** Shorter than its opcode and result code require. */
-  | 'TRUNCATED'
-  /** A version other than 0 (a PCP server answers with version 2). */
-  | 'BAD_VERSION'
-  /** The opcode lacks the response bit: a request, perhaps our own echoed back. */
-  | 'NOT_A_RESPONSE'
+  | OpeningErrorCode
   /** A successful response with an opcode NAT-PMP does not define. */
   | 'UNKNOWN_OPCODE';
 
@@ -116,10 +123,6 @@ const EXTERNAL_ADDRESS_RESPONSE_BYTES = 12;
 // Version, opcode, result code and epoch: all an error response must carry (miniupnpd sends just these).
 const ERROR_RESPONSE_BYTES = 8;
 
-function view(bytes: Uint8Array): DataView {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
 function mapOpcode(protocol: NatPmpProtocol): number {
   return protocol === 'UDP' ? OPCODE.mapUdp : OPCODE.mapTcp;
 }
@@ -162,7 +165,7 @@ export function encodeUnmapRequest(protocol: NatPmpProtocol, internalPort: numbe
 
 /** The name of a non-zero result code (RFC 6886 §3.5). */
 export function resultCodeName(resultCode: number): NatPmpResultName {
-  return RESULT_CODE_NAMES[resultCode as keyof typeof RESULT_CODE_NAMES] ?? 'UNKNOWN_RESULT';
+  return nameResult(RESULT_CODE_NAMES, resultCode);
 }
 
 /**
@@ -200,10 +203,7 @@ const RESULT_MEANINGS: Record<NatPmpResultName, string> = {
 };
 
 function truncated(size: number, needed: number, what: string): Result<never, NatPmpParseError> {
-  return {
-    ok: false,
-    error: { code: 'TRUNCATED', message: `a NAT-PMP ${what} needs ${needed} bytes, got ${size}; ignore it` },
-  };
+  return fail('TRUNCATED', `a NAT-PMP ${what} needs ${needed} bytes, got ${size}; ignore it`);
 }
 
 /**
@@ -216,20 +216,13 @@ export function parseNatPmpResponse(bytes: Uint8Array): Result<NatPmpResponse, N
   const v = view(bytes);
   const version = v.getUint8(0);
   if (version !== NATPMP_VERSION) {
-    return {
-      ok: false,
-      error: {
-        code: 'BAD_VERSION',
-        message: `version ${version} is not NAT-PMP (version 0)${version === 2 ? '; the gateway speaks PCP' : ''}`,
-      },
-    };
+    return fail(
+      'BAD_VERSION',
+      `version ${version} is not NAT-PMP (version 0)${version === 2 ? '; the gateway speaks PCP' : ''}`,
+    );
   }
   const opcode = v.getUint8(1);
-  if (opcode < RESPONSE_BIT)
-    return {
-      ok: false,
-      error: { code: 'NOT_A_RESPONSE', message: `opcode ${opcode} is a request, not a response; ignore it` },
-    };
+  if (opcode < RESPONSE_BIT) return fail('NOT_A_RESPONSE', `opcode ${opcode} is a request, not a response; ignore it`);
   const resultCode = v.getUint16(2);
   if (resultCode !== 0) {
     if (bytes.byteLength < ERROR_RESPONSE_BYTES)
@@ -265,9 +258,6 @@ export function parseNatPmpResponse(bytes: Uint8Array): Result<NatPmpResponse, N
         },
       };
     default:
-      return {
-        ok: false,
-        error: { code: 'UNKNOWN_OPCODE', message: `response opcode ${opcode} is not one NAT-PMP defines; ignore it` },
-      };
+      return fail('UNKNOWN_OPCODE', `response opcode ${opcode} is not one NAT-PMP defines; ignore it`);
   }
 }

@@ -1,5 +1,5 @@
 import type { NatPmpResultName } from './codec.ts';
-import type { Result } from '../../machines/result.ts';
+import { fail, type Failure, type Result } from '../../machines/result.ts';
 
 /** What went wrong asking a NAT-PMP gateway, by kind; each error's message names the fix. */
 export type NatPmpErrorCode =
@@ -17,15 +17,12 @@ export type NatPmpErrorCode =
   | 'SOCKET';
 
 /** A NAT-PMP failure as a value: a code, and a message that names the cause and the fix. */
-export interface NatPmpError {
+export interface NatPmpError extends Failure {
   readonly code: NatPmpErrorCode;
-  readonly message: string;
 }
 
 /** A value or the {@link NatPmpError} that stopped it: failures are values, not throws. */
 export type NatPmpResult<T> = Result<T, NatPmpError>;
 
-/** A failed {@link NatPmpResult}. */
-export function natPmpFail<T>(code: NatPmpErrorCode, message: string): NatPmpResult<T> {
-  return { ok: false, error: { code, message } };
-}
+/** A failed {@link NatPmpResult}: machines/result.ts's `fail`, its code narrowed to NAT-PMP's. */
+export const natPmpFail: <T>(code: NatPmpErrorCode, message: string) => NatPmpResult<T> = fail;

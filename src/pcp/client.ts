@@ -13,6 +13,7 @@ import {
   PROTOCOL_UDP,
   type PcpResponse,
 } from './codec.ts';
+import { checkGatewayPort, checkLifetime, checkPort, MAX_LIFETIME_SECONDS } from '../portmap/requestChecks.ts';
 import { pcpFail, type PcpErrorCode, type PcpResult } from './pcpError.ts';
 
 /** RFC 6887 §8.1.1: IRT, the initial retransmission time, 3 s. */
@@ -29,7 +30,7 @@ export const MAX_TIMEOUT_MS = 1_024_000;
 export const DEFAULT_TRIES = 4;
 
 /** The longest lifetime a MAP request can carry (32 bits); PCP has no permanent mapping. */
-export const MAX_LIFETIME_SECONDS = 0xffff_ffff;
+export { MAX_LIFETIME_SECONDS };
 const NONCE_PATTERN = new RegExp(`^[0-9a-f]{${NONCE_BYTES * 2}}$`, 'i');
 
 /** A fresh mapping nonce (RFC 6887 §11.1: 96 random bits), to keep for renewing and deleting the mapping. */
@@ -168,8 +169,8 @@ function checkOptions(gateway: string, opts: PcpRequestOptions): PcpResult<never
       'BAD_ARGUMENT',
       `localAddress must be an IPv4 address of this host, got '${localAddress}'; leave it out to use the one routing to the gateway`,
     );
-  if (!Number.isInteger(gatewayPort) || gatewayPort < 1 || gatewayPort > 65535)
-    return pcpFail('BAD_ARGUMENT', `gatewayPort must be 1–65535, got ${gatewayPort}; leave it out for 5351`);
+  const badPort = checkGatewayPort(gatewayPort);
+  if (badPort) return badPort;
   if (!(Number.isInteger(tries) || tries === Infinity) || tries < 1)
     return pcpFail(
       'BAD_ARGUMENT',
@@ -180,12 +181,6 @@ function checkOptions(gateway: string, opts: PcpRequestOptions): PcpResult<never
       'BAD_ARGUMENT',
       `initialTimeoutMs must be above 0, got ${initialTimeoutMs}; leave it out for the RFC's 3000 ms`,
     );
-  return undefined;
-}
-
-function checkPort(name: string, port: number, min: number): PcpResult<never> | undefined {
-  if (!Number.isInteger(port) || port < min || port > 65535)
-    return pcpFail('BAD_ARGUMENT', `${name} must be a whole number ${min}–65535, got ${port}; pass a UDP port`);
   return undefined;
 }
 
@@ -303,12 +298,7 @@ export async function mapUdp(
     checkPort('internalPort', internalPort, 1) ??
     checkPort('suggestedExternalPort', suggestedExternalPort, 0) ??
     checkNonce(nonce) ??
-    (!Number.isInteger(lifetimeSeconds) || lifetimeSeconds < 1 || lifetimeSeconds > MAX_LIFETIME_SECONDS
-      ? pcpFail<never>(
-          'BAD_ARGUMENT',
-          `lifetimeSeconds must be a whole number 1–${MAX_LIFETIME_SECONDS}, got ${lifetimeSeconds}; use unmapUdp to remove a mapping`,
-        )
-      : undefined);
+    checkLifetime(lifetimeSeconds);
   if (bad) return bad;
   const answered = await exchange(
     gateway,

@@ -4,9 +4,18 @@
  * IPv4 address as IPv4-mapped IPv6 (::ffff:a.b.c.d, §5). Pure: no sockets, no clocks; decoding
  * never throws.
  */
+import { fail, type Result } from '../../machines/result.ts';
+import {
+  GATEWAY_PORT,
+  nameResult,
+  RESPONSE_BIT,
+  wireView as view,
+  type OpeningErrorCode,
+  type ResultName,
+} from '../portmap/natPmpPcpWire.ts';
 
 /** The UDP port a PCP server listens on, shared with NAT-PMP (RFC 6887 §19). */
-export const PCP_SERVER_PORT = 5351;
+export const PCP_SERVER_PORT = GATEWAY_PORT;
 
 /** The PCP version RFC 6887 describes; NAT-PMP (RFC 6886) is version 0. */
 export const PCP_VERSION = 2;
@@ -15,7 +24,7 @@ export const PCP_VERSION = 2;
 export const OPCODE = { announce: 0, map: 1 } as const;
 
 /** The R bit: set in the opcode byte of every response (RFC 6887 §7.1, §7.2). */
-export const RESPONSE_BIT = 128;
+export { RESPONSE_BIT };
 
 /** IANA protocol number of UDP, the MAP Protocol field's value for our mappings. */
 export const PROTOCOL_UDP = 17;
@@ -42,18 +51,17 @@ export const RESULT_CODE_NAMES = {
 } as const;
 
 /** A response's result, named after its code; `UNKNOWN_RESULT` for codes RFC 6887 does not define. */
-export type PcpResultName = (typeof RESULT_CODE_NAMES)[keyof typeof RESULT_CODE_NAMES] | 'UNKNOWN_RESULT';
+export type PcpResultName = ResultName<typeof RESULT_CODE_NAMES>;
 
-/** Why bytes are not a usable PCP response. */
+/**
+ * Why bytes are not a usable PCP response: TRUNCATED, shorter than the header (24 bytes) or, for a
+ * successful MAP, than header and MAP fields (60); BAD_VERSION, a version other than 2 (and not
+ * NAT-PMP's 0); NOT_A_RESPONSE, the R bit is clear.
+ */
 export type PcpWireErrorCode =
-  /** Shorter than the header (24 bytes) or, for a successful MAP, than header and MAP fields (60). */
-  | 'TRUNCATED'
+  | OpeningErrorCode
   /** Longer than 1100 bytes or not a multiple of 4 (RFC 6887 §7). */
-  | 'BAD_LENGTH'
-  /** A PCP version other than 2 (and not NAT-PMP's 0). */
-  | 'BAD_VERSION'
-  /** The R bit is clear: a request, perhaps our own echoed back. */
-  | 'NOT_A_RESPONSE';
+  | 'BAD_LENGTH';
 
 /** What {@link decodePcpResponse} reports instead of a response. */
 export type PcpDecodeError =
@@ -65,9 +73,6 @@ export type PcpDecodeError =
       /** Its 16-bit NAT-PMP result code; 1 is "Unsupported Version" (RFC 6886 §3.5). */
       readonly resultCode: number;
     };
-
-/** A value or the error that stopped it. */
-export type Decoded<T, E> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: E };
 
 /*
  * Response header (RFC 6887 §7.2), 24 bytes:
@@ -153,10 +158,6 @@ const HEADER_BYTES = 24;
 const MAP_BYTES = 36;
 const MAX_MESSAGE_BYTES = 1100;
 
-function view(bytes: Uint8Array): DataView {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
 /** Write a dotted IPv4 address at `offset` as ::ffff:a.b.c.d. */
 function writeAddress(bytes: Uint8Array, offset: number, ipv4: string): void {
   bytes.fill(0, offset, offset + 10);
@@ -180,6 +181,27 @@ function writeNonce(bytes: Uint8Array, offset: number, hex: string): void {
 
 function readNonce(bytes: Uint8Array, offset: number): string {
   return [...bytes.subarray(offset, offset + NONCE_BYTES)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** The MAP fields of a request or a response, which RFC 6887 §11.1 lays out alike. */
+interface MapFields {
+  readonly nonce: string;
+  readonly protocol: number;
+  readonly internalPort: number;
+  /** The suggested external port in a request, the assigned one in a response. */
+  readonly externalPort: number;
+  /** The suggested external address in a request, the assigned one in a response; dotted IPv4. */
+  readonly externalAddress: string;
+}
+
+/** Write the MAP fields after the 24-byte header (RFC 6887 §11.1; the layout is drawn above {@link MapResponse}). */
+function writeMapFields(bytes: Uint8Array, fields: MapFields): void {
+  const v = view(bytes);
+  writeNonce(bytes, 24, fields.nonce);
+  v.setUint8(36, fields.protocol);
+  v.setUint16(40, fields.internalPort);
+  v.setUint16(42, fields.externalPort);
+  writeAddress(bytes, 44, fields.externalAddress);
 }
 
 /*
@@ -210,18 +232,19 @@ export function encodeAnnounceRequest(clientAddress: string): Uint8Array {
 /** A MAP request (RFC 6887 §11.1): header and the MAP fields, no options; 60 bytes. */
 export function encodeMapRequest(request: MapRequest): Uint8Array {
   const bytes = requestHeader(HEADER_BYTES + MAP_BYTES, OPCODE.map, request.lifetimeSeconds, request.clientAddress);
-  const v = view(bytes);
-  writeNonce(bytes, 24, request.nonce);
-  v.setUint8(36, request.protocol);
-  v.setUint16(40, request.internalPort);
-  v.setUint16(42, request.suggestedExternalPort);
-  writeAddress(bytes, 44, request.suggestedExternalAddress);
+  writeMapFields(bytes, {
+    nonce: request.nonce,
+    protocol: request.protocol,
+    internalPort: request.internalPort,
+    externalPort: request.suggestedExternalPort,
+    externalAddress: request.suggestedExternalAddress,
+  });
   return bytes;
 }
 
 /** The name of a result code (RFC 6887 §7.4). */
 export function resultCodeName(resultCode: number): PcpResultName {
-  return RESULT_CODE_NAMES[resultCode as keyof typeof RESULT_CODE_NAMES] ?? 'UNKNOWN_RESULT';
+  return nameResult(RESULT_CODE_NAMES, resultCode);
 }
 
 /**
@@ -236,18 +259,12 @@ export function encodePcpResponse(response: PcpResponse): Uint8Array {
   v.setUint8(3, response.resultCode);
   v.setUint32(4, response.lifetimeSeconds);
   v.setUint32(8, response.epochSeconds);
-  if (response.kind === 'map') {
-    writeNonce(bytes, 24, response.nonce);
-    v.setUint8(36, response.protocol);
-    v.setUint16(40, response.internalPort);
-    v.setUint16(42, response.externalPort);
-    writeAddress(bytes, 44, response.externalAddress);
-  }
+  if (response.kind === 'map') writeMapFields(bytes, response);
   return bytes;
 }
 
-function failed(code: PcpWireErrorCode, message: string): Decoded<never, PcpDecodeError> {
-  return { ok: false, error: { code, message } };
+function failed(code: PcpWireErrorCode, message: string): Result<never, PcpDecodeError> {
+  return fail(code, message);
 }
 
 /**
@@ -256,7 +273,7 @@ function failed(code: PcpWireErrorCode, message: string): Decoded<never, PcpDeco
  * datagram is a NAT-PMP answer (a NAT-PMP-only gateway's "Unsupported Version"), reported as such.
  * Never throws.
  */
-export function decodePcpResponse(bytes: Uint8Array): Decoded<PcpResponse, PcpDecodeError> {
+export function decodePcpResponse(bytes: Uint8Array): Result<PcpResponse, PcpDecodeError> {
   if (bytes.byteLength < 4)
     return failed(
       'TRUNCATED',

@@ -1,5 +1,5 @@
 import type { PcpResultName } from './codec.ts';
-import type { Result } from '../../machines/result.ts';
+import { fail, type Failure, type Result } from '../../machines/result.ts';
 
 /** What went wrong asking a PCP server, by kind; each error's message names the fix. */
 export type PcpErrorCode =
@@ -24,15 +24,12 @@ export type PcpErrorCode =
   | 'SOCKET';
 
 /** A PCP failure as a value: a code, and a message that names the cause and the fix. */
-export interface PcpError {
+export interface PcpError extends Failure {
   readonly code: PcpErrorCode;
-  readonly message: string;
 }
 
 /** A value or the {@link PcpError} that stopped it: failures are values, not throws. */
 export type PcpResult<T> = Result<T, PcpError>;
 
-/** A failed {@link PcpResult}. */
-export function pcpFail<T>(code: PcpErrorCode, message: string): PcpResult<T> {
-  return { ok: false, error: { code, message } };
-}
+/** A failed {@link PcpResult}: machines/result.ts's `fail`, its code narrowed to PCP's. */
+export const pcpFail: <T>(code: PcpErrorCode, message: string) => PcpResult<T> = fail;

@@ -5,14 +5,10 @@ import {
   mapUdp as natPmpMap,
   unmapUdp as natPmpUnmap,
 } from '../natpmp/client.ts';
-import {
-  mapUdp as pcpMap,
-  MAX_LIFETIME_SECONDS as PCP_MAX_LIFETIME,
-  newNonce,
-  unmapUdp as pcpUnmap,
-} from '../pcp/client.ts';
+import { mapUdp as pcpMap, newNonce, unmapUdp as pcpUnmap } from '../pcp/client.ts';
 import { openIgd, type IgdClient } from '../upnp/client.ts';
 import { natPmpProblem, NO_SUCH_ENTRY, pcpProblem, upnpProblem } from './problems.ts';
+import { MAX_LIFETIME_SECONDS } from './requestChecks.ts';
 
 /**
  * One interface to the three ways a home router maps ports: UPnP IGD (v1 and v2, SOAP over HTTP),
@@ -90,8 +86,32 @@ function addressToward(location: string, opts: GatewayClientOptions): () => Prom
     }));
 }
 
-/** NAT-PMP and PCP have no permanent mapping (lifetime 0 deletes): lease 0 asks for the longest there is. */
-const longest = (leaseSeconds: number, max: number) => (leaseSeconds > 0 ? leaseSeconds : max);
+/**
+ * A NAT-PMP or PCP mapping as it will be asked for: to our address toward the router, and, as
+ * neither has a permanent mapping (lifetime 0 deletes), lease 0 asks for the longest there is (32 bits).
+ */
+async function leasedIntent(r: MappingRequest, local: () => Promise<string>): Promise<GatewayMapping> {
+  return {
+    protocol: 'UDP',
+    internalPort: r.internalPort,
+    externalPort: r.externalPort,
+    internalClient: await local(),
+    leaseSeconds: r.leaseSeconds > 0 ? r.leaseSeconds : MAX_LIFETIME_SECONDS,
+  };
+}
+
+/**
+ * The options of each NAT-PMP or PCP request, with that protocol's `tries`; a removal passes the
+ * mapping's own address, since the router knows a mapping by the address that asked for it.
+ */
+function requestOptions(opts: GatewayClientOptions, tries: number | undefined) {
+  return (signal?: AbortSignal, localAddress = opts.localAddress) => ({
+    localAddress,
+    tries,
+    gatewayPort: opts.gatewayPort,
+    signal,
+  });
+}
 
 function upnpGateway(gateway: GatewayClient['gateway'], opts: GatewayClientOptions): GatewayClient {
   // The description is read once per client and kept for the later requests.
@@ -162,12 +182,7 @@ function upnpGateway(gateway: GatewayClient['gateway'], opts: GatewayClientOptio
 
 function natPmpGateway(gateway: GatewayClient['gateway'], opts: GatewayClientOptions): GatewayClient {
   const local = addressToward(gateway.location, opts);
-  const request = (signal?: AbortSignal, localAddress = opts.localAddress) => ({
-    localAddress,
-    tries: opts.natPmpTries,
-    gatewayPort: opts.gatewayPort,
-    signal,
-  });
+  const request = requestOptions(opts, opts.natPmpTries);
   const remove = async (m: GatewayMapping, signal?: AbortSignal): Promise<Removal> => {
     // The gateway knows the mapping by the address that asked for it; it answers success for one already gone.
     const unmapped = await natPmpUnmap(gateway.location, m.internalPort, request(signal, m.internalClient));
@@ -181,15 +196,7 @@ function natPmpGateway(gateway: GatewayClient['gateway'], opts: GatewayClientOpt
       if (!answered.ok) throw natPmpProblem(answered.error);
       return answered.value.externalAddress;
     },
-    async intent(r) {
-      return {
-        protocol: 'UDP',
-        internalPort: r.internalPort,
-        externalPort: r.externalPort,
-        internalClient: await local(),
-        leaseSeconds: longest(r.leaseSeconds, 0xffff_ffff),
-      };
-    },
+    intent: (r) => leasedIntent(r, local),
     async map(intent, signal) {
       const mapped = await natPmpMap(
         gateway.location,
@@ -206,12 +213,7 @@ function natPmpGateway(gateway: GatewayClient['gateway'], opts: GatewayClientOpt
 
 function pcpGateway(gateway: GatewayClient['gateway'], opts: GatewayClientOptions): GatewayClient {
   const local = addressToward(gateway.location, opts);
-  const request = (signal?: AbortSignal, localAddress = opts.localAddress) => ({
-    localAddress,
-    tries: opts.pcpTries,
-    gatewayPort: opts.gatewayPort,
-    signal,
-  });
+  const request = requestOptions(opts, opts.pcpTries);
   const remove = async (m: GatewayMapping, signal?: AbortSignal): Promise<Removal> => {
     if (m.nonce === undefined)
       throw {
@@ -235,16 +237,7 @@ function pcpGateway(gateway: GatewayClient['gateway'], opts: GatewayClientOption
       if (!answered.ok) throw natPmpProblem(answered.error);
       return answered.value.externalAddress;
     },
-    async intent(r) {
-      return {
-        protocol: 'UDP',
-        internalPort: r.internalPort,
-        externalPort: r.externalPort,
-        internalClient: await local(),
-        leaseSeconds: longest(r.leaseSeconds, PCP_MAX_LIFETIME),
-        nonce: newNonce(),
-      };
-    },
+    intent: async (r) => ({ ...(await leasedIntent(r, local)), nonce: newNonce() }),
     async map(intent, signal) {
       const mapped = await pcpMap(
         gateway.location,

@@ -1,3 +1,4 @@
+import { newPacket, padTo4, rtcpError, type RtcpResult } from './header.ts';
 /**
  * RTCP report block (RFC 3550 §6.4.1), 24 bytes:
  *
@@ -61,12 +62,12 @@ export function writeReportBlock(view: DataView, offset: number, block: ReportBl
 }
 
 /** Read `count` report blocks starting at `offset`; the caller checks the length. */
-export function readReportBlocks(view: DataView, offset: number, count: number): ReportBlock[] {
+function readReportBlocks(view: DataView, offset: number, count: number): ReportBlock[] {
   return Array.from({ length: count }, (_, i) => readReportBlock(view, offset + i * REPORT_BLOCK_BYTES));
 }
 
 /** Write report blocks one after another starting at `offset`. */
-export function writeReportBlocks(view: DataView, offset: number, blocks: readonly ReportBlock[]): void {
+function writeReportBlocks(view: DataView, offset: number, blocks: readonly ReportBlock[]): void {
   blocks.forEach((block, i) => writeReportBlock(view, offset + i * REPORT_BLOCK_BYTES, block));
 }
 
@@ -74,6 +75,53 @@ export function writeReportBlocks(view: DataView, offset: number, blocks: readon
  * The profile-specific extension an SR or RR may carry after its report blocks (RFC 3550 §6.4.1),
  * starting at `offset`; undefined when the packet ends there.
  */
-export function readProfileExtension(bytes: Uint8Array, offset: number): Uint8Array | undefined {
+function readProfileExtension(bytes: Uint8Array, offset: number): Uint8Array | undefined {
   return bytes.length > offset ? bytes.slice(offset) : undefined;
+}
+
+/**
+ * What an SR and an RR share (RFC 3550 §6.4.1, §6.4.2): the packet sender's SSRC right after the
+ * header, and at the end the report blocks, then the profile's extension.
+ */
+export interface ReportsPart {
+  /** SSRC of the packet's sender (the SR's sender, the RR's reporter). */
+  readonly ssrc: number;
+  readonly reports: readonly ReportBlock[];
+  /** Profile-specific extension after the report blocks, whole 32-bit words; absent when none. */
+  readonly profileExtension?: Uint8Array;
+}
+
+/**
+ * Read the SSRC, the report blocks (as many as the header's RC says) and the profile extension of
+ * an SR or RR whose header the compound parser checked; the blocks start at `blocksAt`, after the
+ * SSRC and any sender info. `name` ('SR', 'RR') words the TRUNCATED message.
+ */
+export function readReportsPart(bytes: Uint8Array, blocksAt: number, name: string): RtcpResult<ReportsPart> {
+  const count = bytes[0] & 0x1f;
+  const blocksEnd = blocksAt + count * REPORT_BLOCK_BYTES;
+  if (bytes.length < blocksEnd)
+    return rtcpError('RTCP_TRUNCATED', `an ${name} with ${count} blocks needs ${blocksEnd} bytes`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const common = { ssrc: view.getUint32(4), reports: readReportBlocks(view, blocksAt, count) };
+  const profileExtension = readProfileExtension(bytes, blocksEnd);
+  return { ok: true, value: profileExtension ? { ...common, profileExtension } : common };
+}
+
+/**
+ * A new SR or RR of type `packetType`: header (RC = blocks) and SSRC, room up to `blocksAt` for any
+ * sender info (the caller writes it), then at most 31 report blocks and the extension, zero-padded
+ * to whole words.
+ */
+export function newReportPacket(
+  packetType: number,
+  blocksAt: number,
+  part: ReportsPart,
+): { bytes: Uint8Array; view: DataView } {
+  const reports = part.reports.slice(0, 31);
+  const blocksEnd = blocksAt + reports.length * REPORT_BLOCK_BYTES;
+  const packet = newPacket(packetType, reports.length, blocksEnd - 4 + padTo4(part.profileExtension?.length ?? 0));
+  packet.view.setUint32(4, part.ssrc >>> 0);
+  writeReportBlocks(packet.view, blocksAt, reports);
+  if (part.profileExtension) packet.bytes.set(part.profileExtension, blocksEnd);
+  return packet;
 }

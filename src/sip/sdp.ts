@@ -245,6 +245,41 @@ function localPorts(local: LocalMedia, kind: MediaKind): StreamPlan['local'] {
   return { rtpPort, rtcpPort: (kind === 'audio' ? local.audioRtcpPort : local.videoRtcpPort) ?? rtpPort + 1 };
 }
 
+/** The streams of an offer or answer taken so far: at most one of each kind. */
+type PlanSoFar = { audio?: StreamPlan; video?: StreamPlan };
+
+/**
+ * The kind of a media line we could take, or undefined: audio or video, the first of its kind, not
+ * declined (port 0, RFC 3264 §6), one port (no layered coding), over RTP/AVP.
+ */
+function takenKind(line: MediaLine, plan: PlanSoFar): MediaKind | undefined {
+  const kind = line.type === 'audio' || line.type === 'video' ? line.type : undefined;
+  if (!kind || plan[kind] || line.port === 0 || line.layered || line.protocol !== RTP_AVP) return undefined;
+  return kind;
+}
+
+/** One stream's plan: the picked codec on its payload type (with the peer's fmtp, if any), our ports and theirs. */
+function streamPlan(
+  kind: MediaKind,
+  { codec, payloadType }: { codec: SupportedCodec; payloadType: number },
+  media: MediaDescription,
+  local: LocalMedia,
+  remote: StreamPlan['remote'],
+  direction: Direction,
+): StreamPlan {
+  const fmtp = fmtpOf(media, payloadType);
+  return {
+    kind,
+    payloadType,
+    codec: codec.codec,
+    clockRate: codec.clockRate,
+    ...(fmtp ? { fmtp } : {}),
+    local: localPorts(local, kind),
+    remote,
+    direction,
+  };
+}
+
 function mediaSection(
   local: LocalMedia,
   kind: MediaKind,
@@ -313,29 +348,17 @@ export function answerOffer(
   const parsed = parseSession(offer);
   if (!parsed.ok) return parsed;
   const { session, lines } = parsed.value;
-  const plan: { audio?: StreamPlan; video?: StreamPlan } = {};
+  const plan: PlanSoFar = {};
   const sections = lines.map((line, i): MediaDescription => {
     const media = session.media[i];
-    const kind = line.type === 'audio' || line.type === 'video' ? line.type : undefined;
-    if (!kind || plan[kind] || line.port === 0 || line.layered || line.protocol !== RTP_AVP)
-      return declinedSection(line);
+    const kind = takenKind(line, plan);
+    if (!kind) return declinedSection(line);
     const picked = pickCodec(kind, line, media);
     const remote = picked && remoteOf(session, media, line, kind);
     if (!picked || !remote) return declinedSection(line);
     const direction = intersect(wish[kind], reverseDirection(directionOf(session, media)));
-    const { codec, payloadType } = picked;
-    const fmtp = fmtpOf(media, payloadType);
-    plan[kind] = {
-      kind,
-      payloadType,
-      codec: codec.codec,
-      clockRate: codec.clockRate,
-      ...(fmtp ? { fmtp } : {}),
-      local: localPorts(local, kind),
-      remote,
-      direction,
-    };
-    return mediaSection(local, kind, [{ ...codec, payloadType }], direction);
+    plan[kind] = streamPlan(kind, picked, media, local, remote, direction);
+    return mediaSection(local, kind, [{ ...picked.codec, payloadType: picked.payloadType }], direction);
   });
   if (!plan.audio && !plan.video) {
     return {
@@ -362,11 +385,11 @@ export function planFromAnswer(
   const parsed = parseSession(answer);
   if (!parsed.ok) return parsed;
   const { session, lines } = parsed.value;
-  const plan: { audio?: StreamPlan; video?: StreamPlan } = {};
+  const plan: PlanSoFar = {};
   for (const [i, line] of lines.entries()) {
     const media = session.media[i];
-    const kind = line.type === 'audio' || line.type === 'video' ? line.type : undefined;
-    if (!kind || plan[kind] || line.port === 0 || line.layered || line.protocol !== RTP_AVP) continue;
+    const kind = takenKind(line, plan);
+    if (!kind) continue;
     const picked = pickCodec(kind, line, media);
     if (!picked) continue;
     const remote = remoteOf(session, media, line, kind);
@@ -378,20 +401,10 @@ export function planFromAnswer(
           message: `the answer's ${kind} stream has no IPv4 c= address or usable ports`,
         },
       };
-    const { codec, payloadType } = picked;
-    const fmtp = fmtpOf(media, payloadType);
-    plan[kind] = {
-      kind,
-      payloadType,
-      codec: codec.codec,
-      clockRate: codec.clockRate,
-      ...(fmtp ? { fmtp } : {}),
-      local: localPorts(local, kind),
-      remote,
-      // RFC 3264 §6.1: an answer can only narrow what we offered; a peer that answers sendrecv to our
-      // sendonly does not make us expect its media.
-      direction: intersect(offered[kind], reverseDirection(directionOf(session, media))),
-    };
+    // RFC 3264 §6.1: an answer can only narrow what we offered; a peer that answers sendrecv to our
+    // sendonly does not make us expect its media.
+    const direction = intersect(offered[kind], reverseDirection(directionOf(session, media)));
+    plan[kind] = streamPlan(kind, picked, media, local, remote, direction);
   }
   if (!plan.audio && !plan.video) {
     return { ok: false, error: { code: 'SDP_NO_COMMON_CODEC', message: 'the answer accepted no stream we offered' } };

@@ -93,13 +93,17 @@ export interface StunChangeRequest {
   readonly changePort: boolean;
 }
 
-/** A decoded STUN message. Attributes this codec does not know are listed by type in `unknownAttributes`. */
-export interface StunMessage {
+/** The header fields and the attributes this codec reads and writes, as {@link StunMessage} and {@link StunMessageInit} carry them. */
+export interface StunFields {
   readonly class: StunClass;
   readonly method: number;
   readonly transactionId: Uint8Array;
-  readonly xorMappedAddress?: StunAddress;
+  /** SOFTWARE (RFC 8489 §14.14). */
+  readonly software?: string;
+  /** MAPPED-ADDRESS (RFC 8489 §14.1), what RFC 3489 servers send. */
   readonly mappedAddress?: StunAddress;
+  /** XOR-MAPPED-ADDRESS (RFC 8489 §14.2). */
+  readonly xorMappedAddress?: StunAddress;
   /** CHANGE-REQUEST, in requests (RFC 5780 §7.2). */
   readonly changeRequest?: StunChangeRequest;
   /** RESPONSE-ORIGIN: where the server sent the response from (RFC 5780 §7.3). */
@@ -110,8 +114,12 @@ export interface StunMessage {
   readonly sourceAddress?: StunAddress;
   /** CHANGED-ADDRESS, RFC 3489's OTHER-ADDRESS. */
   readonly changedAddress?: StunAddress;
+  /** ERROR-CODE (RFC 8489 §14.8), in error responses. */
   readonly errorCode?: StunErrorCode;
-  readonly software?: string;
+}
+
+/** A decoded STUN message. Attributes this codec does not know are listed by type in `unknownAttributes`. */
+export interface StunMessage extends StunFields {
   /** True when MESSAGE-INTEGRITY(-SHA256) is present; it is not checked, we hold no credentials. */
   readonly messageIntegrity: boolean;
   /** True when a FINGERPRINT was present and matched; a mismatch is a BAD_FINGERPRINT error instead. */
@@ -129,20 +137,12 @@ export interface StunParseError {
 /** A decoded message or why not. */
 export type StunParseResult = Result<StunMessage, StunParseError>;
 
-/** What {@link encodeStunMessage} writes; attributes are written in this order, FINGERPRINT last. */
-export interface StunMessageInit {
-  readonly class: StunClass;
-  readonly method: number;
-  readonly transactionId: Uint8Array;
-  readonly software?: string;
-  readonly mappedAddress?: StunAddress;
-  readonly xorMappedAddress?: StunAddress;
-  readonly changeRequest?: StunChangeRequest;
-  readonly responseOrigin?: StunAddress;
-  readonly otherAddress?: StunAddress;
-  readonly sourceAddress?: StunAddress;
-  readonly changedAddress?: StunAddress;
-  readonly errorCode?: StunErrorCode;
+/**
+ * What {@link encodeStunMessage} writes; attributes are written in {@link StunFields}' order
+ * (SOFTWARE, MAPPED-ADDRESS, XOR-MAPPED-ADDRESS, … ERROR-CODE), FINGERPRINT last.
+ */
+export interface StunMessageInit extends StunFields {
+  /** Append a FINGERPRINT (RFC 8489 §14.7). */
   readonly fingerprint?: boolean;
 }
 

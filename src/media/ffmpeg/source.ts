@@ -14,9 +14,13 @@ export type H263Size = 'sqcif' | 'qcif' | 'cif' | '4cif' | '16cif';
 // Quiet and never reading the terminal: stderr then holds only errors, which become FFMPEG_EXITED's text.
 const COMMON = ['-hide_banner', '-nostdin', '-v', 'error'];
 
-/** `-t` as an output option when a duration is given, so the source completes by itself. */
-function duration(durationS: number | undefined): string[] {
-  return durationS === undefined ? [] : ['-t', String(durationS)];
+/**
+ * The arguments up to the codec of a generated source: ffmpeg's lavfi `filter` (a test pattern, a
+ * tone) read at real-time pace (`-re`), and `-t` as an output option when a duration is given, so
+ * the source completes by itself.
+ */
+function generated(filter: string, durationS: number | undefined): string[] {
+  return [...COMMON, '-re', '-f', 'lavfi', '-i', filter, ...(durationS === undefined ? [] : ['-t', String(durationS)])];
 }
 
 /**
@@ -38,13 +42,7 @@ export function testPatternVideo(
   const { fps = 15, size = 'cif', payloadSizeHint = 1000, bitrateKbps, durationS } = options;
   return {
     args: [
-      ...COMMON,
-      '-re',
-      '-f',
-      'lavfi',
-      '-i',
-      `testsrc=size=${size}:rate=${fps}`,
-      ...duration(durationS),
+      ...generated(`testsrc=size=${size}:rate=${fps}`, durationS),
       '-c:v',
       'h263',
       '-ps',
@@ -76,13 +74,7 @@ export function toneAudio(
   const samplesPerFrame = (8000 * packetMs) / 1000;
   return {
     args: [
-      ...COMMON,
-      '-re',
-      '-f',
-      'lavfi',
-      '-i',
-      `sine=frequency=${frequency}:sample_rate=8000:samples_per_frame=${samplesPerFrame}`,
-      ...duration(durationS),
+      ...generated(`sine=frequency=${frequency}:sample_rate=8000:samples_per_frame=${samplesPerFrame}`, durationS),
       '-ar',
       '8000',
       '-ac',
