@@ -4,6 +4,7 @@ import { finishCall } from '../callReport.ts';
 import { openFromOptions } from '../endpointFromOptions.ts';
 import { startInspection } from '../inspection.ts';
 import { onInterrupt } from '../interrupt.ts';
+import { withHelp } from '../helpText.ts';
 import { createLogger } from '../log.ts';
 import { recordDirReady } from '../recordDir.ts';
 import { addCommonOptions, targetUri, type CommonOptions } from '../options.ts';
@@ -11,12 +12,28 @@ import { parseSipUri } from '../../sip/sipUri.ts';
 
 /** `avchat call <target>`: call another endpoint and run the call until --duration or Ctrl-C. */
 export function addCallCommand(program: Command): void {
-  addCommonOptions(
+  const cmd = addCommonOptions(
     program
       .command('call')
       .description('call another endpoint and run the call until --duration or Ctrl-C')
       .argument('<target>', 'host[:port] or a sip: URI of the peer'),
-  ).action(async (target: string, opts: CommonOptions) => {
+  );
+  withHelp(
+    cmd,
+    [
+      ['avchat call 192.0.2.10', 'call the avchat listening at 192.0.2.10:5060'],
+      [
+        'avchat call 127.0.0.1:5062 --bind 127.0.0.1 --duration 10 --record rec',
+        'a 10 s call on this machine, recorded',
+      ],
+      ['avchat call sip:alice@192.0.2.10:5062 --reflector 192.0.2.1 --upnp multicast', 'probe the NAT, map the ports'],
+    ],
+    {
+      ok: 'the call ended by a hang-up, either side (Ctrl-C, --duration or BYE)',
+      failed: 'the call failed: rejected, not answered, cancelled before the answer, dead peer, or it could not start',
+    },
+  );
+  cmd.action(async (target: string, opts: CommonOptions) => {
     const log = createLogger({ json: opts.json });
     if (!(await recordDirReady(opts.record))) return;
     const uri = await resolvedTarget(targetUri(target));

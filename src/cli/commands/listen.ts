@@ -6,13 +6,14 @@ import { finishCall } from '../callReport.ts';
 import { openFromOptions } from '../endpointFromOptions.ts';
 import { startInspection } from '../inspection.ts';
 import { onInterrupt } from '../interrupt.ts';
+import { withHelp } from '../helpText.ts';
 import { createLogger } from '../log.ts';
 import { recordDirReady } from '../recordDir.ts';
 import { addCommonOptions, callerPolicyOf, collectAllow, type CommonOptions } from '../options.ts';
 
 /** `avchat listen`: wait for calls and answer them (asking, unless --auto-answer) until Ctrl-C or --once. */
 export function addListenCommand(program: Command): void {
-  addCommonOptions(
+  const cmd = addCommonOptions(
     program
       .command('listen')
       .description('wait for calls and answer them (asks, unless --auto-answer); Ctrl-C to stop')
@@ -23,7 +24,23 @@ export function addListenCommand(program: Command): void {
         collectAllow,
       )
       .option('--once', 'stop after one call'),
-  ).action(async (opts: CommonOptions & { autoAnswer?: boolean; once?: boolean }) => {
+  );
+  withHelp(
+    cmd,
+    [
+      ['avchat listen --auto-answer --record rec', 'answer every call, recording it into ./rec'],
+      [
+        'avchat listen --auto-answer --once --sip-port 5062 --media-port 16484 --bind 127.0.0.1',
+        'one call on loopback',
+      ],
+      ['avchat listen --allow 192.168.1.0/24 --allow sip:alice@203.0.113.5', 'ask before answering these callers only'],
+    ],
+    {
+      ok: 'stopped by Ctrl-C or after --once, no call having failed (hang-ups, declines and cancels are fine)',
+      failed: 'a call failed (failed, dead peer) or listening could not start (a port taken)',
+    },
+  );
+  cmd.action(async (opts: CommonOptions & { autoAnswer?: boolean; once?: boolean }) => {
     const log = createLogger({ json: opts.json });
     if (!(await recordDirReady(opts.record))) return;
     const inspection = await startInspection(opts.inspect, opts.inspectPort, log);
@@ -50,7 +67,8 @@ export function addListenCommand(program: Command): void {
         current = call;
         inspection?.watchCall('local', call);
         if (!opts.autoAnswer) askBeforeAnswering(call);
-        await finishCall(call, endpoint, log, opts.json);
+        const outcome = await finishCall(call, endpoint, log, opts.json);
+        if (outcome.reason === 'failed' || outcome.reason === 'deadPeer') process.exitCode = 1;
         if (opts.once) break;
       }
     } finally {
