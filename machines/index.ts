@@ -3,6 +3,8 @@
  * timer but XState's `after` — so they run in a browser, a test or another UI as they run in avchat.
  * Every I/O step is an actor to provide with `machine.provide({ actors })` (see web/callPanel for a
  * browser UI that drives them with simulated actors).
+ *
+ * @module avchat/machines
  */
 
 export {

@@ -4,6 +4,8 @@
  * the Snatmap reflector server and the NAT probes. The charts themselves are `avchat/machines`.
  *
  * Only these names are the package's API; everything else under src/ is internal and may change.
+ *
+ * @module avchat
  */
 
 export {
