@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { InspectorKind } from '../inspect/inspectorKind.ts';
-import { startLiveInspection, type LiveInspection } from '../inspect/liveInspection.ts';
+import type { LiveInspection } from '../inspect/liveInspection.ts';
 import { problemText } from './problemText.ts';
 
 /** Set when an inspector leaves a connection open that cannot be closed: main() then exits by itself. */
@@ -18,6 +18,8 @@ export async function startInspection(
   log: Logger,
 ): Promise<LiveInspection | undefined> {
   if (!kind) return undefined;
+  // Loaded only when asked for: the inspector's server and page are not needed by a plain call.
+  const { startLiveInspection } = await import('../inspect/liveInspection.ts');
   const inspection = await startLiveInspection(kind, {
     port,
     onProblem: (problem) => log.warn(problem, problemText(problem)),

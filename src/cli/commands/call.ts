@@ -1,11 +1,7 @@
 import type { Command } from 'commander';
-import { resolvedTarget } from '../addresses.ts';
-import { finishCall } from '../callReport.ts';
-import { openFromOptions } from '../endpointFromOptions.ts';
 import { startInspection } from '../inspection.ts';
 import { onInterrupt } from '../interrupt.ts';
 import { withHelp } from '../helpText.ts';
-import { createLogger } from '../log.ts';
 import { recordDirReady } from '../recordDir.ts';
 import { addCommonOptions, targetUri, type CommonOptions } from '../options.ts';
 import { parseSipUri } from '../../sip/sipUri.ts';
@@ -34,6 +30,11 @@ export function addCallCommand(program: Command): void {
     },
   );
   cmd.action(async (target: string, opts: CommonOptions) => {
+    // Loaded when the command runs, so --help and --version start at once.
+    const { resolvedTarget } = await import('../addresses.ts');
+    const { finishCall } = await import('../callReport.ts');
+    const { openFromOptions } = await import('../endpointFromOptions.ts');
+    const { createLogger } = await import('../log.ts');
     const log = createLogger({ json: opts.json });
     if (!(await recordDirReady(opts.record))) return;
     const uri = await resolvedTarget(targetUri(target));

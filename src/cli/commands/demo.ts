@@ -1,13 +1,10 @@
 import type { Command } from 'commander';
 import { inspectOption, inspectPortOption, type InspectorKind } from '../../inspect/inspectorKind.ts';
 import type { LiveInspection } from '../../inspect/liveInspection.ts';
-import { liveChildren } from '../../media/ffmpeg/source.ts';
-import { printSummary } from '../callReport.ts';
-import { DEMO_DEFAULTS, runDemo } from '../demo.ts';
+import { DEMO_DEFAULTS } from '../demoDefaults.ts';
 import { startInspection } from '../inspection.ts';
 import { withHelp } from '../helpText.ts';
 import { onInterrupt } from '../interrupt.ts';
-import { createLogger, logStateChange } from '../log.ts';
 import { parseMediaPort, parsePort, parseSeconds } from '../options.ts';
 import { recordDirReady } from '../recordDir.ts';
 import { problemText } from '../problemText.ts';
@@ -54,6 +51,11 @@ export function addDemoCommand(program: Command): void {
       inspect?: InspectorKind;
       inspectPort: number;
     }) => {
+      // Loaded when the command runs, so --help and --version start at once.
+      const { liveChildren } = await import('../../media/ffmpeg/source.ts');
+      const { printSummary } = await import('../callReport.ts');
+      const { runDemo } = await import('../demo.ts');
+      const { createLogger, logStateChange } = await import('../log.ts');
       const log = createLogger({ json: opts.json });
       if (!(await recordDirReady(opts.record))) return;
       const controller = new AbortController();

@@ -2,12 +2,9 @@ import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import type { AvchatEndpoint, CallHandle } from '../../endpoint/endpoint.ts';
 import { describeCallerPolicy } from '../../sip/callerPolicy.ts';
-import { finishCall } from '../callReport.ts';
-import { openFromOptions } from '../endpointFromOptions.ts';
 import { startInspection } from '../inspection.ts';
 import { onInterrupt } from '../interrupt.ts';
 import { withHelp } from '../helpText.ts';
-import { createLogger } from '../log.ts';
 import { recordDirReady } from '../recordDir.ts';
 import { addCommonOptions, callerPolicyOf, collectAllow, type CommonOptions } from '../options.ts';
 
@@ -41,6 +38,10 @@ export function addListenCommand(program: Command): void {
     },
   );
   cmd.action(async (opts: CommonOptions & { autoAnswer?: boolean; once?: boolean }) => {
+    // Loaded when the command runs, so --help and --version start at once.
+    const { finishCall } = await import('../callReport.ts');
+    const { openFromOptions } = await import('../endpointFromOptions.ts');
+    const { createLogger } = await import('../log.ts');
     const log = createLogger({ json: opts.json });
     if (!(await recordDirReady(opts.record))) return;
     const inspection = await startInspection(opts.inspect, opts.inspectPort, log);

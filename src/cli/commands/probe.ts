@@ -1,14 +1,11 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { TransportAddress } from '../../../machines/types.ts';
-import { readDefaultGateway } from '../../net/defaultGateway.ts';
 import { firstExternalAddress } from '../../net/localAddress.ts';
 import type { UpnpOptions } from '../../portmap/portMappingActors.ts';
-import { probeNat } from '../../probe/natReport.ts';
 import { addressToward, resolved } from '../addresses.ts';
 import { withHelp } from '../helpText.ts';
 import { onInterrupt } from '../interrupt.ts';
 import { alternateOf, parseHostPort, parseMediaPort, parsePort, parseUpnp } from '../options.ts';
-import { formatNatProbeReport } from '../probeReport.ts';
 
 /** `avchat probe`: report the NAT between this host and the internet, once. */
 export function addProbeCommand(program: Command): void {
@@ -74,6 +71,10 @@ export function addProbeCommand(program: Command): void {
       bind?: string;
       json?: boolean;
     }) => {
+      // Loaded when the command runs, so --help and --version start at once.
+      const { readDefaultGateway } = await import('../../net/defaultGateway.ts');
+      const { probeNat } = await import('../../probe/natReport.ts');
+      const { formatNatProbeReport } = await import('../probeReport.ts');
       const reflector = opts.reflector && (await resolved(opts.reflector, '--reflector'));
       const alternate = alternateOf(
         reflector,

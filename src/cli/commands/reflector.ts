@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
-import { startReflector } from '../../reflector/server.ts';
 import { onInterrupt } from '../interrupt.ts';
 import { withHelp } from '../helpText.ts';
-import { createLogger } from '../log.ts';
 import { parsePort } from '../options.ts';
 
 /** `avchat reflector`: run a Snatmap reflector until Ctrl-C. */
@@ -30,6 +28,9 @@ export function addReflectorCommand(program: Command): void {
     },
   );
   cmd.action(async (opts: { port: number; alternatePort?: number | 'off'; bind: string; json?: boolean }) => {
+    // Loaded when the command runs, so --help and --version start at once.
+    const { startReflector } = await import('../../reflector/server.ts');
+    const { createLogger } = await import('../log.ts');
     const log = createLogger({ json: opts.json });
     const alternatePort =
       opts.alternatePort === 'off' ? undefined : (opts.alternatePort ?? (opts.port === 65535 ? 65534 : opts.port + 1));
