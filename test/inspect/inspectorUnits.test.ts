@@ -80,7 +80,7 @@ describe('--inspect: which inspector', () => {
     expect(() => parse(['--inspect-port', '70000'])).toThrow(/0 to 65535/);
   });
 
-  it('should not take a call target after a bare --inspect as its mode', () => {
+  it('should not take a call target after a bare --inspect as its mode', async () => {
     expect(bareInspectFirst(['node', 'avchat', 'call', '--inspect', '192.0.2.7:5062'])).toEqual([
       'node',
       'avchat',
@@ -103,7 +103,10 @@ describe('--inspect: which inspector', () => {
     call.action((t: string) => {
       target = t;
     });
-    program.parse(bareInspectFirst(['node', 'avchat', 'call', '--inspect', '192.0.2.7:5062']));
+    // parseAsync: the option defaults from a config file are read in an async hook before the action.
+    await program.parseAsync(
+      bareInspectFirst(['node', 'avchat', 'call', '--inspect', '192.0.2.7:5062', '--no-config']),
+    );
     expect(target).toBe('192.0.2.7:5062');
     expect(call.opts().inspect).toBe('local');
   });
