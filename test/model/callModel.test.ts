@@ -9,7 +9,7 @@ import { natProbeMachine } from '../../machines/natProbe.ts';
 import { portMappingMachine } from '../../machines/portMapping.ts';
 import { sipSessionMachine } from '../../machines/sipSession.ts';
 import { callModelPaths } from './callPaths.ts';
-import { CoverageRecorder, formatCoverage, saveSeen } from './chartCoverage.ts';
+import { CoverageRecorder, formatCoverage, replayable, saveSeen } from './chartCoverage.ts';
 import { runPath } from './realCall.ts';
 
 /**
@@ -42,13 +42,15 @@ describe('model-based runs of the call chart against the real stack', () => {
       `model-based runs: ${selected.length} paths generated from the call chart (of ${paths.length}) run against two real endpoints`,
     );
     console.log(formatCoverage(coverage.report(), { missing: true }));
-    saveSeen('callModel', coverage);
+    saveSeen('callModel', coverage, { chart: 'call', paths: selected.length });
   });
 
   for (const path of selected) {
     it(path.description, async () => {
-      const result = await runPath(path, coverage.inspect);
-      expect(result.outcome).toBeDefined();
+      await replayable('test/model/callModel.test.ts', path.description, async () => {
+        const result = await runPath(path, coverage.inspect);
+        expect(result.outcome).toBeDefined();
+      });
     }, 150_000);
   }
 

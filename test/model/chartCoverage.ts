@@ -144,24 +144,95 @@ export function formatCoverage(coverage: readonly ChartCoverage[], opts: { missi
     .join('\n');
 }
 
-/** Where each model-based test file leaves what it saw, for one report over all of them. */
-export const COVERAGE_DIR = 'out/model-coverage';
+/** Where each model-based test file leaves what it saw, for one report over all of them (AVCHAT_MODEL_COVERAGE_DIR moves it). */
+export const COVERAGE_DIR = process.env.AVCHAT_MODEL_COVERAGE_DIR ?? 'out/model-coverage';
 
-/** Keep what a recorder saw under `name` (one file per test file). */
-export function saveSeen(name: string, recorder: CoverageRecorder): void {
-  mkdirSync(COVERAGE_DIR, { recursive: true });
-  writeFileSync(join(COVERAGE_DIR, `${name}.json`), JSON.stringify(recorder.exportSeen()));
+/** The report over every file (written by scripts/model-coverage.ts; not one of the files it reads). */
+export const REPORT_FILE = 'report.json';
+
+/** What one test file ran: paths generated from `chart`, and the seed of its random walks, if any. */
+export interface ModelRuns {
+  readonly chart: string;
+  readonly paths: number;
+  readonly seed?: number;
 }
 
-/** Merge every saved file into a recorder of these charts. */
-export function loadSeen(machines: readonly AnyStateMachine[]): { recorder: CoverageRecorder; files: string[] } {
+/** One test file's saved coverage. */
+interface SavedSeen {
+  readonly seen: Record<string, { states: string[]; transitions: string[] }>;
+  readonly runs?: ModelRuns;
+}
+
+/** Keep what a recorder saw under `name` (one file per test file), with the paths that file ran. */
+export function saveSeen(name: string, recorder: CoverageRecorder, runs?: ModelRuns, dir: string = COVERAGE_DIR): void {
+  mkdirSync(dir, { recursive: true });
+  const saved: SavedSeen = { seen: recorder.exportSeen(), ...(runs ? { runs } : {}) };
+  writeFileSync(join(dir, `${name}.json`), JSON.stringify(saved));
+}
+
+/** Merge every saved file into a recorder of these charts; also what each file ran. */
+export function loadSeen(
+  machines: readonly AnyStateMachine[],
+  dir: string = COVERAGE_DIR,
+): { recorder: CoverageRecorder; files: string[]; runs: Array<ModelRuns & { readonly file: string }> } {
   const recorder = new CoverageRecorder(machines);
+  const runs: Array<ModelRuns & { readonly file: string }> = [];
   let files: string[] = [];
   try {
-    files = readdirSync(COVERAGE_DIR).filter((f) => f.endsWith('.json'));
+    files = readdirSync(dir).filter((f) => f.endsWith('.json') && f !== REPORT_FILE);
   } catch {
-    return { recorder, files };
+    return { recorder, files, runs };
   }
-  for (const file of files) recorder.importSeen(JSON.parse(readFileSync(join(COVERAGE_DIR, file), 'utf8')));
-  return { recorder, files };
+  for (const file of files) {
+    const saved = JSON.parse(readFileSync(join(dir, file), 'utf8')) as SavedSeen;
+    // A file from before runs were saved is the seen map itself.
+    recorder.importSeen(saved.seen ?? (saved as unknown as SavedSeen['seen']));
+    if (saved.runs) runs.push({ ...saved.runs, file });
+  }
+  return { recorder, files, runs };
+}
+
+/** One row per chart: states and transitions covered of all, the generated paths run against it, their seeds. */
+export function formatCoverageTable(coverage: readonly ChartCoverage[], runs: readonly ModelRuns[]): string {
+  const pct = (a: number, b: number) => `${b === 0 ? 100 : Math.floor((a * 100) / b)} %`;
+  const rows = coverage.map((c) => {
+    const own = runs.filter((r) => r.chart === c.chart);
+    const seeds = own.flatMap((r) => (r.seed === undefined ? [] : [String(r.seed)]));
+    return [
+      c.chart,
+      `${c.states.visited}/${c.states.total} (${pct(c.states.visited, c.states.total)})`,
+      `${c.transitions.visited}/${c.transitions.total} (${pct(c.transitions.visited, c.transitions.total)})`,
+      own.length === 0 ? '-' : String(own.reduce((n, r) => n + r.paths, 0)),
+      seeds.length === 0 ? '-' : seeds.join(', '),
+    ];
+  });
+  const header = ['chart', 'states', 'transitions', 'paths run', 'seed'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** The vitest command that runs one test again by its exact name, for a failing model path's message. */
+export function replayCommand(file: string, testName: string): string {
+  // vitest matches -t against the suite and test names together, so the pattern is not anchored.
+  const pattern = testName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // In single quotes for the shell: nothing in them is expanded (a quote itself is closed, escaped, reopened).
+  return `npx vitest run ${file} -t '${pattern.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Run one model path; when it fails, its error also names the path's event sequence (the test's
+ * name) and the command that replays just that path.
+ */
+export async function replayable(file: string, pathName: string, run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch (err) {
+    if (err instanceof Error) err.message += `\n  path: ${pathName}\n  replay: ${replayCommand(file, pathName)}`;
+    throw err;
+  }
 }

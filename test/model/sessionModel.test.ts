@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { callMachine } from '../../machines/call.ts';
 import { mediaMachine } from '../../machines/media.ts';
 import { sipSessionMachine } from '../../machines/sipSession.ts';
-import { CoverageRecorder, formatCoverage, saveSeen } from './chartCoverage.ts';
+import { CoverageRecorder, formatCoverage, replayable, saveSeen } from './chartCoverage.ts';
 import { runPath } from './realCall.ts';
 import { sessionModelPaths, type SessionPath } from './sessionPaths.ts';
 
@@ -30,13 +30,15 @@ describe('model-based runs of the sipSession chart against the real stack', () =
       `model-based runs: ${selected.length} paths generated from the sipSession chart run against two real endpoints`,
     );
     console.log(formatCoverage(coverage.report(), { missing: true }));
-    saveSeen('sessionModel', coverage);
+    saveSeen('sessionModel', coverage, { chart: 'sipSession', paths: selected.length });
   });
 
   for (const path of selected) {
     it(path.description, async () => {
-      const result = await runPath(path, coverage.inspect);
-      expect(result.outcome).toBeDefined();
+      await replayable('test/model/sessionModel.test.ts', path.description, async () => {
+        const result = await runPath(path, coverage.inspect);
+        expect(result.outcome).toBeDefined();
+      });
     }, 150_000);
   }
 });
