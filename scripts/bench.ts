@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { textTable } from '../src/cli/textTable.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const quick = process.argv.includes('--quick');
@@ -69,15 +70,7 @@ const rows = figures.map((f) => [
   f.goal === undefined ? '' : `≤ ${f.goal}× ${f.ratio <= f.goal ? 'met' : 'NOT met'}`,
 ]);
 const header = ['benchmark', 'avchat', 'baseline', 'ratio', 'goal'];
-const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-const line = (cells: readonly string[]) =>
-  cells
-    .map((c, i) => c.padEnd(widths[i]))
-    .join('  ')
-    .trimEnd();
-console.log(line(header));
-console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-for (const r of rows) console.log(line(r));
+console.log(textTable(header, rows, { rule: true }).join('\n'));
 mkdirSync(join(ROOT, 'bench'), { recursive: true });
 const out = join(ROOT, 'bench', quick ? 'results.quick.json' : 'results.json');
 writeFileSync(

@@ -1,5 +1,6 @@
 import type { NatProbeReport, PortReport } from '../probe/natReport.ts';
 import { fixText } from './problemText.ts';
+import { textTable } from './textTable.ts';
 
 const PURPOSE = ['SIP', 'video RTP', 'video RTCP', 'audio RTP', 'audio RTCP'];
 
@@ -16,16 +17,9 @@ export function formatNatProbeReport(report: NatProbeReport): string {
   ].filter(Boolean);
   const header = ['port', 'purpose', 'reflector saw', 'STUN saw'];
   const rows = report.ports.map((p, i) => [String(p.localPort), PURPOSE[i] ?? '', seen(p.reflector), seen(p.stun)]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]))
-      .join('  ')
-      .trimEnd();
   const lines = [
     `NAT probe from ${report.localAddress}${servers.length ? ` (${servers.join(', ')})` : ' (no --reflector, no --stun)'}`,
-    `  ${line(header)}`,
-    ...rows.map((r) => `  ${line(r)}`),
+    ...textTable(header, rows).map((l) => `  ${l}`),
   ];
 
   const behaviour: string[] = [];

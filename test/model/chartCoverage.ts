@@ -1,6 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AnyStateMachine, InspectionEvent } from 'xstate';
+import { textTable } from '../../src/cli/textTable.ts';
 
 /**
  * State and transition coverage of statecharts, measured on running actors through XState's
@@ -128,9 +129,11 @@ export class CoverageRecorder {
   }
 }
 
+/** `a` of `b` as a whole percentage (100 % of nothing). */
+const pct = (a: number, b: number) => `${b === 0 ? 100 : Math.floor((a * 100) / b)} %`;
+
 /** "call: states 14/14 (100 %), transitions 30/33 (91 %)" plus the missing ones, one per line. */
 export function formatCoverage(coverage: readonly ChartCoverage[], opts: { missing?: boolean } = {}): string {
-  const pct = (a: number, b: number) => `${b === 0 ? 100 : Math.floor((a * 100) / b)} %`;
   return coverage
     .flatMap((c) => [
       `${c.chart}: states ${c.states.visited}/${c.states.total} (${pct(c.states.visited, c.states.total)}), transitions ${c.transitions.visited}/${c.transitions.total} (${pct(c.transitions.visited, c.transitions.total)})`,
@@ -194,7 +197,6 @@ export function loadSeen(
 
 /** One row per chart: states and transitions covered of all, the generated paths run against it, their seeds. */
 export function formatCoverageTable(coverage: readonly ChartCoverage[], runs: readonly ModelRuns[]): string {
-  const pct = (a: number, b: number) => `${b === 0 ? 100 : Math.floor((a * 100) / b)} %`;
   const rows = coverage.map((c) => {
     const own = runs.filter((r) => r.chart === c.chart);
     const seeds = own.flatMap((r) => (r.seed === undefined ? [] : [String(r.seed)]));
@@ -206,14 +208,7 @@ export function formatCoverageTable(coverage: readonly ChartCoverage[], runs: re
       seeds.length === 0 ? '-' : seeds.join(', '),
     ];
   });
-  const header = ['chart', 'states', 'transitions', 'paths run', 'seed'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]))
-      .join('  ')
-      .trimEnd();
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+  return textTable(['chart', 'states', 'transitions', 'paths run', 'seed'], rows, { rule: true }).join('\n');
 }
 
 /** The vitest command that runs one test again by its exact name, for a failing model path's message. */

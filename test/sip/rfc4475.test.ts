@@ -7,6 +7,7 @@ import { openUdpPort } from '../../src/net/udpPort.ts';
 import type { SipTransportProblem } from '../../src/sip/udpTransport.ts';
 import { createSipUserAgent } from '../../src/sip/userAgent.ts';
 import { signallingChannels } from '../../src/transport/demux.ts';
+import { decodedUser, parseSipUri } from '../../src/sip/sipUri.ts';
 import { headerIn, settle, statusOf } from './wire.ts';
 
 /**
@@ -228,16 +229,12 @@ async function agentFor(user: string | undefined) {
 
 /**
  * The user a message's Request-URI names, %-escapes decoded as a user would type it in --user
- * (undefined for a response or a URI without one).
+ * (undefined for a response or a URI without one): read by the one SIP-URI reader the UA uses.
  */
 function requestUser(bytes: Buffer): string | undefined {
-  const raw = /^\S+ sips?:([^@\s]+)@\S+ SIP\//.exec(bytes.toString('utf8').split('\r\n')[0])?.[1];
-  if (raw === undefined) return undefined;
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    return raw;
-  }
+  const uri = /^\S+ (\S+) SIP\//.exec(bytes.toString('utf8').split('\r\n')[0])?.[1];
+  const parsed = uri === undefined ? undefined : parseSipUri(uri);
+  return parsed?.ok ? decodedUser(parsed.value) : undefined;
 }
 
 describe('RFC 4475 torture messages over real UDP', () => {
